@@ -1,0 +1,115 @@
+# cunicorn — one GNU Makefile. Every Python flag derives from $(PYTHON).
+#   make            build build/cunicorn
+#   make run        build and serve examples/hello.py on http://127.0.0.1:8000
+#   make test       install what is missing, build, run every test (normal + ASan/UBSan)
+#   make BUILD=asan sanitizer flavour in build/asan/
+#   make fuzz       run each libFuzzer target for FUZZ_SECONDS (clang)
+
+PYTHON ?= python3
+BUILD ?= release
+CC ?= cc
+
+# The python3-config that belongs to $(PYTHON), not whichever is first on PATH.
+PYCONFIG := $(shell $(PYTHON) -c 'import sys,os,sysconfig; d=os.path.dirname(os.path.realpath(sys.executable)); v=sysconfig.get_config_var("VERSION"); c=[os.path.join(d,"python"+v+"-config"), os.path.join(d,"python3-config")]; print(next((x for x in c if os.path.exists(x)), ""))' 2>/dev/null)
+PY_INCLUDES := $(if $(PYCONFIG),$(shell $(PYCONFIG) --includes))
+PY_LDFLAGS := $(if $(PYCONFIG),$(shell $(PYCONFIG) --embed --ldflags))
+# --ldflags gives -L but no rpath for a non-system libpython (pyenv): add one.
+PY_LIBDIR := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR") or "")' 2>/dev/null)
+PY_LDFLAGS += $(if $(PY_LIBDIR),-Wl,-rpath,$(PY_LIBDIR))
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wno-unused-parameter
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -Isrc -pthread -fno-strict-aliasing
+
+ifeq ($(BUILD),asan)
+OUT := build/asan
+OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LDSAN := -fsanitize=address,undefined
+else ifeq ($(BUILD),debug)
+OUT := build/debug
+OPT := -O0 -g
+LDSAN :=
+else
+OUT := build
+OPT := -O2 -g
+LDSAN :=
+endif
+
+CFLAGS ?=
+CFLAGS += $(BASE_CFLAGS) $(OPT)
+LDLIBS := -lpthread -lm
+
+# Everything below py/ builds without Python: unit tests and fuzzers link libcu.a only.
+CORE_SRC := $(wildcard src/core/*.c src/event/*.c src/net/*.c src/http/*.c src/config/*.c src/log/*.c)
+PY_SRC := $(wildcard src/py/*.c)
+APP_SRC := $(wildcard src/proc/*.c src/workers/*.c) src/main.c
+
+CORE_OBJ := $(CORE_SRC:%.c=$(OUT)/obj/%.o)
+PY_OBJ := $(PY_SRC:%.c=$(OUT)/obj/%.o)
+APP_OBJ := $(APP_SRC:%.c=$(OUT)/obj/%.o)
+
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
+
+.PHONY: all run test unit integration conformance deps test-deps clean format format-check bench fuzz asan
+
+all: $(OUT)/cunicorn
+
+$(OUT)/libcu.a: $(CORE_OBJ)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(OUT)/cunicorn: $(APP_OBJ) $(PY_OBJ) $(OUT)/libcu.a
+	@test -n "$(PYCONFIG)" || { echo "error: no python3-config for $(PYTHON); install python3-dev (Debian) or choose PYTHON=..." >&2; exit 1; }
+	$(CC) $(LDSAN) -o $@ $(APP_OBJ) $(PY_OBJ) $(OUT)/libcu.a $(PY_LDFLAGS) $(LDLIBS)
+
+$(OUT)/obj/src/py/%.o: src/py/%.c
+	@mkdir -p $(@D)
+	@test -n "$(PYCONFIG)" || { echo "error: no python3-config for $(PYTHON); install python3-dev (Debian) or choose PYTHON=..." >&2; exit 1; }
+	$(CC) $(CFLAGS) $(PY_INCLUDES) -MMD -MP -c -o $@ $<
+
+$(OUT)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(OUT)/tests/%: tests/unit/%.c $(OUT)/libcu.a tests/unit/t.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDSAN) -Itests/unit -o $@ $< $(OUT)/libcu.a $(LDLIBS)
+
+-include $(shell find $(OUT)/obj -name '*.d' 2>/dev/null)
+
+run: deps all
+	./$(OUT)/cunicorn --chdir examples hello:app --access-logfile -
+
+deps:
+	@PYTHON=$(PYTHON) sh tools/ensure-deps.sh build
+
+test-deps:
+	@PYTHON=$(PYTHON) sh tools/ensure-deps.sh test
+
+unit: $(UNIT_BIN)
+	@fail=0; for t in $(UNIT_BIN); do echo "== $$t"; ./$$t || fail=1; done; exit $$fail
+
+integration: all
+	CUNICORN_BIN=$(CURDIR)/$(OUT)/cunicorn $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration tests/conformance
+
+# The whole suite: normal build, then the sanitizer build (unit + integration again).
+test: test-deps
+	$(MAKE) format-check
+	$(MAKE) BUILD=release unit integration
+	$(MAKE) BUILD=asan unit integration
+
+format:
+	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'tests/*.h' 'tools/*.c')
+
+format-check:
+	@if command -v clang-format >/dev/null; then \
+	  out=$$(for f in $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'tests/*.h' 'tools/*.c'); do clang-format --dry-run -Werror $$f 2>&1 >/dev/null | head -3; done); \
+	  if [ -n "$$out" ]; then echo "$$out"; echo "format-check: run 'make format'"; exit 1; fi; \
+	  echo "format-check: ok"; \
+	else echo "format-check: clang-format not installed, skipped"; fi
+
+bench: all
+	$(PYTHON) bench/run.py
+
+clean:
+	rm -rf build

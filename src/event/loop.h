@@ -1,0 +1,62 @@
+/* The event loop: file descriptors, timers and a cross-thread wakeup. Knows nothing of HTTP.
+ * One loop per worker process, driven by one thread; only cu_loop_wakeup() may be called
+ * from other threads. Backends: loop_epoll.c (Linux). */
+#ifndef CU_LOOP_H
+#define CU_LOOP_H
+
+#include "core/cu_core.h"
+
+#define CU_EV_READ 0x1
+#define CU_EV_WRITE 0x2
+#define CU_EV_ERROR 0x4    /* reported, never requested: EPOLLERR/EPOLLHUP */
+#define CU_EV_EXCLUSIVE 0x8 /* request only: EPOLLEXCLUSIVE (shared listeners) */
+
+typedef struct cu_loop_s cu_loop_t;
+typedef struct cu_io_s cu_io_t;
+typedef struct cu_timer_s cu_timer_t;
+
+/* Called with the events that fired. The watcher may be removed or its owner freed inside
+ * the callback; the loop does not touch `io` again after calling it. */
+typedef void (*cu_io_cb)(cu_loop_t *loop, cu_io_t *io, int events);
+typedef void (*cu_timer_cb)(cu_loop_t *loop, cu_timer_t *t);
+
+/* Embedded in its owner (e.g. a connection); the owner keeps it alive while registered. */
+struct cu_io_s {
+    int fd;
+    int events;     /* what is currently registered */
+    cu_io_cb cb;
+    void *data;
+};
+
+/* Embedded in its owner. `heap_index` < 0 when not armed. */
+struct cu_timer_s {
+    int64_t deadline_ms; /* on the cu_time.mono_ms clock */
+    int heap_index;
+    cu_timer_cb cb;
+    void *data;
+};
+
+cu_loop_t *cu_loop_create(void); /* NULL with errno on failure */
+void cu_loop_destroy(cu_loop_t *loop);
+
+void cu_io_init(cu_io_t *io, int fd, cu_io_cb cb, void *data);
+/* Register, change, or remove interest. events = 0 in cu_io_set removes it. Return CU_OK or -errno. */
+int cu_io_set(cu_loop_t *loop, cu_io_t *io, int events);
+int cu_io_del(cu_loop_t *loop, cu_io_t *io);
+
+void cu_timer_init(cu_timer_t *t, cu_timer_cb cb, void *data);
+/* Arm (or re-arm) to fire once `ms` from now. */
+void cu_timer_start(cu_loop_t *loop, cu_timer_t *t, int64_t ms);
+void cu_timer_stop(cu_loop_t *loop, cu_timer_t *t);
+static inline int cu_timer_active(const cu_timer_t *t) { return t->heap_index >= 0; }
+
+/* Wait at most max_wait_ms (-1: until a timer or event) and dispatch once: I/O callbacks,
+ * then due timers. Updates cu_time first. Returns the number of I/O events, or -errno. */
+int cu_loop_run_once(cu_loop_t *loop, int max_wait_ms);
+
+/* Thread-safe: make a blocked cu_loop_run_once return (eventfd). The `cb` given to
+ * cu_loop_set_wakeup_cb runs on the loop thread after each wakeup. */
+void cu_loop_wakeup(cu_loop_t *loop);
+void cu_loop_set_wakeup_cb(cu_loop_t *loop, void (*cb)(cu_loop_t *, void *), void *data);
+
+#endif

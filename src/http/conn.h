@@ -1,0 +1,134 @@
+/* An HTTP/1 connection and the request/response exchange on it: the API the app layer
+ * (py/) uses to read a request body and write a response. Implemented in conn.c (state
+ * machine, reading, keep-alive) and response.c (status line, headers, framing, writev,
+ * sendfile).
+ *
+ * Threading: a connection is driven by the loop thread until a request head is complete;
+ * then it is handed to exactly one app thread (sync: the loop thread itself) until
+ * cu_resp_finish()/cu_conn_abort(). The blocking calls below (body reads, response writes)
+ * wait with poll() on the socket and must be called WITHOUT the GIL held. None of them
+ * touch Python. */
+#ifndef CU_CONN_H
+#define CU_CONN_H
+
+#include "core/buf.h"
+#include "core/cu_core.h"
+#include "event/loop.h"
+#include "http/chunked.h"
+#include "http/h1.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+typedef struct cu_conn_s cu_conn_t;
+typedef struct cu_listener_s cu_listener_t;
+
+/* Everything the app layer needs to know about where a request came from. */
+typedef struct cu_peer_s {
+    struct sockaddr_storage addr;  /* client (after PROXY protocol, if any) */
+    socklen_t addrlen;
+    char host[64];                 /* REMOTE_ADDR text ("" for unix sockets) */
+    int port;                      /* REMOTE_PORT, 0 for unix */
+    int is_unix;
+    int trusted_forwarder;         /* real socket peer is in forwarded_allow_ips */
+} cu_peer_t;
+
+/* Response being produced for the current request. */
+typedef struct cu_resp_s {
+    int status;                    /* 0 until cu_resp_begin */
+    int64_t content_length;        /* from the app's Content-Length, -1 if none */
+    unsigned chunked : 1;          /* we add chunked framing */
+    unsigned close_delimited : 1;  /* HTTP/1.0 without length: close after */
+    unsigned head_sent : 1;        /* status line + headers are on the wire (or queued) */
+    unsigned app_te : 1;           /* app set Transfer-Encoding itself */
+    unsigned app_conn_close : 1;   /* app sent Connection: close */
+    unsigned no_body : 1;          /* HEAD, 1xx, 204, 304 */
+    uint64_t body_sent;            /* body bytes the app produced (B/b atoms) */
+    cu_buf_t head;                 /* "HTTP/1.1 200 OK\r\n" + headers, kept until the request ends */
+} cu_resp_t;
+
+/* Per-request body reader state. */
+typedef struct cu_body_s {
+    int64_t remaining;             /* Content-Length bytes left; -1 when chunked */
+    cu_chunked_t chunked;
+    unsigned done : 1;             /* all body bytes were delivered */
+    unsigned continue_pending : 1; /* 100 Continue owed before the first read */
+    unsigned error : 1;            /* framing error or timeout: the connection must close */
+} cu_body_t;
+
+struct cu_conn_s {
+    int fd;
+    cu_io_t io;
+    cu_timer_t timer;
+    const cu_listener_t *listener;
+    cu_peer_t peer;
+    const char *url_scheme;        /* "http" (or "https" from a trusted header later) */
+
+    cu_buf_t in;                   /* read buffer: head of the current request + anything after */
+    cu_h1_request_t req;
+    cu_h1_header_t *hdrs;          /* array of limit_request_fields + 1 entries */
+    cu_body_t body;
+    cu_resp_t resp;
+
+    int state;                     /* conn.c's state machine */
+    unsigned keep_alive : 1;       /* may serve another request after this one */
+    unsigned closing : 1;          /* close after the current response */
+    unsigned proxy_done : 1;       /* PROXY header consumed (or not expected) */
+    uint64_t nrequests;            /* requests served on this connection */
+    int64_t req_start_us;          /* wall clock when the head was complete (access log) */
+    void *worker;                  /* owning worker */
+    cu_conn_t *next;               /* worker's lists (idle, closing, ready) */
+    cu_conn_t *prev;
+};
+
+/* ---- request body (blocking; without the GIL) ---- */
+
+/* Read up to n decoded body bytes into dst. Sends "100 Continue" first if owed.
+ * Returns bytes read (> 0), 0 at the end of the body, -1 on error (client gone, read
+ * timeout, malformed chunking: body.error is set and the connection will be closed). */
+ssize_t cu_body_read(cu_conn_t *c, char *dst, size_t n);
+
+/* Like cu_body_read but stops after the first '\n' (included). */
+ssize_t cu_body_readline(cu_conn_t *c, char *dst, size_t n);
+
+/* Discard what the app did not read so the next pipelined request can be parsed.
+ * Returns CU_OK, or CU_ERROR when the rest is too large/slow and the connection should
+ * just close. */
+int cu_body_drain(cu_conn_t *c);
+
+/* ---- response ---- */
+
+/* Start a response: status is the full status string from the app ("200 OK"). Returns
+ * CU_ERROR if the status is malformed. May be called again before any body byte was
+ * written (exc_info case) and then replaces the previous status and headers. */
+int cu_resp_begin(cu_conn_t *c, const char *status, size_t len);
+
+/* Add one header. Rejects (CU_ERROR) names that are not tokens and values with CR, LF or
+ * NUL. Notes Content-Length, Transfer-Encoding and Connection; drops hop-by-hop headers
+ * other than Connection as gunicorn does (none currently). Server and Date are added by
+ * the writer unless the app set them. */
+int cu_resp_header(cu_conn_t *c, const char *name, size_t nlen, const char *value, size_t vlen);
+
+/* Write body bytes (the head goes first, in the same writev, the first time). Small writes
+ * are buffered and flushed by cu_resp_finish or when the buffer fills. Blocks until the
+ * socket took everything that was not buffered. Returns CU_OK or CU_ERROR (client gone or
+ * send timeout: the connection will be closed). Bytes past a declared Content-Length are
+ * not sent. HEAD: counted, not sent. */
+int cu_resp_write(cu_conn_t *c, const void *p, size_t n);
+
+/* Send count bytes of fd from offset (count < 0: to EOF) with sendfile(2), falling back to
+ * read+write. Same return contract as cu_resp_write. */
+int cu_resp_sendfile(cu_conn_t *c, int fd, off_t offset, int64_t count);
+
+/* Finish the response: sends the head if no body was written, the final chunk if chunked,
+ * and flushes. Returns CU_OK, or CU_ERROR if the connection must be closed. */
+int cu_resp_finish(cu_conn_t *c);
+
+/* Send a complete error response (gunicorn's HTML body) and mark the connection to close.
+ * Only valid when no response head was sent yet. `msg` may be NULL. */
+int cu_resp_error(cu_conn_t *c, int status, const char *msg);
+
+/* Give up on the connection (app error after the head was sent). */
+void cu_conn_abort(cu_conn_t *c);
+
+#endif

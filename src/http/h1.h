@@ -1,0 +1,103 @@
+/* HTTP/1.x request-head parser (RFC 9112), pure: no I/O, no globals, no allocation, no
+ * Python. Returns slices into the caller's buffer. Re-entrant on a growing buffer: call it
+ * again with the same buffer and more bytes; it first looks for the end of the head from
+ * where the previous call stopped (req->scan_pos), so a trickling client costs O(n). */
+#ifndef CU_H1_H
+#define CU_H1_H
+
+#include "core/cu_core.h"
+
+/* Which failure, so the caller can answer like gunicorn. */
+enum cu_h1_error {
+    CU_H1E_NONE = 0,
+    CU_H1E_REQUEST_LINE,      /* 400 InvalidRequestLine (includes bad request-target) */
+    CU_H1E_METHOD,            /* 400 InvalidRequestMethod */
+    CU_H1E_VERSION,           /* 400 InvalidHTTPVersion */
+    CU_H1E_HEADER,            /* 400 InvalidHeader (bad value, bad framing headers) */
+    CU_H1E_HEADER_NAME,       /* 400 InvalidHeaderName (incl. '_' with header_map=refuse) */
+    CU_H1E_OBS_FOLD,          /* 400 ObsoleteFolding (folding not permitted) */
+    CU_H1E_LIMIT_LINE,        /* 400 LimitRequestLine */
+    CU_H1E_LIMIT_FIELDS,      /* 431 LimitRequestHeaders: too many fields */
+    CU_H1E_LIMIT_FIELD_SIZE,  /* 431 LimitRequestHeaders: a field too large */
+    CU_H1E_TRANSFER_CODING,   /* 501 UnsupportedTransferCoding */
+    CU_H1E_EXPECT,            /* 417 ExpectationFailed */
+};
+
+/* Status code and gunicorn's reason/message for an error. */
+int cu_h1_error_status(enum cu_h1_error e);
+const char *cu_h1_error_name(enum cu_h1_error e);
+
+enum cu_h1_header_map { CU_H1_HMAP_DROP, CU_H1_HMAP_REFUSE, CU_H1_HMAP_DANGEROUS };
+
+typedef struct cu_h1_opts_s {
+    size_t limit_request_line;        /* 0 = unlimited (an internal cap still applies) */
+    size_t limit_request_fields;      /* max header count */
+    size_t limit_request_field_size;  /* max bytes of one header line; 0 = unlimited */
+    enum cu_h1_header_map header_map;
+    unsigned permit_obsolete_folding : 1;
+    unsigned strip_header_spaces : 1;
+    unsigned permit_unconventional_http_method : 1;
+    unsigned permit_unconventional_http_version : 1;
+    unsigned casefold_http_method : 1; /* the method is upper-cased by the consumer: see method_lower */
+} cu_h1_opts_t;
+
+typedef struct cu_h1_header_s {
+    cu_str_t name;   /* as on the wire (case preserved), no surrounding whitespace */
+    cu_str_t value;  /* leading/trailing whitespace trimmed; see `folded` */
+    unsigned folded : 1; /* value spans obs-fold line breaks: copy with cu_h1_unfold() */
+} cu_h1_header_t;
+
+typedef struct cu_h1_request_s {
+    /* request line */
+    cu_str_t method;
+    cu_str_t target;     /* raw request-target (RAW_URI) */
+    cu_str_t path;       /* path part, still percent-encoded ("" for authority form, "*" for asterisk) */
+    cu_str_t query;      /* after '?', without it, before '#' */
+    cu_str_t fragment;   /* after '#' */
+    cu_str_t scheme;     /* absolute-form only */
+    cu_str_t authority;  /* absolute-form host[:port] or authority-form target */
+    int version_major, version_minor;
+    unsigned method_lower : 1; /* method has lower-case letters and casefold is on: upper-case it */
+
+    /* header fields, in wire order, in the caller's array (dropped ones are not stored) */
+    cu_h1_header_t *headers;
+    size_t nheaders;
+    size_t max_headers;  /* capacity of `headers`, set by the caller */
+
+    /* framing and connection semantics, derived from the fields */
+    int64_t content_length;        /* -1 when absent */
+    unsigned chunked : 1;          /* Transfer-Encoding: chunked (final coding) */
+    unsigned keep_alive : 1;       /* persistent after this request (version + Connection) */
+    unsigned expect_continue : 1;  /* Expect: 100-continue */
+    unsigned upgrade : 1;          /* Connection: upgrade + Upgrade present */
+    unsigned has_underscore_dropped : 1;
+
+    /* results */
+    enum cu_h1_error error;        /* set when the parser returns -1 */
+    size_t head_len;               /* bytes of the whole head including the final CRLF */
+
+    /* resumption state: zero before the first call on a new request */
+    size_t scan_pos;
+} cu_h1_request_t;
+
+/* Reset `req` for a new request, keeping the caller's header array. */
+void cu_h1_request_reset(cu_h1_request_t *req);
+
+/* Parse a request head at buf[0..len).
+ * Returns the head length (> 0) when complete; -2 when incomplete (call again with more);
+ * -1 when malformed (req->error says why). Limits are enforced on incomplete input too:
+ * a request line or header section that already exceeds its limit fails with -1 without
+ * waiting for more bytes. Leading empty lines (CRLF) before the request line are skipped
+ * and counted in the returned length. */
+ssize_t cu_h1_parse_request(const char *buf, size_t len, cu_h1_request_t *req,
+                            const cu_h1_opts_t *opts);
+
+/* Copy a folded header value into dst, replacing each line break and the whitespace
+ * around it with one space. dst must hold value.len bytes. Returns bytes written. */
+size_t cu_h1_unfold(const cu_h1_header_t *h, char *dst);
+
+/* Percent-decode src into dst (dst may equal src.p; holds src.len bytes). Invalid escapes are
+ * copied as they are. Returns bytes written. */
+size_t cu_h1_percent_decode(cu_str_t src, char *dst);
+
+#endif

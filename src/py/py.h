@@ -1,0 +1,42 @@
+/* The embedded Python runtime, seen from C code that does not include Python.h.
+ * Only src/py/ includes Python.h; everything else calls these.
+ *
+ * GIL rules: after cu_py_init() returns, the calling thread does NOT hold the GIL.
+ * Every function here takes and releases the GIL itself, except where noted. */
+#ifndef CU_PY_H
+#define CU_PY_H
+
+#include "config/config.h"
+#include "http/conn.h"
+
+/* Initialise the interpreter once in the master: PyConfig with install_signal_handlers=0,
+ * parse_argv=0; apply chdir, pythonpath (prepended to sys.path, with cwd first like
+ * gunicorn), raw_env (os.environ). Returns CU_OK or CU_ERROR (message logged). */
+int cu_py_init(const cu_config_t *cfg);
+
+/* Import and resolve cfg->app_uri: "module:name", "module" (-> application),
+ * "module:factory()" / "module:factory(1, 'a', k=2)" with literal arguments, dotted
+ * attributes. On failure logs the traceback and returns CU_ERROR. Idempotent: a second call
+ * after success does nothing (so --preload then worker start works). */
+int cu_py_load_app(const cu_config_t *cfg);
+
+/* fork() through the PyOS_*Fork protocol. Returns like fork(). In the child the GIL is
+ * released again before returning. */
+pid_t cu_py_fork(void);
+
+/* Per-worker setup after fork, before serving: builds the environ template for this
+ * worker (constant keys, wsgi.* values, multithread/multiprocess flags). */
+int cu_py_worker_init(const cu_config_t *cfg, int multithread);
+
+/* Run the WSGI app for the request whose head is complete on `c` (c->req, c->peer,
+ * c->listener). Builds the environ, calls the app, writes the response through
+ * cu_resp_* and finishes it, closes the iterable, writes the access log line.
+ * Must be called WITHOUT the GIL; takes it for the duration, releasing it around every
+ * blocking socket call. Returns CU_OK when the connection may be reused, CU_ERROR when it
+ * must be closed. Never raises: app errors are logged and answered with 500. */
+int cu_py_handle_request(cu_conn_t *c);
+
+/* Called by the worker on exit paths that must flush Python state (stdout/stderr). */
+void cu_py_worker_exit(void);
+
+#endif
