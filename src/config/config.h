@@ -6,6 +6,8 @@
 
 #include "core/cu_core.h"
 
+#define CU_VERSION "0.1.0"
+
 enum cu_header_map { CU_HEADER_MAP_DROP, CU_HEADER_MAP_REFUSE, CU_HEADER_MAP_DANGEROUS };
 enum cu_proxy_protocol { CU_PROXY_OFF, CU_PROXY_V1, CU_PROXY_V2, CU_PROXY_AUTO };
 enum cu_worker_class { CU_WORKER_SYNC, CU_WORKER_GTHREAD };
@@ -26,7 +28,8 @@ typedef struct cu_cidr_s {
 typedef struct cu_cidrlist_s {
     cu_cidr_t *v;
     size_t n;
-    int any; /* '*' present */
+    int any;          /* '*' present */
+    cu_strlist_t src; /* the entries as given (for --print-config) */
 } cu_cidrlist_t;
 
 typedef struct cu_config_s {
@@ -48,9 +51,11 @@ typedef struct cu_config_s {
     int keepalive;                  /* 2 s */
 
     /* security / parser limits */
-    int limit_request_line;         /* 4094; 0 = unlimited (capped at 8190 internally like gunicorn) */
-    int limit_request_fields;       /* 100; max 32768 */
-    int limit_request_field_size;   /* 8190; 0 = unlimited (internal cap) */
+    /* Stored as given (--print-config shows them so); use the cu_config_eff_* helpers
+     * below for the limits gunicorn actually enforces. */
+    int limit_request_line;         /* 4094 */
+    int limit_request_fields;       /* 100 */
+    int limit_request_field_size;   /* 8190 */
 
     /* parser switches */
     enum cu_header_map header_map;  /* drop */
@@ -65,7 +70,9 @@ typedef struct cu_config_s {
 
     /* server mechanics */
     char *chdir;                    /* default: cwd at startup */
-    cu_strlist_t pythonpath;        /* comma-separated on the CLI, split here */
+    cu_strlist_t pythonpath;        /* comma-separated on the CLI, split here; relative entries
+                                       are made absolute against chdir, as gunicorn does */
+    char *pythonpath_str;           /* as given (NULL = unset) */
     cu_strlist_t raw_env;           /* KEY=VALUE */
     char *pidfile;                  /* NULL = none */
     char *proc_name;                /* NULL = default (app module) */
@@ -81,23 +88,87 @@ typedef struct cu_config_s {
     char *app_uri;                  /* APP_MODULE positional */
     int print_config;
     int check_config;
+    char *config;                   /* -c PATH, or ./gunicorn.conf.py when it exists; NULL = none */
 } cu_config_t;
+
+/* Effective parser limits, as gunicorn derives them from the settings:
+ * request line: 0 = unlimited (gunicorn still stops at 1 MiB), >= 8190 -> 8190;
+ * fields: 0 or > 32768 -> 32768; field size: 0 -> 8190 (not unlimited). */
+#define CU_MAX_REQUEST_LINE 8190
+#define CU_MAX_HEADERS 32768
+#define CU_DEFAULT_MAX_HEADERFIELD_SIZE 8190
+static inline size_t cu_config_eff_limit_request_line(const cu_config_t *cfg)
+{
+    if (cfg->limit_request_line == 0)
+        return 1024 * 1024;
+    return cfg->limit_request_line >= CU_MAX_REQUEST_LINE ? CU_MAX_REQUEST_LINE
+                                                          : (size_t)cfg->limit_request_line;
+}
+static inline size_t cu_config_eff_limit_request_fields(const cu_config_t *cfg)
+{
+    if (cfg->limit_request_fields <= 0 || cfg->limit_request_fields > CU_MAX_HEADERS)
+        return CU_MAX_HEADERS;
+    return (size_t)cfg->limit_request_fields;
+}
+static inline size_t cu_config_eff_limit_request_field_size(const cu_config_t *cfg)
+{
+    return cfg->limit_request_field_size <= 0 ? CU_DEFAULT_MAX_HEADERFIELD_SIZE
+                                              : (size_t)cfg->limit_request_field_size;
+}
 
 /* Fill every field with its default (reads PORT, WEB_CONCURRENCY, FORWARDED_ALLOW_IPS). */
 void cu_config_defaults(cu_config_t *cfg);
 
-/* Apply argv (argv[0] is skipped); GUNICORN_CMD_ARGS is applied first, then argv.
- * On a bad or unknown option: prints "cunicorn: error: ..." naming it to stderr and
- * returns 2 (the exit code to use). Prints help/version and returns CU_DONE for -h/-v.
- * Returns CU_OK otherwise. */
+/* Apply the command line like gunicorn: defaults (already in cfg) < config file <
+ * GUNICORN_CMD_ARGS (split like shlex) < argv (argv[0] is skipped). A repeatable option
+ * given in argv replaces, not extends, the list from GUNICORN_CMD_ARGS (as in gunicorn).
+ * Returns:
+ *   CU_OK    settings applied, APP_MODULE present, cfg->worker_class resolved;
+ *   CU_DONE  -h/--help, -v/--version (or the hidden --print-settings-doc) was printed to
+ *            stdout: exit 0;
+ *   2        command-line error (unknown/ambiguous option, missing or malformed argument,
+ *            a gunicorn setting cunicorn does not support yet, a config file);
+ *   1        a value its validator rejects, or no APP_MODULE (gunicorn exits 1 for these).
+ * Every error prints one "cunicorn: error: ..." line naming the option/setting to stderr. */
 int cu_config_parse_argv(cu_config_t *cfg, int argc, char **argv);
 
-/* Print "name = value" lines for every setting, sorted, as gunicorn --print-config does. */
+/* Config-file hook (gunicorn.conf.py). Until one is registered, a config file (-c PATH, or
+ * ./gunicorn.conf.py in the startup directory) is an error. The loader runs after the
+ * command line was parsed and before its values are applied (so the command line wins);
+ * it sets values with cu_config_set()/cu_config_set_list() and returns CU_OK, or an exit
+ * code (> 0) after printing its own message. */
+typedef int (*cu_config_file_cb)(cu_config_t *cfg, const char *path, void *ctx);
+void cu_config_set_file_loader(cu_config_file_cb cb, void *ctx);
+
+/* Set one setting by gunicorn name from its string form, through the same validator as
+ * the command line (lists: replaced by the one value; bools: "true"/"false").
+ * Returns CU_OK, or an exit code (> 0) with a message in err. Settings cunicorn does not
+ * support yet are rejected (2). */
+int cu_config_set(cu_config_t *cfg, const char *name, const char *value, char *err,
+                  size_t errlen);
+int cu_config_set_list(cu_config_t *cfg, const char *name, const char *const *v, size_t n,
+                       char *err, size_t errlen);
+
+/* Print "name = value" lines for every setting, sorted, as gunicorn --print-config does
+ * (settings cunicorn does not support yet show gunicorn's default). */
 void cu_config_print(const cu_config_t *cfg, FILE *out);
+
+/* --help text, generated from the settings table. */
+void cu_config_print_help(FILE *out);
+
+/* docs/settings.md, generated from the settings table (`cunicorn --print-settings-doc`). */
+void cu_config_print_doc(FILE *out);
 
 void cu_config_free(cu_config_t *cfg);
 
-/* Does sockaddr `sa` match the list? (AF_UNIX peers match only '*'.) */
+/* Parse a comma-separated list of IPs/CIDRs or '*' (forwarded_allow_ips syntax) into l
+ * (replacing its contents). Returns CU_OK, or CU_ERROR with the reason in err. */
+int cu_cidrlist_parse(cu_cidrlist_t *l, const char *text, char *err, size_t errlen);
+void cu_cidrlist_free(cu_cidrlist_t *l);
+
+/* Does sockaddr `sa` match the list? An IPv4-mapped IPv6 peer (::ffff:a.b.c.d) matches
+ * IPv4 entries. AF_UNIX peers always match: gunicorn trusts UNIX-socket peers for both
+ * forwarded headers and the PROXY protocol. */
 struct sockaddr;
 int cu_cidr_match(const cu_cidrlist_t *l, const struct sockaddr *sa);
 

@@ -22,6 +22,16 @@
 
 typedef struct cu_conn_s cu_conn_t;
 typedef struct cu_listener_s cu_listener_t;
+typedef struct cu_heartbeat_slot_s cu_heartbeat_slot_t;
+
+/* Per-worker settings every connection of the worker shares (read-only while serving). */
+typedef struct cu_conn_settings_s {
+    cu_h1_opts_t h1;
+    int io_timeout_ms;             /* body read / response write stall limit */
+    size_t head_max;               /* cap of the read buffer while reading a head */
+    cu_heartbeat_slot_t *slot;     /* stamped while blocked in socket I/O */
+    const char *server_header;     /* "cunicorn" */
+} cu_conn_settings_t;
 
 /* Everything the app layer needs to know about where a request came from. */
 typedef struct cu_peer_s {
@@ -44,13 +54,21 @@ typedef struct cu_resp_s {
     unsigned app_conn_close : 1;   /* app sent Connection: close */
     unsigned no_body : 1;          /* HEAD, 1xx, 204, 304 */
     uint64_t body_sent;            /* body bytes the app produced (B/b atoms) */
-    cu_buf_t head;                 /* "HTTP/1.1 200 OK\r\n" + headers, kept until the request ends */
+    cu_buf_t head;                 /* "HTTP/1.1 200 OK\r\n" + app headers, kept until the request ends */
+    cu_buf_t stash;                /* body written before the head went out (small responses) */
+    size_t status_line_len;        /* bytes of the status line at the start of head */
+    unsigned app_date : 1;         /* app set Date: do not add ours */
+    unsigned app_server : 1;       /* app set Server */
 } cu_resp_t;
 
 /* Per-request body reader state. */
 typedef struct cu_body_s {
     int64_t remaining;             /* Content-Length bytes left; -1 when chunked */
     cu_chunked_t chunked;
+    const char *pend;              /* decoded chunk data not yet handed to the app */
+    size_t pend_len;
+    size_t pend_used;              /* raw bytes to consume once pend is used up */
+    int pend_bin;                  /* pend lies in bin (1) or in (0) */
     unsigned done : 1;             /* all body bytes were delivered */
     unsigned continue_pending : 1; /* 100 Continue owed before the first read */
     unsigned error : 1;            /* framing error or timeout: the connection must close */
@@ -58,6 +76,7 @@ typedef struct cu_body_s {
 
 struct cu_conn_s {
     int fd;
+    const cu_conn_settings_t *settings;
     cu_io_t io;
     cu_timer_t timer;
     const cu_listener_t *listener;
@@ -69,6 +88,10 @@ struct cu_conn_s {
     cu_h1_header_t *hdrs;          /* array of limit_request_fields + 1 entries */
     cu_body_t body;
     cu_resp_t resp;
+    cu_buf_t out;                  /* response bytes not yet written (batched small writes) */
+    cu_buf_t bin;                  /* body bytes read from the socket past `in` (and what follows) */
+    size_t rpos;                   /* index in in.data of the next unread body byte */
+    unsigned defer_flush : 1;      /* more pipelined requests are buffered: batch responses */
 
     int state;                     /* conn.c's state machine */
     unsigned keep_alive : 1;       /* may serve another request after this one */
@@ -104,9 +127,10 @@ int cu_body_drain(cu_conn_t *c);
 int cu_resp_begin(cu_conn_t *c, const char *status, size_t len);
 
 /* Add one header. Rejects (CU_ERROR) names that are not tokens and values with CR, LF or
- * NUL. Notes Content-Length, Transfer-Encoding and Connection; drops hop-by-hop headers
- * other than Connection as gunicorn does (none currently). Server and Date are added by
- * the writer unless the app set them. */
+ * NUL, and a Content-Length that is not a number. Hop-by-hop headers (Connection,
+ * Keep-Alive, Transfer-Encoding, TE, Trailers, Upgrade, Proxy-Authenticate,
+ * Proxy-Authorization) are dropped, as gunicorn does: framing is the server's job.
+ * Server, Date and Connection are added by the writer (Server/Date unless the app set them). */
 int cu_resp_header(cu_conn_t *c, const char *name, size_t nlen, const char *value, size_t vlen);
 
 /* Write body bytes (the head goes first, in the same writev, the first time). Small writes
@@ -130,5 +154,22 @@ int cu_resp_error(cu_conn_t *c, int status, const char *msg);
 
 /* Give up on the connection (app error after the head was sent). */
 void cu_conn_abort(cu_conn_t *c);
+
+/* ---- used by the engine (workers/) ---- */
+
+/* Prepare body reading and the response for the request just parsed into c->req. */
+void cu_conn_begin_request(cu_conn_t *c);
+/* After the response: leave c->in holding exactly the bytes after this request (the next
+ * pipelined request, if any) and reset per-request state. CU_OK, or CU_ERROR if the
+ * connection cannot be reused. */
+int cu_conn_end_request(cu_conn_t *c);
+/* Try to write c->out without blocking. CU_OK when empty, CU_AGAIN when the socket is full,
+ * CU_ERROR when the peer is gone. */
+int cu_conn_flush_nb(cu_conn_t *c);
+/* Write c->out completely, waiting up to io_timeout. CU_OK or CU_ERROR. */
+int cu_conn_flush(cu_conn_t *c);
+/* Wait (poll) until fd is ready for `events` (POLLIN/POLLOUT), stamping the heartbeat.
+ * CU_OK, or CU_ERROR on timeout / hang-up. */
+int cu_conn_wait(cu_conn_t *c, short events);
 
 #endif

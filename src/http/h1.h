@@ -16,7 +16,7 @@ enum cu_h1_error {
     CU_H1E_HEADER,            /* 400 InvalidHeader (bad value, bad framing headers) */
     CU_H1E_HEADER_NAME,       /* 400 InvalidHeaderName (incl. '_' with header_map=refuse) */
     CU_H1E_OBS_FOLD,          /* 400 ObsoleteFolding (folding not permitted) */
-    CU_H1E_LIMIT_LINE,        /* 400 LimitRequestLine */
+    CU_H1E_LIMIT_LINE,        /* 400 LimitRequestLine (gunicorn 27 answers 414) */
     CU_H1E_LIMIT_FIELDS,      /* 431 LimitRequestHeaders: too many fields */
     CU_H1E_LIMIT_FIELD_SIZE,  /* 431 LimitRequestHeaders: a field too large */
     CU_H1E_TRANSFER_CODING,   /* 501 UnsupportedTransferCoding */
@@ -29,11 +29,20 @@ const char *cu_h1_error_name(enum cu_h1_error e);
 
 enum cu_h1_header_map { CU_H1_HMAP_DROP, CU_H1_HMAP_REFUSE, CU_H1_HMAP_DANGEROUS };
 
+/* The settings are copied as gunicorn holds them; the parser applies gunicorn's mapping:
+ * limit_request_line 0 = unlimited (internal cap 1 MiB), values >= 8190 are 8190;
+ * limit_request_fields 0 or > 32768 = 32768 (every field line counts, dropped ones too);
+ * limit_request_field_size 0 = 8190 (bytes of one field incl. CRLF and folded lines). */
 typedef struct cu_h1_opts_s {
-    size_t limit_request_line;        /* 0 = unlimited (an internal cap still applies) */
-    size_t limit_request_fields;      /* max header count */
-    size_t limit_request_field_size;  /* max bytes of one header line; 0 = unlimited */
+    size_t limit_request_line;
+    size_t limit_request_fields;
+    size_t limit_request_field_size;
     enum cu_h1_header_map header_map;
+    /* Names with '_' that are kept whatever header_map says (gunicorn's forwarder_headers,
+     * upper-case, compared case-insensitively; "*" = all). Set only for a trusted peer
+     * (forwarded_allow_ips); NULL/0 otherwise. */
+    const cu_str_t *forwarder_headers;
+    size_t n_forwarder_headers;
     unsigned permit_obsolete_folding : 1;
     unsigned strip_header_spaces : 1;
     unsigned permit_unconventional_http_method : 1;
@@ -76,19 +85,41 @@ typedef struct cu_h1_request_s {
     enum cu_h1_error error;        /* set when the parser returns -1 */
     size_t head_len;               /* bytes of the whole head including the final CRLF */
 
-    /* resumption state: zero before the first call on a new request */
-    size_t scan_pos;
+    /* resumption state: zero before the first call on a new request (cu_h1_request_reset).
+     * Head lines are validated and stored as each one completes; the slices point into the
+     * buffer of the previous call, so if the caller passes a different buffer address the
+     * parser starts over from byte 0 (amortised O(n) when the buffer grows geometrically).
+     * Bytes already passed must not change between calls. */
+    size_t scan_pos;     /* next byte to look at for '\n' */
+    size_t line_start;   /* start of the line being received */
+    size_t nfields;      /* field lines seen (or empty lines skipped before the request line) */
+    size_t field_len;    /* bytes of the current field so far (obs-fold continuations add) */
+    const char *base;    /* buffer of the previous call */
+    unsigned in_fields : 1;    /* request line done */
+    unsigned last_dropped : 1; /* the current field was dropped: a continuation is too */
 } cu_h1_request_t;
 
-/* Reset `req` for a new request, keeping the caller's header array. */
+/* Reset `req` for a new request, keeping the caller's header array (headers, max_headers).
+ * The caller sizes that array to limit_request_fields; a full array fails as
+ * CU_H1E_LIMIT_FIELDS. */
 void cu_h1_request_reset(cu_h1_request_t *req);
 
 /* Parse a request head at buf[0..len).
  * Returns the head length (> 0) when complete; -2 when incomplete (call again with more);
  * -1 when malformed (req->error says why). Limits are enforced on incomplete input too:
- * a request line or header section that already exceeds its limit fails with -1 without
- * waiting for more bytes. Leading empty lines (CRLF) before the request line are skipped
- * and counted in the returned length. */
+ * a request line or header field that already exceeds its limit fails with -1 without
+ * waiting for more bytes. Up to 8 leading empty lines (CRLF) before the request line are
+ * skipped and counted in the returned length (gunicorn skips one; a 9th is an error).
+ * Every line must end in CRLF: a bare LF fails at once (request line: CU_H1E_REQUEST_LINE,
+ * fields: CU_H1E_HEADER). Rules follow gunicorn 26/27 (message.py): method 3..20 chars of
+ * upper-case token unless permit_unconventional_http_method, version HTTP/1.<digit> unless
+ * permit_unconventional_http_version, target printable ASCII in origin form, absolute form
+ * (scheme "://", bracketed hosts checked), authority form for CONNECT only, "*" for OPTIONS
+ * only; repeated Host or Content-Type, repeated or non-digit Content-Length, Transfer-Encoding
+ * with Content-Length, on HTTP/1.0, or not ending in chunked -> CU_H1E_HEADER; an unknown
+ * coding -> CU_H1E_TRANSFER_CODING; an Expect other than 100-continue -> CU_H1E_EXPECT.
+ * keep_alive: CONNECT and gzip/deflate/compress codings close; a Connection token "close"
+ * closes, "keep-alive" keeps; otherwise HTTP/1.1+ keeps and HTTP/1.0 closes. */
 ssize_t cu_h1_parse_request(const char *buf, size_t len, cu_h1_request_t *req,
                             const cu_h1_opts_t *opts);
 

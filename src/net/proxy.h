@@ -17,9 +17,15 @@ typedef struct cu_proxy_info_s {
 } cu_proxy_info_t;
 
 /* Parse a PROXY header at buf[0..len). `accept` says which versions are allowed.
- * Returns bytes consumed (> 0), -2 incomplete, -1 malformed or a version not accepted.
- * v1: "PROXY TCP4|TCP6|UNKNOWN src dst sport dport\r\n", at most 107 bytes.
- * v2: 12-byte signature, version/command, family, length, addresses; TLVs skipped. */
+ * Returns bytes consumed (> 0), -2 incomplete, -1 malformed or a version not accepted,
+ * 0 when the input starts with neither signature (gunicorn then parses it as HTTP: a
+ * connection without a PROXY header is served as is). It decides as early as the bytes
+ * allow: "GET " is 0 at once, a strict prefix of a signature is -2.
+ * v1: "PROXY TCP4|TCP6|UNKNOWN src dst sport dport\r\n", at most 107 bytes; addresses as
+ * inet_pton reads them, ports decimal without sign or leading zero, <= 65535; UNKNOWN
+ * (anything up to CRLF) sets local.
+ * v2: 12-byte signature, version 2, LOCAL (local set) or PROXY, transport STREAM, AF_INET
+ * (>= 12 address bytes), AF_INET6 (>= 36) or AF_UNSPEC (local set); TLVs skipped. */
 ssize_t cu_proxy_parse(const char *buf, size_t len, int accept, cu_proxy_info_t *out);
 
 #endif

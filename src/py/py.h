@@ -16,8 +16,15 @@ int cu_py_init(const cu_config_t *cfg);
 
 /* Import and resolve cfg->app_uri: "module:name", "module" (-> application),
  * "module:factory()" / "module:factory(1, 'a', k=2)" with literal arguments, dotted
- * attributes. On failure logs the traceback and returns CU_ERROR. Idempotent: a second call
- * after success does nothing (so --preload then worker start works). */
+ * attributes ("mod:obj.attr", an extension over gunicorn). Idempotent: a second call
+ * after success does nothing (so --preload then worker start works).
+ * Returns CU_OK; CU_PY_APP_IMPORT_ERROR when the URI does not name a usable object
+ * (gunicorn's AppImportError: "Failed to find attribute 'x' in 'mod'.", "Application
+ * object must be callable.", bad factory arguments; the message goes to stderr without a
+ * traceback, the worker exits with CU_APP_LOAD_ERROR); or CU_ERROR when importing the
+ * module or calling the factory raised (logged as "Exception in worker process" with the
+ * traceback; the worker exits with CU_WORKER_BOOT_ERROR). */
+#define CU_PY_APP_IMPORT_ERROR (-10)
 int cu_py_load_app(const cu_config_t *cfg);
 
 /* fork() through the PyOS_*Fork protocol. Returns like fork(). In the child the GIL is
@@ -35,6 +42,13 @@ int cu_py_worker_init(const cu_config_t *cfg, int multithread);
  * blocking socket call. Returns CU_OK when the connection may be reused, CU_ERROR when it
  * must be closed. Never raises: app errors are logged and answered with 500. */
 int cu_py_handle_request(cu_conn_t *c);
+
+/* Threads other than the one that called cu_py_init (gthread app threads): call
+ * cu_py_thread_attach() once when the thread starts so it keeps one Python thread state
+ * for its whole life (cu_py_handle_request then only takes the GIL), and
+ * cu_py_thread_detach() before it exits. Both are called without the GIL. */
+void cu_py_thread_attach(void);
+void cu_py_thread_detach(void);
 
 /* Called by the worker on exit paths that must flush Python state (stdout/stderr). */
 void cu_py_worker_exit(void);

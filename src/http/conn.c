@@ -1,0 +1,278 @@
+/* Request bodies on a connection: Content-Length and chunked, read from what the head read
+ * left in the buffer, then from the socket; 100-continue; blocking waits with a stall limit. */
+#include "http/conn.h"
+#include "core/clock.h"
+#include "proc/heartbeat.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define BODY_BUF_SIZE (64 * 1024)
+#define DRAIN_MAX (4 * 1024 * 1024)
+
+int cu_conn_wait(cu_conn_t *c, short events)
+{
+    int left = c->settings->io_timeout_ms;
+    for (;;) {
+        struct pollfd p = {.fd = c->fd, .events = events};
+        int slice = left > 1000 ? 1000 : left;
+        int r = poll(&p, 1, slice);
+        if (r > 0) {
+            if ((p.revents & events) != 0)
+                return CU_OK;
+            return CU_ERROR; /* POLLERR/POLLHUP/POLLNVAL without what we wanted */
+        }
+        if (r < 0 && errno != EINTR)
+            return CU_ERROR;
+        /* A slow client must not look like a stuck worker to the master. */
+        cu_heartbeat_stamp(c->settings->slot, cu_mono_ms());
+        if (r == 0) {
+            left -= slice;
+            if (left <= 0)
+                return CU_ERROR;
+        }
+    }
+}
+
+void cu_conn_begin_request(cu_conn_t *c)
+{
+    cu_h1_request_t *r = &c->req;
+    c->rpos = c->in.pos + r->head_len;
+    c->body.done = 0;
+    c->body.error = 0;
+    c->body.continue_pending = 0;
+    c->body.pend_len = 0;
+    if (r->chunked) {
+        c->body.remaining = -1;
+        cu_chunked_init(&c->body.chunked);
+    } else if (r->content_length > 0) {
+        c->body.remaining = r->content_length;
+    } else {
+        c->body.remaining = 0;
+        c->body.done = 1;
+    }
+    if (!c->body.done && r->expect_continue)
+        c->body.continue_pending = 1;
+    c->keep_alive = r->keep_alive && !c->closing;
+    c->resp.status = 0;
+    c->resp.content_length = -1;
+    c->resp.chunked = c->resp.close_delimited = c->resp.head_sent = 0;
+    c->resp.app_te = c->resp.app_conn_close = c->resp.no_body = 0;
+    c->resp.app_date = c->resp.app_server = 0;
+    c->resp.body_sent = 0;
+    c->resp.head.pos = c->resp.head.len = 0;
+    c->resp.stash.pos = c->resp.stash.len = 0;
+    c->resp.status_line_len = 0;
+    /* Batch responses when the next request is already here and this one has no body. */
+    c->defer_flush = c->body.done && c->in.len > c->rpos;
+}
+
+/* Raw bytes available for the body without touching the socket: first what the head read
+ * left in `in`, then `bin`. Returns a slice and the buffer it came from. */
+static cu_str_t buffered(cu_conn_t *c, int *from_bin)
+{
+    if (c->rpos < c->in.len) {
+        *from_bin = 0;
+        return (cu_str_t){c->in.data + c->rpos, c->in.len - c->rpos};
+    }
+    *from_bin = 1;
+    return (cu_str_t){cu_buf_head(&c->bin), cu_buf_unread(&c->bin)};
+}
+
+static void consume(cu_conn_t *c, int from_bin, size_t n)
+{
+    if (from_bin)
+        cu_buf_consume(&c->bin, n);
+    else
+        c->rpos += n;
+}
+
+/* Read more raw bytes from the socket into bin. CU_OK, or CU_ERROR (EOF, error, timeout). */
+static int fill_bin(cu_conn_t *c, size_t max)
+{
+    if (cu_buf_reserve(&c->bin, 4096) != CU_OK)
+        return CU_ERROR;
+    size_t room = c->bin.cap - c->bin.len;
+    if (max && room > max)
+        room = max;
+    for (;;) {
+        ssize_t n = read(c->fd, c->bin.data + c->bin.len, room);
+        if (n > 0) {
+            c->bin.len += (size_t)n;
+            return CU_OK;
+        }
+        if (n == 0)
+            return CU_ERROR;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN)
+            return CU_ERROR;
+        if (cu_conn_wait(c, POLLIN) != CU_OK)
+            return CU_ERROR;
+    }
+}
+
+static int send_continue(cu_conn_t *c)
+{
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    c->body.continue_pending = 0;
+    if (cu_buf_append(&c->out, cont, sizeof(cont) - 1) != CU_OK)
+        return CU_ERROR;
+    return cu_conn_flush(c);
+}
+
+static ssize_t body_fail(cu_conn_t *c)
+{
+    c->body.error = 1;
+    c->closing = 1;
+    c->keep_alive = 0;
+    return -1;
+}
+
+/* Copy up to n body bytes into dst; stop after '\n' when `line`. */
+static ssize_t body_read(cu_conn_t *c, char *dst, size_t n, int line)
+{
+    if (c->body.error)
+        return -1;
+    if (c->body.done || n == 0)
+        return 0;
+    if (c->body.continue_pending && send_continue(c) != CU_OK)
+        return body_fail(c);
+    for (;;) {
+        int from_bin;
+        cu_str_t avail = buffered(c, &from_bin);
+        if (c->body.remaining >= 0) {
+            size_t want = n;
+            if ((uint64_t)want > (uint64_t)c->body.remaining)
+                want = (size_t)c->body.remaining;
+            if (avail.len == 0 && !line && want >= 4096) {
+                /* Large reads go straight from the socket into the caller's memory. */
+                ssize_t r = read(c->fd, dst, want);
+                if (r > 0) {
+                    c->body.remaining -= r;
+                    if (c->body.remaining == 0)
+                        c->body.done = 1;
+                    return r;
+                }
+                if (r == 0 || (errno != EAGAIN && errno != EINTR))
+                    return body_fail(c);
+                if (errno == EAGAIN && cu_conn_wait(c, POLLIN) != CU_OK)
+                    return body_fail(c);
+                continue;
+            }
+            if (avail.len == 0) {
+                size_t lim = (size_t)(c->body.remaining < BODY_BUF_SIZE ? c->body.remaining
+                                                                         : BODY_BUF_SIZE);
+                if (fill_bin(c, lim) != CU_OK)
+                    return body_fail(c);
+                continue;
+            }
+            if (want > avail.len)
+                want = avail.len;
+            if (line) {
+                const char *nl = memchr(avail.p, '\n', want);
+                if (nl)
+                    want = (size_t)(nl - avail.p) + 1;
+            }
+            memcpy(dst, avail.p, want);
+            consume(c, from_bin, want);
+            c->body.remaining -= (int64_t)want;
+            if (c->body.remaining == 0)
+                c->body.done = 1;
+            return (ssize_t)want;
+        }
+        /* chunked: decoded data left over from the last call is served first; its raw
+         * bytes stay unconsumed (so nothing moves them) until it is used up. */
+        if (c->body.pend_len) {
+            size_t take = c->body.pend_len < n ? c->body.pend_len : n;
+            if (line) {
+                const char *nl = memchr(c->body.pend, '\n', take);
+                if (nl)
+                    take = (size_t)(nl - c->body.pend) + 1;
+            }
+            memcpy(dst, c->body.pend, take);
+            c->body.pend += take;
+            c->body.pend_len -= take;
+            if (c->body.pend_len == 0)
+                consume(c, c->body.pend_bin, c->body.pend_used);
+            return (ssize_t)take;
+        }
+        size_t used = 0;
+        cu_str_t data = {NULL, 0};
+        int rc = avail.len ? cu_chunked_decode(&c->body.chunked, avail.p, avail.len, &used, &data)
+                           : CU_AGAIN;
+        if (rc == CU_ERROR)
+            return body_fail(c);
+        if (rc == CU_DONE) {
+            consume(c, from_bin, used);
+            c->body.done = 1;
+            return 0;
+        }
+        if (rc == CU_OK) {
+            c->body.pend = data.p;
+            c->body.pend_len = data.len;
+            c->body.pend_used = used;
+            c->body.pend_bin = from_bin;
+            continue;
+        }
+        consume(c, from_bin, used);
+        if (fill_bin(c, BODY_BUF_SIZE) != CU_OK)
+            return body_fail(c);
+    }
+}
+
+ssize_t cu_body_read(cu_conn_t *c, char *dst, size_t n)
+{
+    return body_read(c, dst, n, 0);
+}
+
+ssize_t cu_body_readline(cu_conn_t *c, char *dst, size_t n)
+{
+    return body_read(c, dst, n, 1);
+}
+
+int cu_body_drain(cu_conn_t *c)
+{
+    if (c->body.done)
+        return CU_OK;
+    if (c->body.error)
+        return CU_ERROR;
+    /* The client waits for 100 Continue that we never sent: it may not send the body. */
+    if (c->body.continue_pending) {
+        c->closing = 1;
+        return CU_ERROR;
+    }
+    char tmp[16384];
+    size_t total = 0;
+    while (!c->body.done) {
+        ssize_t r = body_read(c, tmp, sizeof(tmp), 0);
+        if (r < 0)
+            return CU_ERROR;
+        total += (size_t)r;
+        if (total > DRAIN_MAX) {
+            c->closing = 1;
+            return CU_ERROR;
+        }
+    }
+    return CU_OK;
+}
+
+int cu_conn_end_request(cu_conn_t *c)
+{
+    c->nrequests++;
+    if (c->closing || !c->keep_alive || !c->body.done)
+        return CU_ERROR;
+    /* Drop this request's head and body from `in`; keep what follows, then append what
+     * body reads pulled into bin past the body (the next pipelined request). */
+    cu_buf_consume(&c->in, c->rpos - c->in.pos);
+    if (cu_buf_unread(&c->bin)) {
+        if (cu_buf_append(&c->in, cu_buf_head(&c->bin), cu_buf_unread(&c->bin)) != CU_OK)
+            return CU_ERROR;
+        c->bin.pos = c->bin.len = 0;
+    }
+    c->rpos = c->in.pos;
+    cu_h1_request_reset(&c->req);
+    return CU_OK;
+}

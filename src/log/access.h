@@ -1,0 +1,42 @@
+/* Access log: gunicorn's access_log_format atoms rendered in C.
+ *   h l u t r m U q H s B b f a T D M L p, {header}i, {header}o, {variable}e
+ * Default format: %(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"
+ * The format is compiled once into a list of pieces; rendering does no allocation beyond a
+ * per-call stack buffer and issues one write(2). */
+#ifndef CU_ACCESS_H
+#define CU_ACCESS_H
+
+#include "core/cu_core.h"
+#include "http/conn.h"
+
+#define CU_ACCESS_DEFAULT_FORMAT "%(h)s %(l)s %(u)s %(t)s \"%(r)s\" %(s)s %(b)s \"%(f)s\" \"%(a)s\""
+
+/* Looks up an environ variable for %({name}e)s. Writes up to cap bytes of its str() into
+ * buf and returns the length, or -1 if absent. Called with whatever lock the caller holds
+ * (the py layer calls cu_access_log_write with the GIL held and passes a lookup that reads
+ * the environ dict). */
+typedef ssize_t (*cu_access_env_cb)(void *ctx, const char *name, size_t nlen, char *buf,
+                                    size_t cap);
+
+typedef struct cu_access_rec_s {
+    const cu_conn_t *c;          /* request head (c->req), peer, response (status, body_sent, head) */
+    int64_t start_us;            /* wall clock at request start */
+    int64_t end_us;              /* wall clock at response end */
+    cu_access_env_cb env;        /* may be NULL */
+    void *env_ctx;
+} cu_access_rec_t;
+
+/* Open the log: path NULL = disabled, "-" = stdout. format NULL = default. Returns CU_OK,
+ * -errno for the file, or CU_ERROR for a format it cannot compile (message in errbuf). */
+int cu_access_log_open(const char *path, const char *format, char *errbuf, size_t errlen);
+void cu_access_log_reopen(void);
+int cu_access_log_enabled(void);
+/* Does the compiled format use {var}e atoms (so the caller must keep the environ)? */
+int cu_access_log_needs_env(void);
+
+void cu_access_log_write(const cu_access_rec_t *r);
+
+/* Render into buf (for tests); returns length (truncated to cap). */
+size_t cu_access_log_render(const cu_access_rec_t *r, char *buf, size_t cap);
+
+#endif

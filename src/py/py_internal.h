@@ -1,0 +1,90 @@
+/* Private to src/py/: the process-wide Python state and the C types behind the WSGI
+ * layer (wsgi.input, wsgi.file_wrapper, wsgi.errors, start_response). Includes Python.h,
+ * so nothing outside src/py/ may include this file. */
+#ifndef CU_PY_INTERNAL_H
+#define CU_PY_INTERNAL_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "py/py.h"
+
+/* Everything below lives in the process that runs it: set by cu_py_init in the master,
+ * inherited by fork, completed per worker by cu_py_worker_init. All of it is touched only
+ * with the GIL held. */
+typedef struct cu__py_s {
+    PyThreadState *main_ts;     /* the initialising thread's state, saved after init */
+    const cu_config_t *cfg;
+    PyObject *module;           /* the builtin module `cunicorn` (new ref) */
+    PyObject *app;              /* the WSGI callable once loaded (new ref) */
+    PyObject *format_exception; /* traceback.format_exception (new ref) */
+    PyObject *exc_header;       /* cunicorn.InvalidResponseHeader (new ref) */
+    PyObject *exc_header_name;  /* cunicorn.InvalidResponseHeaderName (new ref) */
+} cu__py_t;
+
+extern cu__py_t cu__py;
+
+/* ---- runtime.c ---- */
+
+/* Log the pending Python exception: `msg` first, then its formatted traceback, as one
+ * block at `level` (gunicorn's log.exception). Clears the exception. GIL held. */
+void cu__py_log_exception(int level, const char *msg);
+
+/* ---- types (each file registers its own type in the module) ---- */
+
+extern PyTypeObject cu__input_type;       /* input.c: wsgi.input */
+extern PyTypeObject cu__filewrapper_type; /* filewrapper.c: wsgi.file_wrapper */
+extern PyTypeObject cu__errors_type;      /* errors.c: wsgi.errors */
+extern PyTypeObject cu__start_resp_type;  /* start_response.c: start_response */
+
+/* wsgi.input for one request. `c` is borrowed; cu__input_detach() must be called before
+ * the connection moves on, after which reads raise ValueError. Returns a new ref or NULL
+ * with an exception set. A detached object that nobody else references is recycled. */
+PyObject *cu__input_new(cu_conn_t *c);
+void cu__input_detach(PyObject *input);
+
+/* The file_wrapper object's parts (borrowed), for the sendfile path. */
+typedef struct cu__filewrapper_s {
+    PyObject_HEAD
+    PyObject *filelike;
+    Py_ssize_t blksize;
+} cu__filewrapper_t;
+
+/* wsgi.errors: writes to the error log. Returns a new ref. */
+PyObject *cu__errors_new(void);
+
+/* The start_response callable for one request; `c` borrowed until cu__start_resp_detach.
+ * Returns a new ref or NULL with an exception set. */
+typedef struct cu__start_resp_s {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    cu_conn_t *c;          /* NULL once the request is over */
+    unsigned status_set : 1;
+    unsigned io_failed : 1; /* a write() hit a dead client */
+} cu__start_resp_t;
+
+PyObject *cu__start_resp_new(cu_conn_t *c);
+void cu__start_resp_detach(PyObject *sr);
+
+/* Module-level objects shared by the types; created in runtime.c's module init. */
+int cu__types_ready(PyObject *module);
+
+/* ---- environ.c ---- */
+
+/* Build the per-worker template and key tables (GIL held). */
+int cu__environ_init(const cu_config_t *cfg, int multithread);
+
+/* The environ for the request on `c`: a copy of the template plus the per-request keys,
+ * with `input` as wsgi.input. Returns a new ref, or NULL when the request must be refused
+ * without calling the app: then *status / msg say what to answer (400 contradictory scheme
+ * headers, 500 SCRIPT_NAME mismatch) and no exception is pending; or NULL with a Python
+ * exception set (out of memory) and *status = 0. */
+PyObject *cu__environ_build(cu_conn_t *c, PyObject *input, int *status, char *msg,
+                            size_t msglen);
+
+/* ---- app.c ---- */
+
+/* Exit code hint: CU_PY_APP_IMPORT_ERROR (an AppImportError in gunicorn's terms) or
+ * CU_ERROR (anything else). */
+
+#endif

@@ -1,0 +1,589 @@
+/* Connection engine: accept, read, parse, dispatch, keep-alive, lingering close. */
+#include "workers/engine.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "net/proxy.h"
+#include "proc/heartbeat.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+enum conn_state {
+    ST_PROXY,   /* waiting for the PROXY protocol header */
+    ST_HEAD,    /* reading a request head (or idle between requests) */
+    ST_APP,     /* the app owns the request */
+    ST_WRITE,   /* the response is queued; the socket was full */
+    ST_LINGER,  /* closing: output done, discarding input until EOF or a short timeout */
+    ST_CLOSED,
+};
+
+#define READ_CHUNK 4096
+#define LINGER_MS 2000
+#define LINGER_MAX (256 * 1024)
+
+static void conn_on_io(cu_loop_t *loop, cu_io_t *io, int events);
+static void conn_on_timer(cu_loop_t *loop, cu_timer_t *t);
+static void process_input(cu_engine_t *e, cu_conn_t *c);
+
+/* ---- connection lifetime ---- */
+
+static void peer_describe(cu_conn_t *c)
+{
+    cu_peer_t *p = &c->peer;
+    const struct sockaddr *sa = (const struct sockaddr *)&p->addr;
+    p->host[0] = '\0';
+    p->port = 0;
+    p->is_unix = sa->sa_family == AF_UNIX;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, p->host, sizeof(p->host));
+        p->port = ntohs(in->sin_port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, p->host, sizeof(p->host));
+        p->port = ntohs(in6->sin6_port);
+    }
+}
+
+static cu_conn_t *conn_new(cu_engine_t *e, int fd, const cu_listener_t *l,
+                           const struct sockaddr_storage *ss, socklen_t sl)
+{
+    cu_conn_t *c = e->pool;
+    if (c) {
+        e->pool = c->next;
+    } else {
+        c = cu_xcalloc(1, sizeof(*c));
+        cu_buf_init(&c->in, READ_CHUNK, e->settings.head_max);
+        cu_buf_init(&c->out, 0, SIZE_MAX / 2);
+        cu_buf_init(&c->bin, 0, 1 << 20);
+        cu_buf_init(&c->resp.head, 0, 1 << 20);
+        cu_buf_init(&c->resp.stash, 0, 1 << 20);
+        c->hdrs = cu_xcalloc((size_t)e->cfg->limit_request_fields + 1, sizeof(*c->hdrs));
+    }
+    c->fd = fd;
+    c->settings = &e->settings;
+    c->listener = l;
+    c->worker = e;
+    c->url_scheme = "http";
+    c->in.pos = c->in.len = 0;
+    c->out.pos = c->out.len = 0;
+    c->bin.pos = c->bin.len = 0;
+    c->rpos = 0;
+    c->keep_alive = 0;
+    c->closing = 0;
+    c->defer_flush = 0;
+    c->nrequests = 0;
+    memset(&c->peer, 0, sizeof(c->peer));
+    memcpy(&c->peer.addr, ss, sl);
+    c->peer.addrlen = sl;
+    peer_describe(c);
+    c->peer.trusted_forwarder =
+        cu_cidr_match(&e->cfg->forwarded_allow_ips, (const struct sockaddr *)ss);
+    memset(&c->req, 0, sizeof(c->req));
+    c->req.headers = c->hdrs;
+    c->req.max_headers = (size_t)e->cfg->limit_request_fields + 1;
+    cu_h1_request_reset(&c->req);
+    c->state = e->cfg->proxy_protocol != CU_PROXY_OFF ? ST_PROXY : ST_HEAD;
+    c->proxy_done = c->state != ST_PROXY;
+    cu_io_init(&c->io, fd, conn_on_io, c);
+    cu_timer_init(&c->timer, conn_on_timer, c);
+
+    c->prev = NULL;
+    c->next = e->all;
+    if (e->all)
+        e->all->prev = c;
+    e->all = c;
+    e->nconns++;
+    return c;
+}
+
+static void accept_resume(cu_engine_t *e);
+
+static void conn_close(cu_engine_t *e, cu_conn_t *c)
+{
+    if (c->state == ST_CLOSED)
+        return;
+    cu_io_del(e->loop, &c->io);
+    cu_timer_stop(e->loop, &c->timer);
+    close(c->fd);
+    c->fd = -1;
+    c->state = ST_CLOSED;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        e->all = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    /* Pooled only after this loop iteration: events for it may still be in the batch. */
+    c->next = e->dead;
+    e->dead = c;
+    e->nconns--;
+    if (!e->accepting && !e->stopping && e->nconns < e->max_conns)
+        accept_resume(e);
+}
+
+/* Close after the response, reading and discarding what the client still sends so that
+ * our response is not destroyed by a reset (RFC 9112 section 9.6). */
+static void conn_linger(cu_engine_t *e, cu_conn_t *c)
+{
+    if (cu_buf_unread(&c->out) && cu_conn_flush_nb(c) == CU_AGAIN) {
+        c->closing = 1;
+        c->state = ST_WRITE;
+        cu_io_set(e->loop, &c->io, CU_EV_WRITE);
+        cu_timer_start(e->loop, &c->timer, e->settings.io_timeout_ms);
+        return;
+    }
+    if (shutdown(c->fd, SHUT_WR) < 0) {
+        conn_close(e, c);
+        return;
+    }
+    c->state = ST_LINGER;
+    c->in.pos = c->in.len = 0;
+    cu_io_set(e->loop, &c->io, CU_EV_READ);
+    cu_timer_start(e->loop, &c->timer, LINGER_MS);
+}
+
+static void conn_error(cu_engine_t *e, cu_conn_t *c, int status, const char *msg)
+{
+    /* The response is small: queue it and let conn_linger push it out without blocking. */
+    c->defer_flush = 1;
+    (void)cu_resp_error(c, status, msg);
+    conn_linger(e, c);
+}
+
+/* ---- accepting ---- */
+
+static void on_accept(cu_loop_t *loop, cu_io_t *io, int events);
+
+static void accept_pause(cu_engine_t *e)
+{
+    for (size_t i = 0; i < e->ctx->nlisteners; i++)
+        cu_io_del(e->loop, &e->lio[i]);
+    e->accepting = 0;
+}
+
+static void accept_resume(cu_engine_t *e)
+{
+    for (size_t i = 0; i < e->ctx->nlisteners; i++)
+        cu_io_set(e->loop, &e->lio[i], CU_EV_READ | CU_EV_EXCLUSIVE);
+    e->accepting = 1;
+}
+
+static void on_accept_timer(cu_loop_t *loop, cu_timer_t *t)
+{
+    cu_engine_t *e = t->data;
+    if (!e->stopping && e->nconns < e->max_conns)
+        accept_resume(e);
+}
+
+static void on_accept(cu_loop_t *loop, cu_io_t *io, int events)
+{
+    cu_engine_t *e = io->data;
+    const cu_listener_t *l = &e->ctx->listeners[io - e->lio];
+    for (int i = 0; i < 64 && e->accepting; i++) {
+        if (e->nconns >= e->max_conns) {
+            /* worker_connections reached: the backlog keeps the rest, nothing is dropped. */
+            accept_pause(e);
+            return;
+        }
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                cu_log_error("accept: %s (pausing accepts for 100 ms)", strerror(errno));
+                accept_pause(e);
+                cu_timer_start(loop, &e->accept_timer, 100);
+            }
+            return; /* EAGAIN: another worker took it, or the queue is empty */
+        }
+        if (l->family != AF_UNIX) {
+            int one = 1;
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        } else {
+            /* accept() on a unix socket gives an unnamed peer: report the listener path
+             * like gunicorn does not (it leaves REMOTE_ADDR empty); keep the family. */
+            ss.ss_family = AF_UNIX;
+            sl = sizeof(sa_family_t);
+        }
+        cu_conn_t *c = conn_new(e, fd, l, &ss, sl);
+        cu_io_set(loop, &c->io, CU_EV_READ);
+        cu_timer_start(loop, &c->timer, (int64_t)e->cfg->timeout > 0 ? e->cfg->timeout * 1000 : 30000);
+    }
+}
+
+/* ---- PROXY protocol ---- */
+
+static int looks_like_proxy(const char *p, size_t n)
+{
+    static const char v1[] = "PROXY ";
+    static const char v2[] = "\r\n\r\n\0\r\nQUIT\n";
+    size_t k1 = n < 6 ? n : 6, k2 = n < 12 ? n : 12;
+    if (memcmp(p, v1, k1) == 0)
+        return n >= 6 ? 1 : -2;
+    if (memcmp(p, v2, k2) == 0)
+        return n >= 12 ? 1 : -2;
+    return 0;
+}
+
+/* CU_OK: continue with HTTP; CU_AGAIN: need bytes; CU_ERROR: answered and closing. */
+static int handle_proxy(cu_engine_t *e, cu_conn_t *c)
+{
+    const char *p = cu_buf_head(&c->in);
+    size_t n = cu_buf_unread(&c->in);
+    int like = looks_like_proxy(p, n);
+    if (like == -2)
+        return CU_AGAIN;
+    if (like == 0) {
+        /* No PROXY header: plain HTTP from this peer, with its socket address. */
+        c->state = ST_HEAD;
+        c->proxy_done = 1;
+        return CU_OK;
+    }
+    if (!cu_cidr_match(&e->cfg->proxy_allow_ips, (const struct sockaddr *)&c->peer.addr)) {
+        conn_error(e, c, 403, "Proxy request from a peer that is not allowed");
+        return CU_ERROR;
+    }
+    int accept = e->cfg->proxy_protocol == CU_PROXY_V1   ? CU_PROXY_ACCEPT_V1
+                 : e->cfg->proxy_protocol == CU_PROXY_V2 ? CU_PROXY_ACCEPT_V2
+                                                         : CU_PROXY_ACCEPT_ANY;
+    cu_proxy_info_t info;
+    ssize_t r = cu_proxy_parse(p, n, accept, &info);
+    if (r == -2)
+        return CU_AGAIN;
+    if (r < 0) {
+        conn_error(e, c, 400, "Invalid PROXY line");
+        return CU_ERROR;
+    }
+    if (!info.local && (info.family == AF_INET || info.family == AF_INET6)) {
+        memcpy(&c->peer.addr, &info.src, sizeof(info.src));
+        c->peer.addrlen = info.family == AF_INET ? sizeof(struct sockaddr_in)
+                                                 : sizeof(struct sockaddr_in6);
+        peer_describe(c);
+    }
+    cu_buf_consume(&c->in, (size_t)r);
+    c->state = ST_HEAD;
+    c->proxy_done = 1;
+    return CU_OK;
+}
+
+/* ---- requests ---- */
+
+static void after_request(cu_engine_t *e, cu_conn_t *c, int rc)
+{
+    if (rc == CU_OK && !c->closing && !c->body.done && cu_body_drain(c) != CU_OK)
+        rc = CU_ERROR;
+    int reusable = rc == CU_OK && cu_conn_end_request(c) == CU_OK;
+    e->nrequests++;
+    if (e->ctx->slot)
+        e->ctx->slot->requests = e->nrequests;
+    if (e->max_requests && e->nrequests >= e->max_requests && !e->stopping) {
+        cu_log_info("Autorestarting worker after current request.");
+        cu_engine_stop(e);
+    }
+    if (!reusable) {
+        c->closing = 1;
+        if (c->body.error || !c->body.done || rc != CU_OK)
+            conn_linger(e, c);
+        else if (cu_buf_unread(&c->out))
+            conn_linger(e, c);
+        else
+            conn_close(e, c);
+        return;
+    }
+    c->state = ST_HEAD;
+}
+
+static void dispatch(cu_engine_t *e, cu_conn_t *c)
+{
+    cu_conn_begin_request(c);
+    if (e->stopping && !c->defer_flush)
+        c->keep_alive = 0;
+    if (e->cfg->keepalive <= 0)
+        c->keep_alive = 0;
+    c->req_start_us = cu_wall_us();
+    c->state = ST_APP;
+    cu_timer_stop(e->loop, &c->timer);
+    int rc = e->dispatch(e, c);
+    if (rc == CU_AGAIN) {
+        cu_io_del(e->loop, &c->io);
+        return;
+    }
+    after_request(e, c, rc);
+}
+
+void cu_engine_request_done(cu_engine_t *e, cu_conn_t *c, int rc)
+{
+    after_request(e, c, rc);
+    if (c->state == ST_HEAD)
+        process_input(e, c);
+}
+
+/* Parse and serve every complete request in the buffer, then decide what to wait for. */
+static void process_input(cu_engine_t *e, cu_conn_t *c)
+{
+    while (c->state == ST_HEAD || c->state == ST_PROXY) {
+        if (cu_buf_unread(&c->in) == 0)
+            break;
+        if (c->state == ST_PROXY) {
+            int prc = handle_proxy(e, c);
+            if (prc == CU_AGAIN)
+                break;
+            if (prc == CU_ERROR)
+                return;
+            continue;
+        }
+        ssize_t r = cu_h1_parse_request(cu_buf_head(&c->in), cu_buf_unread(&c->in), &c->req,
+                                        &e->settings.h1);
+        if (r == -2) {
+            if (c->in.len - c->in.pos >= c->in.max) {
+                conn_error(e, c, 431, "Request header fields too large");
+                return;
+            }
+            break;
+        }
+        if (r < 0) {
+            conn_error(e, c, cu_h1_error_status(c->req.error), cu_h1_error_name(c->req.error));
+            return;
+        }
+        dispatch(e, c);
+        if (c->state == ST_APP) /* handed to another thread */
+            return;
+    }
+    if (c->state != ST_HEAD && c->state != ST_PROXY)
+        return;
+    /* Push out batched responses before waiting for the client. */
+    if (cu_buf_unread(&c->out)) {
+        int frc = cu_conn_flush_nb(c);
+        if (frc == CU_ERROR) {
+            conn_close(e, c);
+            return;
+        }
+        if (frc == CU_AGAIN) {
+            c->state = ST_WRITE;
+            cu_io_set(e->loop, &c->io, CU_EV_WRITE);
+            cu_timer_start(e->loop, &c->timer, e->settings.io_timeout_ms);
+            return;
+        }
+    }
+    if (e->stopping && cu_buf_unread(&c->in) == 0) {
+        conn_close(e, c);
+        return;
+    }
+    cu_io_set(e->loop, &c->io, CU_EV_READ);
+    if (cu_buf_unread(&c->in) == 0 && c->nrequests > 0) {
+        cu_timer_start(e->loop, &c->timer, (int64_t)e->cfg->keepalive * 1000);
+    } else if (!cu_timer_active(&c->timer)) {
+        /* A head must arrive whole within `timeout`, however it trickles in. */
+        cu_timer_start(e->loop, &c->timer,
+                       e->cfg->timeout > 0 ? (int64_t)e->cfg->timeout * 1000 : 30000);
+    }
+}
+
+static void conn_on_read(cu_engine_t *e, cu_conn_t *c)
+{
+    if (cu_buf_reserve(&c->in, READ_CHUNK) != CU_OK && c->in.cap == c->in.len) {
+        conn_error(e, c, 431, "Request header fields too large");
+        return;
+    }
+    ssize_t n = read(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len);
+    if (n > 0) {
+        if (c->nrequests > 0 && cu_buf_unread(&c->in) == 0)
+            cu_timer_stop(e->loop, &c->timer); /* keep-alive idle timer -> head timer */
+        c->in.len += (size_t)n;
+        process_input(e, c);
+        return;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    conn_close(e, c);
+}
+
+static void conn_on_io(cu_loop_t *loop, cu_io_t *io, int events)
+{
+    cu_conn_t *c = io->data;
+    cu_engine_t *e = c->worker;
+    switch (c->state) {
+    case ST_PROXY:
+    case ST_HEAD:
+        conn_on_read(e, c);
+        break;
+    case ST_WRITE: {
+        int rc = cu_conn_flush_nb(c);
+        if (rc == CU_AGAIN)
+            break;
+        if (rc == CU_ERROR) {
+            conn_close(e, c);
+            break;
+        }
+        cu_timer_stop(loop, &c->timer);
+        if (c->closing) {
+            conn_linger(e, c);
+            break;
+        }
+        c->state = ST_HEAD;
+        process_input(e, c);
+        break;
+    }
+    case ST_LINGER: {
+        char tmp[16384];
+        ssize_t n = read(c->fd, tmp, sizeof(tmp));
+        if (n > 0) {
+            c->in.len += (size_t)n; /* count only */
+            if (c->in.len > LINGER_MAX)
+                conn_close(e, c);
+            break;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            break;
+        conn_close(e, c);
+        break;
+    }
+    default:
+        break; /* ST_APP (owned elsewhere), ST_CLOSED (stale event in this batch) */
+    }
+}
+
+static void conn_on_timer(cu_loop_t *loop, cu_timer_t *t)
+{
+    cu_conn_t *c = t->data;
+    cu_engine_t *e = c->worker;
+    if (c->state == ST_APP || c->state == ST_CLOSED)
+        return;
+    conn_close(e, c);
+}
+
+/* ---- lifecycle ---- */
+
+static void on_heartbeat(cu_loop_t *loop, cu_timer_t *t)
+{
+    cu_engine_t *e = t->data;
+    cu_heartbeat_stamp(e->ctx->slot, cu_time.mono_ms);
+    if (getppid() != e->ctx->ppid) {
+        cu_log_info("Parent changed, shutting down: %d", (int)getpid());
+        e->quit = 1;
+    }
+    cu_timer_start(loop, t, 1000);
+}
+
+int cu_engine_init(cu_engine_t *e, cu_worker_ctx_t *ctx, cu_dispatch_cb dispatch_cb)
+{
+    const cu_config_t *cfg = ctx->cfg;
+    memset(e, 0, sizeof(*e));
+    e->ctx = ctx;
+    e->cfg = cfg;
+    e->dispatch = dispatch_cb;
+    e->loop = cu_loop_create();
+    if (!e->loop) {
+        cu_log_error("cannot create event loop: %s", strerror(errno));
+        return CU_ERROR;
+    }
+    cu_conn_settings_t *s = &e->settings;
+    s->h1.limit_request_line = (size_t)cfg->limit_request_line;
+    s->h1.limit_request_fields = (size_t)cfg->limit_request_fields;
+    s->h1.limit_request_field_size = (size_t)cfg->limit_request_field_size;
+    s->h1.header_map = cfg->header_map == CU_HEADER_MAP_REFUSE      ? CU_H1_HMAP_REFUSE
+                       : cfg->header_map == CU_HEADER_MAP_DANGEROUS ? CU_H1_HMAP_DANGEROUS
+                                                                    : CU_H1_HMAP_DROP;
+    s->h1.permit_obsolete_folding = cfg->permit_obsolete_folding != 0;
+    s->h1.strip_header_spaces = cfg->strip_header_spaces != 0;
+    s->h1.permit_unconventional_http_method = cfg->permit_unconventional_http_method != 0;
+    s->h1.permit_unconventional_http_version = cfg->permit_unconventional_http_version != 0;
+    s->h1.casefold_http_method = cfg->casefold_http_method != 0;
+    s->io_timeout_ms = cfg->timeout > 0 ? cfg->timeout * 1000 : 30000;
+    size_t line = cfg->limit_request_line > 0 ? (size_t)cfg->limit_request_line : 8190;
+    size_t field = cfg->limit_request_field_size > 0 ? (size_t)cfg->limit_request_field_size : 8190;
+    /* Room for the largest head the limits allow (plus a PROXY v2 header and slack). */
+    s->head_max = line + 4 + ((size_t)cfg->limit_request_fields + 1) * (field + 2) + 2 + 1024;
+    s->slot = ctx->slot;
+    s->server_header = "cunicorn";
+
+    e->max_conns = cfg->worker_connections > 0 ? (size_t)cfg->worker_connections : 1000;
+    if (cfg->max_requests > 0) {
+        uint64_t jitter = 0;
+        if (cfg->max_requests_jitter > 0)
+            jitter = (uint64_t)((unsigned)getpid() * 2654435761u) %
+                     ((uint64_t)cfg->max_requests_jitter + 1);
+        e->max_requests = (uint64_t)cfg->max_requests + jitter;
+    }
+    e->lio = cu_xcalloc(ctx->nlisteners ? ctx->nlisteners : 1, sizeof(*e->lio));
+    for (size_t i = 0; i < ctx->nlisteners; i++)
+        cu_io_init(&e->lio[i], ctx->listeners[i].fd, on_accept, e);
+    accept_resume(e);
+    cu_timer_init(&e->hb_timer, on_heartbeat, e);
+    cu_timer_init(&e->accept_timer, on_accept_timer, e);
+    cu_timer_start(e->loop, &e->hb_timer, 0);
+    return CU_OK;
+}
+
+void cu_engine_stop(cu_engine_t *e)
+{
+    if (e->stopping)
+        return;
+    e->stopping = 1;
+    accept_pause(e);
+    cu_timer_stop(e->loop, &e->accept_timer);
+    /* Idle keep-alive connections have nothing in flight: close them now. */
+    cu_conn_t *next;
+    for (cu_conn_t *c = e->all; c; c = next) {
+        next = c->next;
+        if (c->state == ST_HEAD && cu_buf_unread(&c->in) == 0 && cu_buf_unread(&c->out) == 0)
+            conn_close(e, c);
+    }
+}
+
+static void release_dead(cu_engine_t *e)
+{
+    while (e->dead) {
+        cu_conn_t *c = e->dead;
+        e->dead = c->next;
+        c->next = e->pool;
+        e->pool = c;
+    }
+}
+
+void cu_engine_run(cu_engine_t *e)
+{
+    while (!e->quit) {
+        int rc = cu_loop_run_once(e->loop, 1000);
+        release_dead(e);
+        if (rc < 0 && rc != -EINTR) {
+            cu_log_error("event loop: %s", strerror(-rc));
+            break;
+        }
+        if (e->tick)
+            e->tick(e);
+        if (e->stopping && e->nconns == 0)
+            break;
+    }
+}
+
+void cu_engine_destroy(cu_engine_t *e)
+{
+    cu_conn_t *next;
+    for (cu_conn_t *c = e->all; c; c = next) {
+        next = c->next;
+        conn_close(e, c);
+    }
+    release_dead(e);
+    while (e->pool) {
+        cu_conn_t *c = e->pool;
+        e->pool = c->next;
+        cu_buf_free(&c->in);
+        cu_buf_free(&c->out);
+        cu_buf_free(&c->bin);
+        cu_buf_free(&c->resp.head);
+        cu_buf_free(&c->resp.stash);
+        free(c->hdrs); c->hdrs = NULL;
+        free(c); c = NULL;
+    }
+    free(e->lio); e->lio = NULL;
+    cu_loop_destroy(e->loop);
+    e->loop = NULL;
+}

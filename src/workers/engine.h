@@ -1,0 +1,54 @@
+/* The connection engine all WSGI workers share: accepts, reads, parses request heads and
+ * keeps connections alive on the event loop without the GIL, and hands each complete
+ * request to the worker class through `dispatch`. */
+#ifndef CU_ENGINE_H
+#define CU_ENGINE_H
+
+#include "event/loop.h"
+#include "http/conn.h"
+#include "workers/worker.h"
+
+typedef struct cu_engine_s cu_engine_t;
+
+/* Handle the request whose head is complete on c. Synchronous classes (sync) run the app
+ * and return CU_OK/CU_ERROR like cu_py_handle_request; asynchronous ones (gthread) return
+ * CU_AGAIN and later call cu_engine_request_done() on the loop thread. */
+typedef int (*cu_dispatch_cb)(cu_engine_t *e, cu_conn_t *c);
+
+struct cu_engine_s {
+    cu_loop_t *loop;
+    const cu_config_t *cfg;
+    cu_worker_ctx_t *ctx;
+    cu_conn_settings_t settings;
+    cu_dispatch_cb dispatch;
+    void *class_data;              /* the worker class's own state */
+    void (*tick)(cu_engine_t *e);  /* called after every loop iteration (signal flags) */
+
+    cu_io_t *lio;                  /* one watcher per listener */
+    int accepting;
+    size_t nconns;
+    size_t max_conns;
+    cu_conn_t *all;                /* every open connection (doubly linked) */
+    cu_conn_t *pool;               /* freed connections, buffers kept */
+    cu_conn_t *dead;               /* closed during this iteration; pooled after it */
+
+    uint64_t nrequests;
+    uint64_t max_requests;         /* with jitter applied; 0 = unlimited */
+    int stopping;                  /* graceful: no accepts, finish what was read, then exit */
+    int quit;                      /* leave the loop now */
+    cu_timer_t hb_timer;
+    cu_timer_t accept_timer;       /* retry accept after EMFILE */
+};
+
+int cu_engine_init(cu_engine_t *e, cu_worker_ctx_t *ctx, cu_dispatch_cb dispatch);
+/* Serve until stopped (graceful stop finished or quick exit). */
+void cu_engine_run(cu_engine_t *e);
+void cu_engine_destroy(cu_engine_t *e);
+
+/* Begin a graceful stop: stop accepting, close idle connections, finish the rest. */
+void cu_engine_stop(cu_engine_t *e);
+
+/* For asynchronous dispatch: the request on c has finished with rc (loop thread only). */
+void cu_engine_request_done(cu_engine_t *e, cu_conn_t *c, int rc);
+
+#endif

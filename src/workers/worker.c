@@ -1,0 +1,113 @@
+/* Worker process entry: signal handling, app loading, and the choice of worker class. */
+#include "workers/worker.h"
+#include "core/log.h"
+#include "log/access.h"
+#include "py/py.h"
+#include "workers/engine.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t stop_graceful, stop_now, reopen_logs;
+static volatile sig_atomic_t in_app; /* sync: the loop thread is inside the app */
+static cu_loop_t *sig_loop;
+
+static void on_signal(int sig)
+{
+    switch (sig) {
+    case SIGTERM:
+        stop_graceful = 1;
+        break;
+    case SIGQUIT:
+    case SIGINT:
+        /* Quick stop. A sync worker inside the app cannot return to its loop: leave now,
+         * like gunicorn's SystemExit in the request. */
+        if (in_app)
+            _exit(0);
+        stop_now = 1;
+        break;
+    case SIGUSR1:
+        reopen_logs = 1;
+        break;
+    case SIGABRT:
+        /* Sent by the master when the heartbeat went stale (WORKER TIMEOUT). */
+        _exit(1);
+    default:
+        break;
+    }
+    if (sig_loop)
+        cu_loop_wakeup(sig_loop);
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    int sigs[] = {SIGTERM, SIGQUIT, SIGINT, SIGUSR1, SIGABRT};
+    for (size_t i = 0; i < CU_NELEM(sigs); i++)
+        sigaction(sigs[i], &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sa.sa_flags = 0;
+    sigaction(SIGPIPE, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGWINCH, &sa, NULL);
+    sigaction(SIGTTIN, &sa, NULL);
+    sigaction(SIGTTOU, &sa, NULL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigprocmask(SIG_SETMASK, &set, NULL);
+}
+
+static void tick(cu_engine_t *e)
+{
+    if (stop_now) {
+        e->quit = 1;
+        return;
+    }
+    if (stop_graceful)
+        cu_engine_stop(e);
+    if (reopen_logs) {
+        reopen_logs = 0;
+        cu_log_reopen();
+        cu_access_log_reopen();
+    }
+}
+
+static int sync_dispatch(cu_engine_t *e, cu_conn_t *c)
+{
+    in_app = 1;
+    int rc = cu_py_handle_request(c);
+    in_app = 0;
+    /* A TERM that arrived during the app call is acted on before the next request. */
+    if (stop_graceful)
+        cu_engine_stop(e);
+    return rc;
+}
+
+int cu_worker_main(cu_worker_ctx_t *ctx)
+{
+    const cu_config_t *cfg = ctx->cfg;
+    install_signals();
+    if (cu_py_load_app(cfg) != CU_OK)
+        return CU_WORKER_BOOT_ERROR;
+    int threaded = cfg->worker_class == CU_WORKER_GTHREAD;
+    if (cu_py_worker_init(cfg, threaded) != CU_OK)
+        return CU_WORKER_BOOT_ERROR;
+
+    cu_engine_t e;
+    if (cu_engine_init(&e, ctx, sync_dispatch) != CU_OK)
+        return CU_WORKER_BOOT_ERROR;
+    e.tick = tick;
+    sig_loop = e.loop;
+    if (stop_graceful || stop_now)
+        tick(&e);
+    cu_engine_run(&e);
+    sig_loop = NULL;
+    cu_engine_destroy(&e);
+    cu_log_info("Worker exiting (pid: %d)", (int)getpid());
+    cu_py_worker_exit();
+    return CU_WORKER_EXIT_OK;
+}

@@ -1,0 +1,51 @@
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import server as srv  # noqa: E402
+
+
+def pytest_collection_modifyitems(config, items):
+    # every test is bounded in time even without pytest-timeout installed: the harness
+    # itself uses deadlines; pytest-timeout, when present, adds a hard cap.
+    try:
+        import pytest_timeout  # noqa: F401
+    except ImportError:
+        return
+    for item in items:
+        if item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(120))
+
+
+@pytest.fixture
+def make_server():
+    """Factory: make_server(app, args=[...], ...) -> started Server, stopped at teardown."""
+    started = []
+
+    def make(app="testapp:app", args=(), start=True, **kw):
+        s = srv.Server(app, args, **kw)
+        started.append(s)
+        if start:
+            s.start()
+        return s
+
+    yield make
+    for s in started:
+        s.close()
+
+
+@pytest.fixture(scope="module")
+def app_server():
+    """One server running the integration test app, shared by a module."""
+    s = srv.Server("testapp:app", ["--keep-alive", "5"])
+    s.start()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def tmp_file(tmp_path):
+    return str(tmp_path / "record.txt")
