@@ -15,7 +15,8 @@ PY_INCLUDES := $(if $(PYCONFIG),$(shell $(PYCONFIG) --includes))
 PY_LDFLAGS := $(if $(PYCONFIG),$(shell $(PYCONFIG) --embed --ldflags))
 # --ldflags gives -L but no rpath for a non-system libpython (pyenv): add one.
 PY_LIBDIR := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR") or "")' 2>/dev/null)
-PY_LDFLAGS += $(if $(PY_LIBDIR),-Wl,-rpath,$(PY_LIBDIR))
+comma := ,
+PY_LDFLAGS += $(if $(PY_LIBDIR),-Wl$(comma)-rpath$(comma)$(PY_LIBDIR))
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wno-unused-parameter
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -Isrc -pthread -fno-strict-aliasing

@@ -3,7 +3,7 @@
 
 #include <sys/time.h>
 
-cu_time_cache_t cu_time;
+_Thread_local cu_time_cache_t cu_time;
 
 int64_t cu_mono_ms(void)
 {

@@ -1,6 +1,6 @@
 /* Cached wall and monotonic clocks, and the formatted dates logs and responses need.
- * Updated once per loop iteration by cu_time_update(); per-process, not thread-safe
- * for writers (only the loop thread updates). */
+ * One cache per thread: the loop thread refreshes its own every iteration; an app thread
+ * calls cu_time_update() before it formats a date (cheap when the second is unchanged). */
 #ifndef CU_CLOCK_H
 #define CU_CLOCK_H
 
@@ -16,7 +16,7 @@ typedef struct cu_time_cache_s {
     char access_date[40];   /* "[24/Nov/2026:21:26:51 +0000]" (access log %(t)s) */
 } cu_time_cache_t;
 
-extern cu_time_cache_t cu_time;
+extern _Thread_local cu_time_cache_t cu_time;
 
 /* Refresh the cache; cheap when the second has not changed. */
 void cu_time_update(void);

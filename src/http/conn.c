@@ -31,7 +31,7 @@ int cu_conn_wait(cu_conn_t *c, short events)
         if (r == 0) {
             left -= slice;
             if (left <= 0)
-                return CU_ERROR;
+                return CU_AGAIN;
         }
     }
 }
@@ -42,6 +42,7 @@ void cu_conn_begin_request(cu_conn_t *c)
     c->rpos = c->in.pos + r->head_len;
     c->body.done = 0;
     c->body.error = 0;
+    c->body.timed_out = 0;
     c->body.continue_pending = 0;
     c->body.pend_len = 0;
     if (r->chunked) {
@@ -109,7 +110,10 @@ static int fill_bin(cu_conn_t *c, size_t max)
             continue;
         if (errno != EAGAIN)
             return CU_ERROR;
-        if (cu_conn_wait(c, POLLIN) != CU_OK)
+        int w = cu_conn_wait(c, POLLIN);
+        if (w == CU_AGAIN)
+            c->body.timed_out = 1;
+        if (w != CU_OK)
             return CU_ERROR;
     }
 }
@@ -158,8 +162,13 @@ static ssize_t body_read(cu_conn_t *c, char *dst, size_t n, int line)
                 }
                 if (r == 0 || (errno != EAGAIN && errno != EINTR))
                     return body_fail(c);
-                if (errno == EAGAIN && cu_conn_wait(c, POLLIN) != CU_OK)
-                    return body_fail(c);
+                if (errno == EAGAIN) {
+                    int w = cu_conn_wait(c, POLLIN);
+                    if (w == CU_AGAIN)
+                        c->body.timed_out = 1;
+                    if (w != CU_OK)
+                        return body_fail(c);
+                }
                 continue;
             }
             if (avail.len == 0) {

@@ -31,6 +31,7 @@ typedef struct cu_conn_settings_s {
     size_t head_max;               /* cap of the read buffer while reading a head */
     cu_heartbeat_slot_t *slot;     /* stamped while blocked in socket I/O */
     const char *server_header;     /* "cunicorn" */
+    size_t body_preread;           /* bodies up to this size are read by the loop before dispatch */
 } cu_conn_settings_t;
 
 /* Everything the app layer needs to know about where a request came from. */
@@ -72,6 +73,7 @@ typedef struct cu_body_s {
     unsigned done : 1;             /* all body bytes were delivered */
     unsigned continue_pending : 1; /* 100 Continue owed before the first read */
     unsigned error : 1;            /* framing error or timeout: the connection must close */
+    unsigned timed_out : 1;        /* the client stalled mid-body: answer 408, not 500 */
 } cu_body_t;
 
 struct cu_conn_s {
@@ -100,8 +102,12 @@ struct cu_conn_s {
     uint64_t nrequests;            /* requests served on this connection */
     int64_t req_start_us;          /* wall clock when the head was complete (access log) */
     void *worker;                  /* owning worker */
-    cu_conn_t *next;               /* worker's lists (idle, closing, ready) */
+    cu_conn_t *next;               /* engine: all-connections list / pool */
     cu_conn_t *prev;
+    cu_conn_t *qnext;              /* worker class queues (gthread: pending, done) */
+    int qrc;                       /* result of an asynchronously handled request */
+    cu_chunked_t pre_dec;          /* engine: scanning a chunked body being pre-read */
+    size_t pre_scanned;            /* bytes of body the pre-read scan has covered */
 };
 
 /* ---- request body (blocking; without the GIL) ---- */
@@ -169,7 +175,7 @@ int cu_conn_flush_nb(cu_conn_t *c);
 /* Write c->out completely, waiting up to io_timeout. CU_OK or CU_ERROR. */
 int cu_conn_flush(cu_conn_t *c);
 /* Wait (poll) until fd is ready for `events` (POLLIN/POLLOUT), stamping the heartbeat.
- * CU_OK, or CU_ERROR on timeout / hang-up. */
+ * CU_OK; CU_AGAIN when io_timeout passed; CU_ERROR on hang-up or error. */
 int cu_conn_wait(cu_conn_t *c, short events);
 
 #endif

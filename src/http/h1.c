@@ -480,7 +480,7 @@ static int finish_head(cu_h1_request_t *req)
                 return CU_H1E_HEADER;
             for (size_t i = 0; i < cl->len; i++) {
                 unsigned d = (unsigned char)cl->p[i] - '0';
-                if (d > 9 || n > (INT64_MAX - 9) / 10)
+                if (d > 9 || n > (INT64_MAX - (int64_t)d) / 10)
                     return CU_H1E_HEADER;
                 n = n * 10 + d;
             }

@@ -207,6 +207,7 @@ static int emit_head(cu_conn_t *c, int64_t final_len)
 
     char extra[256];
     size_t n = 0;
+    cu_time_update();
     if (!r->app_server)
         n += (size_t)snprintf(extra + n, sizeof(extra) - n, "Server: %s\r\n", s->server_header);
     if (!r->app_date) {
@@ -443,6 +444,11 @@ static const char *reason_for(int status)
 
 int cu_resp_error(cu_conn_t *c, int status, const char *msg)
 {
+    /* An app that failed because its client stalled mid-body did nothing wrong. */
+    if (status == 500 && c->body.timed_out) {
+        status = 408;
+        msg = "Timed out reading the request body";
+    }
     const char *reason = reason_for(status);
     char body[1024];
     int bl = snprintf(body, sizeof(body),

@@ -16,7 +16,7 @@
 int cu_listen_retry_ms = 1000;
 
 #define CU_BIND_ATTEMPTS 5
-#define CU_DEFAULT_PORT 8000
+#define CU_DEFAULT_PORT  8000
 
 static int parse_port(const char *p, size_t len, int *port)
 {
@@ -301,8 +301,7 @@ static int open_one(const cu_config_t *cfg, const char *spec, cu_listener_t *l)
                 cu_log_error("connection to %s failed: [Errno %d] %s", text, gai,
                              gai_strerror(gai));
             else
-                cu_log_error("connection to %s failed: [Errno %d] %s", text, -fd,
-                             strerror(-fd));
+                cu_log_error("connection to %s failed: [Errno %d] %s", text, -fd, strerror(-fd));
             if (i + 1 < CU_BIND_ATTEMPTS) {
                 cu_log_debug("Retrying in 1 second.");
                 usleep((useconds_t)cu_listen_retry_ms * 1000);
@@ -347,10 +346,13 @@ void cu_listeners_close(cu_listener_t *ls, size_t n, int unlink_unix)
             close(ls[i].fd);
         if (unlink_unix && ls[i].unix_path)
             (void)unlink(ls[i].unix_path);
-        free(ls[i].bind); ls[i].bind = NULL;
-        free(ls[i].unix_path); ls[i].unix_path = NULL;
+        free(ls[i].bind);
+        ls[i].bind = NULL;
+        free(ls[i].unix_path);
+        ls[i].unix_path = NULL;
     }
-    free(ls); ls = NULL;
+    free(ls);
+    ls = NULL;
 }
 
 void cu_listener_describe(const cu_listener_t *l, char *out, size_t outlen)

@@ -11,11 +11,11 @@ typedef struct cu_listener_s cu_listener_t;
 
 struct cu_listener_s {
     int fd;
-    int family;             /* AF_INET, AF_INET6, AF_UNIX */
-    char *bind;             /* as given: "127.0.0.1:8000", "unix:/tmp/x", "fd://3" */
-    char *unix_path;        /* for unlink on exit; NULL otherwise (also NULL for fd://) */
-    char server_name[256];  /* SERVER_NAME default: bound address text ("" for unix) */
-    char server_port[8];    /* SERVER_PORT default: bound port text ("" for unix) */
+    int family;            /* AF_INET, AF_INET6, AF_UNIX */
+    char *bind;            /* as given: "127.0.0.1:8000", "unix:/tmp/x", "fd://3" */
+    char *unix_path;       /* for unlink on exit; NULL otherwise (also NULL for fd://) */
+    char server_name[256]; /* SERVER_NAME default: bound address text ("" for unix) */
+    char server_port[8];   /* SERVER_PORT default: bound port text ("" for unix) */
 };
 
 /* One --bind value, parsed (gunicorn's util.parse_address). */

@@ -6,9 +6,9 @@
 #include "core/cu_core.h"
 
 struct cu_heartbeat_slot_s {
-    volatile int64_t stamp_ms;      /* worker's CLOCK_MONOTONIC ms at last sign of life */
-    volatile pid_t pid;             /* 0 = free */
-    volatile uint64_t requests;     /* requests handled (for stats / control socket) */
+    volatile int64_t stamp_ms;  /* worker's CLOCK_MONOTONIC ms at last sign of life */
+    volatile pid_t pid;         /* 0 = free */
+    volatile uint64_t requests; /* requests handled (for stats / control socket) */
     volatile int64_t booted_ms;
 };
 

@@ -81,14 +81,14 @@ static const struct {
     int sig;
     const char *abbrev;
 } sig_names[] = {
-    {SIGHUP, "SIGHUP"},     {SIGINT, "SIGINT"},     {SIGQUIT, "SIGQUIT"},   {SIGILL, "SIGILL"},
-    {SIGTRAP, "SIGTRAP"},   {SIGABRT, "SIGABRT"},   {SIGBUS, "SIGBUS"},     {SIGFPE, "SIGFPE"},
-    {SIGKILL, "SIGKILL"},   {SIGUSR1, "SIGUSR1"},   {SIGSEGV, "SIGSEGV"},   {SIGUSR2, "SIGUSR2"},
-    {SIGPIPE, "SIGPIPE"},   {SIGALRM, "SIGALRM"},   {SIGTERM, "SIGTERM"},   {SIGCHLD, "SIGCHLD"},
-    {SIGCONT, "SIGCONT"},   {SIGSTOP, "SIGSTOP"},   {SIGTSTP, "SIGTSTP"},   {SIGTTIN, "SIGTTIN"},
-    {SIGTTOU, "SIGTTOU"},   {SIGURG, "SIGURG"},     {SIGXCPU, "SIGXCPU"},   {SIGXFSZ, "SIGXFSZ"},
+    {SIGHUP, "SIGHUP"},       {SIGINT, "SIGINT"},   {SIGQUIT, "SIGQUIT"},   {SIGILL, "SIGILL"},
+    {SIGTRAP, "SIGTRAP"},     {SIGABRT, "SIGABRT"}, {SIGBUS, "SIGBUS"},     {SIGFPE, "SIGFPE"},
+    {SIGKILL, "SIGKILL"},     {SIGUSR1, "SIGUSR1"}, {SIGSEGV, "SIGSEGV"},   {SIGUSR2, "SIGUSR2"},
+    {SIGPIPE, "SIGPIPE"},     {SIGALRM, "SIGALRM"}, {SIGTERM, "SIGTERM"},   {SIGCHLD, "SIGCHLD"},
+    {SIGCONT, "SIGCONT"},     {SIGSTOP, "SIGSTOP"}, {SIGTSTP, "SIGTSTP"},   {SIGTTIN, "SIGTTIN"},
+    {SIGTTOU, "SIGTTOU"},     {SIGURG, "SIGURG"},   {SIGXCPU, "SIGXCPU"},   {SIGXFSZ, "SIGXFSZ"},
     {SIGVTALRM, "SIGVTALRM"}, {SIGPROF, "SIGPROF"}, {SIGWINCH, "SIGWINCH"}, {SIGIO, "SIGIO"},
-    {SIGPWR, "SIGPWR"},     {SIGSYS, "SIGSYS"},
+    {SIGPWR, "SIGPWR"},       {SIGSYS, "SIGSYS"},
 };
 
 const char *cu_signal_abbrev(int sig)
@@ -102,8 +102,8 @@ const char *cu_signal_abbrev(int sig)
 const char *cu_signal_name(int sig)
 {
     static const char *lower[] = {
-        [SIGHUP] = "hup",   [SIGQUIT] = "quit", [SIGINT] = "int",   [SIGTERM] = "term",
-        [SIGTTIN] = "ttin", [SIGTTOU] = "ttou", [SIGUSR1] = "usr1", [SIGUSR2] = "usr2",
+        [SIGHUP] = "hup",     [SIGQUIT] = "quit", [SIGINT] = "int",   [SIGTERM] = "term",
+        [SIGTTIN] = "ttin",   [SIGTTOU] = "ttou", [SIGUSR1] = "usr1", [SIGUSR2] = "usr2",
         [SIGWINCH] = "winch", [SIGCHLD] = "chld",
     };
     if (sig > 0 && (size_t)sig < CU_NELEM(lower) && lower[sig])

@@ -121,8 +121,11 @@ static int load(const cu_config_t *cfg)
     PyObject *ns = PyDict_New(); /* new ref */
     if (ns == NULL)
         goto fail_internal;
-    if (PyDict_SetItemString(ns, "__builtins__", PyEval_GetBuiltins()) < 0 ||
-        PyDict_SetItemString(ns, "__name__", PyUnicode_FromString("cunicorn._app")) < 0)
+    PyObject *name = PyUnicode_FromString("cunicorn._app"); /* new ref */
+    int bad = name == NULL || PyDict_SetItemString(ns, "__name__", name) < 0 ||
+              PyDict_SetItemString(ns, "__builtins__", PyEval_GetBuiltins()) < 0;
+    Py_XDECREF(name);
+    if (bad)
         goto fail_ns;
     PyObject *r = PyRun_String(resolver_src, Py_file_input, ns, ns); /* new ref */
     if (r == NULL)

@@ -50,6 +50,12 @@ int cu_py_handle_request(cu_conn_t *c);
 void cu_py_thread_attach(void);
 void cu_py_thread_detach(void);
 
+/* gthread: attach the calling (non-Python) thread to the interpreter for its whole life,
+ * so its thread state, and with it threading.local, persists across requests. Returns
+ * without the GIL. detach undoes it at thread exit. Implemented in py/thread.c. */
+void cu_py_thread_attach(void);
+void cu_py_thread_detach(void);
+
 /* Called by the worker on exit paths that must flush Python state (stdout/stderr). */
 void cu_py_worker_exit(void);
 

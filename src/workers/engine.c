@@ -15,6 +15,7 @@
 enum conn_state {
     ST_PROXY,   /* waiting for the PROXY protocol header */
     ST_HEAD,    /* reading a request head (or idle between requests) */
+    ST_BODY,    /* head complete; reading the body into memory before dispatch */
     ST_APP,     /* the app owns the request */
     ST_WRITE,   /* the response is queued; the socket was full */
     ST_LINGER,  /* closing: output done, discarding input until EOF or a short timeout */
@@ -22,6 +23,7 @@ enum conn_state {
 };
 
 #define READ_CHUNK 4096
+#define BODY_PREREAD (64 * 1024)
 #define LINGER_MS 2000
 #define LINGER_MAX (256 * 1024)
 
@@ -57,7 +59,7 @@ static cu_conn_t *conn_new(cu_engine_t *e, int fd, const cu_listener_t *l,
         e->pool = c->next;
     } else {
         c = cu_xcalloc(1, sizeof(*c));
-        cu_buf_init(&c->in, READ_CHUNK, e->settings.head_max);
+        cu_buf_init(&c->in, READ_CHUNK, e->settings.head_max + e->settings.body_preread);
         cu_buf_init(&c->out, 0, SIZE_MAX / 2);
         cu_buf_init(&c->bin, 0, 1 << 20);
         cu_buf_init(&c->resp.head, 0, 1 << 20);
@@ -310,12 +312,73 @@ static void dispatch(cu_engine_t *e, cu_conn_t *c)
     c->req_start_us = cu_wall_us();
     c->state = ST_APP;
     cu_timer_stop(e->loop, &c->timer);
-    int rc = e->dispatch(e, c);
-    if (rc == CU_AGAIN) {
+    if (e->async_dispatch) {
+        /* Another thread owns the socket until it is handed back; responses are left in
+         * c->out for the loop to flush, so a slow reader never holds an app thread. */
         cu_io_del(e->loop, &c->io);
+        c->defer_flush = 1;
+    }
+    int rc = e->dispatch(e, c);
+    if (rc == CU_AGAIN)
+        return;
+    after_request(e, c, rc);
+}
+
+/* Is the body (or BODY_PREREAD of it) in the buffer? Chunked bodies are scanned
+ * incrementally with a scratch decoder, without copying. */
+static int preread_complete(cu_engine_t *e, cu_conn_t *c)
+{
+    size_t have = cu_buf_unread(&c->in) - c->req.head_len;
+    if (have >= e->settings.body_preread || c->in.len - c->in.pos >= c->in.max)
+        return 1;
+    if (!c->req.chunked)
+        return (uint64_t)have >= (uint64_t)c->req.content_length;
+    const char *body = cu_buf_head(&c->in) + c->req.head_len;
+    while (c->pre_scanned < have) {
+        size_t used = 0;
+        cu_str_t d;
+        int rc = cu_chunked_decode(&c->pre_dec, body + c->pre_scanned, have - c->pre_scanned,
+                                   &used, &d);
+        c->pre_scanned += used;
+        if (rc == CU_DONE || rc == CU_ERROR)
+            return 1; /* an error is found again, and answered, by the real decode */
+        if (rc == CU_AGAIN)
+            break;
+    }
+    return 0;
+}
+
+/* The head is parsed: read a small body first if it is not all here yet, then dispatch. */
+static void start_request(cu_engine_t *e, cu_conn_t *c)
+{
+    int has_body = c->req.chunked || c->req.content_length > 0;
+    /* A client that sent Expect: 100-continue waits for us: do not wait for it. */
+    if (has_body && !c->req.expect_continue && e->settings.body_preread > 0) {
+        c->pre_scanned = 0;
+        cu_chunked_init(&c->pre_dec);
+        if (!preread_complete(e, c)) {
+            c->state = ST_BODY;
+            cu_timer_start(e->loop, &c->timer, e->settings.io_timeout_ms);
+            return;
+        }
+    }
+    dispatch(e, c);
+}
+
+/* More body bytes arrived in ST_BODY. The buffer may have moved: parse the head again
+ * (same bytes, same result) so the request's slices point into it. */
+static void continue_request(cu_engine_t *e, cu_conn_t *c)
+{
+    if (!preread_complete(e, c)) {
+        cu_timer_start(e->loop, &c->timer, e->settings.io_timeout_ms);
         return;
     }
-    after_request(e, c, rc);
+    cu_h1_request_reset(&c->req);
+    ssize_t r = cu_h1_parse_request(cu_buf_head(&c->in), cu_buf_unread(&c->in), &c->req,
+                                    &e->settings.h1);
+    cu_assert(r > 0);
+    c->state = ST_HEAD;
+    dispatch(e, c);
 }
 
 void cu_engine_request_done(cu_engine_t *e, cu_conn_t *c, int rc)
@@ -328,7 +391,13 @@ void cu_engine_request_done(cu_engine_t *e, cu_conn_t *c, int rc)
 /* Parse and serve every complete request in the buffer, then decide what to wait for. */
 static void process_input(cu_engine_t *e, cu_conn_t *c)
 {
-    while (c->state == ST_HEAD || c->state == ST_PROXY) {
+    while (c->state == ST_HEAD || c->state == ST_PROXY || c->state == ST_BODY) {
+        if (c->state == ST_BODY) {
+            continue_request(e, c);
+            if (c->state == ST_BODY)
+                break;
+            continue;
+        }
         if (cu_buf_unread(&c->in) == 0)
             break;
         if (c->state == ST_PROXY) {
@@ -352,9 +421,13 @@ static void process_input(cu_engine_t *e, cu_conn_t *c)
             conn_error(e, c, cu_h1_error_status(c->req.error), cu_h1_error_name(c->req.error));
             return;
         }
-        dispatch(e, c);
+        start_request(e, c);
         if (c->state == ST_APP) /* handed to another thread */
             return;
+    }
+    if (c->state == ST_BODY) {
+        cu_io_set(e->loop, &c->io, CU_EV_READ);
+        return;
     }
     if (c->state != ST_HEAD && c->state != ST_PROXY)
         return;
@@ -389,6 +462,10 @@ static void process_input(cu_engine_t *e, cu_conn_t *c)
 static void conn_on_read(cu_engine_t *e, cu_conn_t *c)
 {
     if (cu_buf_reserve(&c->in, READ_CHUNK) != CU_OK && c->in.cap == c->in.len) {
+        if (c->state == ST_BODY) {
+            continue_request(e, c); /* the buffer is full: dispatch what we have */
+            return;
+        }
         conn_error(e, c, 431, "Request header fields too large");
         return;
     }
@@ -412,6 +489,7 @@ static void conn_on_io(cu_loop_t *loop, cu_io_t *io, int events)
     switch (c->state) {
     case ST_PROXY:
     case ST_HEAD:
+    case ST_BODY:
         conn_on_read(e, c);
         break;
     case ST_WRITE: {
@@ -456,6 +534,10 @@ static void conn_on_timer(cu_loop_t *loop, cu_timer_t *t)
     cu_engine_t *e = c->worker;
     if (c->state == ST_APP || c->state == ST_CLOSED)
         return;
+    if (c->state == ST_BODY) {
+        conn_error(e, c, 408, "Timed out reading the request body");
+        return;
+    }
     conn_close(e, c);
 }
 
@@ -503,6 +585,7 @@ int cu_engine_init(cu_engine_t *e, cu_worker_ctx_t *ctx, cu_dispatch_cb dispatch
     s->head_max = line + 4 + ((size_t)cfg->limit_request_fields + 1) * (field + 2) + 2 + 1024;
     s->slot = ctx->slot;
     s->server_header = "cunicorn";
+    s->body_preread = BODY_PREREAD;
 
     e->max_conns = cfg->worker_connections > 0 ? (size_t)cfg->worker_connections : 1000;
     if (cfg->max_requests > 0) {

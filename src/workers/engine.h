@@ -21,6 +21,7 @@ struct cu_engine_s {
     cu_worker_ctx_t *ctx;
     cu_conn_settings_t settings;
     cu_dispatch_cb dispatch;
+    int async_dispatch;            /* dispatch hands the connection to another thread */
     void *class_data;              /* the worker class's own state */
     void (*tick)(cu_engine_t *e);  /* called after every loop iteration (signal flags) */
 

@@ -4,6 +4,7 @@
 #include "log/access.h"
 #include "py/py.h"
 #include "workers/engine.h"
+#include "workers/gthread.h"
 
 #include <signal.h>
 #include <unistd.h>
@@ -101,11 +102,23 @@ int cu_worker_main(cu_worker_ctx_t *ctx)
     if (cu_engine_init(&e, ctx, sync_dispatch) != CU_OK)
         return CU_WORKER_BOOT_ERROR;
     e.tick = tick;
+    if (threaded && cu_gthread_setup(&e, cfg->threads) != CU_OK) {
+        cu_engine_destroy(&e);
+        return CU_WORKER_BOOT_ERROR;
+    }
     sig_loop = e.loop;
     if (stop_graceful || stop_now)
         tick(&e);
     cu_engine_run(&e);
     sig_loop = NULL;
+    if (stop_now) {
+        /* Quick stop: app threads may still hold connections; the process just leaves. */
+        if (threaded)
+            cu_gthread_teardown(&e, 0);
+        return CU_WORKER_EXIT_OK;
+    }
+    if (threaded)
+        cu_gthread_teardown(&e, 1);
     cu_engine_destroy(&e);
     cu_log_info("Worker exiting (pid: %d)", (int)getpid());
     cu_py_worker_exit();

@@ -8,16 +8,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import server as srv  # noqa: E402
 
 
-def pytest_collection_modifyitems(config, items):
-    # every test is bounded in time even without pytest-timeout installed: the harness
-    # itself uses deadlines; pytest-timeout, when present, adds a hard cap.
-    try:
-        import pytest_timeout  # noqa: F401
-    except ImportError:
-        return
-    for item in items:
-        if item.get_closest_marker("timeout") is None:
-            item.add_marker(pytest.mark.timeout(120))
+@pytest.fixture(autouse=True)
+def _time_limit():
+    yield from srv.time_limit_fixture_body()
 
 
 @pytest.fixture

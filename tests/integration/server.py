@@ -23,6 +23,29 @@ READY_TIMEOUT = float(os.environ.get("CUNICORN_READY_TIMEOUT", "10"))
 IO_TIMEOUT = 10.0
 
 
+TEST_TIME_LIMIT = int(os.environ.get("CUNICORN_TEST_TIME_LIMIT", "180"))
+
+
+class TestTimeLimit(BaseException):
+    pass
+
+
+def _on_alarm(signum, frame):
+    raise TestTimeLimit("test exceeded %ds" % TEST_TIME_LIMIT)
+
+
+def time_limit_fixture_body():
+    """Generator body for an autouse fixture: SIGALRM hard cap per test (no pytest-timeout
+    needed)."""
+    old = signal.signal(signal.SIGALRM, _on_alarm)
+    signal.alarm(TEST_TIME_LIMIT)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
 class ServerError(AssertionError):
     pass
 

@@ -12,7 +12,6 @@ import requests
 
 from server import HTTPReader, build_request, chunked, read_all_until_close
 
-pytestmark = pytest.mark.usefixtures()
 
 
 def _check_hello_headers(headers_get):

@@ -194,6 +194,8 @@ def app(environ, start_response):
         return [b"unreachable"]
 
     if path == "/sleep":
+        print("sleep-start pid=%d s=%s" % (os.getpid(), q.get("s", "1")), file=sys.stderr,
+              flush=True)
         time.sleep(float(q.get("s", "1")))
         return _reply(start_response, "slept %s" % q.get("s", "1"))
 

@@ -1,0 +1,877 @@
+/* Settings values: defaults, validators (gunicorn's rules), --print-config, --help,
+ * docs/settings.md, and IP allow-lists. The rows live in table.c, argv parsing in cli.c. */
+#include "config/table.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- small string helpers ---- */
+
+static int is_space(int c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
+/* Python's str.strip(): a new string without surrounding whitespace. */
+static char *strip_dup(const char *s)
+{
+    while (is_space((unsigned char)*s))
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && is_space((unsigned char)s[n - 1]))
+        n--;
+    return cu_xstrndup(s, n);
+}
+
+static void strlist_clear(cu_strlist_t *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->v[i]); l->v[i] = NULL;
+    }
+    free(l->v); l->v = NULL;
+    l->n = 0;
+}
+
+static void strlist_push(cu_strlist_t *l, char *owned)
+{
+    l->v = cu_xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+    l->v[l->n++] = owned;
+}
+
+static void set_str(char **field, char *owned)
+{
+    free(*field); *field = NULL;
+    *field = owned;
+}
+
+void cu__py_repr(FILE *out, const char *s)
+{
+    char q = (strchr(s, '\'') && !strchr(s, '"')) ? '"' : '\'';
+    fputc(q, out);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '\\' || *p == (unsigned char)q)
+            fprintf(out, "\\%c", *p);
+        else if (*p == '\n')
+            fputs("\\n", out);
+        else if (*p == '\r')
+            fputs("\\r", out);
+        else if (*p == '\t')
+            fputs("\\t", out);
+        else if (*p < 0x20 || *p == 0x7f)
+            fprintf(out, "\\x%02x", *p);
+        else
+            fputc(*p, out);
+    }
+    fputc(q, out);
+}
+
+static void print_list(FILE *out, const cu_strlist_t *l)
+{
+    fputc('[', out);
+    for (size_t i = 0; i < l->n; i++) {
+        if (i)
+            fputs(", ", out);
+        cu__py_repr(out, l->v[i]);
+    }
+    fputc(']', out);
+}
+
+/* The repr() of a value into err, for messages that quote what the user gave. */
+static void repr_into(char *buf, size_t cap, const char *s)
+{
+    char *mem = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&mem, &len);
+    if (!f) {
+        snprintf(buf, cap, "'%s'", s);
+        return;
+    }
+    cu__py_repr(f, s);
+    fclose(f);
+    snprintf(buf, cap, "%s", mem);
+    free(mem); mem = NULL;
+}
+
+/* ---- gunicorn's current directory: $PWD when it names the cwd (keeps symlinks) ---- */
+
+static char *startup_cwd(void)
+{
+    char buf[PATH_MAX];
+    const char *pwd = getenv("PWD");
+    struct stat a, b;
+    if (pwd && pwd[0] == '/' && stat(pwd, &a) == 0 && stat(".", &b) == 0 &&
+        a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+        return cu_xstrdup(pwd);
+    if (getcwd(buf, sizeof(buf)))
+        return cu_xstrdup(buf);
+    return cu_xstrdup(".");
+}
+
+/* os.path.normpath(os.path.join(base, p)), lexically. */
+static char *path_join_norm(const char *base, const char *p)
+{
+    size_t cap = strlen(base) + strlen(p) + 3;
+    char *joined = cu_xmalloc(cap);
+    if (p[0] == '/')
+        snprintf(joined, cap, "%s", p);
+    else
+        snprintf(joined, cap, "%s/%s", base, p);
+
+    char *out = cu_xmalloc(cap);
+    size_t n = 0;
+    const char *s = joined;
+    while (*s) {
+        while (*s == '/')
+            s++;
+        const char *e = s;
+        while (*e && *e != '/')
+            e++;
+        size_t len = (size_t)(e - s);
+        if (len == 0 || (len == 1 && s[0] == '.')) {
+            /* skip */
+        } else if (len == 2 && s[0] == '.' && s[1] == '.') {
+            while (n > 0 && out[n - 1] != '/')
+                n--;
+            if (n > 0)
+                n--;
+        } else {
+            out[n++] = '/';
+            memcpy(out + n, s, len);
+            n += len;
+        }
+        s = e;
+    }
+    if (n == 0)
+        out[n++] = '/';
+    out[n] = '\0';
+    free(joined); joined = NULL;
+    return out;
+}
+
+/* ---- IP allow-lists ---- */
+
+void cu_cidrlist_free(cu_cidrlist_t *l)
+{
+    free(l->v); l->v = NULL;
+    l->n = 0;
+    l->any = 0;
+    strlist_clear(&l->src);
+}
+
+static int parse_prefix(const char *s, int max, int family, int *prefix)
+{
+    if (*s == '\0')
+        return CU_ERROR;
+    if (family == AF_INET && strchr(s, '.')) {
+        /* a dotted netmask such as 255.255.255.0 */
+        struct in_addr m;
+        if (inet_pton(AF_INET, s, &m) != 1)
+            return CU_ERROR;
+        uint32_t v = ntohl(m.s_addr);
+        int bits = 0;
+        while (bits < 32 && (v & (0x80000000u >> bits)))
+            bits++;
+        if (bits < 32 && (v << bits) != 0)
+            return CU_ERROR;
+        *prefix = bits;
+        return CU_OK;
+    }
+    long v = 0;
+    for (const char *p = s; *p; p++) {
+        if (!isdigit((unsigned char)*p) || p - s > 3)
+            return CU_ERROR;
+        v = v * 10 + (*p - '0');
+    }
+    if (v > max)
+        return CU_ERROR;
+    *prefix = (int)v;
+    return CU_OK;
+}
+
+/* "10.0.0.0/8", "::1", "::ffff:10.0.0.0/104" (stored as IPv4 10.0.0.0/8). */
+static int cidr_parse(const char *text, cu_cidr_t *c, char *err, size_t errlen)
+{
+    char addr[INET6_ADDRSTRLEN + 8];
+    const char *slash = strchr(text, '/');
+    size_t alen = slash ? (size_t)(slash - text) : strlen(text);
+    char rep[300];
+    repr_into(rep, sizeof(rep), text);
+    if (alen >= sizeof(addr))
+        goto bad;
+    memcpy(addr, text, alen);
+    addr[alen] = '\0';
+    memset(c, 0, sizeof(*c));
+    if (inet_pton(AF_INET, addr, c->addr) == 1) {
+        c->family = AF_INET;
+        c->prefix = 32;
+    } else if (inet_pton(AF_INET6, addr, c->addr) == 1) {
+        c->family = AF_INET6;
+        c->prefix = 128;
+    } else {
+        goto bad;
+    }
+    if (slash && parse_prefix(slash + 1, c->family == AF_INET ? 32 : 128, c->family,
+                              &c->prefix) != CU_OK)
+        goto bad;
+
+    size_t nbytes = c->family == AF_INET ? 4 : 16;
+    for (size_t bit = (size_t)c->prefix; bit < nbytes * 8; bit++) {
+        if (c->addr[bit / 8] & (0x80 >> (bit % 8))) {
+            snprintf(err, errlen, "%s has host bits set", text);
+            return CU_ERROR;
+        }
+    }
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (c->family == AF_INET6 && c->prefix >= 96 && memcmp(c->addr, mapped, 12) == 0) {
+        memmove(c->addr, c->addr + 12, 4);
+        memset(c->addr + 4, 0, 12);
+        c->family = AF_INET;
+        c->prefix -= 96;
+    }
+    return CU_OK;
+bad:
+    snprintf(err, errlen, "%s does not appear to be an IPv4 or IPv6 network", rep);
+    return CU_ERROR;
+}
+
+int cu_cidrlist_parse(cu_cidrlist_t *l, const char *text, char *err, size_t errlen)
+{
+    cu_cidrlist_t nl = {0};
+    char *all = strip_dup(text);
+    char *save = NULL;
+    /* gunicorn: strip the whole, split on ',', drop empty pieces, strip each */
+    for (char *tok = *all ? strtok_r(all, ",", &save) : NULL; tok;
+         tok = strtok_r(NULL, ",", &save))
+        strlist_push(&nl.src, strip_dup(tok));
+    free(all); all = NULL;
+
+    nl.v = cu_xcalloc(nl.src.n ? nl.src.n : 1, sizeof(*nl.v));
+    for (size_t i = 0; i < nl.src.n; i++) {
+        if (strcmp(nl.src.v[i], "*") == 0) {
+            nl.any = 1;
+            continue;
+        }
+        if (cidr_parse(nl.src.v[i], &nl.v[nl.n], err, errlen) != CU_OK) {
+            cu_cidrlist_free(&nl);
+            return CU_ERROR;
+        }
+        nl.n++;
+    }
+    cu_cidrlist_free(l);
+    *l = nl;
+    return CU_OK;
+}
+
+static int prefix_eq(const unsigned char *a, const unsigned char *b, int prefix)
+{
+    int full = prefix / 8, rest = prefix % 8;
+    if (memcmp(a, b, (size_t)full) != 0)
+        return 0;
+    if (rest == 0)
+        return 1;
+    unsigned char m = (unsigned char)(0xff << (8 - rest));
+    return (a[full] & m) == (b[full] & m);
+}
+
+int cu_cidr_match(const cu_cidrlist_t *l, const struct sockaddr *sa)
+{
+    if (l->any || sa->sa_family == AF_UNIX)
+        return 1;
+    const unsigned char *v4 = NULL, *v6 = NULL;
+    if (sa->sa_family == AF_INET) {
+        v4 = (const unsigned char *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+    } else if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+        v6 = a->s6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a))
+            v4 = a->s6_addr + 12;
+    } else {
+        return 0;
+    }
+    for (size_t i = 0; i < l->n; i++) {
+        const cu_cidr_t *c = &l->v[i];
+        if (c->family == AF_INET && v4 && prefix_eq(v4, c->addr, c->prefix))
+            return 1;
+        if (c->family == AF_INET6 && v6 && prefix_eq(v6, c->addr, c->prefix))
+            return 1;
+    }
+    return 0;
+}
+
+/* ---- defaults ---- */
+
+static void cidr_default(cu_cidrlist_t *l, const char *text)
+{
+    char err[256];
+    if (cu_cidrlist_parse(l, text, err, sizeof(err)) != CU_OK)
+        (void)cu_cidrlist_parse(l, "", err, sizeof(err)); /* cli.c reports the bad env value */
+}
+
+void cu_config_defaults(cu_config_t *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    const char *port = getenv("PORT");
+    if (port) {
+        size_t n = strlen(port) + sizeof("0.0.0.0:");
+        char *b = cu_xmalloc(n);
+        snprintf(b, n, "0.0.0.0:%s", port);
+        strlist_push(&cfg->bind, b);
+    } else {
+        strlist_push(&cfg->bind, cu_xstrdup("127.0.0.1:8000"));
+    }
+    cfg->backlog = 2048;
+
+    cfg->workers = 1;
+    const char *wc = getenv("WEB_CONCURRENCY");
+    if (wc && *wc) {
+        char *end;
+        errno = 0;
+        long v = strtol(wc, &end, 10);
+        while (is_space((unsigned char)*end))
+            end++;
+        if (!errno && *end == '\0' && v >= 0 && v <= INT_MAX)
+            cfg->workers = (int)v;
+    }
+    cfg->worker_class = CU_WORKER_SYNC;
+    cfg->worker_class_str = cu_xstrdup("sync");
+    cfg->threads = 1;
+    cfg->worker_connections = 1000;
+    cfg->timeout = 30;
+    cfg->graceful_timeout = 30;
+    cfg->keepalive = 2;
+
+    cfg->limit_request_line = 4094;
+    cfg->limit_request_fields = 100;
+    cfg->limit_request_field_size = 8190;
+
+    cfg->header_map = CU_HEADER_MAP_DROP;
+    const char *fwd = getenv("FORWARDED_ALLOW_IPS");
+    cidr_default(&cfg->forwarded_allow_ips, fwd ? fwd : "127.0.0.1,::1");
+    cfg->proxy_protocol = CU_PROXY_OFF;
+    cidr_default(&cfg->proxy_allow_ips, "127.0.0.1,::1");
+
+    cfg->chdir = startup_cwd();
+    cfg->access_log_format = cu_xstrdup(
+        "%(h)s %(l)s %(u)s %(t)s \"%(r)s\" %(s)s %(b)s \"%(f)s\" \"%(a)s\"");
+    cfg->errorlog = cu_xstrdup("-");
+    cfg->loglevel = cu_xstrdup("info");
+}
+
+void cu_config_free(cu_config_t *cfg)
+{
+    strlist_clear(&cfg->bind);
+    free(cfg->worker_class_str); cfg->worker_class_str = NULL;
+    cu_cidrlist_free(&cfg->forwarded_allow_ips);
+    cu_cidrlist_free(&cfg->proxy_allow_ips);
+    free(cfg->chdir); cfg->chdir = NULL;
+    strlist_clear(&cfg->pythonpath);
+    free(cfg->pythonpath_str); cfg->pythonpath_str = NULL;
+    strlist_clear(&cfg->raw_env);
+    free(cfg->pidfile); cfg->pidfile = NULL;
+    free(cfg->proc_name); cfg->proc_name = NULL;
+    free(cfg->accesslog); cfg->accesslog = NULL;
+    free(cfg->access_log_format); cfg->access_log_format = NULL;
+    free(cfg->errorlog); cfg->errorlog = NULL;
+    free(cfg->loglevel); cfg->loglevel = NULL;
+    free(cfg->app_uri); cfg->app_uri = NULL;
+    free(cfg->config); cfg->config = NULL;
+}
+
+/* ---- validators ---- */
+
+/* int(val, 0) as gunicorn's validate_pos_int does for strings: optional sign, 0x/0o/0b
+ * prefixes, '_' between digits, no leading zeros in decimal. */
+static int py_int0(const char *s, long long *out)
+{
+    while (is_space((unsigned char)*s))
+        s++;
+    int neg = 0;
+    if (*s == '+' || *s == '-')
+        neg = *s++ == '-';
+    int base = 10;
+    if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+        base = 16, s += 2;
+    else if (s[0] == '0' && (s[1] == 'o' || s[1] == 'O'))
+        base = 8, s += 2;
+    else if (s[0] == '0' && (s[1] == 'b' || s[1] == 'B'))
+        base = 2, s += 2;
+    if (base != 10 && *s == '_')
+        s++;
+    long long v = 0;
+    int ndig = 0, zero_lead = (base == 10 && s[0] == '0');
+    for (; *s && !is_space((unsigned char)*s); s++) {
+        if (*s == '_' && ndig > 0 && s[1] && s[1] != '_')
+            continue;
+        int d;
+        if (isdigit((unsigned char)*s))
+            d = *s - '0';
+        else if (isalpha((unsigned char)*s))
+            d = tolower((unsigned char)*s) - 'a' + 10;
+        else
+            return CU_ERROR;
+        if (d >= base)
+            return CU_ERROR;
+        if (v > (LLONG_MAX - d) / base)
+            return CU_ERROR;
+        v = v * base + d;
+        ndig++;
+    }
+    while (is_space((unsigned char)*s))
+        s++;
+    if (*s || ndig == 0 || (zero_lead && v != 0))
+        return CU_ERROR;
+    *out = neg ? -v : v;
+    return CU_OK;
+}
+
+static int apply_int(int *field, const cu__setting_t *s, const char *value, char *err,
+                     size_t errlen)
+{
+    long long v;
+    if (py_int0(value, &v) != CU_OK) {
+        char rep[256];
+        repr_into(rep, sizeof(rep), value);
+        snprintf(err, errlen, "%s: invalid literal for int() with base 0: %s", s->name, rep);
+        return 1;
+    }
+    if (v < 0) {
+        snprintf(err, errlen, "%s: Value must be positive: %lld", s->name, v);
+        return 1;
+    }
+    if (v > INT_MAX) {
+        snprintf(err, errlen, "%s: Value too large: %lld", s->name, v);
+        return 1;
+    }
+    *field = (int)v;
+    return CU_OK;
+}
+
+static int apply_bool(int *field, const cu__setting_t *s, const char *value, char *err,
+                      size_t errlen)
+{
+    char *v = strip_dup(value);
+    for (char *p = v; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    int rc = CU_OK;
+    if (strcmp(v, "true") == 0) {
+        *field = 1;
+    } else if (strcmp(v, "false") == 0) {
+        *field = 0;
+    } else {
+        snprintf(err, errlen, "%s: Invalid boolean: %s", s->name, value);
+        rc = 1;
+    }
+    free(v); v = NULL;
+    return rc;
+}
+
+/* Which worker classes cunicorn runs; gunicorn's spellings of them. */
+static int worker_class_known(const char *v, int *is_sync)
+{
+    static const char *const sync[] = {"sync", "egg:gunicorn#sync", "gunicorn.workers.sync.SyncWorker"};
+    static const char *const gthread[] = {"gthread", "egg:gunicorn#gthread",
+                                          "gunicorn.workers.gthread.ThreadWorker"};
+    for (size_t i = 0; i < CU_NELEM(sync); i++)
+        if (strcmp(v, sync[i]) == 0)
+            return *is_sync = 1, 1;
+    for (size_t i = 0; i < CU_NELEM(gthread); i++)
+        if (strcmp(v, gthread[i]) == 0)
+            return *is_sync = 0, 1;
+    return 0;
+}
+
+static int lower_eq(const char *a, const char *lower)
+{
+    while (*a && *lower && tolower((unsigned char)*a) == *lower)
+        a++, lower++;
+    return *a == '\0' && *lower == '\0';
+}
+
+int cu__setting_apply(cu_config_t *cfg, const cu__setting_t *s, const char *value, char *err,
+                      size_t errlen)
+{
+    char *base = (char *)cfg + s->off;
+    if (s->status == CU__NOT_YET && s->kind != CU__K_CONFIG) {
+        snprintf(err, errlen, "%s is a gunicorn setting cunicorn does not support yet", s->name);
+        return 2;
+    }
+    switch ((enum cu__kind)s->kind) {
+    case CU__K_INT: return apply_int((int *)(void *)base, s, value, err, errlen);
+    case CU__K_BOOL: return apply_bool((int *)(void *)base, s, value, err, errlen);
+    case CU__K_STR: set_str((char **)(void *)base, strip_dup(value)); return CU_OK;
+    case CU__K_LIST:
+    case CU__K_ENV: {
+        const char *one[1] = {value};
+        return cu__setting_apply_list(cfg, s, one, 1, err, errlen);
+    }
+    case CU__K_ADDRS: {
+        char why[300];
+        if (cu_cidrlist_parse((cu_cidrlist_t *)(void *)base, value, why, sizeof(why)) != CU_OK) {
+            snprintf(err, errlen, "%s: %s", s->name, why);
+            return 1;
+        }
+        return CU_OK;
+    }
+    case CU__K_WORKER: {
+        char *v = strip_dup(value);
+        int is_sync;
+        if (!worker_class_known(v, &is_sync)) {
+            snprintf(err, errlen,
+                     "worker class '%s' (worker_class) is not supported yet; cunicorn runs "
+                     "sync and gthread",
+                     v);
+            free(v); v = NULL;
+            return 2;
+        }
+        set_str(&cfg->worker_class_str, v);
+        return CU_OK;
+    }
+    case CU__K_HMAP: {
+        char *v = strip_dup(value);
+        int rc = CU_OK;
+        if (lower_eq(v, "drop"))
+            cfg->header_map = CU_HEADER_MAP_DROP;
+        else if (lower_eq(v, "refuse"))
+            cfg->header_map = CU_HEADER_MAP_REFUSE;
+        else if (lower_eq(v, "dangerous"))
+            cfg->header_map = CU_HEADER_MAP_DANGEROUS;
+        else
+            snprintf(err, errlen, "header_map: Invalid header map behaviour: %s", value), rc = 1;
+        free(v); v = NULL;
+        return rc;
+    }
+    case CU__K_PROXY: {
+        static const struct {
+            const char *in;
+            enum cu_proxy_protocol out;
+        } map[] = {{"false", CU_PROXY_OFF}, {"off", CU_PROXY_OFF}, {"0", CU_PROXY_OFF},
+                   {"none", CU_PROXY_OFF},  {"true", CU_PROXY_AUTO}, {"auto", CU_PROXY_AUTO},
+                   {"1", CU_PROXY_AUTO},    {"v1", CU_PROXY_V1},     {"v2", CU_PROXY_V2}};
+        char *v = strip_dup(value);
+        int rc = 1;
+        for (size_t i = 0; i < CU_NELEM(map); i++) {
+            if (lower_eq(v, map[i].in)) {
+                cfg->proxy_protocol = map[i].out;
+                rc = CU_OK;
+                break;
+            }
+        }
+        free(v); v = NULL;
+        if (rc != CU_OK)
+            snprintf(err, errlen, "proxy_protocol must be: off, v1, v2, or auto");
+        return rc;
+    }
+    case CU__K_CHDIR: {
+        char *v = strip_dup(value);
+        char *cwd = startup_cwd();
+        char *path = path_join_norm(cwd, v);
+        free(cwd); cwd = NULL;
+        struct stat st;
+        if (stat(path, &st) != 0) {
+            char rep[300];
+            repr_into(rep, sizeof(rep), v);
+            snprintf(err, errlen, "chdir: can't chdir to %s", rep);
+            free(v); v = NULL;
+            free(path); path = NULL;
+            return 1;
+        }
+        free(v); v = NULL;
+        set_str(&cfg->chdir, path);
+        return CU_OK;
+    }
+    case CU__K_PYPATH: set_str(&cfg->pythonpath_str, strip_dup(value)); return CU_OK;
+    case CU__K_CONFIG: set_str(&cfg->config, strip_dup(value)); return CU_OK;
+    case CU__K_PROCNAME:
+    case CU__K_OTHER: break;
+    }
+    snprintf(err, errlen, "%s cannot be set by cunicorn yet", s->name);
+    return 2;
+}
+
+int cu__setting_apply_list(cu_config_t *cfg, const cu__setting_t *s, const char *const *v,
+                           size_t n, char *err, size_t errlen)
+{
+    if (s->kind != CU__K_LIST && s->kind != CU__K_ENV) {
+        if (n != 1) {
+            snprintf(err, errlen, "%s takes one value, not a list", s->name);
+            return 1;
+        }
+        return cu__setting_apply(cfg, s, v[0], err, errlen);
+    }
+    if (s->status == CU__NOT_YET) {
+        snprintf(err, errlen, "%s is a gunicorn setting cunicorn does not support yet", s->name);
+        return 2;
+    }
+    cu_strlist_t nl = {0};
+    for (size_t i = 0; i < n; i++) {
+        char *e = strip_dup(v[i]);
+        if (s->kind == CU__K_ENV && !strchr(e, '=')) {
+            char rep[300];
+            repr_into(rep, sizeof(rep), e);
+            snprintf(err, errlen, "raw_env: environment setting %s invalid", rep);
+            free(e); e = NULL;
+            strlist_clear(&nl);
+            return 1;
+        }
+        strlist_push(&nl, e);
+    }
+    cu_strlist_t *field = (cu_strlist_t *)(void *)((char *)cfg + s->off);
+    strlist_clear(field);
+    *field = nl;
+    return CU_OK;
+}
+
+int cu_config_set(cu_config_t *cfg, const char *name, const char *value, char *err,
+                  size_t errlen)
+{
+    const cu__setting_t *s = cu__setting_find(name);
+    if (!s) {
+        snprintf(err, errlen, "no configuration setting for: %s", name);
+        return 1;
+    }
+    if (s->kind == CU__K_CONFIG) {
+        snprintf(err, errlen, "config cannot be set from a config file");
+        return 1;
+    }
+    return cu__setting_apply(cfg, s, value, err, errlen);
+}
+
+int cu_config_set_list(cu_config_t *cfg, const char *name, const char *const *v, size_t n,
+                       char *err, size_t errlen)
+{
+    const cu__setting_t *s = cu__setting_find(name);
+    if (!s) {
+        snprintf(err, errlen, "no configuration setting for: %s", name);
+        return 1;
+    }
+    return cu__setting_apply_list(cfg, s, v, n, err, errlen);
+}
+
+int cu__config_finish(cu_config_t *cfg, char *err, size_t errlen)
+{
+    int is_sync = 1;
+    if (!worker_class_known(cfg->worker_class_str, &is_sync)) {
+        snprintf(err, errlen, "worker class '%s' (worker_class) is not supported yet",
+                 cfg->worker_class_str);
+        return 2;
+    }
+    /* like gunicorn: the sync worker with more than one thread is the threaded worker */
+    cfg->worker_class = (is_sync && cfg->threads <= 1) ? CU_WORKER_SYNC : CU_WORKER_GTHREAD;
+
+    strlist_clear(&cfg->pythonpath);
+    if (cfg->pythonpath_str && *cfg->pythonpath_str) {
+        const char *p = cfg->pythonpath_str;
+        for (;;) {
+            const char *e = strchr(p, ',');
+            size_t len = e ? (size_t)(e - p) : strlen(p);
+            char *piece = cu_xstrndup(p, len);
+            strlist_push(&cfg->pythonpath, path_join_norm(cfg->chdir, piece));
+            free(piece); piece = NULL;
+            if (!e)
+                break;
+            p = e + 1;
+        }
+    }
+
+    if (!cfg->app_uri) {
+        snprintf(err, errlen, "No application module specified.");
+        return 1;
+    }
+    return CU_OK;
+}
+
+/* ---- --print-config ---- */
+
+static void print_value(FILE *out, const cu_config_t *cfg, const cu__setting_t *s)
+{
+    const char *base = (const char *)cfg + s->off;
+    if (s->status == CU__NOT_YET && s->kind != CU__K_CONFIG) {
+        char buf[PATH_MAX + 64];
+        fputs(s->def ? s->def : cu__setting_dyn_default(s, buf, sizeof(buf)), out);
+        return;
+    }
+    static const char *const hmap[] = {"drop", "refuse", "dangerous"};
+    static const char *const proxy[] = {"off", "v1", "v2", "auto"};
+    switch ((enum cu__kind)s->kind) {
+    case CU__K_INT: fprintf(out, "%d", *(const int *)(const void *)base); break;
+    case CU__K_BOOL: fputs(*(const int *)(const void *)base ? "True" : "False", out); break;
+    case CU__K_STR: {
+        const char *v = *(char *const *)(const void *)base;
+        fputs(v ? v : "None", out);
+        break;
+    }
+    case CU__K_LIST:
+    case CU__K_ENV: print_list(out, (const cu_strlist_t *)(const void *)base); break;
+    case CU__K_ADDRS: print_list(out, &((const cu_cidrlist_t *)(const void *)base)->src); break;
+    case CU__K_WORKER: fputs(cfg->worker_class_str, out); break;
+    case CU__K_HMAP: fputs(hmap[cfg->header_map], out); break;
+    case CU__K_PROXY: fputs(proxy[cfg->proxy_protocol], out); break;
+    case CU__K_CHDIR: fputs(cfg->chdir, out); break;
+    case CU__K_PYPATH: fputs(cfg->pythonpath_str ? cfg->pythonpath_str : "None", out); break;
+    case CU__K_PROCNAME: fputs(cfg->app_uri ? cfg->app_uri : "gunicorn", out); break;
+    case CU__K_CONFIG: fputs(cfg->config ? cfg->config : s->def, out); break;
+    case CU__K_OTHER: fputs(s->def ? s->def : "None", out); break;
+    }
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp((*(const cu__setting_t *const *)a)->name,
+                  (*(const cu__setting_t *const *)b)->name);
+}
+
+void cu_config_print(const cu_config_t *cfg, FILE *out)
+{
+    const cu__setting_t **rows = cu_xcalloc(cu__nsettings, sizeof(*rows));
+    int width = 0;
+    for (size_t i = 0; i < cu__nsettings; i++) {
+        rows[i] = &cu__settings[i];
+        int n = (int)strlen(rows[i]->name);
+        width = n > width ? n : width;
+    }
+    qsort(rows, cu__nsettings, sizeof(*rows), by_name);
+    for (size_t i = 0; i < cu__nsettings; i++) {
+        fprintf(out, "%-*s = ", width, rows[i]->name);
+        print_value(out, cfg, rows[i]);
+        fputc('\n', out);
+    }
+    free(rows); rows = NULL;
+}
+
+/* ---- --help and docs/settings.md ---- */
+
+/* "-b ADDRESS, --bind ADDRESS" as argparse writes it. */
+static void option_synopsis(const cu__setting_t *s, char *buf, size_t cap)
+{
+    char meta[64];
+    size_t n = 0;
+    if (s->meta) {
+        snprintf(meta, sizeof(meta), "%s", s->meta);
+    } else {
+        size_t i = 0;
+        for (; s->name[i] && i < sizeof(meta) - 1; i++)
+            meta[i] = (char)toupper((unsigned char)s->name[i]);
+        meta[i] = '\0';
+    }
+    buf[0] = '\0';
+    for (int i = 0; s->flags[i]; i++) {
+        int w;
+        const char *sep = i ? ", " : "";
+        if (s->action == CU__A_TRUE || s->action == CU__A_CONST)
+            w = snprintf(buf + n, cap - n, "%s%s", sep, s->flags[i]);
+        else if (s->action == CU__A_OPTIONAL)
+            w = snprintf(buf + n, cap - n, "%s%s [%s]", sep, s->flags[i], meta);
+        else
+            w = snprintf(buf + n, cap - n, "%s%s %s", sep, s->flags[i], meta);
+        if (w < 0 || (size_t)w >= cap - n)
+            break;
+        n += (size_t)w;
+    }
+}
+
+static void help_line(FILE *out, const char *syn, const char *doc, const char *def)
+{
+    if (strlen(syn) <= 22)
+        fprintf(out, "  %-22s  %s", syn, doc);
+    else
+        fprintf(out, "  %s\n  %-22s  %s", syn, "", doc);
+    if (def)
+        fprintf(out, " [%s]", def);
+    fputc('\n', out);
+}
+
+void cu_config_print_help(FILE *out)
+{
+    char syn[256];
+    fputs("usage: cunicorn [OPTIONS] [APP_MODULE]\n\n"
+          "A pre-fork WSGI HTTP server with gunicorn's command line.\n\n"
+          "positional arguments:\n"
+          "  APP_MODULE              the application, as MODULE:VARIABLE\n\n"
+          "options:\n",
+          out);
+    help_line(out, "-h, --help", "show this help message and exit", NULL);
+    help_line(out, "-v, --version", "show program's version number and exit", NULL);
+    const char *section = NULL;
+    for (size_t i = 0; i < cu__nsettings; i++) {
+        const cu__setting_t *s = &cu__settings[i];
+        if (s->status != CU__SUPPORTED || !s->flags[0])
+            continue;
+        if (!section || strcmp(section, s->section) != 0)
+            fprintf(out, "\n %s:\n", section = s->section);
+        option_synopsis(s, syn, sizeof(syn));
+        help_line(out, syn, s->doc, s->def);
+    }
+    fputs("\ngunicorn options cunicorn does not support yet (giving one is an error):\n", out);
+    for (size_t i = 0; i < cu__nsettings; i++) {
+        const cu__setting_t *s = &cu__settings[i];
+        if (s->status == CU__SUPPORTED || !s->flags[0])
+            continue;
+        option_synopsis(s, syn, sizeof(syn));
+        help_line(out, syn, s->doc, NULL);
+    }
+}
+
+static void md_code(FILE *out, const char *s)
+{
+    /* a code span that survives backticks and table pipes */
+    const char *fence = strchr(s, '`') ? "``" : "`";
+    fprintf(out, "%s%s", fence, fence[1] ? " " : "");
+    for (; *s; s++) {
+        if (*s == '|')
+            fputs("\\|", out);
+        else
+            fputc(*s, out);
+    }
+    fprintf(out, "%s%s", fence[1] ? " " : "", fence);
+}
+
+void cu_config_print_doc(FILE *out)
+{
+    char syn[256];
+    size_t nsup = 0;
+    for (size_t i = 0; i < cu__nsettings; i++)
+        nsup += cu__settings[i].status == CU__SUPPORTED;
+    fprintf(out,
+            "# cunicorn settings\n\n"
+            "<!-- Generated from src/config/table.c by `cunicorn --print-settings-doc > "
+            "docs/settings.md`; do not edit by hand. -->\n\n"
+            "cunicorn takes gunicorn's settings under the same names and flags. This page "
+            "lists every gunicorn setting (%zu) and whether cunicorn supports it yet (%zu "
+            "do). Giving a setting cunicorn does not support yet, on the command line or in "
+            "`GUNICORN_CMD_ARGS`, is an error (exit status 2) rather than being ignored.\n\n"
+            "Precedence, lowest first: defaults, config file, `GUNICORN_CMD_ARGS`, command "
+            "line. Config files (`-c`, `./gunicorn.conf.py`) are not supported yet.\n",
+            cu__nsettings, nsup);
+    const char *section = NULL;
+    for (size_t i = 0; i < cu__nsettings; i++) {
+        const cu__setting_t *s = &cu__settings[i];
+        if (!section || strcmp(section, s->section) != 0) {
+            fprintf(out, "\n## %s\n\n", section = s->section);
+            fputs("| setting | flags | default | status | description |\n"
+                  "|---|---|---|---|---|\n",
+                  out);
+        }
+        fputs("| ", out);
+        md_code(out, s->name);
+        fputs(" | ", out);
+        if (s->flags[0]) {
+            option_synopsis(s, syn, sizeof(syn));
+            md_code(out, syn);
+        } else {
+            fputs("(config file only)", out);
+        }
+        fputs(" | ", out);
+        if (s->def) {
+            md_code(out, s->def);
+        } else if (strcmp(s->name, "control_socket") == 0) {
+            md_code(out, "$XDG_RUNTIME_DIR/gunicorn.ctl or ~/.gunicorn/gunicorn.ctl");
+        } else {
+            md_code(out, strcmp(s->name, "user") == 0 ? "effective uid" : "effective gid");
+        }
+        fprintf(out, " | %s | %s |\n", s->status == CU__SUPPORTED ? "supported" : "not yet",
+                s->doc);
+    }
+}

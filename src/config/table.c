@@ -1,0 +1,347 @@
+/* The settings table: every gunicorn setting, in gunicorn's order, with its flags, type,
+ * default and whether cunicorn supports it yet. --help, --print-config, the parser and
+ * docs/settings.md all come from these rows. */
+#include "config/table.h"
+
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define OFF(f) offsetof(cu_config_t, f)
+
+/* A supported setting stored in cu_config_t.f */
+#define SUP(nm, sect, fl, meta, act, kind, argt, f, def, doc)                                 \
+    {nm, sect, fl, meta, act, kind, CU__SUPPORTED, argt, OFF(f), def, NULL, doc}
+/* A gunicorn setting cunicorn does not support yet */
+#define NOT(nm, sect, fl, meta, act, argt, def, doc)                                         \
+    {nm, sect, fl, meta, act, CU__K_OTHER, CU__NOT_YET, argt, 0, def, NULL, doc}
+#define FL(...) {__VA_ARGS__, NULL}
+#define NOFL {NULL}
+#define HOOK(nm, sect, qual, doc) NOT(nm, sect, NOFL, NULL, CU__A_NONE, CU__T_STR, qual, doc)
+
+#define S_CFG "Config File"
+#define S_SOCK "Server Socket"
+#define S_WORK "Worker Processes"
+#define S_SEC "Security"
+#define S_DBG "Debugging"
+#define S_MECH "Server Mechanics"
+#define S_LOG "Logging"
+#define S_NAME "Process Naming"
+#define S_HOOK "Server Hooks"
+#define S_SSL "SSL"
+#define S_H2 "HTTP/2"
+#define S_DIRTY "Dirty Arbiters"
+#define S_DHOOK "Dirty Arbiter Hooks"
+#define S_CTL "Control"
+
+const cu__setting_t cu__settings[] = {
+    {"config", S_CFG, FL("-c", "--config"), "CONFIG", CU__A_STORE, CU__K_CONFIG, CU__NOT_YET,
+     CU__T_STR, 0, "./gunicorn.conf.py", NULL,
+     "Python config file (gunicorn.conf.py) to read settings from."},
+    NOT("wsgi_app", S_CFG, NOFL, "STRING", CU__A_NONE, CU__T_STR, "None",
+        "WSGI application as MODULE:VARIABLE, set from a config file."),
+
+    SUP("bind", S_SOCK, FL("-b", "--bind"), "ADDRESS", CU__A_APPEND, CU__K_LIST, CU__T_STR, bind,
+        "['127.0.0.1:8000'] (['0.0.0.0:$PORT'] when PORT is set)",
+        "Address to listen on: HOST, HOST:PORT, unix:PATH or fd://FD; repeatable."),
+    SUP("backlog", S_SOCK, FL("--backlog"), "INT", CU__A_STORE, CU__K_INT, CU__T_INT, backlog,
+        "2048", "Maximum number of pending connections on a listener."),
+
+    SUP("workers", S_WORK, FL("-w", "--workers"), "INT", CU__A_STORE, CU__K_INT, CU__T_INT,
+        workers, "1 ($WEB_CONCURRENCY when set)", "Number of worker processes."),
+    SUP("worker_class", S_WORK, FL("-k", "--worker-class"), "STRING", CU__A_STORE,
+        CU__K_WORKER, CU__T_STR, worker_class_str, "sync",
+        "Worker type: sync or gthread (sync with --threads > 1 runs gthread)."),
+    SUP("threads", S_WORK, FL("--threads"), "INT", CU__A_STORE, CU__K_INT, CU__T_INT, threads,
+        "1", "Number of application threads per worker (gthread)."),
+    SUP("worker_connections", S_WORK, FL("--worker-connections"), "INT", CU__A_STORE, CU__K_INT,
+        CU__T_INT, worker_connections, "1000",
+        "Maximum number of simultaneous client connections per worker."),
+    SUP("max_requests", S_WORK, FL("--max-requests"), "INT", CU__A_STORE, CU__K_INT, CU__T_INT,
+        max_requests, "0", "Restart a worker after this many requests (0 = never)."),
+    SUP("max_requests_jitter", S_WORK, FL("--max-requests-jitter"), "INT", CU__A_STORE,
+        CU__K_INT, CU__T_INT, max_requests_jitter, "0",
+        "Random extra requests, up to this many, added to max_requests per worker."),
+    SUP("timeout", S_WORK, FL("-t", "--timeout"), "INT", CU__A_STORE, CU__K_INT, CU__T_INT,
+        timeout, "30", "Kill and restart a worker silent for this many seconds (0 = off)."),
+    SUP("graceful_timeout", S_WORK, FL("--graceful-timeout"), "INT", CU__A_STORE, CU__K_INT,
+        CU__T_INT, graceful_timeout, "30",
+        "Seconds a worker gets to finish its requests after a graceful stop."),
+    SUP("keepalive", S_WORK, FL("--keep-alive"), "INT", CU__A_STORE, CU__K_INT, CU__T_INT,
+        keepalive, "2", "Seconds to wait for the next request on a keep-alive connection."),
+
+    SUP("limit_request_line", S_SEC, FL("--limit-request-line"), "INT", CU__A_STORE, CU__K_INT,
+        CU__T_INT, limit_request_line, "4094",
+        "Maximum request-line size in bytes (0 = unlimited; capped at 8190)."),
+    SUP("limit_request_fields", S_SEC, FL("--limit-request-fields"), "INT", CU__A_STORE,
+        CU__K_INT, CU__T_INT, limit_request_fields, "100",
+        "Maximum number of header fields in a request (capped at 32768)."),
+    SUP("limit_request_field_size", S_SEC, FL("--limit-request-field_size"), "INT",
+        CU__A_STORE, CU__K_INT, CU__T_INT, limit_request_field_size, "8190",
+        "Maximum size in bytes of one request header field (0 = 8190)."),
+
+    NOT("reload", S_DBG, FL("--reload"), NULL, CU__A_TRUE, CU__T_STR, "False",
+        "Restart workers when application code changes."),
+    NOT("reload_engine", S_DBG, FL("--reload-engine"), "STRING", CU__A_STORE, CU__T_STR, "auto",
+        "How --reload watches files: auto, poll or inotify."),
+    NOT("reload_extra_files", S_DBG, FL("--reload-extra-file"), "FILES", CU__A_APPEND,
+        CU__T_STR, "[]", "More files or glob patterns for --reload to watch."),
+    NOT("spew", S_DBG, FL("--spew"), NULL, CU__A_TRUE, CU__T_STR, "False",
+        "Trace every line the server executes."),
+    SUP("check_config", S_DBG, FL("--check-config"), NULL, CU__A_TRUE, CU__K_BOOL, CU__T_STR,
+        check_config, "False", "Check the configuration and the application, then exit."),
+    SUP("print_config", S_DBG, FL("--print-config"), NULL, CU__A_TRUE, CU__K_BOOL, CU__T_STR,
+        print_config, "False", "Print the resolved settings, then check like --check-config."),
+
+    SUP("preload_app", S_MECH, FL("--preload"), NULL, CU__A_TRUE, CU__K_BOOL, CU__T_STR,
+        preload_app, "False", "Import the application in the master before forking workers."),
+    {"sendfile", S_MECH, FL("--no-sendfile"), NULL, CU__A_CONST, CU__K_OTHER, CU__NOT_YET,
+     CU__T_STR, 0, "None", "false", "Do not use sendfile() for file responses."},
+    SUP("reuse_port", S_MECH, FL("--reuse-port"), NULL, CU__A_TRUE, CU__K_BOOL, CU__T_STR,
+        reuse_port, "False", "Set SO_REUSEPORT on listening sockets."),
+    SUP("chdir", S_MECH, FL("--chdir"), NULL, CU__A_STORE, CU__K_CHDIR, CU__T_STR, chdir,
+        "current directory", "Change to this directory before loading the application."),
+    NOT("daemon", S_MECH, FL("-D", "--daemon"), NULL, CU__A_TRUE, CU__T_STR, "False",
+        "Detach the server from the terminal and run in the background."),
+    SUP("raw_env", S_MECH, FL("-e", "--env"), "ENV", CU__A_APPEND, CU__K_ENV, CU__T_STR, raw_env,
+        "[]", "Set an environment variable (KEY=VALUE) for the application; repeatable."),
+    SUP("pidfile", S_MECH, FL("-p", "--pid"), "FILE", CU__A_STORE, CU__K_STR, CU__T_STR, pidfile,
+        "None", "Write the master's PID to this file."),
+    NOT("worker_tmp_dir", S_MECH, FL("--worker-tmp-dir"), "DIR", CU__A_STORE, CU__T_STR, "None",
+        "Directory for the workers' heartbeat files."),
+    NOT("user", S_MECH, FL("-u", "--user"), "USER", CU__A_STORE, CU__T_STR, NULL,
+        "Run workers as this user (name or uid)."),
+    NOT("group", S_MECH, FL("-g", "--group"), "GROUP", CU__A_STORE, CU__T_STR, NULL,
+        "Run workers as this group (name or gid)."),
+    NOT("umask", S_MECH, FL("-m", "--umask"), "INT", CU__A_STORE, CU__T_AUTOINT, "0",
+        "File mode mask for files the server writes."),
+    NOT("initgroups", S_MECH, FL("--initgroups"), NULL, CU__A_TRUE, CU__T_STR, "False",
+        "Give workers all the groups of --user."),
+    NOT("tmp_upload_dir", S_MECH, NOFL, "DIR", CU__A_NONE, CU__T_STR, "None",
+        "Directory for request bodies being read."),
+    NOT("secure_scheme_headers", S_MECH, NOFL, NULL, CU__A_NONE, CU__T_STR,
+        "{'X-FORWARDED-PROTOCOL': 'ssl', 'X-FORWARDED-PROTO': 'https', 'X-FORWARDED-SSL': "
+        "'on'}",
+        "Headers and values a trusted proxy uses to mark a request as HTTPS."),
+    SUP("forwarded_allow_ips", S_MECH, FL("--forwarded-allow-ips"), "STRING", CU__A_STORE,
+        CU__K_ADDRS, CU__T_STR, forwarded_allow_ips,
+        "['127.0.0.1', '::1'] ($FORWARDED_ALLOW_IPS when set)",
+        "Proxies (IPs, CIDRs or '*') trusted to set forwarding headers; comma-separated."),
+
+    SUP("accesslog", S_LOG, FL("--access-logfile"), "FILE", CU__A_STORE, CU__K_STR, CU__T_STR,
+        accesslog, "None", "Access log file ('-' = stdout); no access log when unset."),
+    NOT("disable_redirect_access_to_syslog", S_LOG, FL("--disable-redirect-access-to-syslog"),
+        NULL, CU__A_TRUE, CU__T_STR, "False", "Do not send access log lines to syslog."),
+    SUP("access_log_format", S_LOG, FL("--access-logformat"), "STRING", CU__A_STORE, CU__K_STR,
+        CU__T_STR, access_log_format, "%(h)s %(l)s %(u)s %(t)s \"%(r)s\" %(s)s %(b)s \"%(f)s\" \"%(a)s\"",
+        "Access log line format, with gunicorn's %(atom)s atoms."),
+    SUP("errorlog", S_LOG, FL("--error-logfile", "--log-file"), "FILE", CU__A_STORE, CU__K_STR,
+        CU__T_STR, errorlog, "-", "Error log file ('-' = stderr)."),
+    SUP("loglevel", S_LOG, FL("--log-level"), "LEVEL", CU__A_STORE, CU__K_STR, CU__T_STR,
+        loglevel, "info", "Error log level: debug, info, warning, error or critical."),
+    NOT("capture_output", S_LOG, FL("--capture-output"), NULL, CU__A_TRUE, CU__T_STR, "False",
+        "Send the application's stdout/stderr to the error log file."),
+    NOT("logger_class", S_LOG, FL("--logger-class"), "STRING", CU__A_STORE, CU__T_STR,
+        "gunicorn.glogging.Logger", "Python logger class to use."),
+    NOT("logconfig", S_LOG, FL("--log-config"), "FILE", CU__A_STORE, CU__T_STR, "None",
+        "Python logging config file (fileConfig format)."),
+    NOT("logconfig_dict", S_LOG, NOFL, NULL, CU__A_NONE, CU__T_STR, "{}",
+        "Python logging config as a dictionary (dictConfig)."),
+    NOT("logconfig_json", S_LOG, FL("--log-config-json"), "FILE", CU__A_STORE, CU__T_STR,
+        "None", "Python logging config read from a JSON file."),
+    NOT("syslog_addr", S_LOG, FL("--log-syslog-to"), "SYSLOG_ADDR", CU__A_STORE, CU__T_STR,
+        "udp://localhost:514", "Where to send syslog messages."),
+    NOT("syslog", S_LOG, FL("--log-syslog"), NULL, CU__A_TRUE, CU__T_STR, "False",
+        "Send logs to syslog."),
+    NOT("syslog_prefix", S_LOG, FL("--log-syslog-prefix"), "SYSLOG_PREFIX", CU__A_STORE,
+        CU__T_STR, "None", "Program name used in syslog entries."),
+    NOT("syslog_facility", S_LOG, FL("--log-syslog-facility"), "SYSLOG_FACILITY", CU__A_STORE,
+        CU__T_STR, "user", "Syslog facility name."),
+    NOT("enable_stdio_inheritance", S_LOG, FL("-R", "--enable-stdio-inheritance"), NULL,
+        CU__A_TRUE, CU__T_STR, "False", "Keep stdio open when daemonized."),
+    NOT("statsd_host", S_LOG, FL("--statsd-host"), "STATSD_ADDR", CU__A_STORE, CU__T_STR,
+        "None", "StatsD server to send metrics to (host:port or unix://PATH)."),
+    NOT("dogstatsd_tags", S_LOG, FL("--dogstatsd-tags"), "DOGSTATSD_TAGS", CU__A_STORE,
+        CU__T_STR, "", "Comma-separated DogStatsD tags added to every metric."),
+    NOT("statsd_prefix", S_LOG, FL("--statsd-prefix"), "STATSD_PREFIX", CU__A_STORE, CU__T_STR,
+        "", "Prefix for StatsD metric names."),
+    NOT("enable_backlog_metric", S_LOG, FL("--enable-backlog-metric"), NULL, CU__A_TRUE,
+        CU__T_STR, "False", "Report the listen backlog length as a metric (Linux)."),
+
+    SUP("proc_name", S_NAME, FL("-n", "--name"), "STRING", CU__A_STORE, CU__K_STR, CU__T_STR,
+        proc_name, "None", "Base name for the processes' titles."),
+    {"default_proc_name", S_NAME, NOFL, NULL, CU__A_NONE, CU__K_PROCNAME, CU__SUPPORTED,
+     CU__T_STR, 0, "gunicorn", NULL, "Process title base when proc_name is unset (APP_MODULE)."},
+
+    SUP("pythonpath", S_MECH, FL("--pythonpath"), "STRING", CU__A_STORE, CU__K_PYPATH, CU__T_STR,
+        pythonpath, "None", "Comma-separated directories to add to the Python path."),
+    NOT("paste", S_MECH, FL("--paste", "--paster"), "STRING", CU__A_STORE, CU__T_STR, "None",
+        "Load a PasteDeploy config file (PATH[#SECTION])."),
+
+    HOOK("on_starting", S_HOOK, "<OnStarting.on_starting()>",
+         "Hook: before the master initializes."),
+    HOOK("on_reload", S_HOOK, "<OnReload.on_reload()>", "Hook: on SIGHUP reload."),
+    HOOK("when_ready", S_HOOK, "<WhenReady.when_ready()>", "Hook: once the server started."),
+    HOOK("pre_fork", S_HOOK, "<Prefork.pre_fork()>", "Hook: before a worker is forked."),
+    HOOK("post_fork", S_HOOK, "<Postfork.post_fork()>", "Hook: in a worker just after fork."),
+    HOOK("post_worker_init", S_HOOK, "<PostWorkerInit.post_worker_init()>",
+         "Hook: after a worker loaded the application."),
+    HOOK("worker_int", S_HOOK, "<WorkerInt.worker_int()>",
+         "Hook: a worker got SIGINT or SIGQUIT."),
+    HOOK("worker_abort", S_HOOK, "<WorkerAbort.worker_abort()>", "Hook: a worker got SIGABRT."),
+    HOOK("pre_exec", S_HOOK, "<PreExec.pre_exec()>", "Hook: before a new master is exec'd."),
+    HOOK("pre_request", S_HOOK, "<PreRequest.pre_request()>",
+         "Hook: before a worker handles a request."),
+    HOOK("post_request", S_HOOK, "<PostRequest.post_request()>",
+         "Hook: after a worker handled a request."),
+    HOOK("child_exit", S_HOOK, "<ChildExit.child_exit()>",
+         "Hook: in the master after a worker exited."),
+    HOOK("worker_exit", S_HOOK, "<WorkerExit.worker_exit()>",
+         "Hook: in a worker as it exits."),
+    HOOK("nworkers_changed", S_HOOK, "<NumWorkersChanged.nworkers_changed()>",
+         "Hook: the number of workers changed."),
+    HOOK("on_exit", S_HOOK, "<OnExit.on_exit()>", "Hook: before the server exits."),
+    HOOK("ssl_context", S_HOOK, "<NewSSLContext.ssl_context()>",
+         "Hook: build the SSLContext for TLS listeners."),
+
+    {"proxy_protocol", S_MECH, FL("--proxy-protocol"), "MODE", CU__A_OPTIONAL, CU__K_PROXY,
+     CU__SUPPORTED, CU__T_STR, 0, "off", "auto",
+     "Accept the PROXY protocol: off, v1, v2 or auto (the flag alone means auto)."},
+    SUP("proxy_allow_ips", S_MECH, FL("--proxy-allow-from"), NULL, CU__A_STORE, CU__K_ADDRS,
+        CU__T_STR, proxy_allow_ips, "['127.0.0.1', '::1']",
+        "Peers (IPs, CIDRs or '*') allowed to send a PROXY header; comma-separated."),
+    NOT("protocol", S_MECH, FL("--protocol"), "STRING", CU__A_STORE, CU__T_STR, "http",
+        "Protocol on the listeners: http or uwsgi."),
+    NOT("uwsgi_allow_ips", S_MECH, FL("--uwsgi-allow-from"), NULL, CU__A_STORE, CU__T_STR,
+        "['127.0.0.1', '::1']", "Peers allowed to speak the uwsgi protocol."),
+
+    NOT("keyfile", S_SSL, FL("--keyfile"), "FILE", CU__A_STORE, CU__T_STR, "None",
+        "TLS private key file."),
+    NOT("certfile", S_SSL, FL("--certfile"), "FILE", CU__A_STORE, CU__T_STR, "None",
+        "TLS certificate file."),
+    NOT("ssl_version", S_SSL, FL("--ssl-version"), NULL, CU__A_STORE, CU__T_STR, "2",
+        "Deprecated and ignored by gunicorn; use ssl_context."),
+    NOT("cert_reqs", S_SSL, FL("--cert-reqs"), NULL, CU__A_STORE, CU__T_STR, "0",
+        "Whether a client certificate is required (ssl module's CERT_* value)."),
+    NOT("ca_certs", S_SSL, FL("--ca-certs"), "FILE", CU__A_STORE, CU__T_STR, "None",
+        "CA certificates file for client certificates."),
+    NOT("suppress_ragged_eofs", S_SSL, FL("--suppress-ragged-eofs"), NULL, CU__A_TRUE,
+        CU__T_STR, "True", "Treat a TLS connection closed without close_notify as EOF."),
+    NOT("do_handshake_on_connect", S_SSL, FL("--do-handshake-on-connect"), NULL, CU__A_TRUE,
+        CU__T_STR, "False", "Do the TLS handshake as soon as a connection is accepted."),
+    NOT("ciphers", S_SSL, FL("--ciphers"), NULL, CU__A_STORE, CU__T_STR, "None",
+        "TLS cipher list (OpenSSL syntax)."),
+
+    NOT("http_protocols", S_H2, FL("--http-protocols"), "STRING", CU__A_STORE, CU__T_STR,
+        "['h1']", "HTTP versions to offer, in preference order (h1, h2)."),
+    NOT("http2_cleartext", S_H2, FL("--http2-cleartext"), "STRING", CU__A_STORE, CU__T_STR,
+        "off", "HTTP/2 without TLS: off, prior-knowledge, upgrade or both."),
+    NOT("http2_max_concurrent_streams", S_H2, FL("--http2-max-concurrent-streams"), "INT",
+        CU__A_STORE, CU__T_INT, "100", "Maximum concurrent HTTP/2 streams per connection."),
+    NOT("http2_initial_window_size", S_H2, FL("--http2-initial-window-size"), "INT",
+        CU__A_STORE, CU__T_INT, "65535", "Initial HTTP/2 flow-control window in bytes."),
+    NOT("http2_max_frame_size", S_H2, FL("--http2-max-frame-size"), "INT", CU__A_STORE,
+        CU__T_INT, "16384", "Maximum HTTP/2 frame payload in bytes."),
+    NOT("http2_max_header_list_size", S_H2, FL("--http2-max-header-list-size"), "INT",
+        CU__A_STORE, CU__T_INT, "65536", "Maximum HTTP/2 header list size in bytes."),
+
+    NOT("raw_paste_global_conf", S_MECH, FL("--paste-global"), "CONF", CU__A_APPEND, CU__T_STR,
+        "[]", "PasteDeploy global variable KEY=VALUE; repeatable."),
+    SUP("permit_obsolete_folding", S_MECH, FL("--permit-obsolete-folding"), NULL, CU__A_TRUE,
+        CU__K_BOOL, CU__T_STR, permit_obsolete_folding, "False",
+        "Accept header values continued on the next line (obs-fold)."),
+    SUP("strip_header_spaces", S_MECH, FL("--strip-header-spaces"), NULL, CU__A_TRUE,
+        CU__K_BOOL, CU__T_STR, strip_header_spaces, "False",
+        "Strip spaces between a header name and its colon (unsafe)."),
+    SUP("permit_unconventional_http_method", S_MECH, FL("--permit-unconventional-http-method"),
+        NULL, CU__A_TRUE, CU__K_BOOL, CU__T_STR, permit_unconventional_http_method, "False",
+        "Accept request methods that break the usual conventions."),
+    SUP("permit_unconventional_http_version", S_MECH,
+        FL("--permit-unconventional-http-version"), NULL, CU__A_TRUE, CU__K_BOOL, CU__T_STR,
+        permit_unconventional_http_version, "False",
+        "Accept HTTP versions other than 1.0 and 1.1."),
+    SUP("casefold_http_method", S_MECH, FL("--casefold-http-method"), NULL, CU__A_TRUE,
+        CU__K_BOOL, CU__T_STR, casefold_http_method, "False",
+        "Upper-case request methods received in lower case."),
+    NOT("forwarder_headers", S_MECH, FL("--forwarder-headers"), NULL, CU__A_STORE, CU__T_STR,
+        "['SCRIPT_NAME', 'PATH_INFO']",
+        "Environ variables a trusted proxy may set through headers."),
+    {"header_map", S_MECH, FL("--header-map"), NULL, CU__A_STORE, CU__K_HMAP, CU__SUPPORTED,
+     CU__T_STR, 0, "drop", NULL,
+     "Header names with '_': drop them, refuse the request, or map them (dangerous)."},
+
+    NOT("asgi_loop", S_WORK, FL("--asgi-loop"), "STRING", CU__A_STORE, CU__T_STR, "auto",
+        "Event loop for ASGI workers: auto, asyncio or uvloop."),
+    NOT("asgi_lifespan", S_WORK, FL("--asgi-lifespan"), "STRING", CU__A_STORE, CU__T_STR,
+        "auto", "ASGI lifespan protocol: auto, on or off."),
+    NOT("asgi_disconnect_grace_period", S_WORK, FL("--asgi-disconnect-grace-period"), "INT",
+        CU__A_STORE, CU__T_INT, "3", "Seconds an ASGI app gets after a client disconnects."),
+    NOT("websocket_max_message_size", S_WORK, FL("--websocket-max-message-size"), "INT",
+        CU__A_STORE, CU__T_INT, "16777216", "Largest WebSocket message the ASGI worker accepts."),
+    NOT("http_parser", S_WORK, FL("--http-parser"), "STRING", CU__A_STORE, CU__T_STR, "auto",
+        "HTTP parser implementation: auto, fast or python."),
+    NOT("root_path", S_MECH, FL("--root-path"), "STRING", CU__A_STORE, CU__T_STR, "",
+        "ASGI root_path (mount point behind a proxy)."),
+
+    NOT("dirty_apps", S_DIRTY, FL("--dirty-app"), "STRING", CU__A_APPEND, CU__T_STR, "[]",
+        "Application to load in the dirty worker pool; repeatable."),
+    NOT("dirty_workers", S_DIRTY, FL("--dirty-workers"), "INT", CU__A_STORE, CU__T_INT, "0",
+        "Number of dirty worker processes."),
+    NOT("dirty_timeout", S_DIRTY, FL("--dirty-timeout"), "INT", CU__A_STORE, CU__T_INT, "300",
+        "Seconds a dirty task may run."),
+    NOT("dirty_threads", S_DIRTY, FL("--dirty-threads"), "INT", CU__A_STORE, CU__T_INT, "1",
+        "Threads per dirty worker."),
+    NOT("dirty_graceful_timeout", S_DIRTY, FL("--dirty-graceful-timeout"), "INT", CU__A_STORE,
+        CU__T_INT, "30", "Seconds dirty workers get to stop gracefully."),
+    HOOK("on_dirty_starting", S_DHOOK, "<OnDirtyStarting.on_dirty_starting()>",
+         "Hook: before the dirty arbiter initializes."),
+    HOOK("dirty_post_fork", S_DHOOK, "<DirtyPostFork.dirty_post_fork()>",
+         "Hook: after a dirty worker is forked."),
+    HOOK("dirty_worker_init", S_DHOOK, "<DirtyWorkerInit.dirty_worker_init()>",
+         "Hook: after a dirty worker loaded its applications."),
+    HOOK("dirty_worker_exit", S_DHOOK, "<DirtyWorkerExit.dirty_worker_exit()>",
+         "Hook: a dirty worker exited."),
+
+    NOT("control_socket", S_CTL, FL("--control-socket"), "PATH", CU__A_STORE, CU__T_STR, NULL,
+        "UNIX socket for the control interface."),
+    NOT("control_socket_mode", S_CTL, FL("--control-socket-mode"), "INT", CU__A_STORE,
+        CU__T_AUTOINT, "384", "File mode of the control socket."),
+    NOT("control_socket_disable", S_CTL, FL("--no-control-socket"), NULL, CU__A_TRUE,
+        CU__T_STR, "False", "Do not open the control socket."),
+};
+
+const size_t cu__nsettings = CU_NELEM(cu__settings);
+
+const cu__setting_t *cu__setting_find(const char *name)
+{
+    for (size_t i = 0; i < cu__nsettings; i++)
+        if (strcmp(cu__settings[i].name, name) == 0)
+            return &cu__settings[i];
+    return NULL;
+}
+
+const char *cu__setting_dyn_default(const cu__setting_t *s, char *buf, size_t cap)
+{
+    if (strcmp(s->name, "user") == 0) {
+        snprintf(buf, cap, "%u", (unsigned)geteuid());
+    } else if (strcmp(s->name, "group") == 0) {
+        snprintf(buf, cap, "%u", (unsigned)getegid());
+    } else if (strcmp(s->name, "control_socket") == 0) {
+        /* $XDG_RUNTIME_DIR/gunicorn.ctl when that is a directory, else ~/.gunicorn/ */
+        const char *xdg = getenv("XDG_RUNTIME_DIR");
+        struct stat st;
+        if (xdg && *xdg && stat(xdg, &st) == 0 && S_ISDIR(st.st_mode)) {
+            snprintf(buf, cap, "%s/gunicorn.ctl", xdg);
+        } else {
+            const char *home = getenv("HOME");
+            if (!home) {
+                struct passwd *pw = getpwuid(getuid());
+                home = pw ? pw->pw_dir : "~";
+            }
+            snprintf(buf, cap, "%s/.gunicorn/gunicorn.ctl", home);
+        }
+    } else {
+        snprintf(buf, cap, "%s", s->def ? s->def : "None");
+    }
+    return buf;
+}

@@ -1,0 +1,273 @@
+/* start_response(status, headers, exc_info=None) and the write(data) callable it returns
+ * (PEP 3333), validating like gunicorn's Response.start_response/process_headers before the
+ * status and headers go to the connection's response writer. */
+#include "py/py_internal.h"
+
+#include <errno.h>
+
+/* RFC 9110 tchar. */
+static int is_tchar(unsigned char ch)
+{
+    static const char extra[] = "!#$%&'*+-.^_`|~";
+    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+           (ch != 0 && ch < 0x80 && strchr(extra, ch) != NULL);
+}
+
+/* field-vchar / SP / HTAB: what gunicorn's HEADER_VALUE_RE and STATUS_RE allow. */
+static int is_vchar_or_ws(unsigned char ch)
+{
+    return ch == ' ' || ch == '\t' || (ch >= 0x21 && ch <= 0x7e) || ch >= 0x80;
+}
+
+/* The latin-1 bytes of a str whose characters all fit in one byte, else NULL. Borrowed. */
+static const char *latin1(PyObject *s, Py_ssize_t *len)
+{
+    if (PyUnicode_READY(s) < 0) {
+        PyErr_Clear();
+        return NULL;
+    }
+    if (PyUnicode_KIND(s) != PyUnicode_1BYTE_KIND)
+        return NULL;
+    *len = PyUnicode_GET_LENGTH(s);
+    return (const char *)PyUnicode_1BYTE_DATA(s);
+}
+
+static int status_ok(const char *p, Py_ssize_t n)
+{
+    if (n < 3 || !(p[0] >= '0' && p[0] <= '9') || !(p[1] >= '0' && p[1] <= '9') ||
+        !(p[2] >= '0' && p[2] <= '9'))
+        return 0;
+    if (n == 3)
+        return 1;
+    if (p[3] != ' ')
+        return 0;
+    for (Py_ssize_t i = 4; i < n; i++)
+        if (!is_vchar_or_ws((unsigned char)p[i]))
+            return 0;
+    return 1;
+}
+
+/* Check one (name, value) pair; on success *name/*value are borrowed str objects. */
+static int check_header(PyObject *item, PyObject **name, PyObject **value)
+{
+    if (PyTuple_CheckExact(item) && PyTuple_GET_SIZE(item) == 2) {
+        *name = PyTuple_GET_ITEM(item, 0);
+        *value = PyTuple_GET_ITEM(item, 1);
+    } else if ((PyTuple_Check(item) || PyList_Check(item)) && PySequence_Size(item) == 2) {
+        *name = PySequence_Fast_GET_ITEM(item, 0);
+        *value = PySequence_Fast_GET_ITEM(item, 1);
+    } else {
+        PyErr_Format(PyExc_TypeError, "response header %R is not a (name, value) tuple", item);
+        return -1;
+    }
+    if (!PyUnicode_Check(*name)) {
+        PyErr_Format(PyExc_TypeError, "%R is not a string", *name);
+        return -1;
+    }
+    Py_ssize_t n;
+    const char *p = latin1(*name, &n);
+    int ok = p != NULL && n > 0;
+    for (Py_ssize_t i = 0; ok && i < n; i++)
+        ok = is_tchar((unsigned char)p[i]);
+    if (!ok) {
+        PyErr_Format(cu__py.exc_header_name, "%R", *name);
+        return -1;
+    }
+    if (!PyUnicode_Check(*value)) {
+        PyErr_Format(PyExc_TypeError, "%R is not a string", *value);
+        return -1;
+    }
+    p = latin1(*value, &n);
+    ok = p != NULL;
+    for (Py_ssize_t i = 0; ok && i < n; i++)
+        ok = is_vchar_or_ws((unsigned char)p[i]);
+    if (!ok) {
+        /* The name only: the value may hold data that must not travel further. */
+        PyErr_Format(cu__py.exc_header, "%R", *name);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- write(data) ---- */
+
+static PyObject *sr_write(PyObject *op, PyObject *data)
+{
+    cu__start_resp_t *self = (cu__start_resp_t *)op;
+    if (self->c == NULL) {
+        PyErr_SetString(PyExc_ValueError, "write() called after the request finished");
+        return NULL;
+    }
+    if (!PyBytes_Check(data)) {
+        PyErr_Format(PyExc_TypeError, "%R is not a byte", data);
+        return NULL;
+    }
+    /* The caller holds `data` for the duration of the call. */
+    cu_conn_t *c = self->c;
+    const char *p = PyBytes_AS_STRING(data);
+    size_t n = (size_t)PyBytes_GET_SIZE(data);
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = cu_resp_write(c, p, n);
+    Py_END_ALLOW_THREADS
+    if (rc != CU_OK) {
+        self->io_failed = 1;
+        errno = EPIPE;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef write_def = {"write", sr_write, METH_O,
+                                "write(data): send bytes now (legacy WSGI write callable)."};
+
+/* ---- start_response ---- */
+
+static PyObject *start_response(cu__start_resp_t *self, PyObject *status, PyObject *headers,
+                                PyObject *exc_info)
+{
+    cu_conn_t *c = self->c;
+    if (c == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "start_response() called after the request finished");
+        return NULL;
+    }
+    if (exc_info != NULL && exc_info != Py_None) {
+        int truth = PyObject_IsTrue(exc_info);
+        if (truth < 0)
+            return NULL;
+        if (truth && self->status_set && c->resp.head_sent) {
+            /* Too late to change the response: re-raise the app's exception (PEP 3333). */
+            if (!PyTuple_Check(exc_info) || PyTuple_GET_SIZE(exc_info) != 3) {
+                PyErr_SetString(PyExc_TypeError, "exc_info must be a 3-tuple");
+                return NULL;
+            }
+            PyObject *t = PyTuple_GET_ITEM(exc_info, 0), *v = PyTuple_GET_ITEM(exc_info, 1),
+                     *tb = PyTuple_GET_ITEM(exc_info, 2);
+            Py_INCREF(t);
+            Py_INCREF(v);
+            Py_INCREF(tb);
+            PyErr_Restore(t, v, tb == Py_None ? (Py_DECREF(tb), NULL) : tb);
+            return NULL;
+        }
+    } else if (self->status_set) {
+        PyErr_SetString(PyExc_AssertionError, "Response headers already set!");
+        return NULL;
+    }
+
+    if (!PyUnicode_Check(status)) {
+        PyErr_Format(PyExc_TypeError, "%R is not a string", status);
+        return NULL;
+    }
+    Py_ssize_t slen;
+    const char *sp = latin1(status, &slen);
+    if (sp == NULL || !status_ok(sp, slen)) {
+        PyErr_Format(PyExc_ValueError, "Invalid status %R", status);
+        return NULL;
+    }
+
+    PyObject *seq = PySequence_Fast(headers, "response headers must be a list"); /* new ref */
+    if (seq == NULL)
+        return NULL;
+    Py_ssize_t nh = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    /* Validate everything before the writer sees any of it. */
+    for (Py_ssize_t i = 0; i < nh; i++) {
+        PyObject *name, *value;
+        if (check_header(items[i], &name, &value) < 0)
+            goto fail_seq;
+    }
+    if (cu_resp_begin(c, sp, (size_t)slen) != CU_OK) {
+        PyErr_Format(PyExc_ValueError, "Invalid status %R", status);
+        goto fail_seq;
+    }
+    for (Py_ssize_t i = 0; i < nh; i++) {
+        PyObject *name, *value;
+        (void)check_header(items[i], &name, &value);
+        Py_ssize_t nl, vl;
+        const char *np = latin1(name, &nl), *vp = latin1(value, &vl);
+        if (cu_resp_header(c, np, (size_t)nl, vp, (size_t)vl) != CU_OK) {
+            /* Only a Content-Length that is not a number gets here. */
+            PyErr_Format(PyExc_ValueError, "invalid value for header %R: %R", name, value);
+            goto fail_seq;
+        }
+    }
+    Py_DECREF(seq);
+    self->status_set = 1;
+    return PyCFunction_NewEx(&write_def, (PyObject *)self, NULL);
+
+fail_seq:
+    Py_DECREF(seq);
+    return NULL;
+}
+
+static PyObject *sr_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
+                               PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    PyObject *a[3] = {NULL, NULL, NULL};
+    if (nargs > 3) {
+        PyErr_Format(PyExc_TypeError, "start_response() takes at most 3 arguments (%zd given)",
+                     nargs);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < nargs; i++)
+        a[i] = args[i];
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    static const char *const names[] = {"status", "headers", "exc_info"};
+    for (Py_ssize_t k = 0; k < nkw; k++) {
+        PyObject *kw = PyTuple_GET_ITEM(kwnames, k);
+        int slot = -1;
+        for (int j = 0; j < 3; j++)
+            if (PyUnicode_CompareWithASCIIString(kw, names[j]) == 0)
+                slot = j;
+        if (slot < 0 || a[slot] != NULL) {
+            PyErr_Format(PyExc_TypeError, "start_response() got an unexpected or repeated "
+                                          "keyword argument %R",
+                         kw);
+            return NULL;
+        }
+        a[slot] = args[nargs + k];
+    }
+    if (a[0] == NULL || a[1] == NULL) {
+        PyErr_SetString(PyExc_TypeError, "start_response() needs status and headers");
+        return NULL;
+    }
+    return start_response((cu__start_resp_t *)callable, a[0], a[1], a[2]);
+}
+
+PyTypeObject cu__start_resp_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "cunicorn.StartResponse",
+    .tp_basicsize = sizeof(cu__start_resp_t),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "start_response(status, headers, exc_info=None) -> write",
+    .tp_vectorcall_offset = offsetof(cu__start_resp_t, vectorcall),
+    .tp_call = PyVectorcall_Call,
+};
+
+/* Reused like wsgi.input's object when the app kept no reference to it. */
+static _Thread_local PyObject *spare;
+
+PyObject *cu__start_resp_new(cu_conn_t *c)
+{
+    cu__start_resp_t *sr;
+    if (spare != NULL && Py_REFCNT(spare) == 1) {
+        sr = (cu__start_resp_t *)spare;
+    } else {
+        Py_CLEAR(spare);
+        sr = PyObject_New(cu__start_resp_t, &cu__start_resp_type);
+        if (sr == NULL)
+            return NULL;
+        sr->vectorcall = sr_vectorcall;
+        spare = (PyObject *)sr;
+    }
+    sr->c = c;
+    sr->status_set = 0;
+    sr->io_failed = 0;
+    Py_INCREF(sr);
+    return (PyObject *)sr;
+}
+
+void cu__start_resp_detach(PyObject *op)
+{
+    ((cu__start_resp_t *)op)->c = NULL;
+}
