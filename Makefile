@@ -109,6 +109,25 @@ format-check:
 	  echo "format-check: ok"; \
 	else echo "format-check: clang-format not installed, skipped"; fi
 
+# libFuzzer targets (clang): each runs FUZZ_SECONDS on a scratch copy of its seed corpus.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := h1 chunked proxy
+FUZZ_SRC := src/http/h1.c src/http/chunked.c src/net/proxy.c src/core/core.c
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRC)
+	@mkdir -p $(@D)
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Isrc $< $(FUZZ_SRC) -o $@
+
+fuzz: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  scratch=$$(mktemp -d); \
+	  echo "== fuzz_$$t for $(FUZZ_SECONDS)s"; \
+	  ./build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -dict=tests/fuzz/http.dict -max_len=4096 \
+	    -artifact_prefix=build/fuzz/crash-$$t- -print_final_stats=1 $$scratch tests/fuzz/corpus/fuzz_$$t 2>&1 | \
+	    grep -E "^(#[0-9]+.*DONE|stat::number_of_executed_units|==[0-9]+==ERROR|SUMMARY)" || true; \
+	  rm -rf $$scratch; \
+	  if ls build/fuzz/crash-$$t-* >/dev/null 2>&1; then echo "fuzz_$$t: crash found"; exit 1; fi; \
+	done
+
 bench: all
 	$(PYTHON) bench/run.py
 

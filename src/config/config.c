@@ -13,7 +13,10 @@
 
 /* ---- small string helpers ---- */
 
-static int is_space(int c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+static int is_space(int c)
+{
+    return c == ' ' || (c >= '\t' && c <= '\r');
+}
 
 /* Python's str.strip(): a new string without surrounding whitespace. */
 static char *strip_dup(const char *s)
@@ -29,9 +32,11 @@ static char *strip_dup(const char *s)
 static void strlist_clear(cu_strlist_t *l)
 {
     for (size_t i = 0; i < l->n; i++) {
-        free(l->v[i]); l->v[i] = NULL;
+        free(l->v[i]);
+        l->v[i] = NULL;
     }
-    free(l->v); l->v = NULL;
+    free(l->v);
+    l->v = NULL;
     l->n = 0;
 }
 
@@ -43,7 +48,8 @@ static void strlist_push(cu_strlist_t *l, char *owned)
 
 static void set_str(char **field, char *owned)
 {
-    free(*field); *field = NULL;
+    free(*field);
+    *field = NULL;
     *field = owned;
 }
 
@@ -92,7 +98,8 @@ static void repr_into(char *buf, size_t cap, const char *s)
     cu__py_repr(f, s);
     fclose(f);
     snprintf(buf, cap, "%s", mem);
-    free(mem); mem = NULL;
+    free(mem);
+    mem = NULL;
 }
 
 /* ---- gunicorn's current directory: $PWD when it names the cwd (keeps symlinks) ---- */
@@ -102,8 +109,8 @@ static char *startup_cwd(void)
     char buf[PATH_MAX];
     const char *pwd = getenv("PWD");
     struct stat a, b;
-    if (pwd && pwd[0] == '/' && stat(pwd, &a) == 0 && stat(".", &b) == 0 &&
-        a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+    if (pwd && pwd[0] == '/' && stat(pwd, &a) == 0 && stat(".", &b) == 0 && a.st_ino == b.st_ino &&
+        a.st_dev == b.st_dev)
         return cu_xstrdup(pwd);
     if (getcwd(buf, sizeof(buf)))
         return cu_xstrdup(buf);
@@ -147,7 +154,8 @@ static char *path_join_norm(const char *base, const char *p)
     if (n == 0)
         out[n++] = '/';
     out[n] = '\0';
-    free(joined); joined = NULL;
+    free(joined);
+    joined = NULL;
     return out;
 }
 
@@ -155,7 +163,8 @@ static char *path_join_norm(const char *base, const char *p)
 
 void cu_cidrlist_free(cu_cidrlist_t *l)
 {
-    free(l->v); l->v = NULL;
+    free(l->v);
+    l->v = NULL;
     l->n = 0;
     l->any = 0;
     strlist_clear(&l->src);
@@ -213,8 +222,8 @@ static int cidr_parse(const char *text, cu_cidr_t *c, char *err, size_t errlen)
     } else {
         goto bad;
     }
-    if (slash && parse_prefix(slash + 1, c->family == AF_INET ? 32 : 128, c->family,
-                              &c->prefix) != CU_OK)
+    if (slash &&
+        parse_prefix(slash + 1, c->family == AF_INET ? 32 : 128, c->family, &c->prefix) != CU_OK)
         goto bad;
 
     size_t nbytes = c->family == AF_INET ? 4 : 16;
@@ -243,10 +252,10 @@ int cu_cidrlist_parse(cu_cidrlist_t *l, const char *text, char *err, size_t errl
     char *all = strip_dup(text);
     char *save = NULL;
     /* gunicorn: strip the whole, split on ',', drop empty pieces, strip each */
-    for (char *tok = *all ? strtok_r(all, ",", &save) : NULL; tok;
-         tok = strtok_r(NULL, ",", &save))
+    for (char *tok = *all ? strtok_r(all, ",", &save) : NULL; tok; tok = strtok_r(NULL, ",", &save))
         strlist_push(&nl.src, strip_dup(tok));
-    free(all); all = NULL;
+    free(all);
+    all = NULL;
 
     nl.v = cu_xcalloc(nl.src.n ? nl.src.n : 1, sizeof(*nl.v));
     for (size_t i = 0; i < nl.src.n; i++) {
@@ -354,8 +363,8 @@ void cu_config_defaults(cu_config_t *cfg)
     cidr_default(&cfg->proxy_allow_ips, "127.0.0.1,::1");
 
     cfg->chdir = startup_cwd();
-    cfg->access_log_format = cu_xstrdup(
-        "%(h)s %(l)s %(u)s %(t)s \"%(r)s\" %(s)s %(b)s \"%(f)s\" \"%(a)s\"");
+    cfg->access_log_format =
+        cu_xstrdup("%(h)s %(l)s %(u)s %(t)s \"%(r)s\" %(s)s %(b)s \"%(f)s\" \"%(a)s\"");
     cfg->errorlog = cu_xstrdup("-");
     cfg->loglevel = cu_xstrdup("info");
 }
@@ -363,21 +372,32 @@ void cu_config_defaults(cu_config_t *cfg)
 void cu_config_free(cu_config_t *cfg)
 {
     strlist_clear(&cfg->bind);
-    free(cfg->worker_class_str); cfg->worker_class_str = NULL;
+    free(cfg->worker_class_str);
+    cfg->worker_class_str = NULL;
     cu_cidrlist_free(&cfg->forwarded_allow_ips);
     cu_cidrlist_free(&cfg->proxy_allow_ips);
-    free(cfg->chdir); cfg->chdir = NULL;
+    free(cfg->chdir);
+    cfg->chdir = NULL;
     strlist_clear(&cfg->pythonpath);
-    free(cfg->pythonpath_str); cfg->pythonpath_str = NULL;
+    free(cfg->pythonpath_str);
+    cfg->pythonpath_str = NULL;
     strlist_clear(&cfg->raw_env);
-    free(cfg->pidfile); cfg->pidfile = NULL;
-    free(cfg->proc_name); cfg->proc_name = NULL;
-    free(cfg->accesslog); cfg->accesslog = NULL;
-    free(cfg->access_log_format); cfg->access_log_format = NULL;
-    free(cfg->errorlog); cfg->errorlog = NULL;
-    free(cfg->loglevel); cfg->loglevel = NULL;
-    free(cfg->app_uri); cfg->app_uri = NULL;
-    free(cfg->config); cfg->config = NULL;
+    free(cfg->pidfile);
+    cfg->pidfile = NULL;
+    free(cfg->proc_name);
+    cfg->proc_name = NULL;
+    free(cfg->accesslog);
+    cfg->accesslog = NULL;
+    free(cfg->access_log_format);
+    cfg->access_log_format = NULL;
+    free(cfg->errorlog);
+    cfg->errorlog = NULL;
+    free(cfg->loglevel);
+    cfg->loglevel = NULL;
+    free(cfg->app_uri);
+    cfg->app_uri = NULL;
+    free(cfg->config);
+    cfg->config = NULL;
 }
 
 /* ---- validators ---- */
@@ -464,14 +484,16 @@ static int apply_bool(int *field, const cu__setting_t *s, const char *value, cha
         snprintf(err, errlen, "%s: Invalid boolean: %s", s->name, value);
         rc = 1;
     }
-    free(v); v = NULL;
+    free(v);
+    v = NULL;
     return rc;
 }
 
 /* Which worker classes cunicorn runs; gunicorn's spellings of them. */
 static int worker_class_known(const char *v, int *is_sync)
 {
-    static const char *const sync[] = {"sync", "egg:gunicorn#sync", "gunicorn.workers.sync.SyncWorker"};
+    static const char *const sync[] = {"sync", "egg:gunicorn#sync",
+                                       "gunicorn.workers.sync.SyncWorker"};
     static const char *const gthread[] = {"gthread", "egg:gunicorn#gthread",
                                           "gunicorn.workers.gthread.ThreadWorker"};
     for (size_t i = 0; i < CU_NELEM(sync); i++)
@@ -523,7 +545,8 @@ int cu__setting_apply(cu_config_t *cfg, const cu__setting_t *s, const char *valu
                      "worker class '%s' (worker_class) is not supported yet; cunicorn runs "
                      "sync and gthread",
                      v);
-            free(v); v = NULL;
+            free(v);
+            v = NULL;
             return 2;
         }
         set_str(&cfg->worker_class_str, v);
@@ -540,14 +563,15 @@ int cu__setting_apply(cu_config_t *cfg, const cu__setting_t *s, const char *valu
             cfg->header_map = CU_HEADER_MAP_DANGEROUS;
         else
             snprintf(err, errlen, "header_map: Invalid header map behaviour: %s", value), rc = 1;
-        free(v); v = NULL;
+        free(v);
+        v = NULL;
         return rc;
     }
     case CU__K_PROXY: {
         static const struct {
             const char *in;
             enum cu_proxy_protocol out;
-        } map[] = {{"false", CU_PROXY_OFF}, {"off", CU_PROXY_OFF}, {"0", CU_PROXY_OFF},
+        } map[] = {{"false", CU_PROXY_OFF}, {"off", CU_PROXY_OFF},   {"0", CU_PROXY_OFF},
                    {"none", CU_PROXY_OFF},  {"true", CU_PROXY_AUTO}, {"auto", CU_PROXY_AUTO},
                    {"1", CU_PROXY_AUTO},    {"v1", CU_PROXY_V1},     {"v2", CU_PROXY_V2}};
         char *v = strip_dup(value);
@@ -559,7 +583,8 @@ int cu__setting_apply(cu_config_t *cfg, const cu__setting_t *s, const char *valu
                 break;
             }
         }
-        free(v); v = NULL;
+        free(v);
+        v = NULL;
         if (rc != CU_OK)
             snprintf(err, errlen, "proxy_protocol must be: off, v1, v2, or auto");
         return rc;
@@ -568,17 +593,21 @@ int cu__setting_apply(cu_config_t *cfg, const cu__setting_t *s, const char *valu
         char *v = strip_dup(value);
         char *cwd = startup_cwd();
         char *path = path_join_norm(cwd, v);
-        free(cwd); cwd = NULL;
+        free(cwd);
+        cwd = NULL;
         struct stat st;
         if (stat(path, &st) != 0) {
             char rep[300];
             repr_into(rep, sizeof(rep), v);
             snprintf(err, errlen, "chdir: can't chdir to %s", rep);
-            free(v); v = NULL;
-            free(path); path = NULL;
+            free(v);
+            v = NULL;
+            free(path);
+            path = NULL;
             return 1;
         }
-        free(v); v = NULL;
+        free(v);
+        v = NULL;
         set_str(&cfg->chdir, path);
         return CU_OK;
     }
@@ -591,8 +620,8 @@ int cu__setting_apply(cu_config_t *cfg, const cu__setting_t *s, const char *valu
     return 2;
 }
 
-int cu__setting_apply_list(cu_config_t *cfg, const cu__setting_t *s, const char *const *v,
-                           size_t n, char *err, size_t errlen)
+int cu__setting_apply_list(cu_config_t *cfg, const cu__setting_t *s, const char *const *v, size_t n,
+                           char *err, size_t errlen)
 {
     if (s->kind != CU__K_LIST && s->kind != CU__K_ENV) {
         if (n != 1) {
@@ -612,7 +641,8 @@ int cu__setting_apply_list(cu_config_t *cfg, const cu__setting_t *s, const char 
             char rep[300];
             repr_into(rep, sizeof(rep), e);
             snprintf(err, errlen, "raw_env: environment setting %s invalid", rep);
-            free(e); e = NULL;
+            free(e);
+            e = NULL;
             strlist_clear(&nl);
             return 1;
         }
@@ -624,8 +654,7 @@ int cu__setting_apply_list(cu_config_t *cfg, const cu__setting_t *s, const char 
     return CU_OK;
 }
 
-int cu_config_set(cu_config_t *cfg, const char *name, const char *value, char *err,
-                  size_t errlen)
+int cu_config_set(cu_config_t *cfg, const char *name, const char *value, char *err, size_t errlen)
 {
     const cu__setting_t *s = cu__setting_find(name);
     if (!s) {
@@ -669,7 +698,8 @@ int cu__config_finish(cu_config_t *cfg, char *err, size_t errlen)
             size_t len = e ? (size_t)(e - p) : strlen(p);
             char *piece = cu_xstrndup(p, len);
             strlist_push(&cfg->pythonpath, path_join_norm(cfg->chdir, piece));
-            free(piece); piece = NULL;
+            free(piece);
+            piece = NULL;
             if (!e)
                 break;
             p = e + 1;
@@ -738,7 +768,8 @@ void cu_config_print(const cu_config_t *cfg, FILE *out)
         print_value(out, cfg, rows[i]);
         fputc('\n', out);
     }
-    free(rows); rows = NULL;
+    free(rows);
+    rows = NULL;
 }
 
 /* ---- --help and docs/settings.md ---- */

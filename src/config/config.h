@@ -20,7 +20,7 @@ typedef struct cu_strlist_s {
 
 /* One allowed network for forwarded_allow_ips / proxy_allow_ips. */
 typedef struct cu_cidr_s {
-    int family;          /* AF_INET or AF_INET6; 0 = '*' (any), or AF_UNIX match */
+    int family; /* AF_INET or AF_INET6; 0 = '*' (any), or AF_UNIX match */
     unsigned char addr[16];
     int prefix;
 } cu_cidr_t;
@@ -34,31 +34,31 @@ typedef struct cu_cidrlist_s {
 
 typedef struct cu_config_s {
     /* server socket */
-    cu_strlist_t bind;              /* default: 127.0.0.1:8000, or 0.0.0.0:$PORT */
-    int backlog;                    /* 2048 */
-    int reuse_port;                 /* false */
+    cu_strlist_t bind; /* default: 127.0.0.1:8000, or 0.0.0.0:$PORT */
+    int backlog;       /* 2048 */
+    int reuse_port;    /* false */
 
     /* worker processes */
-    int workers;                    /* $WEB_CONCURRENCY or 1 */
+    int workers; /* $WEB_CONCURRENCY or 1 */
     enum cu_worker_class worker_class;
-    char *worker_class_str;         /* as given, for --print-config and messages */
-    int threads;                    /* 1 */
-    int worker_connections;         /* 1000 */
-    int max_requests;               /* 0 = off */
-    int max_requests_jitter;        /* 0 */
-    int timeout;                    /* 30 s; 0 = off */
-    int graceful_timeout;           /* 30 s */
-    int keepalive;                  /* 2 s */
+    char *worker_class_str;  /* as given, for --print-config and messages */
+    int threads;             /* 1 */
+    int worker_connections;  /* 1000 */
+    int max_requests;        /* 0 = off */
+    int max_requests_jitter; /* 0 */
+    int timeout;             /* 30 s; 0 = off */
+    int graceful_timeout;    /* 30 s */
+    int keepalive;           /* 2 s */
 
     /* security / parser limits */
     /* Stored as given (--print-config shows them so); use the cu_config_eff_* helpers
      * below for the limits gunicorn actually enforces. */
-    int limit_request_line;         /* 4094 */
-    int limit_request_fields;       /* 100 */
-    int limit_request_field_size;   /* 8190 */
+    int limit_request_line;       /* 4094 */
+    int limit_request_fields;     /* 100 */
+    int limit_request_field_size; /* 8190 */
 
     /* parser switches */
-    enum cu_header_map header_map;  /* drop */
+    enum cu_header_map header_map; /* drop */
     int permit_obsolete_folding;
     int strip_header_spaces;
     int permit_unconventional_http_method;
@@ -66,36 +66,36 @@ typedef struct cu_config_s {
     int casefold_http_method;
     cu_cidrlist_t forwarded_allow_ips; /* $FORWARDED_ALLOW_IPS or 127.0.0.1,::1 */
     enum cu_proxy_protocol proxy_protocol;
-    cu_cidrlist_t proxy_allow_ips;  /* 127.0.0.1,::1 */
+    cu_cidrlist_t proxy_allow_ips; /* 127.0.0.1,::1 */
 
     /* server mechanics */
-    char *chdir;                    /* default: cwd at startup */
-    cu_strlist_t pythonpath;        /* comma-separated on the CLI, split here; relative entries
-                                       are made absolute against chdir, as gunicorn does */
-    char *pythonpath_str;           /* as given (NULL = unset) */
-    cu_strlist_t raw_env;           /* KEY=VALUE */
-    char *pidfile;                  /* NULL = none */
-    char *proc_name;                /* NULL = default (app module) */
+    char *chdir;             /* default: cwd at startup */
+    cu_strlist_t pythonpath; /* comma-separated on the CLI, split here; relative entries
+                                are made absolute against chdir, as gunicorn does */
+    char *pythonpath_str;    /* as given (NULL = unset) */
+    cu_strlist_t raw_env;    /* KEY=VALUE */
+    char *pidfile;           /* NULL = none */
+    char *proc_name;         /* NULL = default (app module) */
     int preload_app;
 
     /* logging */
-    char *accesslog;                /* NULL = off; "-" = stdout */
-    char *access_log_format;        /* gunicorn's default format */
-    char *errorlog;                 /* "-" */
-    char *loglevel;                 /* "info" */
+    char *accesslog;         /* NULL = off; "-" = stdout */
+    char *access_log_format; /* gunicorn's default format */
+    char *errorlog;          /* "-" */
+    char *loglevel;          /* "info" */
 
     /* app */
-    char *app_uri;                  /* APP_MODULE positional */
+    char *app_uri; /* APP_MODULE positional */
     int print_config;
     int check_config;
-    char *config;                   /* -c PATH, or ./gunicorn.conf.py when it exists; NULL = none */
+    char *config; /* -c PATH, or ./gunicorn.conf.py when it exists; NULL = none */
 } cu_config_t;
 
 /* Effective parser limits, as gunicorn derives them from the settings:
  * request line: 0 = unlimited (gunicorn still stops at 1 MiB), >= 8190 -> 8190;
  * fields: 0 or > 32768 -> 32768; field size: 0 -> 8190 (not unlimited). */
-#define CU_MAX_REQUEST_LINE 8190
-#define CU_MAX_HEADERS 32768
+#define CU_MAX_REQUEST_LINE             8190
+#define CU_MAX_HEADERS                  32768
 #define CU_DEFAULT_MAX_HEADERFIELD_SIZE 8190
 static inline size_t cu_config_eff_limit_request_line(const cu_config_t *cfg)
 {
@@ -144,8 +144,7 @@ void cu_config_set_file_loader(cu_config_file_cb cb, void *ctx);
  * the command line (lists: replaced by the one value; bools: "true"/"false").
  * Returns CU_OK, or an exit code (> 0) with a message in err. Settings cunicorn does not
  * support yet are rejected (2). */
-int cu_config_set(cu_config_t *cfg, const char *name, const char *value, char *err,
-                  size_t errlen);
+int cu_config_set(cu_config_t *cfg, const char *name, const char *value, char *err, size_t errlen);
 int cu_config_set_list(cu_config_t *cfg, const char *name, const char *const *v, size_t n,
                        char *err, size_t errlen);
 

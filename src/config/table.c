@@ -10,29 +10,39 @@
 #define OFF(f) offsetof(cu_config_t, f)
 
 /* A supported setting stored in cu_config_t.f */
-#define SUP(nm, sect, fl, meta, act, kind, argt, f, def, doc)                                 \
-    {nm, sect, fl, meta, act, kind, CU__SUPPORTED, argt, OFF(f), def, NULL, doc}
+#define SUP(nm, sect, fl, meta, act, kind, argt, f, def, doc)                                      \
+    {                                                                                              \
+        nm, sect, fl, meta, act, kind, CU__SUPPORTED, argt, OFF(f), def, NULL, doc                 \
+    }
 /* A gunicorn setting cunicorn does not support yet */
-#define NOT(nm, sect, fl, meta, act, argt, def, doc)                                         \
-    {nm, sect, fl, meta, act, CU__K_OTHER, CU__NOT_YET, argt, 0, def, NULL, doc}
-#define FL(...) {__VA_ARGS__, NULL}
-#define NOFL {NULL}
+#define NOT(nm, sect, fl, meta, act, argt, def, doc)                                               \
+    {                                                                                              \
+        nm, sect, fl, meta, act, CU__K_OTHER, CU__NOT_YET, argt, 0, def, NULL, doc                 \
+    }
+#define FL(...)                                                                                    \
+    {                                                                                              \
+        __VA_ARGS__, NULL                                                                          \
+    }
+#define NOFL                                                                                       \
+    {                                                                                              \
+        NULL                                                                                       \
+    }
 #define HOOK(nm, sect, qual, doc) NOT(nm, sect, NOFL, NULL, CU__A_NONE, CU__T_STR, qual, doc)
 
-#define S_CFG "Config File"
-#define S_SOCK "Server Socket"
-#define S_WORK "Worker Processes"
-#define S_SEC "Security"
-#define S_DBG "Debugging"
-#define S_MECH "Server Mechanics"
-#define S_LOG "Logging"
-#define S_NAME "Process Naming"
-#define S_HOOK "Server Hooks"
-#define S_SSL "SSL"
-#define S_H2 "HTTP/2"
+#define S_CFG   "Config File"
+#define S_SOCK  "Server Socket"
+#define S_WORK  "Worker Processes"
+#define S_SEC   "Security"
+#define S_DBG   "Debugging"
+#define S_MECH  "Server Mechanics"
+#define S_LOG   "Logging"
+#define S_NAME  "Process Naming"
+#define S_HOOK  "Server Hooks"
+#define S_SSL   "SSL"
+#define S_H2    "HTTP/2"
 #define S_DIRTY "Dirty Arbiters"
 #define S_DHOOK "Dirty Arbiter Hooks"
-#define S_CTL "Control"
+#define S_CTL   "Control"
 
 const cu__setting_t cu__settings[] = {
     {"config", S_CFG, FL("-c", "--config"), "CONFIG", CU__A_STORE, CU__K_CONFIG, CU__NOT_YET,
@@ -47,23 +57,23 @@ const cu__setting_t cu__settings[] = {
     SUP("backlog", S_SOCK, FL("--backlog"), "INT", CU__A_STORE, CU__K_INT, CU__T_INT, backlog,
         "2048", "Maximum number of pending connections on a listener."),
 
-    SUP("workers", S_WORK, FL("-w", "--workers"), "INT", CU__A_STORE, CU__K_INT, CU__T_INT,
-        workers, "1 ($WEB_CONCURRENCY when set)", "Number of worker processes."),
-    SUP("worker_class", S_WORK, FL("-k", "--worker-class"), "STRING", CU__A_STORE,
-        CU__K_WORKER, CU__T_STR, worker_class_str, "sync",
+    SUP("workers", S_WORK, FL("-w", "--workers"), "INT", CU__A_STORE, CU__K_INT, CU__T_INT, workers,
+        "1 ($WEB_CONCURRENCY when set)", "Number of worker processes."),
+    SUP("worker_class", S_WORK, FL("-k", "--worker-class"), "STRING", CU__A_STORE, CU__K_WORKER,
+        CU__T_STR, worker_class_str, "sync",
         "Worker type: sync or gthread (sync with --threads > 1 runs gthread)."),
-    SUP("threads", S_WORK, FL("--threads"), "INT", CU__A_STORE, CU__K_INT, CU__T_INT, threads,
-        "1", "Number of application threads per worker (gthread)."),
+    SUP("threads", S_WORK, FL("--threads"), "INT", CU__A_STORE, CU__K_INT, CU__T_INT, threads, "1",
+        "Number of application threads per worker (gthread)."),
     SUP("worker_connections", S_WORK, FL("--worker-connections"), "INT", CU__A_STORE, CU__K_INT,
         CU__T_INT, worker_connections, "1000",
         "Maximum number of simultaneous client connections per worker."),
     SUP("max_requests", S_WORK, FL("--max-requests"), "INT", CU__A_STORE, CU__K_INT, CU__T_INT,
         max_requests, "0", "Restart a worker after this many requests (0 = never)."),
-    SUP("max_requests_jitter", S_WORK, FL("--max-requests-jitter"), "INT", CU__A_STORE,
-        CU__K_INT, CU__T_INT, max_requests_jitter, "0",
+    SUP("max_requests_jitter", S_WORK, FL("--max-requests-jitter"), "INT", CU__A_STORE, CU__K_INT,
+        CU__T_INT, max_requests_jitter, "0",
         "Random extra requests, up to this many, added to max_requests per worker."),
-    SUP("timeout", S_WORK, FL("-t", "--timeout"), "INT", CU__A_STORE, CU__K_INT, CU__T_INT,
-        timeout, "30", "Kill and restart a worker silent for this many seconds (0 = off)."),
+    SUP("timeout", S_WORK, FL("-t", "--timeout"), "INT", CU__A_STORE, CU__K_INT, CU__T_INT, timeout,
+        "30", "Kill and restart a worker silent for this many seconds (0 = off)."),
     SUP("graceful_timeout", S_WORK, FL("--graceful-timeout"), "INT", CU__A_STORE, CU__K_INT,
         CU__T_INT, graceful_timeout, "30",
         "Seconds a worker gets to finish its requests after a graceful stop."),
@@ -73,19 +83,19 @@ const cu__setting_t cu__settings[] = {
     SUP("limit_request_line", S_SEC, FL("--limit-request-line"), "INT", CU__A_STORE, CU__K_INT,
         CU__T_INT, limit_request_line, "4094",
         "Maximum request-line size in bytes (0 = unlimited; capped at 8190)."),
-    SUP("limit_request_fields", S_SEC, FL("--limit-request-fields"), "INT", CU__A_STORE,
-        CU__K_INT, CU__T_INT, limit_request_fields, "100",
+    SUP("limit_request_fields", S_SEC, FL("--limit-request-fields"), "INT", CU__A_STORE, CU__K_INT,
+        CU__T_INT, limit_request_fields, "100",
         "Maximum number of header fields in a request (capped at 32768)."),
-    SUP("limit_request_field_size", S_SEC, FL("--limit-request-field_size"), "INT",
-        CU__A_STORE, CU__K_INT, CU__T_INT, limit_request_field_size, "8190",
+    SUP("limit_request_field_size", S_SEC, FL("--limit-request-field_size"), "INT", CU__A_STORE,
+        CU__K_INT, CU__T_INT, limit_request_field_size, "8190",
         "Maximum size in bytes of one request header field (0 = 8190)."),
 
     NOT("reload", S_DBG, FL("--reload"), NULL, CU__A_TRUE, CU__T_STR, "False",
         "Restart workers when application code changes."),
     NOT("reload_engine", S_DBG, FL("--reload-engine"), "STRING", CU__A_STORE, CU__T_STR, "auto",
         "How --reload watches files: auto, poll or inotify."),
-    NOT("reload_extra_files", S_DBG, FL("--reload-extra-file"), "FILES", CU__A_APPEND,
-        CU__T_STR, "[]", "More files or glob patterns for --reload to watch."),
+    NOT("reload_extra_files", S_DBG, FL("--reload-extra-file"), "FILES", CU__A_APPEND, CU__T_STR,
+        "[]", "More files or glob patterns for --reload to watch."),
     NOT("spew", S_DBG, FL("--spew"), NULL, CU__A_TRUE, CU__T_STR, "False",
         "Trace every line the server executes."),
     SUP("check_config", S_DBG, FL("--check-config"), NULL, CU__A_TRUE, CU__K_BOOL, CU__T_STR,
@@ -130,15 +140,16 @@ const cu__setting_t cu__settings[] = {
 
     SUP("accesslog", S_LOG, FL("--access-logfile"), "FILE", CU__A_STORE, CU__K_STR, CU__T_STR,
         accesslog, "None", "Access log file ('-' = stdout); no access log when unset."),
-    NOT("disable_redirect_access_to_syslog", S_LOG, FL("--disable-redirect-access-to-syslog"),
-        NULL, CU__A_TRUE, CU__T_STR, "False", "Do not send access log lines to syslog."),
+    NOT("disable_redirect_access_to_syslog", S_LOG, FL("--disable-redirect-access-to-syslog"), NULL,
+        CU__A_TRUE, CU__T_STR, "False", "Do not send access log lines to syslog."),
     SUP("access_log_format", S_LOG, FL("--access-logformat"), "STRING", CU__A_STORE, CU__K_STR,
-        CU__T_STR, access_log_format, "%(h)s %(l)s %(u)s %(t)s \"%(r)s\" %(s)s %(b)s \"%(f)s\" \"%(a)s\"",
+        CU__T_STR, access_log_format,
+        "%(h)s %(l)s %(u)s %(t)s \"%(r)s\" %(s)s %(b)s \"%(f)s\" \"%(a)s\"",
         "Access log line format, with gunicorn's %(atom)s atoms."),
     SUP("errorlog", S_LOG, FL("--error-logfile", "--log-file"), "FILE", CU__A_STORE, CU__K_STR,
         CU__T_STR, errorlog, "-", "Error log file ('-' = stderr)."),
-    SUP("loglevel", S_LOG, FL("--log-level"), "LEVEL", CU__A_STORE, CU__K_STR, CU__T_STR,
-        loglevel, "info", "Error log level: debug, info, warning, error or critical."),
+    SUP("loglevel", S_LOG, FL("--log-level"), "LEVEL", CU__A_STORE, CU__K_STR, CU__T_STR, loglevel,
+        "info", "Error log level: debug, info, warning, error or critical."),
     NOT("capture_output", S_LOG, FL("--capture-output"), NULL, CU__A_TRUE, CU__T_STR, "False",
         "Send the application's stdout/stderr to the error log file."),
     NOT("logger_class", S_LOG, FL("--logger-class"), "STRING", CU__A_STORE, CU__T_STR,
@@ -147,31 +158,31 @@ const cu__setting_t cu__settings[] = {
         "Python logging config file (fileConfig format)."),
     NOT("logconfig_dict", S_LOG, NOFL, NULL, CU__A_NONE, CU__T_STR, "{}",
         "Python logging config as a dictionary (dictConfig)."),
-    NOT("logconfig_json", S_LOG, FL("--log-config-json"), "FILE", CU__A_STORE, CU__T_STR,
-        "None", "Python logging config read from a JSON file."),
+    NOT("logconfig_json", S_LOG, FL("--log-config-json"), "FILE", CU__A_STORE, CU__T_STR, "None",
+        "Python logging config read from a JSON file."),
     NOT("syslog_addr", S_LOG, FL("--log-syslog-to"), "SYSLOG_ADDR", CU__A_STORE, CU__T_STR,
         "udp://localhost:514", "Where to send syslog messages."),
     NOT("syslog", S_LOG, FL("--log-syslog"), NULL, CU__A_TRUE, CU__T_STR, "False",
         "Send logs to syslog."),
-    NOT("syslog_prefix", S_LOG, FL("--log-syslog-prefix"), "SYSLOG_PREFIX", CU__A_STORE,
-        CU__T_STR, "None", "Program name used in syslog entries."),
+    NOT("syslog_prefix", S_LOG, FL("--log-syslog-prefix"), "SYSLOG_PREFIX", CU__A_STORE, CU__T_STR,
+        "None", "Program name used in syslog entries."),
     NOT("syslog_facility", S_LOG, FL("--log-syslog-facility"), "SYSLOG_FACILITY", CU__A_STORE,
         CU__T_STR, "user", "Syslog facility name."),
-    NOT("enable_stdio_inheritance", S_LOG, FL("-R", "--enable-stdio-inheritance"), NULL,
-        CU__A_TRUE, CU__T_STR, "False", "Keep stdio open when daemonized."),
-    NOT("statsd_host", S_LOG, FL("--statsd-host"), "STATSD_ADDR", CU__A_STORE, CU__T_STR,
-        "None", "StatsD server to send metrics to (host:port or unix://PATH)."),
-    NOT("dogstatsd_tags", S_LOG, FL("--dogstatsd-tags"), "DOGSTATSD_TAGS", CU__A_STORE,
-        CU__T_STR, "", "Comma-separated DogStatsD tags added to every metric."),
-    NOT("statsd_prefix", S_LOG, FL("--statsd-prefix"), "STATSD_PREFIX", CU__A_STORE, CU__T_STR,
-        "", "Prefix for StatsD metric names."),
-    NOT("enable_backlog_metric", S_LOG, FL("--enable-backlog-metric"), NULL, CU__A_TRUE,
-        CU__T_STR, "False", "Report the listen backlog length as a metric (Linux)."),
+    NOT("enable_stdio_inheritance", S_LOG, FL("-R", "--enable-stdio-inheritance"), NULL, CU__A_TRUE,
+        CU__T_STR, "False", "Keep stdio open when daemonized."),
+    NOT("statsd_host", S_LOG, FL("--statsd-host"), "STATSD_ADDR", CU__A_STORE, CU__T_STR, "None",
+        "StatsD server to send metrics to (host:port or unix://PATH)."),
+    NOT("dogstatsd_tags", S_LOG, FL("--dogstatsd-tags"), "DOGSTATSD_TAGS", CU__A_STORE, CU__T_STR,
+        "", "Comma-separated DogStatsD tags added to every metric."),
+    NOT("statsd_prefix", S_LOG, FL("--statsd-prefix"), "STATSD_PREFIX", CU__A_STORE, CU__T_STR, "",
+        "Prefix for StatsD metric names."),
+    NOT("enable_backlog_metric", S_LOG, FL("--enable-backlog-metric"), NULL, CU__A_TRUE, CU__T_STR,
+        "False", "Report the listen backlog length as a metric (Linux)."),
 
     SUP("proc_name", S_NAME, FL("-n", "--name"), "STRING", CU__A_STORE, CU__K_STR, CU__T_STR,
         proc_name, "None", "Base name for the processes' titles."),
-    {"default_proc_name", S_NAME, NOFL, NULL, CU__A_NONE, CU__K_PROCNAME, CU__SUPPORTED,
-     CU__T_STR, 0, "gunicorn", NULL, "Process title base when proc_name is unset (APP_MODULE)."},
+    {"default_proc_name", S_NAME, NOFL, NULL, CU__A_NONE, CU__K_PROCNAME, CU__SUPPORTED, CU__T_STR,
+     0, "gunicorn", NULL, "Process title base when proc_name is unset (APP_MODULE)."},
 
     SUP("pythonpath", S_MECH, FL("--pythonpath"), "STRING", CU__A_STORE, CU__K_PYPATH, CU__T_STR,
         pythonpath, "None", "Comma-separated directories to add to the Python path."),
@@ -186,8 +197,7 @@ const cu__setting_t cu__settings[] = {
     HOOK("post_fork", S_HOOK, "<Postfork.post_fork()>", "Hook: in a worker just after fork."),
     HOOK("post_worker_init", S_HOOK, "<PostWorkerInit.post_worker_init()>",
          "Hook: after a worker loaded the application."),
-    HOOK("worker_int", S_HOOK, "<WorkerInt.worker_int()>",
-         "Hook: a worker got SIGINT or SIGQUIT."),
+    HOOK("worker_int", S_HOOK, "<WorkerInt.worker_int()>", "Hook: a worker got SIGINT or SIGQUIT."),
     HOOK("worker_abort", S_HOOK, "<WorkerAbort.worker_abort()>", "Hook: a worker got SIGABRT."),
     HOOK("pre_exec", S_HOOK, "<PreExec.pre_exec()>", "Hook: before a new master is exec'd."),
     HOOK("pre_request", S_HOOK, "<PreRequest.pre_request()>",
@@ -196,8 +206,7 @@ const cu__setting_t cu__settings[] = {
          "Hook: after a worker handled a request."),
     HOOK("child_exit", S_HOOK, "<ChildExit.child_exit()>",
          "Hook: in the master after a worker exited."),
-    HOOK("worker_exit", S_HOOK, "<WorkerExit.worker_exit()>",
-         "Hook: in a worker as it exits."),
+    HOOK("worker_exit", S_HOOK, "<WorkerExit.worker_exit()>", "Hook: in a worker as it exits."),
     HOOK("nworkers_changed", S_HOOK, "<NumWorkersChanged.nworkers_changed()>",
          "Hook: the number of workers changed."),
     HOOK("on_exit", S_HOOK, "<OnExit.on_exit()>", "Hook: before the server exits."),
@@ -225,43 +234,42 @@ const cu__setting_t cu__settings[] = {
         "Whether a client certificate is required (ssl module's CERT_* value)."),
     NOT("ca_certs", S_SSL, FL("--ca-certs"), "FILE", CU__A_STORE, CU__T_STR, "None",
         "CA certificates file for client certificates."),
-    NOT("suppress_ragged_eofs", S_SSL, FL("--suppress-ragged-eofs"), NULL, CU__A_TRUE,
-        CU__T_STR, "True", "Treat a TLS connection closed without close_notify as EOF."),
+    NOT("suppress_ragged_eofs", S_SSL, FL("--suppress-ragged-eofs"), NULL, CU__A_TRUE, CU__T_STR,
+        "True", "Treat a TLS connection closed without close_notify as EOF."),
     NOT("do_handshake_on_connect", S_SSL, FL("--do-handshake-on-connect"), NULL, CU__A_TRUE,
         CU__T_STR, "False", "Do the TLS handshake as soon as a connection is accepted."),
     NOT("ciphers", S_SSL, FL("--ciphers"), NULL, CU__A_STORE, CU__T_STR, "None",
         "TLS cipher list (OpenSSL syntax)."),
 
-    NOT("http_protocols", S_H2, FL("--http-protocols"), "STRING", CU__A_STORE, CU__T_STR,
-        "['h1']", "HTTP versions to offer, in preference order (h1, h2)."),
-    NOT("http2_cleartext", S_H2, FL("--http2-cleartext"), "STRING", CU__A_STORE, CU__T_STR,
-        "off", "HTTP/2 without TLS: off, prior-knowledge, upgrade or both."),
+    NOT("http_protocols", S_H2, FL("--http-protocols"), "STRING", CU__A_STORE, CU__T_STR, "['h1']",
+        "HTTP versions to offer, in preference order (h1, h2)."),
+    NOT("http2_cleartext", S_H2, FL("--http2-cleartext"), "STRING", CU__A_STORE, CU__T_STR, "off",
+        "HTTP/2 without TLS: off, prior-knowledge, upgrade or both."),
     NOT("http2_max_concurrent_streams", S_H2, FL("--http2-max-concurrent-streams"), "INT",
         CU__A_STORE, CU__T_INT, "100", "Maximum concurrent HTTP/2 streams per connection."),
-    NOT("http2_initial_window_size", S_H2, FL("--http2-initial-window-size"), "INT",
-        CU__A_STORE, CU__T_INT, "65535", "Initial HTTP/2 flow-control window in bytes."),
-    NOT("http2_max_frame_size", S_H2, FL("--http2-max-frame-size"), "INT", CU__A_STORE,
-        CU__T_INT, "16384", "Maximum HTTP/2 frame payload in bytes."),
-    NOT("http2_max_header_list_size", S_H2, FL("--http2-max-header-list-size"), "INT",
-        CU__A_STORE, CU__T_INT, "65536", "Maximum HTTP/2 header list size in bytes."),
+    NOT("http2_initial_window_size", S_H2, FL("--http2-initial-window-size"), "INT", CU__A_STORE,
+        CU__T_INT, "65535", "Initial HTTP/2 flow-control window in bytes."),
+    NOT("http2_max_frame_size", S_H2, FL("--http2-max-frame-size"), "INT", CU__A_STORE, CU__T_INT,
+        "16384", "Maximum HTTP/2 frame payload in bytes."),
+    NOT("http2_max_header_list_size", S_H2, FL("--http2-max-header-list-size"), "INT", CU__A_STORE,
+        CU__T_INT, "65536", "Maximum HTTP/2 header list size in bytes."),
 
     NOT("raw_paste_global_conf", S_MECH, FL("--paste-global"), "CONF", CU__A_APPEND, CU__T_STR,
         "[]", "PasteDeploy global variable KEY=VALUE; repeatable."),
     SUP("permit_obsolete_folding", S_MECH, FL("--permit-obsolete-folding"), NULL, CU__A_TRUE,
         CU__K_BOOL, CU__T_STR, permit_obsolete_folding, "False",
         "Accept header values continued on the next line (obs-fold)."),
-    SUP("strip_header_spaces", S_MECH, FL("--strip-header-spaces"), NULL, CU__A_TRUE,
-        CU__K_BOOL, CU__T_STR, strip_header_spaces, "False",
+    SUP("strip_header_spaces", S_MECH, FL("--strip-header-spaces"), NULL, CU__A_TRUE, CU__K_BOOL,
+        CU__T_STR, strip_header_spaces, "False",
         "Strip spaces between a header name and its colon (unsafe)."),
     SUP("permit_unconventional_http_method", S_MECH, FL("--permit-unconventional-http-method"),
         NULL, CU__A_TRUE, CU__K_BOOL, CU__T_STR, permit_unconventional_http_method, "False",
         "Accept request methods that break the usual conventions."),
-    SUP("permit_unconventional_http_version", S_MECH,
-        FL("--permit-unconventional-http-version"), NULL, CU__A_TRUE, CU__K_BOOL, CU__T_STR,
-        permit_unconventional_http_version, "False",
+    SUP("permit_unconventional_http_version", S_MECH, FL("--permit-unconventional-http-version"),
+        NULL, CU__A_TRUE, CU__K_BOOL, CU__T_STR, permit_unconventional_http_version, "False",
         "Accept HTTP versions other than 1.0 and 1.1."),
-    SUP("casefold_http_method", S_MECH, FL("--casefold-http-method"), NULL, CU__A_TRUE,
-        CU__K_BOOL, CU__T_STR, casefold_http_method, "False",
+    SUP("casefold_http_method", S_MECH, FL("--casefold-http-method"), NULL, CU__A_TRUE, CU__K_BOOL,
+        CU__T_STR, casefold_http_method, "False",
         "Upper-case request methods received in lower case."),
     NOT("forwarder_headers", S_MECH, FL("--forwarder-headers"), NULL, CU__A_STORE, CU__T_STR,
         "['SCRIPT_NAME', 'PATH_INFO']",
@@ -272,8 +280,8 @@ const cu__setting_t cu__settings[] = {
 
     NOT("asgi_loop", S_WORK, FL("--asgi-loop"), "STRING", CU__A_STORE, CU__T_STR, "auto",
         "Event loop for ASGI workers: auto, asyncio or uvloop."),
-    NOT("asgi_lifespan", S_WORK, FL("--asgi-lifespan"), "STRING", CU__A_STORE, CU__T_STR,
-        "auto", "ASGI lifespan protocol: auto, on or off."),
+    NOT("asgi_lifespan", S_WORK, FL("--asgi-lifespan"), "STRING", CU__A_STORE, CU__T_STR, "auto",
+        "ASGI lifespan protocol: auto, on or off."),
     NOT("asgi_disconnect_grace_period", S_WORK, FL("--asgi-disconnect-grace-period"), "INT",
         CU__A_STORE, CU__T_INT, "3", "Seconds an ASGI app gets after a client disconnects."),
     NOT("websocket_max_message_size", S_WORK, FL("--websocket-max-message-size"), "INT",
@@ -306,8 +314,8 @@ const cu__setting_t cu__settings[] = {
         "UNIX socket for the control interface."),
     NOT("control_socket_mode", S_CTL, FL("--control-socket-mode"), "INT", CU__A_STORE,
         CU__T_AUTOINT, "384", "File mode of the control socket."),
-    NOT("control_socket_disable", S_CTL, FL("--no-control-socket"), NULL, CU__A_TRUE,
-        CU__T_STR, "False", "Do not open the control socket."),
+    NOT("control_socket_disable", S_CTL, FL("--no-control-socket"), NULL, CU__A_TRUE, CU__T_STR,
+        "False", "Do not open the control socket."),
 };
 
 const size_t cu__nsettings = CU_NELEM(cu__settings);

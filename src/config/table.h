@@ -71,8 +71,8 @@ void cu__py_repr(FILE *out, const char *s);
  * with a message (naming the setting) in err. */
 int cu__setting_apply(cu_config_t *cfg, const cu__setting_t *s, const char *value, char *err,
                       size_t errlen);
-int cu__setting_apply_list(cu_config_t *cfg, const cu__setting_t *s, const char *const *v,
-                           size_t n, char *err, size_t errlen);
+int cu__setting_apply_list(cu_config_t *cfg, const cu__setting_t *s, const char *const *v, size_t n,
+                           char *err, size_t errlen);
 
 /* Finish after all sources were applied: resolve worker_class, pythonpath; check that an
  * APP_MODULE was given. Returns CU_OK or an exit code with a message in err. */

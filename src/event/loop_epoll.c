@@ -80,8 +80,9 @@ int cu_io_set(cu_loop_t *loop, cu_io_t *io, int events)
         return cu_io_del(loop, io);
     struct epoll_event ev = {0};
     ev.data.ptr = io;
+    /* EPOLLEXCLUSIVE allows only IN/OUT/ET/WAKEUP beside it; listeners need no RDHUP. */
     if (events & CU_EV_READ)
-        ev.events |= EPOLLIN | EPOLLRDHUP;
+        ev.events |= (events & CU_EV_EXCLUSIVE) ? EPOLLIN : EPOLLIN | EPOLLRDHUP;
     if (events & CU_EV_WRITE)
         ev.events |= EPOLLOUT;
     if (events & CU_EV_EXCLUSIVE)

@@ -88,8 +88,7 @@ static int forbidden_match(unsigned cand, size_t len)
     return 0;
 }
 
-int cu_chunked_decode(cu_chunked_t *d, const char *in, size_t len, size_t *consumed,
-                      cu_str_t *data)
+int cu_chunked_decode(cu_chunked_t *d, const char *in, size_t len, size_t *consumed, cu_str_t *data)
 {
     size_t i = 0;
     int h;

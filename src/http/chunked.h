@@ -19,14 +19,14 @@ enum cu_chunked_error {
 };
 
 typedef struct cu_chunked_s {
-    int state;             /* internal; 0 = start */
-    int error;             /* enum cu_chunked_error, set with CU_ERROR */
-    unsigned cand;         /* internal: forbidden trailer names still matching */
-    uint64_t remaining;    /* data bytes left in the current chunk */
-    size_t line_len;       /* bytes of the current size/extension/trailer line seen */
-    size_t trailer_bytes;  /* bytes of trailer section seen */
-    size_t max_line;       /* cap for a chunk-size line incl. extensions (default 4096 when 0) */
-    size_t max_trailer;    /* cap for the trailer section (default 8190 when 0) */
+    int state;            /* internal; 0 = start */
+    int error;            /* enum cu_chunked_error, set with CU_ERROR */
+    unsigned cand;        /* internal: forbidden trailer names still matching */
+    uint64_t remaining;   /* data bytes left in the current chunk */
+    size_t line_len;      /* bytes of the current size/extension/trailer line seen */
+    size_t trailer_bytes; /* bytes of trailer section seen */
+    size_t max_line;      /* cap for a chunk-size line incl. extensions (default 4096 when 0) */
+    size_t max_trailer;   /* cap for the trailer section (default 8190 when 0) */
 } cu_chunked_t;
 
 void cu_chunked_init(cu_chunked_t *d);

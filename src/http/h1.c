@@ -17,22 +17,39 @@
 enum { T = 1, M = 2, B = 4, R = 8 };
 
 static const unsigned char ctab[256] = {
-    B, B, B, B, B, B, B, B, B, 0, B, B, B, B, B, B,
-    B, B, B, B, B, B, B, B, B, B, B, B, B, B, B, B,
-    0, T|M|R, R, T|R, T|M|R, T|M|R, T|M|R, T|M|R, R, R, T|M|R, T|M|R, R, T|M|R, T|M|R, R,
-    T|M|R, T|M|R, T|M|R, T|M|R, T|M|R, T|M|R, T|M|R, T|M|R, T|M|R, T|M|R, R, R, R, R, R, R,
-    R, T|M|R, T|M|R, T|M|R, T|M|R, T|M|R, T|M|R, T|M|R, T|M|R, T|M|R, T|M|R, T|M|R, T|M|R, T|M|R, T|M|R, T|M|R,
-    T|M|R, T|M|R, T|M|R, T|M|R, T|M|R, T|M|R, T|M|R, T|M|R, T|M|R, T|M|R, T|M|R, R, R, R, T|M|R, T|M|R,
-    T|M|R, T|R, T|R, T|R, T|R, T|R, T|R, T|R, T|R, T|R, T|R, T|R, T|R, T|R, T|R, T|R,
-    T|R, T|R, T|R, T|R, T|R, T|R, T|R, T|R, T|R, T|R, T|R, R, T|M|R, R, T|M|R, B,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,};
+    B,         B,         B,         B,         B,         B,         B,         B,
+    B,         0,         B,         B,         B,         B,         B,         B,
+    B,         B,         B,         B,         B,         B,         B,         B,
+    B,         B,         B,         B,         B,         B,         B,         B,
+    0,         T | M | R, R,         T | R,     T | M | R, T | M | R, T | M | R, T | M | R,
+    R,         R,         T | M | R, T | M | R, R,         T | M | R, T | M | R, R,
+    T | M | R, T | M | R, T | M | R, T | M | R, T | M | R, T | M | R, T | M | R, T | M | R,
+    T | M | R, T | M | R, R,         R,         R,         R,         R,         R,
+    R,         T | M | R, T | M | R, T | M | R, T | M | R, T | M | R, T | M | R, T | M | R,
+    T | M | R, T | M | R, T | M | R, T | M | R, T | M | R, T | M | R, T | M | R, T | M | R,
+    T | M | R, T | M | R, T | M | R, T | M | R, T | M | R, T | M | R, T | M | R, T | M | R,
+    T | M | R, T | M | R, T | M | R, R,         R,         R,         T | M | R, T | M | R,
+    T | M | R, T | R,     T | R,     T | R,     T | R,     T | R,     T | R,     T | R,
+    T | R,     T | R,     T | R,     T | R,     T | R,     T | R,     T | R,     T | R,
+    T | R,     T | R,     T | R,     T | R,     T | R,     T | R,     T | R,     T | R,
+    T | R,     T | R,     T | R,     R,         T | M | R, R,         T | M | R, B,
+    0,         0,         0,         0,         0,         0,         0,         0,
+    0,         0,         0,         0,         0,         0,         0,         0,
+    0,         0,         0,         0,         0,         0,         0,         0,
+    0,         0,         0,         0,         0,         0,         0,         0,
+    0,         0,         0,         0,         0,         0,         0,         0,
+    0,         0,         0,         0,         0,         0,         0,         0,
+    0,         0,         0,         0,         0,         0,         0,         0,
+    0,         0,         0,         0,         0,         0,         0,         0,
+    0,         0,         0,         0,         0,         0,         0,         0,
+    0,         0,         0,         0,         0,         0,         0,         0,
+    0,         0,         0,         0,         0,         0,         0,         0,
+    0,         0,         0,         0,         0,         0,         0,         0,
+    0,         0,         0,         0,         0,         0,         0,         0,
+    0,         0,         0,         0,         0,         0,         0,         0,
+    0,         0,         0,         0,         0,         0,         0,         0,
+    0,         0,         0,         0,         0,         0,         0,         0,
+};
 
 static const char *const error_names[] = {
     [CU_H1E_NONE] = "OK",
@@ -179,8 +196,7 @@ static int absolute_form(cu_h1_request_t *req, const char *t, const char *end, i
     return 1;
 }
 
-static int parse_request_line(const char *p, size_t n, cu_h1_request_t *req,
-                              const cu_h1_opts_t *o)
+static int parse_request_line(const char *p, size_t n, cu_h1_request_t *req, const cu_h1_opts_t *o)
 {
     const char *end = p + n;
     const char *sp1 = memchr(p, ' ', n);
@@ -496,6 +512,17 @@ static int finish_head(cu_h1_request_t *req)
     return CU_H1E_NONE;
 }
 
+/* Bytes a field line of n content bytes at ls brings its field to (CRLF and, for an
+ * obs-fold continuation, the field so far included). */
+static size_t field_need(const char *buf, size_t ls, size_t n, const cu_h1_request_t *req,
+                         const cu_h1_opts_t *o)
+{
+    size_t need = n + 2;
+    if (is_ws((unsigned char)buf[ls]) && req->nfields > 0 && o->permit_obsolete_folding)
+        need += req->field_len;
+    return need;
+}
+
 static ssize_t fail(cu_h1_request_t *req, int e)
 {
     req->error = (enum cu_h1_error)e;
@@ -534,19 +561,22 @@ ssize_t cu_h1_parse_request(const char *buf, size_t len, cu_h1_request_t *req,
             break;
         size_t i = (size_t)(nl - buf);
         pos = i + 1;
-        if (i == ls || buf[i - 1] != '\r')
-            return fail(req, req->in_fields ? CU_H1E_HEADER : CU_H1E_REQUEST_LINE);
-        size_t n = i - 1 - ls;
+        int cr = i > ls && buf[i - 1] == '\r';
+        size_t n = i - ls - (size_t)cr;
 
+        /* The limits first, as the check on an incomplete line below does: the verdict
+         * must not depend on how the bytes were split between calls. */
         if (!req->in_fields) {
+            if (n > lim_line)
+                return fail(req, CU_H1E_LIMIT_LINE);
+            if (!cr)
+                return fail(req, CU_H1E_REQUEST_LINE);
             if (n == 0) { /* empty line before the request line */
                 if (++req->nfields > H1_MAX_LEADING_CRLF)
                     return fail(req, CU_H1E_REQUEST_LINE);
                 ls = pos;
                 continue;
             }
-            if (n > lim_line)
-                return fail(req, CU_H1E_LIMIT_LINE);
             e = parse_request_line(buf + ls, n, req, opts);
             if (e)
                 return fail(req, e);
@@ -555,6 +585,10 @@ ssize_t cu_h1_parse_request(const char *buf, size_t len, cu_h1_request_t *req,
             ls = pos;
             continue;
         }
+        if (n > 0 && field_need(buf, ls, n, req, opts) > lim_size)
+            return fail(req, CU_H1E_LIMIT_FIELD_SIZE);
+        if (!cr)
+            return fail(req, CU_H1E_HEADER);
         if (n == 0) {
             e = finish_head(req);
             if (e)
@@ -577,12 +611,8 @@ ssize_t cu_h1_parse_request(const char *buf, size_t len, cu_h1_request_t *req,
     if (!req->in_fields) {
         if (part > lim_line)
             return fail(req, CU_H1E_LIMIT_LINE);
-    } else if (part > 0) {
-        size_t need = part + 2;
-        if (is_ws((unsigned char)buf[ls]) && req->nfields > 0 && opts->permit_obsolete_folding)
-            need += req->field_len;
-        if (need > lim_size)
-            return fail(req, CU_H1E_LIMIT_FIELD_SIZE);
+    } else if (part > 0 && field_need(buf, ls, part, req, opts) > lim_size) {
+        return fail(req, CU_H1E_LIMIT_FIELD_SIZE);
     }
     req->scan_pos = len;
     req->line_start = ls;
@@ -627,8 +657,7 @@ size_t cu_h1_percent_decode(cu_str_t src, char *dst)
     size_t n = 0;
     for (size_t i = 0; i < src.len; i++) {
         int hi, lo;
-        if (src.p[i] == '%' && i + 2 < src.len &&
-            (hi = hexval((unsigned char)src.p[i + 1])) >= 0 &&
+        if (src.p[i] == '%' && i + 2 < src.len && (hi = hexval((unsigned char)src.p[i + 1])) >= 0 &&
             (lo = hexval((unsigned char)src.p[i + 2])) >= 0) {
             dst[n++] = (char)(hi << 4 | lo);
             i += 2;

@@ -10,17 +10,17 @@
 /* Which failure, so the caller can answer like gunicorn. */
 enum cu_h1_error {
     CU_H1E_NONE = 0,
-    CU_H1E_REQUEST_LINE,      /* 400 InvalidRequestLine (includes bad request-target) */
-    CU_H1E_METHOD,            /* 400 InvalidRequestMethod */
-    CU_H1E_VERSION,           /* 400 InvalidHTTPVersion */
-    CU_H1E_HEADER,            /* 400 InvalidHeader (bad value, bad framing headers) */
-    CU_H1E_HEADER_NAME,       /* 400 InvalidHeaderName (incl. '_' with header_map=refuse) */
-    CU_H1E_OBS_FOLD,          /* 400 ObsoleteFolding (folding not permitted) */
-    CU_H1E_LIMIT_LINE,        /* 400 LimitRequestLine (gunicorn 27 answers 414) */
-    CU_H1E_LIMIT_FIELDS,      /* 431 LimitRequestHeaders: too many fields */
-    CU_H1E_LIMIT_FIELD_SIZE,  /* 431 LimitRequestHeaders: a field too large */
-    CU_H1E_TRANSFER_CODING,   /* 501 UnsupportedTransferCoding */
-    CU_H1E_EXPECT,            /* 417 ExpectationFailed */
+    CU_H1E_REQUEST_LINE,     /* 400 InvalidRequestLine (includes bad request-target) */
+    CU_H1E_METHOD,           /* 400 InvalidRequestMethod */
+    CU_H1E_VERSION,          /* 400 InvalidHTTPVersion */
+    CU_H1E_HEADER,           /* 400 InvalidHeader (bad value, bad framing headers) */
+    CU_H1E_HEADER_NAME,      /* 400 InvalidHeaderName (incl. '_' with header_map=refuse) */
+    CU_H1E_OBS_FOLD,         /* 400 ObsoleteFolding (folding not permitted) */
+    CU_H1E_LIMIT_LINE,       /* 400 LimitRequestLine (gunicorn 27 answers 414) */
+    CU_H1E_LIMIT_FIELDS,     /* 431 LimitRequestHeaders: too many fields */
+    CU_H1E_LIMIT_FIELD_SIZE, /* 431 LimitRequestHeaders: a field too large */
+    CU_H1E_TRANSFER_CODING,  /* 501 UnsupportedTransferCoding */
+    CU_H1E_EXPECT,           /* 417 ExpectationFailed */
 };
 
 /* Status code and gunicorn's reason/message for an error. */
@@ -47,55 +47,56 @@ typedef struct cu_h1_opts_s {
     unsigned strip_header_spaces : 1;
     unsigned permit_unconventional_http_method : 1;
     unsigned permit_unconventional_http_version : 1;
-    unsigned casefold_http_method : 1; /* the method is upper-cased by the consumer: see method_lower */
+    unsigned
+        casefold_http_method : 1; /* the method is upper-cased by the consumer: see method_lower */
 } cu_h1_opts_t;
 
 typedef struct cu_h1_header_s {
-    cu_str_t name;   /* as on the wire (case preserved), no surrounding whitespace */
-    cu_str_t value;  /* leading/trailing whitespace trimmed; see `folded` */
+    cu_str_t name;       /* as on the wire (case preserved), no surrounding whitespace */
+    cu_str_t value;      /* leading/trailing whitespace trimmed; see `folded` */
     unsigned folded : 1; /* value spans obs-fold line breaks: copy with cu_h1_unfold() */
 } cu_h1_header_t;
 
 typedef struct cu_h1_request_s {
     /* request line */
     cu_str_t method;
-    cu_str_t target;     /* raw request-target (RAW_URI) */
-    cu_str_t path;       /* path part, still percent-encoded ("" for authority form, "*" for asterisk) */
-    cu_str_t query;      /* after '?', without it, before '#' */
-    cu_str_t fragment;   /* after '#' */
-    cu_str_t scheme;     /* absolute-form only */
-    cu_str_t authority;  /* absolute-form host[:port] or authority-form target */
+    cu_str_t target; /* raw request-target (RAW_URI) */
+    cu_str_t path;  /* path part, still percent-encoded ("" for authority form, "*" for asterisk) */
+    cu_str_t query; /* after '?', without it, before '#' */
+    cu_str_t fragment;  /* after '#' */
+    cu_str_t scheme;    /* absolute-form only */
+    cu_str_t authority; /* absolute-form host[:port] or authority-form target */
     int version_major, version_minor;
     unsigned method_lower : 1; /* method has lower-case letters and casefold is on: upper-case it */
 
     /* header fields, in wire order, in the caller's array (dropped ones are not stored) */
     cu_h1_header_t *headers;
     size_t nheaders;
-    size_t max_headers;  /* capacity of `headers`, set by the caller */
+    size_t max_headers; /* capacity of `headers`, set by the caller */
 
     /* framing and connection semantics, derived from the fields */
-    int64_t content_length;        /* -1 when absent */
-    unsigned chunked : 1;          /* Transfer-Encoding: chunked (final coding) */
-    unsigned keep_alive : 1;       /* persistent after this request (version + Connection) */
-    unsigned expect_continue : 1;  /* Expect: 100-continue */
-    unsigned upgrade : 1;          /* Connection: upgrade + Upgrade present */
+    int64_t content_length;       /* -1 when absent */
+    unsigned chunked : 1;         /* Transfer-Encoding: chunked (final coding) */
+    unsigned keep_alive : 1;      /* persistent after this request (version + Connection) */
+    unsigned expect_continue : 1; /* Expect: 100-continue */
+    unsigned upgrade : 1;         /* Connection: upgrade + Upgrade present */
     unsigned has_underscore_dropped : 1;
 
     /* results */
-    enum cu_h1_error error;        /* set when the parser returns -1 */
-    size_t head_len;               /* bytes of the whole head including the final CRLF */
+    enum cu_h1_error error; /* set when the parser returns -1 */
+    size_t head_len;        /* bytes of the whole head including the final CRLF */
 
     /* resumption state: zero before the first call on a new request (cu_h1_request_reset).
      * Head lines are validated and stored as each one completes; the slices point into the
      * buffer of the previous call, so if the caller passes a different buffer address the
      * parser starts over from byte 0 (amortised O(n) when the buffer grows geometrically).
      * Bytes already passed must not change between calls. */
-    size_t scan_pos;     /* next byte to look at for '\n' */
-    size_t line_start;   /* start of the line being received */
-    size_t nfields;      /* field lines seen (or empty lines skipped before the request line) */
-    size_t field_len;    /* bytes of the current field so far (obs-fold continuations add) */
-    const char *base;    /* buffer of the previous call */
-    unsigned in_fields : 1;    /* request line done */
+    size_t scan_pos;        /* next byte to look at for '\n' */
+    size_t line_start;      /* start of the line being received */
+    size_t nfields;         /* field lines seen (or empty lines skipped before the request line) */
+    size_t field_len;       /* bytes of the current field so far (obs-fold continuations add) */
+    const char *base;       /* buffer of the previous call */
+    unsigned in_fields : 1; /* request line done */
     unsigned last_dropped : 1; /* the current field was dropped: a continuation is too */
 } cu_h1_request_t;
 

@@ -11,18 +11,20 @@
 
 #define CU_ACCESS_DEFAULT_FORMAT "%(h)s %(l)s %(u)s %(t)s \"%(r)s\" %(s)s %(b)s \"%(f)s\" \"%(a)s\""
 
-/* Looks up an environ variable for %({name}e)s. Writes up to cap bytes of its str() into
- * buf and returns the length, or -1 if absent. Called with whatever lock the caller holds
+/* Looks up an environ variable for %({name}e)s. `name` is as written in the format; gunicorn
+ * matches environ keys case-insensitively (%({remote_addr}e)s finds REMOTE_ADDR), so try the
+ * exact key and then a case-insensitive match. Writes up to cap bytes of its str() (UTF-8)
+ * into buf and returns the length, or -1 if absent. Called with whatever lock the caller holds
  * (the py layer calls cu_access_log_write with the GIL held and passes a lookup that reads
  * the environ dict). */
 typedef ssize_t (*cu_access_env_cb)(void *ctx, const char *name, size_t nlen, char *buf,
                                     size_t cap);
 
 typedef struct cu_access_rec_s {
-    const cu_conn_t *c;          /* request head (c->req), peer, response (status, body_sent, head) */
-    int64_t start_us;            /* wall clock at request start */
-    int64_t end_us;              /* wall clock at response end */
-    cu_access_env_cb env;        /* may be NULL */
+    const cu_conn_t *c;   /* request head (c->req), peer, response (status, body_sent, head) */
+    int64_t start_us;     /* wall clock at request start */
+    int64_t end_us;       /* wall clock at response end */
+    cu_access_env_cb env; /* may be NULL */
     void *env_ctx;
 } cu_access_rec_t;
 

@@ -159,8 +159,7 @@ ssize_t cu_proxy_parse(const char *buf, size_t len, int accept, cu_proxy_info_t 
     int maybe1 = memcmp(buf, v1_sig, n1) == 0;
 
     if (maybe2 && n2 == sizeof(v2_sig))
-        return (accept & CU_PROXY_ACCEPT_V2) ? parse_v2((const unsigned char *)buf, len, out)
-                                             : -1;
+        return (accept & CU_PROXY_ACCEPT_V2) ? parse_v2((const unsigned char *)buf, len, out) : -1;
     if (maybe1 && n1 == sizeof(v1_sig))
         return (accept & CU_PROXY_ACCEPT_V1) ? parse_v1(buf, len, out) : -1;
     if (maybe1 || maybe2)

@@ -9,9 +9,9 @@
 enum cu_proxy_accept { CU_PROXY_ACCEPT_V1 = 1, CU_PROXY_ACCEPT_V2 = 2, CU_PROXY_ACCEPT_ANY = 3 };
 
 typedef struct cu_proxy_info_s {
-    int version;            /* 1 or 2 */
-    int local;              /* v2 LOCAL command or v1 "UNKNOWN": keep the real peer */
-    int family;             /* AF_INET, AF_INET6, or AF_UNSPEC */
+    int version; /* 1 or 2 */
+    int local;   /* v2 LOCAL command or v1 "UNKNOWN": keep the real peer */
+    int family;  /* AF_INET, AF_INET6, or AF_UNSPEC */
     struct sockaddr_storage src;
     struct sockaddr_storage dst;
 } cu_proxy_info_t;

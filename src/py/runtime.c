@@ -108,9 +108,9 @@ static int setup_process(const cu_config_t *cfg)
         PyObject *os = PyImport_ImportModule("os"); /* new ref */
         if (os == NULL)
             goto fail_py;
-        PyObject *environ = PyObject_GetAttrString(os, "environ"); /* new ref */
+        PyObject *osenv = PyObject_GetAttrString(os, "environ"); /* new ref */
         Py_DECREF(os);
-        if (environ == NULL)
+        if (osenv == NULL)
             goto fail_py;
         for (size_t i = 0; i < cfg->raw_env.n; i++) {
             const char *kv = cfg->raw_env.v[i];
@@ -122,15 +122,15 @@ static int setup_process(const cu_config_t *cfg)
             /* os.environ's __setitem__ also calls putenv, so C code sees it too. */
             PyObject *k = PyUnicode_DecodeFSDefaultAndSize(kv, eq - kv);
             PyObject *v = PyUnicode_DecodeFSDefault(eq + 1);
-            int rc = (k && v) ? PyObject_SetItem(environ, k, v) : -1;
+            int rc = (k && v) ? PyObject_SetItem(osenv, k, v) : -1;
             Py_XDECREF(k);
             Py_XDECREF(v);
             if (rc < 0) {
-                Py_DECREF(environ);
+                Py_DECREF(osenv);
                 goto fail_py;
             }
         }
-        Py_DECREF(environ);
+        Py_DECREF(osenv);
     }
     return CU_OK;
 
@@ -200,7 +200,7 @@ int cu_py_init(const cu_config_t *cfg)
     return rc;
 }
 
-/* ---- fork and threads ---- */
+/* ---- fork (thread attachment is in thread.c) ---- */
 
 pid_t cu_py_fork(void)
 {
@@ -215,28 +215,6 @@ pid_t cu_py_fork(void)
     PyGILState_Release(g);
     errno = saved;
     return pid;
-}
-
-/* A PyGILState_Ensure left unbalanced keeps the thread's state alive between requests:
- * the per-request Ensure/Release pairs then only take and drop the GIL. */
-static _Thread_local int thread_attached;
-
-void cu_py_thread_attach(void)
-{
-    if (thread_attached)
-        return;
-    (void)PyGILState_Ensure();
-    thread_attached = 1;
-    (void)PyEval_SaveThread();
-}
-
-void cu_py_thread_detach(void)
-{
-    if (!thread_attached)
-        return;
-    PyEval_RestoreThread(PyGILState_GetThisThreadState());
-    thread_attached = 0;
-    PyGILState_Release(PyGILState_UNLOCKED);
 }
 
 void cu_py_worker_exit(void)

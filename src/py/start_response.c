@@ -22,10 +22,12 @@ static int is_vchar_or_ws(unsigned char ch)
 /* The latin-1 bytes of a str whose characters all fit in one byte, else NULL. Borrowed. */
 static const char *latin1(PyObject *s, Py_ssize_t *len)
 {
+#if PY_VERSION_HEX < 0x030C0000
     if (PyUnicode_READY(s) < 0) {
         PyErr_Clear();
         return NULL;
     }
+#endif
     if (PyUnicode_KIND(s) != PyUnicode_1BYTE_KIND)
         return NULL;
     *len = PyUnicode_GET_LENGTH(s);
@@ -47,7 +49,7 @@ static int status_ok(const char *p, Py_ssize_t n)
     return 1;
 }
 
-/* Check one (name, value) pair; on success *name/*value are borrowed str objects. */
+/* Check one (name, value) pair; on success *name and *value are borrowed str objects. */
 static int check_header(PyObject *item, PyObject **name, PyObject **value)
 {
     if (PyTuple_CheckExact(item) && PyTuple_GET_SIZE(item) == 2) {
@@ -143,10 +145,12 @@ static PyObject *start_response(cu__start_resp_t *self, PyObject *status, PyObje
             }
             PyObject *t = PyTuple_GET_ITEM(exc_info, 0), *v = PyTuple_GET_ITEM(exc_info, 1),
                      *tb = PyTuple_GET_ITEM(exc_info, 2);
+            if (tb == Py_None)
+                tb = NULL;
             Py_INCREF(t);
             Py_INCREF(v);
-            Py_INCREF(tb);
-            PyErr_Restore(t, v, tb == Py_None ? (Py_DECREF(tb), NULL) : tb);
+            Py_XINCREF(tb);
+            PyErr_Restore(t, v, tb);
             return NULL;
         }
     } else if (self->status_set) {

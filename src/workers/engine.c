@@ -64,7 +64,7 @@ static cu_conn_t *conn_new(cu_engine_t *e, int fd, const cu_listener_t *l,
         cu_buf_init(&c->bin, 0, 1 << 20);
         cu_buf_init(&c->resp.head, 0, 1 << 20);
         cu_buf_init(&c->resp.stash, 0, 1 << 20);
-        c->hdrs = cu_xcalloc((size_t)e->cfg->limit_request_fields + 1, sizeof(*c->hdrs));
+        c->hdrs = cu_xcalloc(e->max_headers, sizeof(*c->hdrs));
     }
     c->fd = fd;
     c->settings = &e->settings;
@@ -87,7 +87,7 @@ static cu_conn_t *conn_new(cu_engine_t *e, int fd, const cu_listener_t *l,
         cu_cidr_match(&e->cfg->forwarded_allow_ips, (const struct sockaddr *)ss);
     memset(&c->req, 0, sizeof(c->req));
     c->req.headers = c->hdrs;
-    c->req.max_headers = (size_t)e->cfg->limit_request_fields + 1;
+    c->req.max_headers = e->max_headers;
     cu_h1_request_reset(&c->req);
     c->state = e->cfg->proxy_protocol != CU_PROXY_OFF ? ST_PROXY : ST_HEAD;
     c->proxy_done = c->state != ST_PROXY;
@@ -170,8 +170,11 @@ static void accept_pause(cu_engine_t *e)
 
 static void accept_resume(cu_engine_t *e)
 {
-    for (size_t i = 0; i < e->ctx->nlisteners; i++)
-        cu_io_set(e->loop, &e->lio[i], CU_EV_READ | CU_EV_EXCLUSIVE);
+    for (size_t i = 0; i < e->ctx->nlisteners; i++) {
+        int rc = cu_io_set(e->loop, &e->lio[i], CU_EV_READ | CU_EV_EXCLUSIVE);
+        if (rc != CU_OK)
+            cu_log_error("cannot watch listener %s: %s", e->ctx->listeners[i].bind, strerror(-rc));
+    }
     e->accepting = 1;
 }
 
@@ -582,11 +585,18 @@ int cu_engine_init(cu_engine_t *e, cu_worker_ctx_t *ctx, cu_dispatch_cb dispatch
     size_t line = cfg->limit_request_line > 0 ? (size_t)cfg->limit_request_line : 8190;
     size_t field = cfg->limit_request_field_size > 0 ? (size_t)cfg->limit_request_field_size : 8190;
     /* Room for the largest head the limits allow (plus a PROXY v2 header and slack). */
-    s->head_max = line + 4 + ((size_t)cfg->limit_request_fields + 1) * (field + 2) + 2 + 1024;
+    size_t nfields = cfg->limit_request_fields > 0 && cfg->limit_request_fields <= 32768
+                         ? (size_t)cfg->limit_request_fields
+                         : 32768;
+    s->head_max = line + 4 + (nfields + 1) * (field + 2) + 2 + 1024;
     s->slot = ctx->slot;
     s->server_header = "cunicorn";
     s->body_preread = BODY_PREREAD;
 
+    /* gunicorn: 0 or more than 32768 fields means 32768. */
+    e->max_headers = cfg->limit_request_fields > 0 && cfg->limit_request_fields <= 32768
+                         ? (size_t)cfg->limit_request_fields + 1
+                         : 32769;
     e->max_conns = cfg->worker_connections > 0 ? (size_t)cfg->worker_connections : 1000;
     if (cfg->max_requests > 0) {
         uint64_t jitter = 0;

@@ -29,6 +29,7 @@ struct cu_engine_s {
     int accepting;
     size_t nconns;
     size_t max_conns;
+    size_t max_headers;            /* header slots per connection (effective field limit + 1) */
     cu_conn_t *all;                /* every open connection (doubly linked) */
     cu_conn_t *pool;               /* freed connections, buffers kept */
     cu_conn_t *dead;               /* closed during this iteration; pooled after it */

@@ -92,6 +92,13 @@ int cu_worker_main(cu_worker_ctx_t *ctx)
 {
     const cu_config_t *cfg = ctx->cfg;
     install_signals();
+    char err[256] = "";
+    int arc = cu_access_log_open(cfg->accesslog, cfg->access_log_format, err, sizeof(err));
+    if (arc != CU_OK) {
+        cu_log_error("Error opening access log %s: %s", cfg->accesslog ? cfg->accesslog : "-",
+                     arc == CU_ERROR ? err : strerror(-arc));
+        return CU_WORKER_BOOT_ERROR;
+    }
     if (cu_py_load_app(cfg) != CU_OK)
         return CU_WORKER_BOOT_ERROR;
     int threaded = cfg->worker_class == CU_WORKER_GTHREAD;
@@ -120,7 +127,6 @@ int cu_worker_main(cu_worker_ctx_t *ctx)
     if (threaded)
         cu_gthread_teardown(&e, 1);
     cu_engine_destroy(&e);
-    cu_log_info("Worker exiting (pid: %d)", (int)getpid());
     cu_py_worker_exit();
     return CU_WORKER_EXIT_OK;
 }

@@ -19,7 +19,20 @@ EXAMPLES = os.path.join(REPO, "examples")
 
 BIN = os.environ.get("CUNICORN_BIN") or os.path.join(REPO, "build", "cunicorn")
 
-READY_TIMEOUT = float(os.environ.get("CUNICORN_READY_TIMEOUT", "10"))
+
+
+def _is_sanitized(path):
+    try:
+        with open(path, "rb") as f:
+            return b"__asan_init" in f.read()
+    except OSError:
+        return False
+
+
+# ASan keeps freed memory in quarantine (256 MiB by default): RSS bounds must allow for it.
+SANITIZED = _is_sanitized(BIN)
+
+READY_TIMEOUT = float(os.environ.get("CUNICORN_READY_TIMEOUT", "20" if SANITIZED else "10"))
 IO_TIMEOUT = 10.0
 
 

@@ -179,8 +179,8 @@ static void run(const struct tv *v, enum feed mode, size_t chunk_step, struct go
         if (q->r.chunked) {
             size_t used = 0;
             int err = 0;
-            int rc2 = feed_chunked(in + pos, len - pos, chunk_step, q->body, &q->body_len,
-                                   &used, &err);
+            int rc2 =
+                feed_chunked(in + pos, len - pos, chunk_step, q->body, &q->body_len, &used, &err);
             if (rc2 == CU_ERROR) {
                 g->error = chunked_class(err);
                 return;
@@ -314,8 +314,8 @@ static int fails_o(const char *s, enum cu_h1_error e, const cu_h1_opts_t *o)
     for (size_t n = 1; n <= strlen(s) && rc2 == -2; n++)
         rc2 = cu_h1_parse_request(s, n, &r2, o);
     if (rc != -1 || r.error != e || rc2 != -1 || r2.error != e) {
-        fprintf(stderr, "  %.60s: rc %zd error %d / trickle %zd %d, want %d\n", s, rc, r.error,
-                rc2, r2.error, e);
+        fprintf(stderr, "  %.60s: rc %zd error %d / trickle %zd %d, want %d\n", s, rc, r.error, rc2,
+                r2.error, e);
         return 0;
     }
     return 1;
@@ -429,8 +429,8 @@ static void test_limits(void)
     o = defaults();
     o.limit_request_fields = 3;
     CHECK(parse_o("GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", 38, &r, &o) > 0);
-    CHECK(fails_o("GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n", CU_H1E_LIMIT_FIELDS,
-                  &o));
+    CHECK(
+        fails_o("GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n", CU_H1E_LIMIT_FIELDS, &o));
     /* dropped fields count too */
     CHECK(fails_o("GET / HTTP/1.1\r\nA_: 1\r\nB_: 2\r\nC: 3\r\nD: 4\r\n\r\n", CU_H1E_LIMIT_FIELDS,
                   &o));
@@ -535,8 +535,8 @@ static void test_framing(void)
     CHECK(r.content_length == INT64_MAX);
     CHECK(fails("POST / HTTP/1.1\r\nContent-Length: 9223372036854775808\r\n\r\n", CU_H1E_HEADER));
     CHECK(parse("GET / HTTP/1.1\r\n\r\n", &r) > 0 && r.content_length == -1);
-    CHECK(fails("POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n",
-                CU_H1E_HEADER));
+    CHECK(
+        fails("POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n", CU_H1E_HEADER));
     CHECK(fails("POST / HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\n", CU_H1E_HEADER));
     CHECK(fails("POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\n", CU_H1E_HEADER));
     CHECK(fails("POST / HTTP/1.1\r\nContent-Length: -5\r\n\r\n", CU_H1E_HEADER));
@@ -556,13 +556,15 @@ static void test_framing(void)
     CHECK(fails("POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", CU_H1E_HEADER));
     CHECK(fails("POST / HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", CU_H1E_HEADER));
     CHECK(fails("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", CU_H1E_HEADER));
-    CHECK(fails("POST / HTTP/1.1\r\nTransfer-Encoding: br, chunked\r\n\r\n",
-                CU_H1E_TRANSFER_CODING));
-    CHECK(fails("POST / HTTP/1.1\r\nTransfer-Encoding: chunked;q=1\r\n\r\n",
-                CU_H1E_TRANSFER_CODING));
+    CHECK(
+        fails("POST / HTTP/1.1\r\nTransfer-Encoding: br, chunked\r\n\r\n", CU_H1E_TRANSFER_CODING));
+    CHECK(
+        fails("POST / HTTP/1.1\r\nTransfer-Encoding: chunked;q=1\r\n\r\n", CU_H1E_TRANSFER_CODING));
     CHECK(fails("POST / HTTP/1.1\r\nTransfer-Encoding: ,chunked\r\n\r\n", CU_H1E_TRANSFER_CODING));
     CHECK(fails("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", CU_H1E_HEADER));
-    CHECK(fails("POST / HTTP/1.1\r\nTransfer-Encoding: \x0b" "chunked\r\n\r\n", CU_H1E_HEADER));
+    CHECK(fails("POST / HTTP/1.1\r\nTransfer-Encoding: \x0b"
+                "chunked\r\n\r\n",
+                CU_H1E_HEADER));
 
     /* Expect */
     CHECK(parse("POST / HTTP/1.1\r\nExpect: 100-Continue\r\n\r\n", &r) > 0 && r.expect_continue);
@@ -640,8 +642,23 @@ static void test_trickle(void)
     CHECK(ok == 1000000);
 }
 
+/* Found by fuzz_h1: a line over its limit that ends in a bare LF failed as a bad request
+ * line when whole but as LimitRequestLine when trickled. The limit now wins both ways. */
+static void test_issue_limit_before_bare_lf(void)
+{
+    cu_h1_opts_t o = defaults();
+    o.limit_request_line = 10;
+    CHECK(fails_o("GET /123456789 HTTP/1.1\n\r\n", CU_H1E_LIMIT_LINE, &o));
+    o = defaults();
+    o.limit_request_field_size = 10;
+    CHECK(fails_o("GET / HTTP/1.1\r\nA: 12345678\n\r\n", CU_H1E_LIMIT_FIELD_SIZE, &o));
+    o.permit_obsolete_folding = 1;
+    CHECK(fails_o("GET / HTTP/1.1\r\nA: 1\r\n 345\n\r\n", CU_H1E_LIMIT_FIELD_SIZE, &o));
+}
+
 int main(void)
 {
+    test_issue_limit_before_bare_lf();
     test_vectors();
     test_request_line();
     test_limits();

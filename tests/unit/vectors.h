@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 
+// clang-format off
 struct tv_req {
     const char *method, *uri, *path, *query, *fragment;
     int major, minor;
@@ -1196,5 +1197,6 @@ static const struct tv tv_all[] = {
      59, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0,
      1, tv69_reqs},
 };
+// clang-format on
 
 #endif

@@ -1,0 +1,602 @@
+/* The WSGI environ: a per-worker template of constant keys, copied per request and filled
+ * from the parsed request head the way gunicorn's wsgi.create() does (HTTP_* keys, repeated
+ * fields joined with ",", SERVER_* from the listener or, on unix sockets, the Host field,
+ * SCRIPT_NAME stripped from PATH_INFO, secure scheme headers from trusted forwarders). */
+#include "py/py_internal.h"
+
+#include "net/listen.h"
+
+#include <sys/socket.h>
+
+/* Interned keys and shared values, built once per worker. */
+static struct {
+    PyObject *tmpl;
+    PyObject *k_method, *k_query, *k_raw_uri, *k_protocol, *k_path_info, *k_script_name;
+    PyObject *k_content_type, *k_content_length, *k_scheme, *k_remote_addr, *k_remote_port;
+    PyObject *k_server_name, *k_server_port, *k_input;
+    PyObject *v_empty, *v_http, *v_https, *v_http11, *v_http10, *v_80, *v_443;
+    PyObject *script_name; /* SCRIPT_NAME from the process environment (str, maybe "") */
+} E;
+
+/* Request methods seen often enough to keep their str. */
+static const char *const methods[] = {"GET", "POST", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS"};
+static PyObject *method_objs[CU_NELEM(methods)];
+
+/* ---- header name table ---- */
+
+enum hkind {
+    H_PLAIN,          /* HTTP_<NAME> */
+    H_CONTENT_TYPE,   /* CONTENT_TYPE, not prefixed, last one wins (as gunicorn) */
+    H_CONTENT_LENGTH, /* CONTENT_LENGTH */
+    H_HOST,           /* HTTP_HOST, and SERVER_NAME/PORT on unix sockets */
+    H_SCRIPT_NAME,    /* a "SCRIPT_NAME" field (only with an underscore) sets SCRIPT_NAME */
+    H_SECURE,         /* one of gunicorn's default secure_scheme_headers */
+};
+
+typedef struct {
+    char name[32];      /* upper-cased as on the wire ('-' kept) */
+    uint8_t len;
+    uint8_t kind;
+    uint32_t hash;
+    const char *secure; /* H_SECURE: the value that means https */
+    PyObject *key;      /* interned environ key */
+} hentry_t;
+
+#define HTAB_SIZE 128 /* power of two, well above the entries below */
+static hentry_t htab[HTAB_SIZE];
+
+static const struct {
+    const char *name;
+    enum hkind kind;
+    const char *secure;
+} known_headers[] = {
+    {"HOST", H_HOST, NULL},
+    {"CONTENT-TYPE", H_CONTENT_TYPE, NULL},
+    {"CONTENT-LENGTH", H_CONTENT_LENGTH, NULL},
+    {"SCRIPT_NAME", H_SCRIPT_NAME, NULL},
+    {"X-FORWARDED-PROTOCOL", H_SECURE, "ssl"},
+    {"X-FORWARDED-PROTO", H_SECURE, "https"},
+    {"X-FORWARDED-SSL", H_SECURE, "on"},
+    {"USER-AGENT", H_PLAIN, NULL},
+    {"ACCEPT", H_PLAIN, NULL},
+    {"ACCEPT-ENCODING", H_PLAIN, NULL},
+    {"ACCEPT-LANGUAGE", H_PLAIN, NULL},
+    {"ACCEPT-CHARSET", H_PLAIN, NULL},
+    {"CONNECTION", H_PLAIN, NULL},
+    {"KEEP-ALIVE", H_PLAIN, NULL},
+    {"COOKIE", H_PLAIN, NULL},
+    {"REFERER", H_PLAIN, NULL},
+    {"ORIGIN", H_PLAIN, NULL},
+    {"AUTHORIZATION", H_PLAIN, NULL},
+    {"CACHE-CONTROL", H_PLAIN, NULL},
+    {"PRAGMA", H_PLAIN, NULL},
+    {"UPGRADE", H_PLAIN, NULL},
+    {"UPGRADE-INSECURE-REQUESTS", H_PLAIN, NULL},
+    {"IF-MODIFIED-SINCE", H_PLAIN, NULL},
+    {"IF-NONE-MATCH", H_PLAIN, NULL},
+    {"IF-MATCH", H_PLAIN, NULL},
+    {"IF-RANGE", H_PLAIN, NULL},
+    {"IF-UNMODIFIED-SINCE", H_PLAIN, NULL},
+    {"RANGE", H_PLAIN, NULL},
+    {"EXPECT", H_PLAIN, NULL},
+    {"TRANSFER-ENCODING", H_PLAIN, NULL},
+    {"TE", H_PLAIN, NULL},
+    {"VIA", H_PLAIN, NULL},
+    {"FORWARDED", H_PLAIN, NULL},
+    {"X-FORWARDED-FOR", H_PLAIN, NULL},
+    {"X-FORWARDED-HOST", H_PLAIN, NULL},
+    {"X-FORWARDED-PORT", H_PLAIN, NULL},
+    {"X-REAL-IP", H_PLAIN, NULL},
+    {"X-REQUEST-ID", H_PLAIN, NULL},
+    {"X-REQUESTED-WITH", H_PLAIN, NULL},
+    {"X-CSRFTOKEN", H_PLAIN, NULL},
+    {"DNT", H_PLAIN, NULL},
+    {"PRIORITY", H_PLAIN, NULL},
+    {"SEC-FETCH-DEST", H_PLAIN, NULL},
+    {"SEC-FETCH-MODE", H_PLAIN, NULL},
+    {"SEC-FETCH-SITE", H_PLAIN, NULL},
+    {"SEC-FETCH-USER", H_PLAIN, NULL},
+    {"SEC-CH-UA", H_PLAIN, NULL},
+    {"SEC-CH-UA-MOBILE", H_PLAIN, NULL},
+    {"SEC-CH-UA-PLATFORM", H_PLAIN, NULL},
+    {"SEC-WEBSOCKET-KEY", H_PLAIN, NULL},
+    {"SEC-WEBSOCKET-VERSION", H_PLAIN, NULL},
+};
+
+static inline uint32_t hash_step(uint32_t h, unsigned char ch)
+{
+    return (h ^ ch) * 16777619u; /* FNV-1a */
+}
+
+static inline unsigned char upper(unsigned char ch)
+{
+    return (ch >= 'a' && ch <= 'z') ? (unsigned char)(ch - 32) : ch;
+}
+
+static const hentry_t *htab_find(const char *up, size_t len, uint32_t hash)
+{
+    if (len >= sizeof(htab[0].name))
+        return NULL;
+    for (uint32_t i = hash & (HTAB_SIZE - 1);; i = (i + 1) & (HTAB_SIZE - 1)) {
+        const hentry_t *e = &htab[i];
+        if (e->key == NULL)
+            return NULL;
+        if (e->hash == hash && e->len == len && memcmp(e->name, up, len) == 0)
+            return e;
+    }
+}
+
+/* "HTTP_" + name with '-' -> '_' (CONTENT_* without the prefix). New ref. */
+static PyObject *environ_key(const char *upname, size_t len, enum hkind kind)
+{
+    char buf[64];
+    cu_assert(len + 5 < sizeof(buf));
+    size_t o = 0;
+    if (kind != H_CONTENT_TYPE && kind != H_CONTENT_LENGTH) {
+        memcpy(buf, "HTTP_", 5);
+        o = 5;
+    }
+    for (size_t i = 0; i < len; i++)
+        buf[o++] = upname[i] == '-' ? '_' : upname[i];
+    buf[o] = '\0';
+    return PyUnicode_InternFromString(buf);
+}
+
+static int htab_init(void)
+{
+    for (size_t k = 0; k < CU_NELEM(known_headers); k++) {
+        const char *n = known_headers[k].name;
+        size_t len = strlen(n);
+        uint32_t h = 2166136261u;
+        for (size_t i = 0; i < len; i++)
+            h = hash_step(h, (unsigned char)n[i]);
+        uint32_t i = h & (HTAB_SIZE - 1);
+        while (htab[i].key != NULL)
+            i = (i + 1) & (HTAB_SIZE - 1);
+        hentry_t *e = &htab[i];
+        cu_assert(len < sizeof(e->name));
+        memcpy(e->name, n, len);
+        e->len = (uint8_t)len;
+        e->kind = (uint8_t)known_headers[k].kind;
+        e->hash = h;
+        e->secure = known_headers[k].secure;
+        e->key = environ_key(n, len, known_headers[k].kind);
+        if (e->key == NULL)
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- template ---- */
+
+static int intern_all(void)
+{
+    static const struct {
+        PyObject **slot;
+        const char *s;
+    } keys[] = {
+        {&E.k_method, "REQUEST_METHOD"},     {&E.k_query, "QUERY_STRING"},
+        {&E.k_raw_uri, "RAW_URI"},           {&E.k_protocol, "SERVER_PROTOCOL"},
+        {&E.k_path_info, "PATH_INFO"},       {&E.k_script_name, "SCRIPT_NAME"},
+        {&E.k_content_type, "CONTENT_TYPE"}, {&E.k_content_length, "CONTENT_LENGTH"},
+        {&E.k_scheme, "wsgi.url_scheme"},    {&E.k_remote_addr, "REMOTE_ADDR"},
+        {&E.k_remote_port, "REMOTE_PORT"},   {&E.k_server_name, "SERVER_NAME"},
+        {&E.k_server_port, "SERVER_PORT"},   {&E.k_input, "wsgi.input"},
+        {&E.v_empty, ""},                    {&E.v_http, "http"},
+        {&E.v_https, "https"},               {&E.v_http11, "HTTP/1.1"},
+        {&E.v_http10, "HTTP/1.0"},           {&E.v_80, "80"},
+        {&E.v_443, "443"},
+    };
+    for (size_t i = 0; i < CU_NELEM(keys); i++)
+        if ((*keys[i].slot = PyUnicode_InternFromString(keys[i].s)) == NULL)
+            return -1;
+    for (size_t i = 0; i < CU_NELEM(methods); i++)
+        if ((method_objs[i] = PyUnicode_InternFromString(methods[i])) == NULL)
+            return -1;
+    return 0;
+}
+
+/* A dict with room for a whole environ, so the per-request copy (which clones the key
+ * table, capacity included) never resizes while the request keys go in. */
+static PyObject *new_presized_dict(void)
+{
+#if PY_VERSION_HEX < 0x030D0000
+    return _PyDict_NewPresized(48);
+#else
+    return PyDict_New();
+#endif
+}
+
+static int set_str(PyObject *d, const char *k, const char *v)
+{
+    PyObject *o = PyUnicode_FromString(v); /* new ref */
+    int rc = o ? PyDict_SetItemString(d, k, o) : -1;
+    Py_XDECREF(o);
+    return rc;
+}
+
+int cu__environ_init(const cu_config_t *cfg, int multithread)
+{
+    if (E.tmpl != NULL)
+        return CU_OK;
+    if (intern_all() < 0 || htab_init() < 0)
+        return CU_ERROR;
+
+    const char *sn = getenv("SCRIPT_NAME");
+    E.script_name = PyUnicode_DecodeFSDefault(sn ? sn : "");
+    if (E.script_name == NULL)
+        return CU_ERROR;
+
+    PyObject *d = new_presized_dict(); /* new ref, becomes E.tmpl */
+    if (d == NULL)
+        return CU_ERROR;
+    PyObject *version = Py_BuildValue("(ii)", 1, 0);
+    PyObject *errors = cu__errors_new();
+    int rc = (version && errors) ? 0 : -1;
+    if (rc == 0)
+        rc = PyDict_SetItemString(d, "wsgi.version", version);
+    if (rc == 0)
+        rc = PyDict_SetItemString(d, "wsgi.errors", errors);
+    Py_XDECREF(version);
+    Py_XDECREF(errors);
+    if (rc == 0)
+        rc = PyDict_SetItemString(d, "wsgi.multithread", multithread ? Py_True : Py_False);
+    if (rc == 0)
+        rc = PyDict_SetItemString(d, "wsgi.multiprocess", cfg->workers > 1 ? Py_True : Py_False);
+    if (rc == 0)
+        rc = PyDict_SetItemString(d, "wsgi.run_once", Py_False);
+    if (rc == 0)
+        rc = PyDict_SetItemString(d, "wsgi.file_wrapper", (PyObject *)&cu__filewrapper_type);
+    if (rc == 0)
+        rc = PyDict_SetItemString(d, "wsgi.input_terminated", Py_True);
+    if (rc == 0)
+        rc = set_str(d, "SERVER_SOFTWARE", "cunicorn/" CU_VERSION);
+    if (rc == 0)
+        rc = PyDict_SetItem(d, E.k_script_name, E.script_name);
+    if (rc < 0) {
+        Py_DECREF(d);
+        return CU_ERROR;
+    }
+    E.tmpl = d;
+    return CU_OK;
+}
+
+/* ---- per request ---- */
+
+static PyObject *latin1(const char *p, size_t n)
+{
+    return n == 0 ? Py_NewRef(E.v_empty) : PyUnicode_DecodeLatin1(p, (Py_ssize_t)n, NULL);
+}
+
+/* a + "," + b for two latin-1 str. New ref. */
+static PyObject *join_comma(PyObject *a, PyObject *b)
+{
+    Py_ssize_t la = PyUnicode_GET_LENGTH(a), lb = PyUnicode_GET_LENGTH(b);
+    Py_UCS4 ma = PyUnicode_MAX_CHAR_VALUE(a), mb = PyUnicode_MAX_CHAR_VALUE(b);
+    PyObject *r = PyUnicode_New(la + 1 + lb, ma > mb ? ma : mb);
+    if (r == NULL)
+        return NULL;
+    Py_UCS1 *d = PyUnicode_1BYTE_DATA(r);
+    memcpy(d, PyUnicode_1BYTE_DATA(a), (size_t)la);
+    d[la] = ',';
+    memcpy(d + la + 1, PyUnicode_1BYTE_DATA(b), (size_t)lb);
+    return r;
+}
+
+/* environ[key] = val, or, when the field was already there, the values joined with ","
+ * (gunicorn joins repeated fields). */
+static int set_or_join(PyObject *env, PyObject *key, PyObject *val)
+{
+    PyObject *old; /* borrowed */
+    if (PyUnicode_GET_LENGTH(val) <= 1) {
+        /* Empty and 1-char str are shared singletons: SetDefault returning the same object
+         * would not tell a repeat from a first insert. */
+        old = PyDict_GetItemWithError(env, key);
+        if (old == NULL)
+            return PyErr_Occurred() ? -1 : PyDict_SetItem(env, key, val);
+    } else {
+        old = PyDict_SetDefault(env, key, val);
+        if (old == NULL)
+            return -1;
+        if (old == val)
+            return 0;
+    }
+    PyObject *joined = join_comma(old, val); /* new ref */
+    if (joined == NULL)
+        return -1;
+    int rc = PyDict_SetItem(env, key, joined);
+    Py_DECREF(joined);
+    return rc;
+}
+
+static PyObject *method_str(const cu_h1_request_t *r)
+{
+    char up[32];
+    const char *p = r->method.p;
+    size_t n = r->method.len;
+    if (r->method_lower && n <= sizeof(up)) {
+        for (size_t i = 0; i < n; i++)
+            up[i] = (char)upper((unsigned char)p[i]);
+        p = up;
+    } else if (r->method_lower) {
+        PyObject *m = latin1(p, n);
+        if (m == NULL)
+            return NULL;
+        PyObject *u = PyObject_CallMethod(m, "upper", NULL);
+        Py_DECREF(m);
+        return u;
+    }
+    for (size_t i = 0; i < CU_NELEM(methods); i++)
+        if (strlen(methods[i]) == n && memcmp(methods[i], p, n) == 0)
+            return Py_NewRef(method_objs[i]);
+    return latin1(p, n);
+}
+
+/* SERVER_NAME / SERVER_PORT for TCP listeners: cached per listener. */
+static struct {
+    const cu_listener_t *l;
+    PyObject *name, *port;
+} srv_cache[4];
+
+static int set_server_tcp(PyObject *env, const cu_listener_t *l)
+{
+    size_t slot = 0;
+    for (; slot < CU_NELEM(srv_cache); slot++)
+        if (srv_cache[slot].l == l || srv_cache[slot].l == NULL)
+            break;
+    if (slot == CU_NELEM(srv_cache)) {
+        slot = 0;
+        srv_cache[0].l = NULL;
+    }
+    if (srv_cache[slot].l != l) {
+        PyObject *name = PyUnicode_DecodeLatin1(l->server_name, (Py_ssize_t)strlen(l->server_name),
+                                                NULL);
+        PyObject *port =
+            PyUnicode_DecodeLatin1(l->server_port, (Py_ssize_t)strlen(l->server_port), NULL);
+        if (name == NULL || port == NULL) {
+            Py_XDECREF(name);
+            Py_XDECREF(port);
+            return -1;
+        }
+        Py_XSETREF(srv_cache[slot].name, name);
+        Py_XSETREF(srv_cache[slot].port, port);
+        srv_cache[slot].l = l;
+    }
+    if (PyDict_SetItem(env, E.k_server_name, srv_cache[slot].name) < 0 ||
+        PyDict_SetItem(env, E.k_server_port, srv_cache[slot].port) < 0)
+        return -1;
+    return 0;
+}
+
+/* gunicorn on a unix socket: SERVER_NAME/PORT from host.split(':'), the port defaulting by
+ * scheme; without Host, the socket path and "". */
+static int set_server_unix(PyObject *env, const cu_listener_t *l, PyObject *host, int https)
+{
+    PyObject *name = NULL, *port = NULL;
+    if (host != NULL) {
+        Py_ssize_t n = PyUnicode_GET_LENGTH(host);
+        const char *h = (const char *)PyUnicode_1BYTE_DATA(host);
+        const char *colon = memchr(h, ':', (size_t)n);
+        if (colon == NULL) {
+            name = Py_NewRef(host);
+            port = Py_NewRef(https ? E.v_443 : E.v_80);
+        } else {
+            const char *rest = colon + 1;
+            const char *end = memchr(rest, ':', (size_t)(h + n - rest));
+            name = latin1(h, (size_t)(colon - h));
+            port = latin1(rest, (size_t)((end ? end : h + n) - rest));
+        }
+    } else {
+        const char *path = "";
+        if (l != NULL && l->unix_path != NULL)
+            path = l->unix_path;
+        else if (l != NULL && l->bind != NULL && strncmp(l->bind, "unix:", 5) == 0)
+            path = l->bind + 5;
+        name = PyUnicode_DecodeFSDefault(path);
+        port = Py_NewRef(E.v_empty);
+    }
+    int rc = (name && port && PyDict_SetItem(env, E.k_server_name, name) == 0 &&
+              PyDict_SetItem(env, E.k_server_port, port) == 0)
+                 ? 0
+                 : -1;
+    Py_XDECREF(name);
+    Py_XDECREF(port);
+    return rc;
+}
+
+static int set_remote(PyObject *env, const cu_peer_t *peer)
+{
+    PyObject *addr = PyUnicode_FromString(peer->host); /* new ref */
+    if (addr == NULL)
+        return -1;
+    int rc = PyDict_SetItem(env, E.k_remote_addr, addr);
+    Py_DECREF(addr);
+    if (rc < 0)
+        return -1;
+    /* gunicorn leaves REMOTE_PORT out for unix-socket clients (the peer address is a str). */
+    if (peer->is_unix && peer->port == 0)
+        return 0;
+    char pb[16];
+    int pn = snprintf(pb, sizeof(pb), "%d", peer->port);
+    PyObject *port = PyUnicode_FromStringAndSize(pb, pn);
+    rc = port ? PyDict_SetItem(env, E.k_remote_port, port) : -1;
+    Py_XDECREF(port);
+    return rc;
+}
+
+/* PATH_INFO: the raw path minus SCRIPT_NAME, percent-decoded, bytes read as latin-1. */
+static int set_path(PyObject *env, const cu_h1_request_t *r, PyObject *script, int *status,
+                    char *msg, size_t msglen)
+{
+    cu_str_t path = r->path;
+    Py_ssize_t sl = PyUnicode_GET_LENGTH(script);
+    if (sl > 0) {
+        int ok = PyUnicode_KIND(script) == PyUnicode_1BYTE_KIND && (size_t)sl <= path.len &&
+                 memcmp(PyUnicode_1BYTE_DATA(script), path.p, (size_t)sl) == 0;
+        if (!ok) {
+            PyObject *p = latin1(path.p, path.len);
+            PyObject *m = p ? PyUnicode_FromFormat(
+                                  "Request path %R does not start with SCRIPT_NAME %R", p, script)
+                            : NULL;
+            const char *t = m ? PyUnicode_AsUTF8(m) : NULL;
+            if (t == NULL) {
+                Py_XDECREF(p);
+                Py_XDECREF(m);
+                return -1;
+            }
+            snprintf(msg, msglen, "%s", t);
+            Py_DECREF(p);
+            Py_DECREF(m);
+            *status = 500;
+            return 1;
+        }
+        path.p += sl;
+        path.len -= (size_t)sl;
+    }
+    if (PyDict_SetItem(env, E.k_script_name, script) < 0)
+        return -1;
+
+    char stack[1024];
+    char *buf = path.len <= sizeof(stack) ? stack : cu_xmalloc(path.len);
+    size_t n = memchr(path.p, '%', path.len) ? cu_h1_percent_decode(path, buf) : 0;
+    PyObject *pi = latin1(n ? buf : path.p, n ? n : path.len); /* new ref */
+    if (buf != stack) {
+        free(buf); buf = NULL;
+    }
+    int rc = pi ? PyDict_SetItem(env, E.k_path_info, pi) : -1;
+    Py_XDECREF(pi);
+    return rc;
+}
+
+/* Set a key to a new ref, consuming it. */
+static int put(PyObject *env, PyObject *key, PyObject *val)
+{
+    if (val == NULL)
+        return -1;
+    int rc = PyDict_SetItem(env, key, val);
+    Py_DECREF(val);
+    return rc;
+}
+
+PyObject *cu__environ_build(cu_conn_t *c, PyObject *input, int *status, char *msg,
+                            size_t msglen)
+{
+    const cu_h1_request_t *r = &c->req;
+    *status = 0;
+    PyObject *env = PyDict_Copy(E.tmpl); /* new ref, returned */
+    if (env == NULL)
+        return NULL;
+    PyObject *host = NULL, *script = NULL; /* new refs while building */
+    const char *base_scheme = c->url_scheme ? c->url_scheme : "http";
+    int https = strcmp(base_scheme, "https") == 0, scheme_seen = 0;
+
+    for (size_t i = 0; i < r->nheaders; i++) {
+        const cu_h1_header_t *h = &r->headers[i];
+        char stack[128];
+        char *up = h->name.len + 6 <= sizeof(stack) ? stack : cu_xmalloc(h->name.len + 6);
+        uint32_t hash = 2166136261u;
+        for (size_t k = 0; k < h->name.len; k++) {
+            unsigned char ch = upper((unsigned char)h->name.p[k]);
+            up[5 + k] = (char)ch;
+            hash = hash_step(hash, ch);
+        }
+        const hentry_t *e = htab_find(up + 5, h->name.len, hash);
+
+        PyObject *val; /* new ref */
+        if (h->folded) {
+            char *tmp = cu_xmalloc(h->value.len + 1);
+            val = latin1(tmp, cu_h1_unfold(h, tmp));
+            free(tmp); tmp = NULL;
+        } else {
+            val = latin1(h->value.p, h->value.len);
+        }
+        PyObject *key = NULL; /* new ref */
+        if (val == NULL)
+            goto fail_header;
+
+        enum hkind kind = e ? (enum hkind)e->kind : H_PLAIN;
+        if (kind == H_CONTENT_TYPE || kind == H_CONTENT_LENGTH) {
+            if (PyDict_SetItem(env, e->key, val) < 0)
+                goto fail_header;
+            goto next_header;
+        }
+        if (kind == H_HOST)
+            Py_XSETREF(host, Py_NewRef(val));
+        else if (kind == H_SCRIPT_NAME)
+            Py_XSETREF(script, Py_NewRef(val));
+        else if (kind == H_SECURE && c->peer.trusted_forwarder) {
+            size_t sl = strlen(e->secure);
+            const char *vp = (const char *)PyUnicode_1BYTE_DATA(val);
+            int secure = (size_t)PyUnicode_GET_LENGTH(val) == sl && memcmp(vp, e->secure, sl) == 0;
+            if (scheme_seen && secure != https) {
+                snprintf(msg, msglen, "Contradictory scheme headers");
+                *status = 400;
+                goto fail_header;
+            }
+            scheme_seen = 1;
+            https = secure;
+        }
+        if (e != NULL) {
+            key = Py_NewRef(e->key);
+        } else {
+            memcpy(up, "HTTP_", 5);
+            for (size_t k = 5; k < 5 + h->name.len; k++)
+                if (up[k] == '-')
+                    up[k] = '_';
+            key = PyUnicode_FromStringAndSize(up, (Py_ssize_t)(5 + h->name.len));
+        }
+        if (key == NULL || set_or_join(env, key, val) < 0)
+            goto fail_header;
+    next_header:
+        Py_XDECREF(key);
+        Py_DECREF(val);
+        if (up != stack) {
+            free(up); up = NULL;
+        }
+        continue;
+    fail_header:
+        Py_XDECREF(key);
+        Py_XDECREF(val);
+        if (up != stack) {
+            free(up); up = NULL;
+        }
+        goto fail;
+    }
+
+    if (PyDict_SetItem(env, E.k_scheme, https ? E.v_https : E.v_http) < 0 ||
+        set_remote(env, &c->peer) < 0)
+        goto fail;
+    const cu_listener_t *l = c->listener;
+    if (l != NULL && l->family != AF_UNIX) {
+        if (set_server_tcp(env, l) < 0)
+            goto fail;
+    } else if (set_server_unix(env, l, host, https) < 0) {
+        goto fail;
+    }
+    int prc = set_path(env, r, script ? script : E.script_name, status, msg, msglen);
+    if (prc != 0)
+        goto fail;
+
+    PyObject *proto; /* new ref */
+    if (r->version_major == 1 && r->version_minor == 1)
+        proto = Py_NewRef(E.v_http11);
+    else if (r->version_major == 1 && r->version_minor == 0)
+        proto = Py_NewRef(E.v_http10);
+    else
+        proto = PyUnicode_FromFormat("HTTP/%d.%d", r->version_major, r->version_minor);
+    if (put(env, E.k_protocol, proto) < 0 || put(env, E.k_method, method_str(r)) < 0 ||
+        put(env, E.k_query, latin1(r->query.p, r->query.len)) < 0 ||
+        put(env, E.k_raw_uri, latin1(r->target.p, r->target.len)) < 0 ||
+        PyDict_SetItem(env, E.k_input, input) < 0)
+        goto fail;
+
+    Py_XDECREF(host);
+    Py_XDECREF(script);
+    return env;
+
+fail:
+    Py_XDECREF(host);
+    Py_XDECREF(script);
+    Py_DECREF(env);
+    return NULL;
+}

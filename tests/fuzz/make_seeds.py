@@ -1,0 +1,49 @@
+#!/usr/bin/env python3
+"""Write libFuzzer seed corpora from the conformance vectors:
+tests/fuzz/corpus/{fuzz_h1,fuzz_chunked,fuzz_proxy}/. The first byte of each seed is the
+target's option byte (see each fuzz_*.c)."""
+import base64
+import glob
+import hashlib
+import json
+import os
+import sys
+
+src = sys.argv[1] if len(sys.argv) > 1 else "/work/shared/conformance/http1"
+here = os.path.dirname(os.path.abspath(__file__))
+
+
+def put(target, data):
+    d = os.path.join(here, "corpus", target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, hashlib.sha1(data).hexdigest()), "wb") as f:
+        f.write(data)
+
+
+for path in sorted(glob.glob(os.path.join(src, "*.json"))):
+    v = json.load(open(path))
+    raw = base64.b64decode(v["raw"])
+    cfg = v.get("cfg", {})
+    flags = 0
+    if cfg.get("permit_obsolete_folding"):
+        flags |= 0x10
+    if cfg.get("strip_header_spaces"):
+        flags |= 0x20
+    if cfg.get("permit_unconventional_http_method"):
+        flags |= 0x40
+    if cfg.get("header_map") == "refuse":
+        flags |= 0x04
+    if cfg.get("header_map") == "dangerous":
+        flags |= 0x08
+    if cfg.get("proxy_protocol"):
+        put("fuzz_proxy", b"\x03" + raw)
+        if raw.startswith(b"PROXY "):
+            raw = raw[raw.find(b"\r\n") + 2:]
+        elif raw.startswith(b"\r\n\r\n\x00\r\nQUIT\n"):
+            raw = raw[16 + int.from_bytes(raw[14:16], "big"):]
+    put("fuzz_h1", bytes([flags]) + raw)
+    head_end = raw.find(b"\r\n\r\n")
+    if b"chunked" in raw.lower() and head_end >= 0:
+        body = raw[head_end + 4:]
+        for split in (0, 3, 7):
+            put("fuzz_chunked", bytes([split]) + body)
