@@ -43,6 +43,8 @@ void cu_conn_begin_request(cu_conn_t *c)
     c->body.done = 0;
     c->body.error = 0;
     c->body.timed_out = 0;
+    c->body.malformed = 0;
+    c->body.too_large = 0;
     c->body.continue_pending = 0;
     c->body.pend_len = 0;
     if (r->chunked) {
@@ -59,7 +61,7 @@ void cu_conn_begin_request(cu_conn_t *c)
     c->keep_alive = r->keep_alive && !c->closing;
     c->resp.status = 0;
     c->resp.content_length = -1;
-    c->resp.chunked = c->resp.close_delimited = c->resp.head_sent = 0;
+    c->resp.chunked = c->resp.close_delimited = c->resp.head_sent = c->resp.head_emitted = 0;
     c->resp.app_te = c->resp.app_conn_close = c->resp.no_body = 0;
     c->resp.app_date = c->resp.app_server = 0;
     c->resp.body_sent = 0;
@@ -212,8 +214,11 @@ static ssize_t body_read(cu_conn_t *c, char *dst, size_t n, int line)
         cu_str_t data = {NULL, 0};
         int rc = avail.len ? cu_chunked_decode(&c->body.chunked, avail.p, avail.len, &used, &data)
                            : CU_AGAIN;
-        if (rc == CU_ERROR)
+        if (rc == CU_ERROR) {
+            c->body.malformed = 1;
+            c->body.too_large = c->body.chunked.error == CU_CHUNKED_E_LIMIT_TRAILER;
             return body_fail(c);
+        }
         if (rc == CU_DONE) {
             consume(c, from_bin, used);
             c->body.done = 1;

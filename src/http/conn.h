@@ -50,7 +50,9 @@ typedef struct cu_resp_s {
     int64_t content_length;        /* from the app's Content-Length, -1 if none */
     unsigned chunked : 1;          /* we add chunked framing */
     unsigned close_delimited : 1;  /* HTTP/1.0 without length: close after */
-    unsigned head_sent : 1;        /* status line + headers are on the wire (or queued) */
+    unsigned head_sent : 1;        /* committed: the head is queued or a body byte was produced,
+                                    * so start_response may no longer change it (PEP 3333) */
+    unsigned head_emitted : 1;     /* the head bytes are in c->out or on the wire */
     unsigned app_te : 1;           /* app set Transfer-Encoding itself */
     unsigned app_conn_close : 1;   /* app sent Connection: close */
     unsigned no_body : 1;          /* HEAD, 1xx, 204, 304 */
@@ -74,6 +76,8 @@ typedef struct cu_body_s {
     unsigned continue_pending : 1; /* 100 Continue owed before the first read */
     unsigned error : 1;            /* framing error or timeout: the connection must close */
     unsigned timed_out : 1;        /* the client stalled mid-body: answer 408, not 500 */
+    unsigned malformed : 1;        /* bad chunked framing: answer 400 (431: trailers too large) */
+    unsigned too_large : 1;
 } cu_body_t;
 
 struct cu_conn_s {
@@ -158,7 +162,9 @@ int cu_resp_finish(cu_conn_t *c);
  * Only valid when no response head was sent yet. `msg` may be NULL. */
 int cu_resp_error(cu_conn_t *c, int status, const char *msg);
 
-/* Give up on the connection (app error after the head was sent). */
+/* Give up on the connection (app error after the response was committed): what the app
+ * produced is still sent, then the connection closes, so the client sees a truncated
+ * response, as with gunicorn. */
 void cu_conn_abort(cu_conn_t *c);
 
 /* ---- used by the engine (workers/) ---- */

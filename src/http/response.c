@@ -246,6 +246,7 @@ static int emit_head(cu_conn_t *c, int64_t final_len)
     *p++ = '\n';
     c->out.len = (size_t)(p - c->out.data);
     r->head_sent = 1;
+    r->head_emitted = 1;
     return CU_OK;
 }
 
@@ -286,8 +287,6 @@ static int send_body(cu_conn_t *c, const void *p, size_t n)
 int cu_resp_write(cu_conn_t *c, const void *p, size_t n)
 {
     cu_resp_t *r = &c->resp;
-    if (c->closing && r->head_sent && c->body.error)
-        return CU_ERROR;
     if (r->status == 0)
         return CU_ERROR;
     if (r->content_length >= 0) {
@@ -300,7 +299,8 @@ int cu_resp_write(cu_conn_t *c, const void *p, size_t n)
     r->body_sent += n;
     if (r->no_body || n == 0)
         return CU_OK;
-    if (!r->head_sent) {
+    r->head_sent = 1;
+    if (!r->head_emitted) {
         if (cu_buf_unread(&r->stash) + n <= STASH_MAX)
             return cu_buf_append(&r->stash, p, n) == CU_OK ? CU_OK : fail(c);
         if (emit_head(c, -1) != CU_OK)
@@ -343,7 +343,7 @@ int cu_resp_sendfile(cu_conn_t *c, int fd, off_t offset, int64_t count)
             return CU_ERROR;
         return cu_resp_write(c, buf, (size_t)got);
     }
-    if (!r->head_sent) {
+    if (!r->head_emitted) {
         if (emit_head(c, -1) != CU_OK)
             return fail(c);
         if (cu_buf_unread(&r->stash)) {
@@ -403,7 +403,7 @@ int cu_resp_finish(cu_conn_t *c)
     cu_resp_t *r = &c->resp;
     if (r->status == 0)
         return fail(c);
-    if (!r->head_sent) {
+    if (!r->head_emitted) {
         if (emit_head(c, (int64_t)cu_buf_unread(&r->stash)) != CU_OK)
             return fail(c);
         if (cu_buf_unread(&r->stash) &&
@@ -448,6 +448,9 @@ int cu_resp_error(cu_conn_t *c, int status, const char *msg)
     if (status == 500 && c->body.timed_out) {
         status = 408;
         msg = "Timed out reading the request body";
+    } else if (status == 500 && c->body.malformed) {
+        status = c->body.too_large ? 431 : 400;
+        msg = c->body.too_large ? "Chunked trailer section too large" : "Invalid chunked body";
     }
     const char *reason = reason_for(status);
     char body[1024];
@@ -464,6 +467,7 @@ int cu_resp_error(cu_conn_t *c, int status, const char *msg)
                       status, reason, bl);
     c->resp.status = status;
     c->resp.head_sent = 1;
+    c->resp.head_emitted = 1;
     c->resp.body_sent = (uint64_t)bl;
     c->closing = 1;
     c->keep_alive = 0;
@@ -475,7 +479,13 @@ int cu_resp_error(cu_conn_t *c, int status, const char *msg)
 
 void cu_conn_abort(cu_conn_t *c)
 {
+    cu_resp_t *r = &c->resp;
     c->closing = 1;
     c->keep_alive = 0;
-    c->out.pos = c->out.len = 0;
+    /* Body the app produced but we held back goes out now; the missing end (last chunk,
+     * or bytes short of Content-Length, then the close) tells the client it is cut. */
+    if (r->status && !r->head_emitted && emit_head(c, -1) == CU_OK &&
+        cu_buf_unread(&r->stash))
+        (void)send_body(c, cu_buf_head(&r->stash), cu_buf_unread(&r->stash));
+    r->stash.pos = r->stash.len = 0;
 }

@@ -328,7 +328,8 @@ static void dispatch(cu_engine_t *e, cu_conn_t *c)
 }
 
 /* Is the body (or BODY_PREREAD of it) in the buffer? Chunked bodies are scanned
- * incrementally with a scratch decoder, without copying. */
+ * incrementally with a scratch decoder, without copying. Returns -1 when the scan found
+ * the chunked framing malformed: the request is answered here, the app never sees it. */
 static int preread_complete(cu_engine_t *e, cu_conn_t *c)
 {
     size_t have = cu_buf_unread(&c->in) - c->req.head_len;
@@ -343,12 +344,20 @@ static int preread_complete(cu_engine_t *e, cu_conn_t *c)
         int rc = cu_chunked_decode(&c->pre_dec, body + c->pre_scanned, have - c->pre_scanned,
                                    &used, &d);
         c->pre_scanned += used;
-        if (rc == CU_DONE || rc == CU_ERROR)
-            return 1; /* an error is found again, and answered, by the real decode */
+        if (rc == CU_DONE)
+            return 1;
+        if (rc == CU_ERROR)
+            return -1;
         if (rc == CU_AGAIN)
             break;
     }
     return 0;
+}
+
+static void bad_chunked(cu_engine_t *e, cu_conn_t *c)
+{
+    int big = c->pre_dec.error == CU_CHUNKED_E_LIMIT_TRAILER;
+    conn_error(e, c, big ? 431 : 400, big ? "Chunked trailer section too large" : "Invalid chunked body");
 }
 
 /* The head is parsed: read a small body first if it is not all here yet, then dispatch. */
@@ -359,7 +368,12 @@ static void start_request(cu_engine_t *e, cu_conn_t *c)
     if (has_body && !c->req.expect_continue && e->settings.body_preread > 0) {
         c->pre_scanned = 0;
         cu_chunked_init(&c->pre_dec);
-        if (!preread_complete(e, c)) {
+        int done = preread_complete(e, c);
+        if (done < 0) {
+            bad_chunked(e, c);
+            return;
+        }
+        if (!done) {
             c->state = ST_BODY;
             cu_timer_start(e->loop, &c->timer, e->settings.io_timeout_ms);
             return;
@@ -372,7 +386,12 @@ static void start_request(cu_engine_t *e, cu_conn_t *c)
  * (same bytes, same result) so the request's slices point into it. */
 static void continue_request(cu_engine_t *e, cu_conn_t *c)
 {
-    if (!preread_complete(e, c)) {
+    int done = preread_complete(e, c);
+    if (done < 0) {
+        bad_chunked(e, c);
+        return;
+    }
+    if (!done) {
         cu_timer_start(e->loop, &c->timer, e->settings.io_timeout_ms);
         return;
     }
