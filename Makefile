@@ -90,6 +90,11 @@ test-deps:
 unit: $(UNIT_BIN)
 	@fail=0; for t in $(UNIT_BIN); do echo "== $$t"; ./$$t || fail=1; done; exit $$fail
 
+# Sanitizer runtime options for every test run (harmless for the normal build).
+export ASAN_OPTIONS := detect_leaks=1:abort_on_error=0:detect_stack_use_after_return=0
+export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
+export LSAN_OPTIONS := suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
+
 integration: all
 	CUNICORN_BIN=$(CURDIR)/$(OUT)/cunicorn $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration tests/conformance
 

@@ -127,12 +127,15 @@ static int load(const cu_config_t *cfg)
     Py_XDECREF(name);
     if (bad)
         goto fail_ns;
-    PyObject *r = PyRun_String(resolver_src, Py_file_input, ns, ns); /* new ref */
+    /* A named code object, so tracebacks through the loader say where they come from. */
+    PyObject *code = Py_CompileString(resolver_src, "<cunicorn app loader>", Py_file_input);
+    PyObject *r = code ? PyEval_EvalCode(code, ns, ns) : NULL; /* new refs */
+    Py_XDECREF(code);
     if (r == NULL)
         goto fail_ns;
     Py_DECREF(r);
 
-    PyObject *resolve = PyDict_GetItemString(ns, "resolve");       /* borrowed */
+    PyObject *resolve = PyDict_GetItemString(ns, "resolve");           /* borrowed */
     PyObject *import_err = PyDict_GetItemString(ns, "AppImportError"); /* borrowed */
     if (resolve == NULL || import_err == NULL)
         goto fail_ns;

@@ -34,7 +34,7 @@ enum hkind {
 };
 
 typedef struct {
-    char name[32];      /* upper-cased as on the wire ('-' kept) */
+    char name[32]; /* upper-cased as on the wire ('-' kept) */
     uint8_t len;
     uint8_t kind;
     uint32_t hash;
@@ -175,16 +175,26 @@ static int intern_all(void)
         PyObject **slot;
         const char *s;
     } keys[] = {
-        {&E.k_method, "REQUEST_METHOD"},     {&E.k_query, "QUERY_STRING"},
-        {&E.k_raw_uri, "RAW_URI"},           {&E.k_protocol, "SERVER_PROTOCOL"},
-        {&E.k_path_info, "PATH_INFO"},       {&E.k_script_name, "SCRIPT_NAME"},
-        {&E.k_content_type, "CONTENT_TYPE"}, {&E.k_content_length, "CONTENT_LENGTH"},
-        {&E.k_scheme, "wsgi.url_scheme"},    {&E.k_remote_addr, "REMOTE_ADDR"},
-        {&E.k_remote_port, "REMOTE_PORT"},   {&E.k_server_name, "SERVER_NAME"},
-        {&E.k_server_port, "SERVER_PORT"},   {&E.k_input, "wsgi.input"},
-        {&E.v_empty, ""},                    {&E.v_http, "http"},
-        {&E.v_https, "https"},               {&E.v_http11, "HTTP/1.1"},
-        {&E.v_http10, "HTTP/1.0"},           {&E.v_80, "80"},
+        {&E.k_method, "REQUEST_METHOD"},
+        {&E.k_query, "QUERY_STRING"},
+        {&E.k_raw_uri, "RAW_URI"},
+        {&E.k_protocol, "SERVER_PROTOCOL"},
+        {&E.k_path_info, "PATH_INFO"},
+        {&E.k_script_name, "SCRIPT_NAME"},
+        {&E.k_content_type, "CONTENT_TYPE"},
+        {&E.k_content_length, "CONTENT_LENGTH"},
+        {&E.k_scheme, "wsgi.url_scheme"},
+        {&E.k_remote_addr, "REMOTE_ADDR"},
+        {&E.k_remote_port, "REMOTE_PORT"},
+        {&E.k_server_name, "SERVER_NAME"},
+        {&E.k_server_port, "SERVER_PORT"},
+        {&E.k_input, "wsgi.input"},
+        {&E.v_empty, ""},
+        {&E.v_http, "http"},
+        {&E.v_https, "https"},
+        {&E.v_http11, "HTTP/1.1"},
+        {&E.v_http10, "HTTP/1.0"},
+        {&E.v_80, "80"},
         {&E.v_443, "443"},
     };
     for (size_t i = 0; i < CU_NELEM(keys); i++)
@@ -349,8 +359,8 @@ static int set_server_tcp(PyObject *env, const cu_listener_t *l)
         srv_cache[0].l = NULL;
     }
     if (srv_cache[slot].l != l) {
-        PyObject *name = PyUnicode_DecodeLatin1(l->server_name, (Py_ssize_t)strlen(l->server_name),
-                                                NULL);
+        PyObject *name =
+            PyUnicode_DecodeLatin1(l->server_name, (Py_ssize_t)strlen(l->server_name), NULL);
         PyObject *port =
             PyUnicode_DecodeLatin1(l->server_port, (Py_ssize_t)strlen(l->server_port), NULL);
         if (name == NULL || port == NULL) {
@@ -461,7 +471,8 @@ static int set_path(PyObject *env, const cu_h1_request_t *r, PyObject *script, i
     size_t n = memchr(path.p, '%', path.len) ? cu_h1_percent_decode(path, buf) : 0;
     PyObject *pi = latin1(n ? buf : path.p, n ? n : path.len); /* new ref */
     if (buf != stack) {
-        free(buf); buf = NULL;
+        free(buf);
+        buf = NULL;
     }
     int rc = pi ? PyDict_SetItem(env, E.k_path_info, pi) : -1;
     Py_XDECREF(pi);
@@ -478,8 +489,7 @@ static int put(PyObject *env, PyObject *key, PyObject *val)
     return rc;
 }
 
-PyObject *cu__environ_build(cu_conn_t *c, PyObject *input, int *status, char *msg,
-                            size_t msglen)
+PyObject *cu__environ_build(cu_conn_t *c, PyObject *input, int *status, char *msg, size_t msglen)
 {
     const cu_h1_request_t *r = &c->req;
     *status = 0;
@@ -506,7 +516,8 @@ PyObject *cu__environ_build(cu_conn_t *c, PyObject *input, int *status, char *ms
         if (h->folded) {
             char *tmp = cu_xmalloc(h->value.len + 1);
             val = latin1(tmp, cu_h1_unfold(h, tmp));
-            free(tmp); tmp = NULL;
+            free(tmp);
+            tmp = NULL;
         } else {
             val = latin1(h->value.p, h->value.len);
         }
@@ -551,14 +562,16 @@ PyObject *cu__environ_build(cu_conn_t *c, PyObject *input, int *status, char *ms
         Py_XDECREF(key);
         Py_DECREF(val);
         if (up != stack) {
-            free(up); up = NULL;
+            free(up);
+            up = NULL;
         }
         continue;
     fail_header:
         Py_XDECREF(key);
         Py_XDECREF(val);
         if (up != stack) {
-            free(up); up = NULL;
+            free(up);
+            up = NULL;
         }
         goto fail;
     }

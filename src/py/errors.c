@@ -52,9 +52,9 @@ static int write_obj(PyObject *data)
     }
     /* `data` is immutable and we hold a reference, so p stays valid without the GIL. */
     int fd = cu_log_fd;
-    Py_BEGIN_ALLOW_THREADS
+    PyThreadState *ts = PyEval_SaveThread();
     write_all(fd, p, (size_t)n);
-    Py_END_ALLOW_THREADS
+    PyEval_RestoreThread(ts);
     return 0;
 }
 

@@ -10,8 +10,7 @@ static int fw_init(PyObject *op, PyObject *args, PyObject *kwds)
     static char *kwlist[] = {"filelike", "blksize", NULL};
     PyObject *filelike;
     Py_ssize_t blksize = 8192;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|n:FileWrapper", kwlist, &filelike,
-                                     &blksize))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|n:FileWrapper", kwlist, &filelike, &blksize))
         return -1;
     if (blksize <= 0) {
         PyErr_SetString(PyExc_ValueError, "blksize must be positive");

@@ -8,9 +8,8 @@
 #define READ_STEP 65536 /* first allocation of an unbounded read of a chunked body */
 
 typedef struct {
-    PyObject_HEAD
-    cu_conn_t *c; /* borrowed; NULL once the request is over */
-    char *buf;    /* readline look-ahead: bytes [pos, len) are body not yet returned */
+    PyObject_HEAD cu_conn_t *c; /* borrowed; NULL once the request is over */
+    char *buf; /* readline look-ahead: bytes [pos, len) are body not yet returned */
     size_t pos;
     size_t len;
     unsigned eof : 1;
@@ -32,9 +31,9 @@ static ssize_t fill(cu__input_t *in, char *dst, size_t n)
         return 0;
     }
     ssize_t r;
-    Py_BEGIN_ALLOW_THREADS
+    PyThreadState *ts = PyEval_SaveThread();
     r = cu_body_read(c, dst, n);
-    Py_END_ALLOW_THREADS
+    PyEval_RestoreThread(ts);
     if (r == 0)
         in->eof = 1;
     if (r < 0) {
@@ -95,7 +94,8 @@ static PyObject *input_read(PyObject *op, PyObject *const *args, Py_ssize_t narg
     PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)alloc); /* new ref */
     if (out == NULL)
         return NULL;
-    memcpy(PyBytes_AS_STRING(out), in->buf + in->pos, have);
+    if (have > 0)
+        memcpy(PyBytes_AS_STRING(out), in->buf + in->pos, have);
     in->pos = in->len = 0;
     size_t n = have;
     while (n < want && !in->eof && !in->c->body.done) {
@@ -151,7 +151,8 @@ static PyObject *readline_impl(cu__input_t *in, size_t limit)
         in->pos = in->len = 0;
         ssize_t got = fill(in, in->buf, INPUT_BUF);
         if (got < 0) {
-            free(acc); acc = NULL;
+            free(acc);
+            acc = NULL;
             return NULL;
         }
         if (got == 0)
@@ -159,7 +160,8 @@ static PyObject *readline_impl(cu__input_t *in, size_t limit)
         in->len = (size_t)got;
     }
     r = PyBytes_FromStringAndSize(acc, (Py_ssize_t)acclen);
-    free(acc); acc = NULL;
+    free(acc);
+    acc = NULL;
     return r;
 }
 
@@ -234,7 +236,8 @@ static PyMethodDef input_methods[] = {
 static void input_dealloc(PyObject *op)
 {
     cu__input_t *in = (cu__input_t *)op;
-    free(in->buf); in->buf = NULL;
+    free(in->buf);
+    in->buf = NULL;
     Py_TYPE(op)->tp_free(op);
 }
 

@@ -43,13 +43,6 @@ int cu_py_worker_init(const cu_config_t *cfg, int multithread);
  * must be closed. Never raises: app errors are logged and answered with 500. */
 int cu_py_handle_request(cu_conn_t *c);
 
-/* Threads other than the one that called cu_py_init (gthread app threads): call
- * cu_py_thread_attach() once when the thread starts so it keeps one Python thread state
- * for its whole life (cu_py_handle_request then only takes the GIL), and
- * cu_py_thread_detach() before it exits. Both are called without the GIL. */
-void cu_py_thread_attach(void);
-void cu_py_thread_detach(void);
-
 /* gthread: attach the calling (non-Python) thread to the interpreter for its whole life,
  * so its thread state, and with it threading.local, persists across requests. Returns
  * without the GIL. detach undoes it at thread exit. Implemented in py/thread.c. */

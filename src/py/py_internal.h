@@ -9,11 +9,15 @@
 
 #include "py/py.h"
 
+/* Blocking calls are bracketed with explicit PyEval_SaveThread()/PyEval_RestoreThread()
+ * pairs rather than Py_BEGIN/END_ALLOW_THREADS, whose unbalanced braces clang-format
+ * cannot lay out. */
+
 /* Everything below lives in the process that runs it: set by cu_py_init in the master,
  * inherited by fork, completed per worker by cu_py_worker_init. All of it is touched only
  * with the GIL held. */
 typedef struct cu__py_s {
-    PyThreadState *main_ts;     /* the initialising thread's state, saved after init */
+    PyThreadState *main_ts; /* the initialising thread's state, saved after init */
     const cu_config_t *cfg;
     PyObject *module;           /* the builtin module `cunicorn` (new ref) */
     PyObject *app;              /* the WSGI callable once loaded (new ref) */
@@ -45,8 +49,7 @@ void cu__input_detach(PyObject *input);
 
 /* The file_wrapper object's parts (borrowed), for the sendfile path. */
 typedef struct cu__filewrapper_s {
-    PyObject_HEAD
-    PyObject *filelike;
+    PyObject_HEAD PyObject *filelike;
     Py_ssize_t blksize;
 } cu__filewrapper_t;
 
@@ -56,9 +59,8 @@ PyObject *cu__errors_new(void);
 /* The start_response callable for one request; `c` borrowed until cu__start_resp_detach.
  * Returns a new ref or NULL with an exception set. */
 typedef struct cu__start_resp_s {
-    PyObject_HEAD
-    vectorcallfunc vectorcall;
-    cu_conn_t *c;          /* NULL once the request is over */
+    PyObject_HEAD vectorcallfunc vectorcall;
+    cu_conn_t *c; /* NULL once the request is over */
     unsigned status_set : 1;
     unsigned io_failed : 1; /* a write() hit a dead client */
 } cu__start_resp_t;
@@ -79,8 +81,7 @@ int cu__environ_init(const cu_config_t *cfg, int multithread);
  * without calling the app: then *status / msg say what to answer (400 contradictory scheme
  * headers, 500 SCRIPT_NAME mismatch) and no exception is pending; or NULL with a Python
  * exception set (out of memory) and *status = 0. */
-PyObject *cu__environ_build(cu_conn_t *c, PyObject *input, int *status, char *msg,
-                            size_t msglen);
+PyObject *cu__environ_build(cu_conn_t *c, PyObject *input, int *status, char *msg, size_t msglen);
 
 /* ---- app.c ---- */
 

@@ -33,8 +33,7 @@ static PyObject *cunicorn_module_init(void)
     cu__py.exc_header = PyErr_NewException("cunicorn.InvalidResponseHeader", NULL, NULL);
     if (cu__py.exc_header == NULL)
         goto fail;
-    cu__py.exc_header_name =
-        PyErr_NewException("cunicorn.InvalidResponseHeaderName", NULL, NULL);
+    cu__py.exc_header_name = PyErr_NewException("cunicorn.InvalidResponseHeaderName", NULL, NULL);
     if (cu__py.exc_header_name == NULL)
         goto fail;
     if (PyModule_AddObjectRef(m, "InvalidResponseHeader", cu__py.exc_header) < 0 ||
@@ -63,8 +62,32 @@ static int path_prepend(PyObject *syspath, const char *dir)
     return rc < 0 ? CU_ERROR : CU_OK;
 }
 
+/* An embedded interpreter finds no executable of its own, but apps spawn sys.executable
+ * (multiprocessing, subprocess): point it at the interpreter that owns this libpython. */
+static void set_executable(void)
+{
+    PyObject *exe = PySys_GetObject("executable");          /* borrowed */
+    PyObject *prefix = PySys_GetObject("base_exec_prefix"); /* borrowed */
+    if (exe == NULL || !PyUnicode_Check(exe) || PyUnicode_GET_LENGTH(exe) > 0 || prefix == NULL ||
+        !PyUnicode_Check(prefix))
+        return;
+    const char *pre = PyUnicode_AsUTF8(prefix);
+    char path[PATH_MAX];
+    int n = pre ? snprintf(path, sizeof(path), "%s/bin/python%d.%d", pre, PY_MAJOR_VERSION,
+                           PY_MINOR_VERSION)
+                : -1;
+    if (n > 0 && (size_t)n < sizeof(path) && access(path, X_OK) == 0) {
+        PyObject *v = PyUnicode_DecodeFSDefault(path); /* new ref */
+        if (v == NULL || PySys_SetObject("executable", v) < 0)
+            PyErr_Clear();
+        Py_XDECREF(v);
+    }
+    PyErr_Clear();
+}
+
 static int setup_process(const cu_config_t *cfg)
 {
+    set_executable();
     char cwd[PATH_MAX];
     const char *dir = cfg->chdir;
     if (dir != NULL && dir[0] != '\0') {
@@ -73,8 +96,7 @@ static int setup_process(const cu_config_t *cfg)
             return CU_ERROR;
         }
     }
-    /* Record the directory as the OS resolved it (symlinks followed, like os.chdir then
-     * os.getcwd would not; gunicorn inserts cfg.chdir as given, so prefer that). */
+    /* gunicorn puts cfg.chdir on sys.path as given; without one, the current directory. */
     if (dir == NULL || dir[0] == '\0') {
         if (getcwd(cwd, sizeof(cwd)) == NULL) {
             cu_log_error("getcwd: %s", strerror(errno));
@@ -251,8 +273,8 @@ void cu__py_log_exception(int level, const char *msg)
 
     PyObject *lines = NULL, *text = NULL, *empty = NULL;
     if (cu__py.format_exception != NULL)
-        lines = PyObject_CallFunctionObjArgs(cu__py.format_exception, type,
-                                             value ? value : Py_None, tb ? tb : Py_None, NULL);
+        lines = PyObject_CallFunctionObjArgs(cu__py.format_exception, type, value ? value : Py_None,
+                                             tb ? tb : Py_None, NULL);
     if (lines != NULL && (empty = PyUnicode_FromStringAndSize("", 0)) != NULL)
         text = PyUnicode_Join(empty, lines);
     Py_XDECREF(lines);
@@ -271,7 +293,8 @@ void cu__py_log_exception(int level, const char *msg)
         block[mlen] = '\n';
         memcpy(block + mlen + 1, t, (size_t)tlen);
         cu_log_block(level, block, mlen + 1 + (size_t)tlen);
-        free(block); block = NULL;
+        free(block);
+        block = NULL;
     }
     Py_XDECREF(text);
     Py_XDECREF(type);

@@ -109,9 +109,9 @@ static PyObject *sr_write(PyObject *op, PyObject *data)
     const char *p = PyBytes_AS_STRING(data);
     size_t n = (size_t)PyBytes_GET_SIZE(data);
     int rc;
-    Py_BEGIN_ALLOW_THREADS
+    PyThreadState *ts = PyEval_SaveThread();
     rc = cu_resp_write(c, p, n);
-    Py_END_ALLOW_THREADS
+    PyEval_RestoreThread(ts);
     if (rc != CU_OK) {
         self->io_failed = 1;
         errno = EPIPE;
@@ -225,8 +225,9 @@ static PyObject *sr_vectorcall(PyObject *callable, PyObject *const *args, size_t
             if (PyUnicode_CompareWithASCIIString(kw, names[j]) == 0)
                 slot = j;
         if (slot < 0 || a[slot] != NULL) {
-            PyErr_Format(PyExc_TypeError, "start_response() got an unexpected or repeated "
-                                          "keyword argument %R",
+            PyErr_Format(PyExc_TypeError,
+                         "start_response() got an unexpected or repeated "
+                         "keyword argument %R",
                          kw);
             return NULL;
         }

@@ -100,12 +100,12 @@ static int write_seq(cu_conn_t *c, cu__start_resp_t *sr, PyObject *seq)
             if (PyBytes_Check(items[i]) && PyBytes_GET_SIZE(items[i]) > 0)
                 hold[k++] = Py_NewRef(items[i]);
         int last = i >= n, rc = CU_OK;
-        Py_BEGIN_ALLOW_THREADS
+        PyThreadState *ts = PyEval_SaveThread();
         for (int j = 0; j < k && rc == CU_OK; j++)
             rc = cu_resp_write(c, PyBytes_AS_STRING(hold[j]), (size_t)PyBytes_GET_SIZE(hold[j]));
         if (last && rc == CU_OK)
             rc = cu_resp_finish(c);
-        Py_END_ALLOW_THREADS
+        PyEval_RestoreThread(ts);
         for (int j = 0; j < k; j++)
             Py_DECREF(hold[j]);
         if (rc != CU_OK)
@@ -117,9 +117,9 @@ static int write_seq(cu_conn_t *c, cu__start_resp_t *sr, PyObject *seq)
 static int finish(cu_conn_t *c)
 {
     int rc;
-    Py_BEGIN_ALLOW_THREADS
+    PyThreadState *ts = PyEval_SaveThread();
     rc = cu_resp_finish(c);
-    Py_END_ALLOW_THREADS
+    PyEval_RestoreThread(ts);
     return rc == CU_OK ? BODY_OK : BODY_IOERR;
 }
 
@@ -145,9 +145,9 @@ static int write_iter(cu_conn_t *c, cu__start_resp_t *sr, PyObject *result)
         Py_ssize_t len = PyBytes_GET_SIZE(item);
         int rc = CU_OK;
         if (len > 0) {
-            Py_BEGIN_ALLOW_THREADS
+            PyThreadState *ts = PyEval_SaveThread();
             rc = cu_resp_write(c, PyBytes_AS_STRING(item), (size_t)len);
-            Py_END_ALLOW_THREADS
+            PyEval_RestoreThread(ts);
         }
         Py_DECREF(item);
         if (rc != CU_OK) {
@@ -169,8 +169,7 @@ static int write_file(cu_conn_t *c, cu__start_resp_t *sr, cu__filewrapper_t *fw)
         return 1;
     PyObject *fno = PyObject_CallMethod(fw->filelike, "fileno", NULL); /* new ref */
     if (fno == NULL) {
-        if (!PyErr_ExceptionMatches(PyExc_AttributeError) &&
-            !PyErr_ExceptionMatches(PyExc_OSError))
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError) && !PyErr_ExceptionMatches(PyExc_OSError))
             return BODY_PYERR;
         PyErr_Clear();
         return 1;
@@ -189,11 +188,11 @@ static int write_file(cu_conn_t *c, cu__start_resp_t *sr, cu__filewrapper_t *fw)
         return BODY_PYERR;
     int64_t count = st.st_size > offset ? (int64_t)(st.st_size - offset) : 0;
     int rc;
-    Py_BEGIN_ALLOW_THREADS
+    PyThreadState *ts = PyEval_SaveThread();
     rc = cu_resp_sendfile(c, fd, offset, count);
     if (rc == CU_OK)
         rc = cu_resp_finish(c);
-    Py_END_ALLOW_THREADS
+    PyEval_RestoreThread(ts);
     (void)lseek(fd, offset, SEEK_SET);
     return rc == CU_OK ? BODY_OK : BODY_IOERR;
 }
@@ -241,10 +240,27 @@ static int close_result(PyObject *result)
 static int app_error(cu_conn_t *c, const cu__start_resp_t *sr)
 {
     if (c->body.error || sr->io_failed) {
-        /* The client went away under a body read or write(): not the app's fault. */
+        /* A body read failed under the app (or write() hit a dead client): the client's
+         * doing, not the app's. Bad chunked framing or a stalled upload still get their
+         * status while nothing of the response is committed. */
         PyErr_Clear();
-        cu_log_debug("Ignored premature client disconnection.");
-        cu_conn_abort(c);
+        int status = !c->body.error || c->resp.head_sent ? 0
+                     : c->body.timed_out                 ? 408
+                     : c->body.too_large                 ? 431
+                     : c->body.malformed                 ? 400
+                                                         : 0;
+        if (status == 0) {
+            cu_log_debug("Ignored premature client disconnection.");
+            cu_conn_abort(c);
+            return CU_ERROR;
+        }
+        if (status != 408)
+            cu_log_warn("Invalid request from ip=%s: %s", c->peer.host,
+                        status == 431 ? "Request Header Fields Too Large"
+                                      : "Invalid chunked request body");
+        PyThreadState *ts = PyEval_SaveThread();
+        (void)cu_resp_error(c, status, NULL);
+        PyEval_RestoreThread(ts);
         return CU_ERROR;
     }
     if (c->resp.head_sent) {
@@ -257,9 +273,9 @@ static int app_error(cu_conn_t *c, const cu__start_resp_t *sr)
              c->req.method.p, (int)(c->req.target.len < 400 ? c->req.target.len : 400),
              c->req.target.p);
     cu__py_log_exception(CU_LOG_ERROR, msg);
-    Py_BEGIN_ALLOW_THREADS
+    PyThreadState *ts = PyEval_SaveThread();
     (void)cu_resp_error(c, 500, NULL);
-    Py_END_ALLOW_THREADS
+    PyEval_RestoreThread(ts);
     return CU_ERROR;
 }
 
@@ -331,9 +347,9 @@ static int handle(cu_conn_t *c)
             rc = app_error(c, srp);
         } else {
             cu_log_warn("Invalid request from ip=%s: %s", c->peer.host, msg);
-            Py_BEGIN_ALLOW_THREADS
+            PyThreadState *ts = PyEval_SaveThread();
             (void)cu_resp_error(c, status, msg);
-            Py_END_ALLOW_THREADS
+            PyEval_RestoreThread(ts);
             rc = CU_ERROR;
         }
         goto done;

@@ -19,8 +19,8 @@ import server as srv  # noqa: E402
 VECTOR_DIR = os.environ.get("CUNICORN_CONFORMANCE_DIR", "/work/shared/conformance/http1")
 VECTORS = sorted(glob.glob(os.path.join(VECTOR_DIR, "*.json")))
 
-# Worker classes the vectors run under. Add "gthread" here once it exists.
-WORKER_CLASSES = os.environ.get("CUNICORN_CONFORMANCE_WORKERS", "sync").split(",")
+# Worker classes the vectors run under.
+WORKER_CLASSES = os.environ.get("CUNICORN_CONFORMANCE_WORKERS", "sync,gthread").split(",")
 
 # Status a server answers with, when it answers at all, per error class (gunicorn's).
 ERROR_STATUS = {
