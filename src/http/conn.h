@@ -53,6 +53,7 @@ typedef struct cu_resp_s {
     unsigned head_sent : 1;        /* committed: the head is queued or a body byte was produced,
                                     * so start_response may no longer change it (PEP 3333) */
     unsigned head_emitted : 1;     /* the head bytes are in c->out or on the wire */
+    unsigned hold : 1;             /* body is complete in the app's hands: batch it (cu_resp_hold) */
     unsigned app_te : 1;           /* app set Transfer-Encoding itself */
     unsigned app_conn_close : 1;   /* app sent Connection: close */
     unsigned no_body : 1;          /* HEAD, 1xx, 204, 304 */
@@ -143,12 +144,17 @@ int cu_resp_begin(cu_conn_t *c, const char *status, size_t len);
  * Server, Date and Connection are added by the writer (Server/Date unless the app set them). */
 int cu_resp_header(cu_conn_t *c, const char *name, size_t nlen, const char *value, size_t vlen);
 
-/* Write body bytes (the head goes first, in the same writev, the first time). Small writes
- * are buffered and flushed by cu_resp_finish or when the buffer fills. Blocks until the
- * socket took everything that was not buffered. Returns CU_OK or CU_ERROR (client gone or
- * send timeout: the connection will be closed). Bytes past a declared Content-Length are
- * not sent. HEAD: counted, not sent. */
+/* Write body bytes (the head goes first, in the same writev, the first time) and block
+ * until the socket took them, so a streaming app's output reaches the client as it is
+ * produced. After cu_resp_hold() small writes are instead kept and sent with the head by
+ * cu_resp_finish, in one write and with a Content-Length. Returns CU_OK or CU_ERROR
+ * (client gone or send timeout: the connection will be closed). Bytes past a declared
+ * Content-Length are not sent. HEAD: counted, not sent. */
 int cu_resp_write(cu_conn_t *c, const void *p, size_t n);
+
+/* Declare that every body byte is already in the app's hands (a list or tuple result):
+ * writes until cu_resp_finish may be batched with the head. */
+static inline void cu_resp_hold(cu_conn_t *c) { c->resp.hold = 1; }
 
 /* Send count bytes of fd from offset (count < 0: to EOF) with sendfile(2), falling back to
  * read+write. Same return contract as cu_resp_write. */

@@ -250,16 +250,17 @@ static int emit_head(cu_conn_t *c, int64_t final_len)
     return CU_OK;
 }
 
-/* Send body bytes with the response's framing; the head is already in c->out. */
-static int send_body(cu_conn_t *c, const void *p, size_t n)
+/* Send body bytes with the response's framing; the head is already in c->out. With
+ * `batch`, small output stays in c->out for cu_resp_finish (or the engine) to write. */
+static int send_body(cu_conn_t *c, const void *p, size_t n, int batch)
 {
     cu_resp_t *r = &c->resp;
-    if (n == 0)
+    if (n == 0 && (batch || !cu_buf_unread(&c->out)))
         return CU_OK;
     char chdr[24];
-    size_t hl = r->chunked ? cu_chunked_header(chdr, n) : 0;
-    size_t total = hl + n + (r->chunked ? 2 : 0);
-    if (cu_buf_unread(&c->out) + total <= OUT_MAX) {
+    size_t hl = r->chunked && n ? cu_chunked_header(chdr, n) : 0;
+    size_t total = hl + n + (r->chunked && n ? 2 : 0);
+    if (batch && cu_buf_unread(&c->out) + total <= OUT_MAX) {
         if (cu_buf_reserve(&c->out, total) != CU_OK)
             return fail(c);
         char *d = c->out.data + c->out.len;
@@ -276,8 +277,9 @@ static int send_body(cu_conn_t *c, const void *p, size_t n)
         iov[k++] = (struct iovec){(void *)cu_buf_head(&c->out), cu_buf_unread(&c->out)};
     if (hl)
         iov[k++] = (struct iovec){chdr, hl};
-    iov[k++] = (struct iovec){(void *)p, n};
-    if (r->chunked)
+    if (n)
+        iov[k++] = (struct iovec){(void *)p, n};
+    if (r->chunked && n)
         iov[k++] = (struct iovec){(void *)"\r\n", 2};
     int rc = write_fully_iov(c, iov, k);
     c->out.pos = c->out.len = 0;
@@ -301,18 +303,18 @@ int cu_resp_write(cu_conn_t *c, const void *p, size_t n)
         return CU_OK;
     r->head_sent = 1;
     if (!r->head_emitted) {
-        if (cu_buf_unread(&r->stash) + n <= STASH_MAX)
+        if (r->hold && cu_buf_unread(&r->stash) + n <= STASH_MAX)
             return cu_buf_append(&r->stash, p, n) == CU_OK ? CU_OK : fail(c);
         if (emit_head(c, -1) != CU_OK)
             return fail(c);
         if (cu_buf_unread(&r->stash)) {
-            int rc = send_body(c, cu_buf_head(&r->stash), cu_buf_unread(&r->stash));
+            int rc = send_body(c, cu_buf_head(&r->stash), cu_buf_unread(&r->stash), 1);
             r->stash.pos = r->stash.len = 0;
             if (rc != CU_OK)
                 return rc;
         }
     }
-    return send_body(c, p, n);
+    return send_body(c, p, n, r->hold);
 }
 
 int cu_resp_sendfile(cu_conn_t *c, int fd, off_t offset, int64_t count)
@@ -347,7 +349,7 @@ int cu_resp_sendfile(cu_conn_t *c, int fd, off_t offset, int64_t count)
         if (emit_head(c, -1) != CU_OK)
             return fail(c);
         if (cu_buf_unread(&r->stash)) {
-            int rc = send_body(c, cu_buf_head(&r->stash), cu_buf_unread(&r->stash));
+            int rc = send_body(c, cu_buf_head(&r->stash), cu_buf_unread(&r->stash), 1);
             r->stash.pos = r->stash.len = 0;
             if (rc != CU_OK)
                 return rc;
@@ -407,7 +409,7 @@ int cu_resp_finish(cu_conn_t *c)
         if (emit_head(c, (int64_t)cu_buf_unread(&r->stash)) != CU_OK)
             return fail(c);
         if (cu_buf_unread(&r->stash) &&
-            send_body(c, cu_buf_head(&r->stash), cu_buf_unread(&r->stash)) != CU_OK)
+            send_body(c, cu_buf_head(&r->stash), cu_buf_unread(&r->stash), 1) != CU_OK)
             return CU_ERROR;
         r->stash.pos = r->stash.len = 0;
     }
@@ -486,6 +488,6 @@ void cu_conn_abort(cu_conn_t *c)
      * or bytes short of Content-Length, then the close) tells the client it is cut. */
     if (r->status && !r->head_emitted && emit_head(c, -1) == CU_OK &&
         cu_buf_unread(&r->stash))
-        (void)send_body(c, cu_buf_head(&r->stash), cu_buf_unread(&r->stash));
+        (void)send_body(c, cu_buf_head(&r->stash), cu_buf_unread(&r->stash), 1);
     r->stash.pos = r->stash.len = 0;
 }

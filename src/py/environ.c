@@ -489,6 +489,86 @@ static int put(PyObject *env, PyObject *key, PyObject *val)
     return rc;
 }
 
+/* What the header pass learns besides the HTTP_* keys. */
+typedef struct hdr_state_s {
+    PyObject *host;   /* Host value (new ref) or NULL */
+    PyObject *script; /* a SCRIPT_NAME field's value (new ref) or NULL */
+    int https;        /* wsgi.url_scheme so far */
+    int scheme_seen;  /* a secure scheme header already decided it */
+} hdr_state_t;
+
+/* Put one header field into the environ. Returns 0; -1 with an exception set; or 1 when
+ * the request must be refused (*status and msg filled). */
+static int add_header(PyObject *env, const cu_conn_t *c, const cu_h1_header_t *h, hdr_state_t *st,
+                      int *status, char *msg, size_t msglen)
+{
+    /* "HTTP_" + the upper-cased name; the hash for the table is taken on the way. */
+    char stack[128];
+    char *up = h->name.len + 6 <= sizeof(stack) ? stack : cu_xmalloc(h->name.len + 6);
+    uint32_t hash = 2166136261u;
+    for (size_t k = 0; k < h->name.len; k++) {
+        unsigned char ch = upper((unsigned char)h->name.p[k]);
+        up[5 + k] = (char)ch;
+        hash = hash_step(hash, ch);
+    }
+    const hentry_t *e = htab_find(up + 5, h->name.len, hash);
+    enum hkind kind = e ? (enum hkind)e->kind : H_PLAIN;
+
+    PyObject *key = NULL, *val; /* new refs */
+    if (h->folded) {
+        char *tmp = cu_xmalloc(h->value.len + 1);
+        val = latin1(tmp, cu_h1_unfold(h, tmp));
+        free(tmp);
+        tmp = NULL;
+    } else {
+        val = latin1(h->value.p, h->value.len);
+    }
+    int rc = -1;
+    if (val == NULL)
+        goto out;
+
+    if (kind == H_CONTENT_TYPE || kind == H_CONTENT_LENGTH) {
+        rc = PyDict_SetItem(env, e->key, val);
+        goto out;
+    }
+    if (kind == H_HOST) {
+        Py_XSETREF(st->host, Py_NewRef(val));
+    } else if (kind == H_SCRIPT_NAME) {
+        Py_XSETREF(st->script, Py_NewRef(val));
+    } else if (kind == H_SECURE && c->peer.trusted_forwarder) {
+        size_t sl = strlen(e->secure);
+        int secure = (size_t)PyUnicode_GET_LENGTH(val) == sl &&
+                     memcmp(PyUnicode_1BYTE_DATA(val), e->secure, sl) == 0;
+        if (st->scheme_seen && secure != st->https) {
+            snprintf(msg, msglen, "Contradictory scheme headers");
+            *status = 400;
+            rc = 1;
+            goto out;
+        }
+        st->scheme_seen = 1;
+        st->https = secure;
+    }
+    if (e != NULL) {
+        key = Py_NewRef(e->key);
+    } else {
+        memcpy(up, "HTTP_", 5);
+        for (size_t k = 5; k < 5 + h->name.len; k++)
+            if (up[k] == '-')
+                up[k] = '_';
+        key = PyUnicode_FromStringAndSize(up, (Py_ssize_t)(5 + h->name.len));
+    }
+    rc = key ? set_or_join(env, key, val) : -1;
+
+out:
+    Py_XDECREF(key);
+    Py_XDECREF(val);
+    if (up != stack) {
+        free(up);
+        up = NULL;
+    }
+    return rc;
+}
+
 PyObject *cu__environ_build(cu_conn_t *c, PyObject *input, int *status, char *msg, size_t msglen)
 {
     const cu_h1_request_t *r = &c->req;
@@ -496,85 +576,14 @@ PyObject *cu__environ_build(cu_conn_t *c, PyObject *input, int *status, char *ms
     PyObject *env = PyDict_Copy(E.tmpl); /* new ref, returned */
     if (env == NULL)
         return NULL;
-    PyObject *host = NULL, *script = NULL; /* new refs while building */
-    const char *base_scheme = c->url_scheme ? c->url_scheme : "http";
-    int https = strcmp(base_scheme, "https") == 0, scheme_seen = 0;
-
-    for (size_t i = 0; i < r->nheaders; i++) {
-        const cu_h1_header_t *h = &r->headers[i];
-        char stack[128];
-        char *up = h->name.len + 6 <= sizeof(stack) ? stack : cu_xmalloc(h->name.len + 6);
-        uint32_t hash = 2166136261u;
-        for (size_t k = 0; k < h->name.len; k++) {
-            unsigned char ch = upper((unsigned char)h->name.p[k]);
-            up[5 + k] = (char)ch;
-            hash = hash_step(hash, ch);
-        }
-        const hentry_t *e = htab_find(up + 5, h->name.len, hash);
-
-        PyObject *val; /* new ref */
-        if (h->folded) {
-            char *tmp = cu_xmalloc(h->value.len + 1);
-            val = latin1(tmp, cu_h1_unfold(h, tmp));
-            free(tmp);
-            tmp = NULL;
-        } else {
-            val = latin1(h->value.p, h->value.len);
-        }
-        PyObject *key = NULL; /* new ref */
-        if (val == NULL)
-            goto fail_header;
-
-        enum hkind kind = e ? (enum hkind)e->kind : H_PLAIN;
-        if (kind == H_CONTENT_TYPE || kind == H_CONTENT_LENGTH) {
-            if (PyDict_SetItem(env, e->key, val) < 0)
-                goto fail_header;
-            goto next_header;
-        }
-        if (kind == H_HOST)
-            Py_XSETREF(host, Py_NewRef(val));
-        else if (kind == H_SCRIPT_NAME)
-            Py_XSETREF(script, Py_NewRef(val));
-        else if (kind == H_SECURE && c->peer.trusted_forwarder) {
-            size_t sl = strlen(e->secure);
-            const char *vp = (const char *)PyUnicode_1BYTE_DATA(val);
-            int secure = (size_t)PyUnicode_GET_LENGTH(val) == sl && memcmp(vp, e->secure, sl) == 0;
-            if (scheme_seen && secure != https) {
-                snprintf(msg, msglen, "Contradictory scheme headers");
-                *status = 400;
-                goto fail_header;
-            }
-            scheme_seen = 1;
-            https = secure;
-        }
-        if (e != NULL) {
-            key = Py_NewRef(e->key);
-        } else {
-            memcpy(up, "HTTP_", 5);
-            for (size_t k = 5; k < 5 + h->name.len; k++)
-                if (up[k] == '-')
-                    up[k] = '_';
-            key = PyUnicode_FromStringAndSize(up, (Py_ssize_t)(5 + h->name.len));
-        }
-        if (key == NULL || set_or_join(env, key, val) < 0)
-            goto fail_header;
-    next_header:
-        Py_XDECREF(key);
-        Py_DECREF(val);
-        if (up != stack) {
-            free(up);
-            up = NULL;
-        }
-        continue;
-    fail_header:
-        Py_XDECREF(key);
-        Py_XDECREF(val);
-        if (up != stack) {
-            free(up);
-            up = NULL;
-        }
-        goto fail;
-    }
+    hdr_state_t st = {
+        .https = c->url_scheme != NULL && strcmp(c->url_scheme, "https") == 0,
+    };
+    for (size_t i = 0; i < r->nheaders; i++)
+        if (add_header(env, c, &r->headers[i], &st, status, msg, msglen) != 0)
+            goto fail;
+    int https = st.https;
+    PyObject *host = st.host, *script = st.script; /* borrowed from st */
 
     if (PyDict_SetItem(env, E.k_scheme, https ? E.v_https : E.v_http) < 0 ||
         set_remote(env, &c->peer) < 0)
@@ -603,13 +612,13 @@ PyObject *cu__environ_build(cu_conn_t *c, PyObject *input, int *status, char *ms
         PyDict_SetItem(env, E.k_input, input) < 0)
         goto fail;
 
-    Py_XDECREF(host);
-    Py_XDECREF(script);
+    Py_XDECREF(st.host);
+    Py_XDECREF(st.script);
     return env;
 
 fail:
-    Py_XDECREF(host);
-    Py_XDECREF(script);
+    Py_XDECREF(st.host);
+    Py_XDECREF(st.script);
     Py_DECREF(env);
     return NULL;
 }

@@ -89,6 +89,8 @@ static int write_seq(cu_conn_t *c, cu__start_resp_t *sr, PyObject *seq)
     if (need_status(sr) < 0)
         return BODY_PYERR;
 
+    /* The whole body is in hand: let the writer send it with the head, with a length. */
+    cu_resp_hold(c);
     Py_ssize_t i = 0;
     do {
         /* Own the items while the GIL is away: another thread could shrink a list. */

@@ -99,8 +99,9 @@ int cu_worker_main(cu_worker_ctx_t *ctx)
                      arc == CU_ERROR ? err : strerror(-arc));
         return CU_WORKER_BOOT_ERROR;
     }
-    if (cu_py_load_app(cfg) != CU_OK)
-        return CU_WORKER_BOOT_ERROR;
+    int lrc = cu_py_load_app(cfg);
+    if (lrc != CU_OK) /* gunicorn: AppImportError -> 4 "App failed to load", else 3 */
+        return lrc == CU_PY_APP_IMPORT_ERROR ? CU_APP_LOAD_ERROR : CU_WORKER_BOOT_ERROR;
     int threaded = cfg->worker_class == CU_WORKER_GTHREAD;
     if (cu_py_worker_init(cfg, threaded) != CU_OK)
         return CU_WORKER_BOOT_ERROR;

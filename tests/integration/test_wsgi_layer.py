@@ -349,3 +349,21 @@ def test_app_load_errors(make_server, uri, message):
     rc = s.wait_exit(timeout=15)
     assert message in s.log(), s.log()
     assert rc != 0
+
+
+def test_bad_chunked_framing_mid_body_is_not_an_app_error(wsgi_server):
+    """The app's read() hits invalid chunk framing after a large valid prefix: the client
+    gets 400 (or a closed connection), and nothing is logged as an application error."""
+    from server import chunked as enc
+    off = wsgi_server.log_offset()
+    good = enc(b"q" * (512 * 1024), 65536)[:-len(b"0\r\n\r\n")]
+    s = wsgi_server.connect()
+    try:
+        s.sendall(build_request("POST", "/read?mode=all", [("Transfer-Encoding", "chunked")],
+                                good + b"zz\r\nnope\r\n0\r\n\r\n"))
+        raw, closed = read_all_until_close(s)
+    finally:
+        s.close()
+    assert raw == b"" or raw.startswith(b"HTTP/1.1 400"), raw[:200]
+    assert closed
+    assert "Error handling request" not in wsgi_server.log()[off:]
