@@ -10,6 +10,7 @@
 #define CU_EV_WRITE 0x2
 #define CU_EV_ERROR 0x4    /* reported, never requested: EPOLLERR/EPOLLHUP */
 #define CU_EV_EXCLUSIVE 0x8 /* request only: EPOLLEXCLUSIVE (shared listeners) */
+#define CU_EV_ONESHOT 0x10  /* request only: disarm after one event; cu_io_set re-arms */
 
 typedef struct cu_loop_s cu_loop_t;
 typedef struct cu_io_s cu_io_t;
@@ -53,6 +54,16 @@ static inline int cu_timer_active(const cu_timer_t *t) { return t->heap_index >=
 /* Wait at most max_wait_ms (-1: until a timer or event) and dispatch once: I/O callbacks,
  * then due timers. Updates cu_time first. Returns the number of I/O events, or -errno. */
 int cu_loop_run_once(cu_loop_t *loop, int max_wait_ms);
+
+/* Several threads may run cu_loop_run_once on one loop: `unlock` is called just before the
+ * thread blocks in the kernel and `lock` right after, so callbacks and timers always run
+ * under the caller's lock while waiting threads hold nothing. With ONESHOT connection
+ * watchers, one event goes to one thread. */
+void cu_loop_set_lock(cu_loop_t *loop, void (*lock)(void *), void (*unlock)(void *), void *arg);
+
+/* Keep the wakeup readable from now on, so every thread waiting in this loop returns
+ * (used to stop a multi-threaded loop). */
+void cu_loop_wakeup_all(cu_loop_t *loop);
 
 /* Thread-safe: make a blocked cu_loop_run_once return (eventfd). The `cb` given to
  * cu_loop_set_wakeup_cb runs on the loop thread after each wakeup. */

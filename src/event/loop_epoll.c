@@ -17,13 +17,17 @@ struct cu_loop_s {
     cu_timer_t **heap;
     int nheap;
     int heap_cap;
+    void (*lock)(void *);
+    void (*unlock)(void *);
+    void *lock_arg;
+    int wake_sticky;  /* wakeup stays readable: every waiting thread returns */
 };
 
 static void on_wakeup(cu_loop_t *loop, cu_io_t *io, int events)
 {
     CU_UNUSED(events);
     uint64_t v;
-    while (read(io->fd, &v, sizeof(v)) < 0 && errno == EINTR)
+    while (!loop->wake_sticky && read(io->fd, &v, sizeof(v)) < 0 && errno == EINTR)
         ;
     if (loop->wake_cb)
         loop->wake_cb(loop, loop->wake_data);
@@ -73,8 +77,9 @@ void cu_io_init(cu_io_t *io, int fd, cu_io_cb cb, void *data)
 
 int cu_io_set(cu_loop_t *loop, cu_io_t *io, int events)
 {
-    events &= CU_EV_READ | CU_EV_WRITE | CU_EV_EXCLUSIVE;
-    if (events == io->events)
+    events &= CU_EV_READ | CU_EV_WRITE | CU_EV_EXCLUSIVE | CU_EV_ONESHOT;
+    /* A one-shot watcher is disarmed by its event: setting it again re-arms it. */
+    if (events == io->events && !(events & CU_EV_ONESHOT))
         return CU_OK;
     if (events == 0)
         return cu_io_del(loop, io);
@@ -87,6 +92,8 @@ int cu_io_set(cu_loop_t *loop, cu_io_t *io, int events)
         ev.events |= EPOLLOUT;
     if (events & CU_EV_EXCLUSIVE)
         ev.events |= EPOLLEXCLUSIVE;
+    if (events & CU_EV_ONESHOT)
+        ev.events |= EPOLLONESHOT;
     int op = io->events ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
     /* EPOLLEXCLUSIVE cannot be modified: re-add instead. */
     if (op == EPOLL_CTL_MOD && ((events | io->events) & CU_EV_EXCLUSIVE)) {
@@ -211,8 +218,13 @@ int cu_loop_run_once(cu_loop_t *loop, int max_wait_ms)
         if (wait < 0 || d < wait)
             wait = (int)d;
     }
-    int n = epoll_wait(loop->epfd, evs, MAX_EVENTS, wait);
+    if (loop->unlock)
+        loop->unlock(loop->lock_arg);
+    /* With several threads, one takes a small batch so the others get events too. */
+    int n = epoll_wait(loop->epfd, evs, loop->unlock ? 8 : MAX_EVENTS, wait);
     int err = n < 0 ? errno : 0;
+    if (loop->lock)
+        loop->lock(loop->lock_arg);
     cu_time_update();
     for (int i = 0; i < n; i++) {
         cu_io_t *io = evs[i].data.ptr;
@@ -232,6 +244,19 @@ int cu_loop_run_once(cu_loop_t *loop, int max_wait_ms)
     if (n < 0)
         return err == EINTR ? 0 : -err;
     return n;
+}
+
+void cu_loop_set_lock(cu_loop_t *loop, void (*lock)(void *), void (*unlock)(void *), void *arg)
+{
+    loop->lock = lock;
+    loop->unlock = unlock;
+    loop->lock_arg = arg;
+}
+
+void cu_loop_wakeup_all(cu_loop_t *loop)
+{
+    loop->wake_sticky = 1;
+    cu_loop_wakeup(loop);
 }
 
 void cu_loop_wakeup(cu_loop_t *loop)

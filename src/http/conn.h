@@ -152,6 +152,10 @@ int cu_resp_header(cu_conn_t *c, const char *name, size_t nlen, const char *valu
  * Content-Length are not sent. HEAD: counted, not sent. */
 int cu_resp_write(cu_conn_t *c, const void *p, size_t n);
 
+/* A held body up to this size, with defer_flush set, is only copied into buffers: writing
+ * it and finishing cannot block. */
+#define CU_RESP_BUFFERED_MAX (16 * 1024)
+
 /* Declare that every body byte is already in the app's hands (a list or tuple result):
  * writes until cu_resp_finish may be batched with the head. */
 static inline void cu_resp_hold(cu_conn_t *c) { c->resp.hold = 1; }

@@ -135,7 +135,7 @@ static void conn_linger(cu_engine_t *e, cu_conn_t *c)
     if (cu_buf_unread(&c->out) && cu_conn_flush_nb(c) == CU_AGAIN) {
         c->closing = 1;
         c->state = ST_WRITE;
-        cu_io_set(e->loop, &c->io, CU_EV_WRITE);
+        cu_io_set(e->loop, &c->io, CU_EV_WRITE | e->oneshot);
         cu_timer_start(e->loop, &c->timer, e->settings.io_timeout_ms);
         return;
     }
@@ -145,7 +145,7 @@ static void conn_linger(cu_engine_t *e, cu_conn_t *c)
     }
     c->state = ST_LINGER;
     c->in.pos = c->in.len = 0;
-    cu_io_set(e->loop, &c->io, CU_EV_READ);
+    cu_io_set(e->loop, &c->io, CU_EV_READ | e->oneshot);
     cu_timer_start(e->loop, &c->timer, LINGER_MS);
 }
 
@@ -218,7 +218,7 @@ static void on_accept(cu_loop_t *loop, cu_io_t *io, int events)
             sl = sizeof(sa_family_t);
         }
         cu_conn_t *c = conn_new(e, fd, l, &ss, sl);
-        cu_io_set(loop, &c->io, CU_EV_READ);
+        cu_io_set(loop, &c->io, CU_EV_READ | e->oneshot);
         cu_timer_start(loop, &c->timer, (int64_t)e->cfg->timeout > 0 ? e->cfg->timeout * 1000 : 30000);
     }
 }
@@ -315,15 +315,17 @@ static void dispatch(cu_engine_t *e, cu_conn_t *c)
     c->req_start_us = cu_wall_us();
     c->state = ST_APP;
     cu_timer_stop(e->loop, &c->timer);
-    if (e->async_dispatch) {
-        /* Another thread owns the socket until it is handed back; responses are left in
-         * c->out for the loop to flush, so a slow reader never holds an app thread. */
-        cu_io_del(e->loop, &c->io);
+    if (e->threaded) {
+        /* This thread runs the app; the others keep serving the loop meanwhile. The
+         * connection's watcher is one-shot and fired, so no other thread touches it.
+         * The response stays in c->out for the non-blocking flush below, so a slow
+         * reader never holds an app thread. */
         c->defer_flush = 1;
+        pthread_mutex_unlock(&e->mu);
     }
     int rc = e->dispatch(e, c);
-    if (rc == CU_AGAIN)
-        return;
+    if (e->threaded)
+        pthread_mutex_lock(&e->mu);
     after_request(e, c, rc);
 }
 
@@ -403,13 +405,6 @@ static void continue_request(cu_engine_t *e, cu_conn_t *c)
     dispatch(e, c);
 }
 
-void cu_engine_request_done(cu_engine_t *e, cu_conn_t *c, int rc)
-{
-    after_request(e, c, rc);
-    if (c->state == ST_HEAD)
-        process_input(e, c);
-}
-
 /* Parse and serve every complete request in the buffer, then decide what to wait for. */
 static void process_input(cu_engine_t *e, cu_conn_t *c)
 {
@@ -448,7 +443,7 @@ static void process_input(cu_engine_t *e, cu_conn_t *c)
             return;
     }
     if (c->state == ST_BODY) {
-        cu_io_set(e->loop, &c->io, CU_EV_READ);
+        cu_io_set(e->loop, &c->io, CU_EV_READ | e->oneshot);
         return;
     }
     if (c->state != ST_HEAD && c->state != ST_PROXY)
@@ -462,7 +457,7 @@ static void process_input(cu_engine_t *e, cu_conn_t *c)
         }
         if (frc == CU_AGAIN) {
             c->state = ST_WRITE;
-            cu_io_set(e->loop, &c->io, CU_EV_WRITE);
+            cu_io_set(e->loop, &c->io, CU_EV_WRITE | e->oneshot);
             cu_timer_start(e->loop, &c->timer, e->settings.io_timeout_ms);
             return;
         }
@@ -471,7 +466,7 @@ static void process_input(cu_engine_t *e, cu_conn_t *c)
         conn_close(e, c);
         return;
     }
-    cu_io_set(e->loop, &c->io, CU_EV_READ);
+    cu_io_set(e->loop, &c->io, CU_EV_READ | e->oneshot);
     if (cu_buf_unread(&c->in) == 0 && c->nrequests > 0) {
         cu_timer_start(e->loop, &c->timer, (int64_t)e->cfg->keepalive * 1000);
     } else if (!cu_timer_active(&c->timer)) {
@@ -499,8 +494,10 @@ static void conn_on_read(cu_engine_t *e, cu_conn_t *c)
         process_input(e, c);
         return;
     }
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        cu_io_set(e->loop, &c->io, CU_EV_READ | e->oneshot); /* re-arm a one-shot watcher */
         return;
+    }
     conn_close(e, c);
 }
 
@@ -516,8 +513,10 @@ static void conn_on_io(cu_loop_t *loop, cu_io_t *io, int events)
         break;
     case ST_WRITE: {
         int rc = cu_conn_flush_nb(c);
-        if (rc == CU_AGAIN)
+        if (rc == CU_AGAIN) {
+            cu_io_set(loop, &c->io, CU_EV_WRITE | e->oneshot);
             break;
+        }
         if (rc == CU_ERROR) {
             conn_close(e, c);
             break;
@@ -538,10 +537,14 @@ static void conn_on_io(cu_loop_t *loop, cu_io_t *io, int events)
             c->in.len += (size_t)n; /* count only */
             if (c->in.len > LINGER_MAX)
                 conn_close(e, c);
+            else
+                cu_io_set(loop, &c->io, CU_EV_READ | e->oneshot);
             break;
         }
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+            cu_io_set(loop, &c->io, CU_EV_READ | e->oneshot);
             break;
+        }
         conn_close(e, c);
         break;
     }
@@ -580,6 +583,7 @@ int cu_engine_init(cu_engine_t *e, cu_worker_ctx_t *ctx, cu_dispatch_cb dispatch
 {
     const cu_config_t *cfg = ctx->cfg;
     memset(e, 0, sizeof(*e));
+    pthread_mutex_init(&e->mu, NULL);
     e->ctx = ctx;
     e->cfg = cfg;
     e->dispatch = dispatch_cb;
@@ -660,20 +664,45 @@ static void release_dead(cu_engine_t *e)
     }
 }
 
+static void engine_lock(void *arg)
+{
+    pthread_mutex_lock(&((cu_engine_t *)arg)->mu);
+}
+
+static void engine_unlock(void *arg)
+{
+    pthread_mutex_unlock(&((cu_engine_t *)arg)->mu);
+}
+
+void cu_engine_set_threaded(cu_engine_t *e)
+{
+    e->threaded = 1;
+    e->oneshot = CU_EV_ONESHOT;
+    cu_loop_set_lock(e->loop, engine_lock, engine_unlock, e);
+}
+
 void cu_engine_run(cu_engine_t *e)
 {
+    if (e->threaded)
+        pthread_mutex_lock(&e->mu);
     while (!e->quit) {
-        int rc = cu_loop_run_once(e->loop, 1000);
+        int rc = cu_loop_run_once(e->loop, e->threaded ? 250 : 1000);
+        /* Pooled, never freed while serving: a stale event another thread still holds
+         * finds a valid (closed or reused) connection and does no harm. */
         release_dead(e);
         if (rc < 0 && rc != -EINTR) {
             cu_log_error("event loop: %s", strerror(-rc));
-            break;
+            e->quit = 1;
         }
         if (e->tick)
             e->tick(e);
         if (e->stopping && e->nconns == 0)
-            break;
+            e->quit = 1;
     }
+    /* Every thread waiting in the loop must see it too. */
+    cu_loop_wakeup_all(e->loop);
+    if (e->threaded)
+        pthread_mutex_unlock(&e->mu);
 }
 
 void cu_engine_destroy(cu_engine_t *e)
@@ -698,4 +727,5 @@ void cu_engine_destroy(cu_engine_t *e)
     free(e->lio); e->lio = NULL;
     cu_loop_destroy(e->loop);
     e->loop = NULL;
+    pthread_mutex_destroy(&e->mu);
 }

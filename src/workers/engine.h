@@ -5,14 +5,16 @@
 #define CU_ENGINE_H
 
 #include "event/loop.h"
+
+#include <pthread.h>
 #include "http/conn.h"
 #include "workers/worker.h"
 
 typedef struct cu_engine_s cu_engine_t;
 
-/* Handle the request whose head is complete on c. Synchronous classes (sync) run the app
- * and return CU_OK/CU_ERROR like cu_py_handle_request; asynchronous ones (gthread) return
- * CU_AGAIN and later call cu_engine_request_done() on the loop thread. */
+/* Handle the request whose head is complete on c: run the app and return CU_OK/CU_ERROR
+ * like cu_py_handle_request. Called on whichever thread took the request's event; in a
+ * threaded engine, without the engine lock. */
 typedef int (*cu_dispatch_cb)(cu_engine_t *e, cu_conn_t *c);
 
 struct cu_engine_s {
@@ -21,7 +23,9 @@ struct cu_engine_s {
     cu_worker_ctx_t *ctx;
     cu_conn_settings_t settings;
     cu_dispatch_cb dispatch;
-    int async_dispatch;            /* dispatch hands the connection to another thread */
+    int threaded;                  /* several threads drive the loop (gthread) */
+    int oneshot;                   /* CU_EV_ONESHOT when threaded: one event, one thread */
+    pthread_mutex_t mu;            /* threaded: held while handling events, not in the app */
     void *class_data;              /* the worker class's own state */
     void (*tick)(cu_engine_t *e);  /* called after every loop iteration (signal flags) */
 
@@ -43,14 +47,14 @@ struct cu_engine_s {
 };
 
 int cu_engine_init(cu_engine_t *e, cu_worker_ctx_t *ctx, cu_dispatch_cb dispatch);
-/* Serve until stopped (graceful stop finished or quick exit). */
+/* Let several threads drive this engine: each calls cu_engine_run (call before any does). */
+void cu_engine_set_threaded(cu_engine_t *e);
+/* Serve until stopped (graceful stop finished or quick exit). In a threaded engine every
+ * serving thread calls this; all return once the engine stops. */
 void cu_engine_run(cu_engine_t *e);
 void cu_engine_destroy(cu_engine_t *e);
 
 /* Begin a graceful stop: stop accepting, close idle connections, finish the rest. */
 void cu_engine_stop(cu_engine_t *e);
-
-/* For asynchronous dispatch: the request on c has finished with rc (loop thread only). */
-void cu_engine_request_done(cu_engine_t *e, cu_conn_t *c, int rc);
 
 #endif

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 static volatile sig_atomic_t stop_graceful, stop_now, reopen_logs;
-static volatile sig_atomic_t in_app; /* sync: the loop thread is inside the app */
+static volatile sig_atomic_t in_app; /* threads inside the app right now */
 static cu_loop_t *sig_loop;
 
 static void on_signal(int sig)
@@ -21,7 +21,7 @@ static void on_signal(int sig)
         break;
     case SIGQUIT:
     case SIGINT:
-        /* Quick stop. A sync worker inside the app cannot return to its loop: leave now,
+        /* Quick stop. A thread inside the app cannot return to its loop soon: leave now,
          * like gunicorn's SystemExit in the request. */
         if (in_app)
             _exit(0);
@@ -77,14 +77,11 @@ static void tick(cu_engine_t *e)
     }
 }
 
-static int sync_dispatch(cu_engine_t *e, cu_conn_t *c)
+static int app_dispatch(cu_engine_t *e, cu_conn_t *c)
 {
-    in_app = 1;
+    in_app++;
     int rc = cu_py_handle_request(c);
-    in_app = 0;
-    /* A TERM that arrived during the app call is acted on before the next request. */
-    if (stop_graceful)
-        cu_engine_stop(e);
+    in_app--;
     return rc;
 }
 
@@ -107,16 +104,15 @@ int cu_worker_main(cu_worker_ctx_t *ctx)
         return CU_WORKER_BOOT_ERROR;
 
     cu_engine_t e;
-    if (cu_engine_init(&e, ctx, sync_dispatch) != CU_OK)
+    if (cu_engine_init(&e, ctx, app_dispatch) != CU_OK)
         return CU_WORKER_BOOT_ERROR;
-    e.tick = tick;
+    e.tick = tick; /* also acts on a signal that came during boot, at the first iteration */
+    sig_loop = e.loop;
     if (threaded && cu_gthread_setup(&e, cfg->threads) != CU_OK) {
+        sig_loop = NULL;
         cu_engine_destroy(&e);
         return CU_WORKER_BOOT_ERROR;
     }
-    sig_loop = e.loop;
-    if (stop_graceful || stop_now)
-        tick(&e);
     cu_engine_run(&e);
     sig_loop = NULL;
     if (stop_now) {
