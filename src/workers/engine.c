@@ -151,6 +151,7 @@ static void conn_linger(cu_engine_t *e, cu_conn_t *c)
 
 static void conn_error(cu_engine_t *e, cu_conn_t *c, int status, const char *msg)
 {
+    cu_log_warn("Invalid request from ip=%s: %s", c->peer.host[0] ? c->peer.host : "unix", msg);
     /* The response is small: queue it and let conn_linger push it out without blocking. */
     c->defer_flush = 1;
     (void)cu_resp_error(c, status, msg);
