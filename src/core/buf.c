@@ -11,7 +11,7 @@ void cu_buf_init(cu_buf_t *b, size_t initial, size_t max)
 
 void cu_buf_free(cu_buf_t *b)
 {
-    free(b->data); b->data = NULL;
+    cu_free(b->data);
     b->pos = b->len = b->cap = 0;
 }
 

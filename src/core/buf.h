@@ -23,8 +23,14 @@ int cu_buf_reserve(cu_buf_t *b, size_t want);
 /* Append n bytes; CU_ERROR past the cap. */
 int cu_buf_append(cu_buf_t *b, const void *p, size_t n);
 
-static inline size_t cu_buf_unread(const cu_buf_t *b) { return b->len - b->pos; }
-static inline const char *cu_buf_head(const cu_buf_t *b) { return b->data + b->pos; }
+static inline size_t cu_buf_unread(const cu_buf_t *b)
+{
+    return b->len - b->pos;
+}
+static inline const char *cu_buf_head(const cu_buf_t *b)
+{
+    return b->data + b->pos;
+}
 static inline void cu_buf_consume(cu_buf_t *b, size_t n)
 {
     b->pos += n;

@@ -31,8 +31,8 @@ void cu_time_update(void)
     struct tm g, l;
     gmtime_r(&now, &g);
     localtime_r(&now, &l);
-    cu_time.http_date_len = strftime(cu_time.http_date, sizeof(cu_time.http_date),
-                                     "%a, %d %b %Y %H:%M:%S GMT", &g);
+    cu_time.http_date_len =
+        strftime(cu_time.http_date, sizeof(cu_time.http_date), "%a, %d %b %Y %H:%M:%S GMT", &g);
     strftime(cu_time.log_date, sizeof(cu_time.log_date), "%Y-%m-%d %H:%M:%S %z", &l);
     strftime(cu_time.access_date, sizeof(cu_time.access_date), "[%d/%b/%Y:%H:%M:%S %z]", &l);
 }

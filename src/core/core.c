@@ -6,7 +6,8 @@
 void cu__assert_fail(const char *expr, const char *file, int line)
 {
     char msg[512];
-    int n = snprintf(msg, sizeof(msg), "cunicorn: assertion failed: %s (%s:%d)\n", expr, file, line);
+    int n =
+        snprintf(msg, sizeof(msg), "cunicorn: assertion failed: %s (%s:%d)\n", expr, file, line);
     if (n > 0)
         (void)!write(2, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
     abort();

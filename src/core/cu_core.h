@@ -10,10 +10,10 @@
 #include <string.h>
 #include <sys/types.h>
 
-#define CU_OK 0
+#define CU_OK    0
 #define CU_ERROR -1
 #define CU_AGAIN -2
-#define CU_DONE -4
+#define CU_DONE  -4
 
 /* A slice into someone else's memory (usually a connection's read buffer).
  * Never owns what it points to. */
@@ -22,10 +22,10 @@ typedef struct cu_str_s {
     size_t len;
 } cu_str_t;
 
-#define CU_STR(lit) ((cu_str_t){(lit), sizeof(lit) - 1})
-#define CU_NELEM(a) (sizeof(a) / sizeof((a)[0]))
-#define CU_UNUSED(x) ((void)(x))
-#define CU_LIKELY(x) __builtin_expect(!!(x), 1)
+#define CU_STR(lit)    ((cu_str_t){(lit), sizeof(lit) - 1})
+#define CU_NELEM(a)    (sizeof(a) / sizeof((a)[0]))
+#define CU_UNUSED(x)   ((void)(x))
+#define CU_LIKELY(x)   __builtin_expect(!!(x), 1)
 #define CU_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 /* Kept in release builds: for what cannot happen, never for what a peer can cause. */
@@ -39,6 +39,13 @@ static inline int cu_str_eq(cu_str_t a, cu_str_t b)
 
 /* ASCII case-insensitive comparison of a slice with a NUL-terminated lower-case literal. */
 int cu_str_ieq_lit(cu_str_t a, const char *lower);
+
+/* free() and forget: the pointer cannot be used or freed again by mistake. */
+#define cu_free(p)                                                                                 \
+    do {                                                                                           \
+        free(p);                                                                                   \
+        (p) = NULL;                                                                                \
+    } while (0)
 
 /* Allocation that cannot fail silently: aborts with a message on ENOMEM. */
 void *cu_xmalloc(size_t n);

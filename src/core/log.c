@@ -25,8 +25,11 @@ static const char *level_name(int level)
 
 int cu_log_level_parse(const char *name)
 {
-    static const struct { const char *n; int l; } t[] = {
-        {"debug", CU_LOG_DEBUG}, {"info", CU_LOG_INFO}, {"warning", CU_LOG_WARNING},
+    static const struct {
+        const char *n;
+        int l;
+    } t[] = {
+        {"debug", CU_LOG_DEBUG},  {"info", CU_LOG_INFO},   {"warning", CU_LOG_WARNING},
         {"warn", CU_LOG_WARNING}, {"error", CU_LOG_ERROR}, {"critical", CU_LOG_CRITICAL},
     };
     for (size_t i = 0; i < CU_NELEM(t); i++)
@@ -38,7 +41,7 @@ int cu_log_level_parse(const char *name)
 int cu_log_open(const char *path)
 {
     if (strcmp(path, "-") == 0) {
-        free(log_path); log_path = NULL;
+        cu_free(log_path);
         cu_log_fd = 2;
         return CU_OK;
     }
@@ -60,7 +63,7 @@ void cu_log_reopen(void)
     if (log_path) {
         char *p = cu_xstrdup(log_path);
         (void)cu_log_open(p);
-        free(p); p = NULL;
+        cu_free(p);
     }
 }
 
@@ -121,5 +124,5 @@ void cu_log_block(int level, const char *text, size_t len)
     if (len == 0 || text[len - 1] != '\n')
         out[o++] = '\n';
     write_all(cu_log_fd, out, o);
-    free(out); out = NULL;
+    cu_free(out);
 }

@@ -7,10 +7,16 @@
 
 #include "cu_core.h"
 
-enum cu_log_level { CU_LOG_DEBUG = 10, CU_LOG_INFO = 20, CU_LOG_WARNING = 30, CU_LOG_ERROR = 40, CU_LOG_CRITICAL = 50 };
+enum cu_log_level {
+    CU_LOG_DEBUG = 10,
+    CU_LOG_INFO = 20,
+    CU_LOG_WARNING = 30,
+    CU_LOG_ERROR = 40,
+    CU_LOG_CRITICAL = 50
+};
 
-extern int cu_log_level;   /* messages below this are dropped */
-extern int cu_log_fd;      /* default 2 */
+extern int cu_log_level; /* messages below this are dropped */
+extern int cu_log_fd;    /* default 2 */
 
 /* Parse "debug"/"info"/"warning"/"error"/"critical" (any case); -1 if unknown. */
 int cu_log_level_parse(const char *name);
@@ -25,10 +31,14 @@ void cu_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 /* Write a pre-formatted multi-line block (a traceback) at `level`, each line prefixed. */
 void cu_log_block(int level, const char *text, size_t len);
 
-#define cu_log_debug(...) do { if (cu_log_level <= CU_LOG_DEBUG) cu_log(CU_LOG_DEBUG, __VA_ARGS__); } while (0)
-#define cu_log_info(...) cu_log(CU_LOG_INFO, __VA_ARGS__)
-#define cu_log_warn(...) cu_log(CU_LOG_WARNING, __VA_ARGS__)
+#define cu_log_debug(...)                                                                          \
+    do {                                                                                           \
+        if (cu_log_level <= CU_LOG_DEBUG)                                                          \
+            cu_log(CU_LOG_DEBUG, __VA_ARGS__);                                                     \
+    } while (0)
+#define cu_log_info(...)  cu_log(CU_LOG_INFO, __VA_ARGS__)
+#define cu_log_warn(...)  cu_log(CU_LOG_WARNING, __VA_ARGS__)
 #define cu_log_error(...) cu_log(CU_LOG_ERROR, __VA_ARGS__)
-#define cu_log_crit(...) cu_log(CU_LOG_CRITICAL, __VA_ARGS__)
+#define cu_log_crit(...)  cu_log(CU_LOG_CRITICAL, __VA_ARGS__)
 
 #endif

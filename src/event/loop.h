@@ -6,11 +6,11 @@
 
 #include "core/cu_core.h"
 
-#define CU_EV_READ 0x1
-#define CU_EV_WRITE 0x2
-#define CU_EV_ERROR 0x4    /* reported, never requested: EPOLLERR/EPOLLHUP */
-#define CU_EV_EXCLUSIVE 0x8 /* request only: EPOLLEXCLUSIVE (shared listeners) */
-#define CU_EV_ONESHOT 0x10  /* request only: disarm after one event; cu_io_set re-arms */
+#define CU_EV_READ      0x1
+#define CU_EV_WRITE     0x2
+#define CU_EV_ERROR     0x4  /* reported, never requested: EPOLLERR/EPOLLHUP */
+#define CU_EV_EXCLUSIVE 0x8  /* request only: EPOLLEXCLUSIVE (shared listeners) */
+#define CU_EV_ONESHOT   0x10 /* request only: disarm after one event; cu_io_set re-arms */
 
 typedef struct cu_loop_s cu_loop_t;
 typedef struct cu_io_s cu_io_t;
@@ -24,7 +24,7 @@ typedef void (*cu_timer_cb)(cu_loop_t *loop, cu_timer_t *t);
 /* Embedded in its owner (e.g. a connection); the owner keeps it alive while registered. */
 struct cu_io_s {
     int fd;
-    int events;     /* what is currently registered */
+    int events; /* what is currently registered */
     cu_io_cb cb;
     void *data;
 };
@@ -41,7 +41,8 @@ cu_loop_t *cu_loop_create(void); /* NULL with errno on failure */
 void cu_loop_destroy(cu_loop_t *loop);
 
 void cu_io_init(cu_io_t *io, int fd, cu_io_cb cb, void *data);
-/* Register, change, or remove interest. events = 0 in cu_io_set removes it. Return CU_OK or -errno. */
+/* Register, change, or remove interest. events = 0 in cu_io_set removes it. Return CU_OK or -errno.
+ */
 int cu_io_set(cu_loop_t *loop, cu_io_t *io, int events);
 int cu_io_del(cu_loop_t *loop, cu_io_t *io);
 
@@ -49,7 +50,10 @@ void cu_timer_init(cu_timer_t *t, cu_timer_cb cb, void *data);
 /* Arm (or re-arm) to fire once `ms` from now. */
 void cu_timer_start(cu_loop_t *loop, cu_timer_t *t, int64_t ms);
 void cu_timer_stop(cu_loop_t *loop, cu_timer_t *t);
-static inline int cu_timer_active(const cu_timer_t *t) { return t->heap_index >= 0; }
+static inline int cu_timer_active(const cu_timer_t *t)
+{
+    return t->heap_index >= 0;
+}
 
 /* Wait at most max_wait_ms (-1: until a timer or event) and dispatch once: I/O callbacks,
  * then due timers. Updates cu_time first. Returns the number of I/O events, or -errno. */

@@ -20,7 +20,7 @@ struct cu_loop_s {
     void (*lock)(void *);
     void (*unlock)(void *);
     void *lock_arg;
-    int wake_sticky;  /* wakeup stays readable: every waiting thread returns */
+    int wake_sticky; /* wakeup stays readable: every waiting thread returns */
 };
 
 static void on_wakeup(cu_loop_t *loop, cu_io_t *io, int events)
@@ -53,7 +53,7 @@ fail_register:
 fail_eventfd:
     close(loop->epfd);
 fail_epoll:
-    free(loop); loop = NULL;
+    cu_free(loop);
     return NULL;
 }
 
@@ -63,8 +63,8 @@ void cu_loop_destroy(cu_loop_t *loop)
         return;
     close(loop->wake_io.fd);
     close(loop->epfd);
-    free(loop->heap); loop->heap = NULL;
-    free(loop); loop = NULL;
+    cu_free(loop->heap);
+    cu_free(loop);
 }
 
 void cu_io_init(cu_io_t *io, int fd, cu_io_cb cb, void *data)

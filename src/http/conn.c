@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #define BODY_BUF_SIZE (64 * 1024)
-#define DRAIN_MAX (4 * 1024 * 1024)
+#define DRAIN_MAX     (4 * 1024 * 1024)
 
 int cu_conn_wait(cu_conn_t *c, short events)
 {
@@ -61,7 +61,8 @@ void cu_conn_begin_request(cu_conn_t *c)
     c->keep_alive = r->keep_alive && !c->closing;
     c->resp.status = 0;
     c->resp.content_length = -1;
-    c->resp.chunked = c->resp.close_delimited = c->resp.head_sent = c->resp.head_emitted = c->resp.hold = 0;
+    c->resp.chunked = c->resp.close_delimited = c->resp.head_sent = c->resp.head_emitted =
+        c->resp.hold = 0;
     c->resp.app_te = c->resp.app_conn_close = c->resp.no_body = 0;
     c->resp.app_date = c->resp.app_server = 0;
     c->resp.body_sent = 0;
@@ -174,8 +175,8 @@ static ssize_t body_read(cu_conn_t *c, char *dst, size_t n, int line)
                 continue;
             }
             if (avail.len == 0) {
-                size_t lim = (size_t)(c->body.remaining < BODY_BUF_SIZE ? c->body.remaining
-                                                                         : BODY_BUF_SIZE);
+                size_t lim =
+                    (size_t)(c->body.remaining < BODY_BUF_SIZE ? c->body.remaining : BODY_BUF_SIZE);
                 if (fill_bin(c, lim) != CU_OK)
                     return body_fail(c);
                 continue;

@@ -27,49 +27,49 @@ typedef struct cu_heartbeat_slot_s cu_heartbeat_slot_t;
 /* Per-worker settings every connection of the worker shares (read-only while serving). */
 typedef struct cu_conn_settings_s {
     cu_h1_opts_t h1;
-    int io_timeout_ms;             /* body read / response write stall limit */
-    size_t head_max;               /* cap of the read buffer while reading a head */
-    cu_heartbeat_slot_t *slot;     /* stamped while blocked in socket I/O */
-    const char *server_header;     /* "cunicorn" */
-    size_t body_preread;           /* bodies up to this size are read by the loop before dispatch */
+    int io_timeout_ms;         /* body read / response write stall limit */
+    size_t head_max;           /* cap of the read buffer while reading a head */
+    cu_heartbeat_slot_t *slot; /* stamped while blocked in socket I/O */
+    const char *server_header; /* "cunicorn" */
+    size_t body_preread;       /* bodies up to this size are read by the loop before dispatch */
 } cu_conn_settings_t;
 
 /* Everything the app layer needs to know about where a request came from. */
 typedef struct cu_peer_s {
-    struct sockaddr_storage addr;  /* client (after PROXY protocol, if any) */
+    struct sockaddr_storage addr; /* client (after PROXY protocol, if any) */
     socklen_t addrlen;
-    char host[64];                 /* REMOTE_ADDR text ("" for unix sockets) */
-    int port;                      /* REMOTE_PORT, 0 for unix */
+    char host[64]; /* REMOTE_ADDR text ("" for unix sockets) */
+    int port;      /* REMOTE_PORT, 0 for unix */
     int is_unix;
-    int trusted_forwarder;         /* real socket peer is in forwarded_allow_ips */
+    int trusted_forwarder; /* real socket peer is in forwarded_allow_ips */
 } cu_peer_t;
 
 /* Response being produced for the current request. */
 typedef struct cu_resp_s {
-    int status;                    /* 0 until cu_resp_begin */
-    int64_t content_length;        /* from the app's Content-Length, -1 if none */
-    unsigned chunked : 1;          /* we add chunked framing */
-    unsigned close_delimited : 1;  /* HTTP/1.0 without length: close after */
-    unsigned head_sent : 1;        /* committed: the head is queued or a body byte was produced,
-                                    * so start_response may no longer change it (PEP 3333) */
-    unsigned head_emitted : 1;     /* the head bytes are in c->out or on the wire */
-    unsigned hold : 1;             /* body is complete in the app's hands: batch it (cu_resp_hold) */
-    unsigned app_te : 1;           /* app set Transfer-Encoding itself */
-    unsigned app_conn_close : 1;   /* app sent Connection: close */
-    unsigned no_body : 1;          /* HEAD, 1xx, 204, 304 */
-    uint64_t body_sent;            /* body bytes the app produced (B/b atoms) */
-    cu_buf_t head;                 /* "HTTP/1.1 200 OK\r\n" + app headers, kept until the request ends */
-    cu_buf_t stash;                /* body written before the head went out (small responses) */
-    size_t status_line_len;        /* bytes of the status line at the start of head */
-    unsigned app_date : 1;         /* app set Date: do not add ours */
-    unsigned app_server : 1;       /* app set Server */
+    int status;                   /* 0 until cu_resp_begin */
+    int64_t content_length;       /* from the app's Content-Length, -1 if none */
+    unsigned chunked : 1;         /* we add chunked framing */
+    unsigned close_delimited : 1; /* HTTP/1.0 without length: close after */
+    unsigned head_sent : 1;       /* committed: the head is queued or a body byte was produced,
+                                   * so start_response may no longer change it (PEP 3333) */
+    unsigned head_emitted : 1;    /* the head bytes are in c->out or on the wire */
+    unsigned hold : 1;            /* body is complete in the app's hands: batch it (cu_resp_hold) */
+    unsigned app_te : 1;          /* app set Transfer-Encoding itself */
+    unsigned app_conn_close : 1;  /* app sent Connection: close */
+    unsigned no_body : 1;         /* HEAD, 1xx, 204, 304 */
+    uint64_t body_sent;           /* body bytes the app produced (B/b atoms) */
+    cu_buf_t head;           /* "HTTP/1.1 200 OK\r\n" + app headers, kept until the request ends */
+    cu_buf_t stash;          /* body written before the head went out (small responses) */
+    size_t status_line_len;  /* bytes of the status line at the start of head */
+    unsigned app_date : 1;   /* app set Date: do not add ours */
+    unsigned app_server : 1; /* app set Server */
 } cu_resp_t;
 
 /* Per-request body reader state. */
 typedef struct cu_body_s {
-    int64_t remaining;             /* Content-Length bytes left; -1 when chunked */
+    int64_t remaining; /* Content-Length bytes left; -1 when chunked */
     cu_chunked_t chunked;
-    const char *pend;              /* decoded chunk data not yet handed to the app */
+    const char *pend; /* decoded chunk data not yet handed to the app */
     size_t pend_len;
     size_t pend_used;              /* raw bytes to consume once pend is used up */
     int pend_bin;                  /* pend lies in bin (1) or in (0) */
@@ -88,31 +88,31 @@ struct cu_conn_s {
     cu_timer_t timer;
     const cu_listener_t *listener;
     cu_peer_t peer;
-    const char *url_scheme;        /* "http" (or "https" from a trusted header later) */
+    const char *url_scheme; /* "http" (or "https" from a trusted header later) */
 
-    cu_buf_t in;                   /* read buffer: head of the current request + anything after */
+    cu_buf_t in; /* read buffer: head of the current request + anything after */
     cu_h1_request_t req;
-    cu_h1_header_t *hdrs;          /* array of limit_request_fields + 1 entries */
+    cu_h1_header_t *hdrs; /* array of limit_request_fields + 1 entries */
     cu_body_t body;
     cu_resp_t resp;
-    cu_buf_t out;                  /* response bytes not yet written (batched small writes) */
-    cu_buf_t bin;                  /* body bytes read from the socket past `in` (and what follows) */
-    size_t rpos;                   /* index in in.data of the next unread body byte */
-    unsigned defer_flush : 1;      /* more pipelined requests are buffered: batch responses */
+    cu_buf_t out;             /* response bytes not yet written (batched small writes) */
+    cu_buf_t bin;             /* body bytes read from the socket past `in` (and what follows) */
+    size_t rpos;              /* index in in.data of the next unread body byte */
+    unsigned defer_flush : 1; /* more pipelined requests are buffered: batch responses */
 
-    int state;                     /* conn.c's state machine */
-    unsigned keep_alive : 1;       /* may serve another request after this one */
-    unsigned closing : 1;          /* close after the current response */
-    unsigned proxy_done : 1;       /* PROXY header consumed (or not expected) */
-    uint64_t nrequests;            /* requests served on this connection */
-    int64_t req_start_us;          /* wall clock when the head was complete (access log) */
-    void *worker;                  /* owning worker */
-    cu_conn_t *next;               /* engine: all-connections list / pool */
+    int state;               /* conn.c's state machine */
+    unsigned keep_alive : 1; /* may serve another request after this one */
+    unsigned closing : 1;    /* close after the current response */
+    unsigned proxy_done : 1; /* PROXY header consumed (or not expected) */
+    uint64_t nrequests;      /* requests served on this connection */
+    int64_t req_start_us;    /* wall clock when the head was complete (access log) */
+    void *worker;            /* owning worker */
+    cu_conn_t *next;         /* engine: all-connections list / pool */
     cu_conn_t *prev;
-    cu_conn_t *qnext;              /* worker class queues (gthread: pending, done) */
-    int qrc;                       /* result of an asynchronously handled request */
-    cu_chunked_t pre_dec;          /* engine: scanning a chunked body being pre-read */
-    size_t pre_scanned;            /* bytes of body the pre-read scan has covered */
+    cu_conn_t *qnext;     /* worker class queues (gthread: pending, done) */
+    int qrc;              /* result of an asynchronously handled request */
+    cu_chunked_t pre_dec; /* engine: scanning a chunked body being pre-read */
+    size_t pre_scanned;   /* bytes of body the pre-read scan has covered */
 };
 
 /* ---- request body (blocking; without the GIL) ---- */
@@ -158,7 +158,10 @@ int cu_resp_write(cu_conn_t *c, const void *p, size_t n);
 
 /* Declare that every body byte is already in the app's hands (a list or tuple result):
  * writes until cu_resp_finish may be batched with the head. */
-static inline void cu_resp_hold(cu_conn_t *c) { c->resp.hold = 1; }
+static inline void cu_resp_hold(cu_conn_t *c)
+{
+    c->resp.hold = 1;
+}
 
 /* Send count bytes of fd from offset (count < 0: to EOF) with sendfile(2), falling back to
  * read+write. Same return contract as cu_resp_write. */

@@ -11,22 +11,20 @@
 #include <unistd.h>
 
 #define STASH_MAX (32 * 1024) /* body held back to send with the head in one write */
-#define OUT_MAX (64 * 1024)   /* batched output before we write it */
+#define OUT_MAX   (64 * 1024) /* batched output before we write it */
 
 /* RFC 9110 tchar */
 static const unsigned char tchar[256] = {
     ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
-    ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1, ['~'] = 1,
-    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
-    ['8'] = 1, ['9'] = 1,
-    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1,
-    ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1,
-    ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
-    ['Y'] = 1, ['Z'] = 1,
-    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1,
-    ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1,
-    ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
-    ['y'] = 1, ['z'] = 1,
+    ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,  ['~'] = 1, ['0'] = 1,
+    ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,  ['7'] = 1, ['8'] = 1,
+    ['9'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1,  ['F'] = 1, ['G'] = 1,
+    ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1,  ['N'] = 1, ['O'] = 1,
+    ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,  ['V'] = 1, ['W'] = 1,
+    ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1,  ['d'] = 1, ['e'] = 1,
+    ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1,  ['l'] = 1, ['m'] = 1,
+    ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1,  ['t'] = 1, ['u'] = 1,
+    ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
 };
 
 static int write_fully_iov(cu_conn_t *c, struct iovec *iov, int n)
@@ -378,8 +376,8 @@ int cu_resp_sendfile(cu_conn_t *c, int fd, off_t offset, int64_t count)
             if (errno == EINVAL || errno == ENOSYS) {
                 /* Not sendfile-able (pipe, special file): copy. */
                 char buf[65536];
-                ssize_t got = pread(fd, buf, sizeof(buf) < (size_t)count ? sizeof(buf) : (size_t)count,
-                                    offset);
+                ssize_t got = pread(
+                    fd, buf, sizeof(buf) < (size_t)count ? sizeof(buf) : (size_t)count, offset);
                 if (got <= 0)
                     return fail(c);
                 struct iovec iov = {buf, (size_t)got};
@@ -486,8 +484,7 @@ void cu_conn_abort(cu_conn_t *c)
     c->keep_alive = 0;
     /* Body the app produced but we held back goes out now; the missing end (last chunk,
      * or bytes short of Content-Length, then the close) tells the client it is cut. */
-    if (r->status && !r->head_emitted && emit_head(c, -1) == CU_OK &&
-        cu_buf_unread(&r->stash))
+    if (r->status && !r->head_emitted && emit_head(c, -1) == CU_OK && cu_buf_unread(&r->stash))
         (void)send_body(c, cu_buf_head(&r->stash), cu_buf_unread(&r->stash), 1);
     r->stash.pos = r->stash.len = 0;
 }

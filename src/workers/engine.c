@@ -13,19 +13,19 @@
 #include <unistd.h>
 
 enum conn_state {
-    ST_PROXY,   /* waiting for the PROXY protocol header */
-    ST_HEAD,    /* reading a request head (or idle between requests) */
-    ST_BODY,    /* head complete; reading the body into memory before dispatch */
-    ST_APP,     /* the app owns the request */
-    ST_WRITE,   /* the response is queued; the socket was full */
-    ST_LINGER,  /* closing: output done, discarding input until EOF or a short timeout */
+    ST_PROXY,  /* waiting for the PROXY protocol header */
+    ST_HEAD,   /* reading a request head (or idle between requests) */
+    ST_BODY,   /* head complete; reading the body into memory before dispatch */
+    ST_APP,    /* the app owns the request */
+    ST_WRITE,  /* the response is queued; the socket was full */
+    ST_LINGER, /* closing: output done, discarding input until EOF or a short timeout */
     ST_CLOSED,
 };
 
-#define READ_CHUNK 4096
+#define READ_CHUNK   4096
 #define BODY_PREREAD (64 * 1024)
-#define LINGER_MS 2000
-#define LINGER_MAX (256 * 1024)
+#define LINGER_MS    2000
+#define LINGER_MAX   (256 * 1024)
 
 static void conn_on_io(cu_loop_t *loop, cu_io_t *io, int events);
 static void conn_on_timer(cu_loop_t *loop, cu_timer_t *t);
@@ -220,7 +220,8 @@ static void on_accept(cu_loop_t *loop, cu_io_t *io, int events)
         }
         cu_conn_t *c = conn_new(e, fd, l, &ss, sl);
         cu_io_set(loop, &c->io, CU_EV_READ | e->oneshot);
-        cu_timer_start(loop, &c->timer, (int64_t)e->cfg->timeout > 0 ? e->cfg->timeout * 1000 : 30000);
+        cu_timer_start(loop, &c->timer,
+                       (int64_t)e->cfg->timeout > 0 ? e->cfg->timeout * 1000 : 30000);
     }
 }
 
@@ -269,8 +270,8 @@ static int handle_proxy(cu_engine_t *e, cu_conn_t *c)
     }
     if (!info.local && (info.family == AF_INET || info.family == AF_INET6)) {
         memcpy(&c->peer.addr, &info.src, sizeof(info.src));
-        c->peer.addrlen = info.family == AF_INET ? sizeof(struct sockaddr_in)
-                                                 : sizeof(struct sockaddr_in6);
+        c->peer.addrlen =
+            info.family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
         peer_describe(c);
     }
     cu_buf_consume(&c->in, (size_t)r);
@@ -344,8 +345,8 @@ static int preread_complete(cu_engine_t *e, cu_conn_t *c)
     while (c->pre_scanned < have) {
         size_t used = 0;
         cu_str_t d;
-        int rc = cu_chunked_decode(&c->pre_dec, body + c->pre_scanned, have - c->pre_scanned,
-                                   &used, &d);
+        int rc =
+            cu_chunked_decode(&c->pre_dec, body + c->pre_scanned, have - c->pre_scanned, &used, &d);
         c->pre_scanned += used;
         if (rc == CU_DONE)
             return 1;
@@ -360,7 +361,8 @@ static int preread_complete(cu_engine_t *e, cu_conn_t *c)
 static void bad_chunked(cu_engine_t *e, cu_conn_t *c)
 {
     int big = c->pre_dec.error == CU_CHUNKED_E_LIMIT_TRAILER;
-    conn_error(e, c, big ? 431 : 400, big ? "Chunked trailer section too large" : "Invalid chunked body");
+    conn_error(e, c, big ? 431 : 400,
+               big ? "Chunked trailer section too large" : "Invalid chunked body");
 }
 
 /* The head is parsed: read a small body first if it is not all here yet, then dispatch. */
@@ -399,8 +401,8 @@ static void continue_request(cu_engine_t *e, cu_conn_t *c)
         return;
     }
     cu_h1_request_reset(&c->req);
-    ssize_t r = cu_h1_parse_request(cu_buf_head(&c->in), cu_buf_unread(&c->in), &c->req,
-                                    &e->settings.h1);
+    ssize_t r =
+        cu_h1_parse_request(cu_buf_head(&c->in), cu_buf_unread(&c->in), &c->req, &e->settings.h1);
     cu_assert(r > 0);
     c->state = ST_HEAD;
     dispatch(e, c);
@@ -509,9 +511,7 @@ static void conn_on_io(cu_loop_t *loop, cu_io_t *io, int events)
     switch (c->state) {
     case ST_PROXY:
     case ST_HEAD:
-    case ST_BODY:
-        conn_on_read(e, c);
-        break;
+    case ST_BODY: conn_on_read(e, c); break;
     case ST_WRITE: {
         int rc = cu_conn_flush_nb(c);
         if (rc == CU_AGAIN) {
@@ -549,8 +549,7 @@ static void conn_on_io(cu_loop_t *loop, cu_io_t *io, int events)
         conn_close(e, c);
         break;
     }
-    default:
-        break; /* ST_APP (owned elsewhere), ST_CLOSED (stale event in this batch) */
+    default: break; /* ST_APP (owned elsewhere), ST_CLOSED (stale event in this batch) */
     }
 }
 
@@ -722,10 +721,10 @@ void cu_engine_destroy(cu_engine_t *e)
         cu_buf_free(&c->bin);
         cu_buf_free(&c->resp.head);
         cu_buf_free(&c->resp.stash);
-        free(c->hdrs); c->hdrs = NULL;
-        free(c); c = NULL;
+        cu_free(c->hdrs);
+        cu_free(c);
     }
-    free(e->lio); e->lio = NULL;
+    cu_free(e->lio);
     cu_loop_destroy(e->loop);
     e->loop = NULL;
     pthread_mutex_destroy(&e->mu);

@@ -23,27 +23,27 @@ struct cu_engine_s {
     cu_worker_ctx_t *ctx;
     cu_conn_settings_t settings;
     cu_dispatch_cb dispatch;
-    int threaded;                  /* several threads drive the loop (gthread) */
-    int oneshot;                   /* CU_EV_ONESHOT when threaded: one event, one thread */
-    pthread_mutex_t mu;            /* threaded: held while handling events, not in the app */
-    void *class_data;              /* the worker class's own state */
-    void (*tick)(cu_engine_t *e);  /* called after every loop iteration (signal flags) */
+    int threaded;                 /* several threads drive the loop (gthread) */
+    int oneshot;                  /* CU_EV_ONESHOT when threaded: one event, one thread */
+    pthread_mutex_t mu;           /* threaded: held while handling events, not in the app */
+    void *class_data;             /* the worker class's own state */
+    void (*tick)(cu_engine_t *e); /* called after every loop iteration (signal flags) */
 
-    cu_io_t *lio;                  /* one watcher per listener */
+    cu_io_t *lio; /* one watcher per listener */
     int accepting;
     size_t nconns;
     size_t max_conns;
-    size_t max_headers;            /* header slots per connection (effective field limit + 1) */
-    cu_conn_t *all;                /* every open connection (doubly linked) */
-    cu_conn_t *pool;               /* freed connections, buffers kept */
-    cu_conn_t *dead;               /* closed during this iteration; pooled after it */
+    size_t max_headers; /* header slots per connection (effective field limit + 1) */
+    cu_conn_t *all;     /* every open connection (doubly linked) */
+    cu_conn_t *pool;    /* freed connections, buffers kept */
+    cu_conn_t *dead;    /* closed during this iteration; pooled after it */
 
     uint64_t nrequests;
-    uint64_t max_requests;         /* with jitter applied; 0 = unlimited */
-    int stopping;                  /* graceful: no accepts, finish what was read, then exit */
-    int quit;                      /* leave the loop now */
+    uint64_t max_requests; /* with jitter applied; 0 = unlimited */
+    int stopping;          /* graceful: no accepts, finish what was read, then exit */
+    int quit;              /* leave the loop now */
     cu_timer_t hb_timer;
-    cu_timer_t accept_timer;       /* retry accept after EMFILE */
+    cu_timer_t accept_timer; /* retry accept after EMFILE */
 };
 
 int cu_engine_init(cu_engine_t *e, cu_worker_ctx_t *ctx, cu_dispatch_cb dispatch);

@@ -9,7 +9,7 @@
 #include <pthread.h>
 
 typedef struct gthread_s {
-    int nthreads;  /* extra threads; the calling thread is one more */
+    int nthreads; /* extra threads; the calling thread is one more */
     pthread_t *threads;
 } gthread_t;
 
@@ -51,7 +51,7 @@ void cu_gthread_teardown(cu_engine_t *e, int join)
         return; /* quick exit: threads may be inside the app; the process is leaving */
     for (int i = 0; i < g->nthreads; i++)
         pthread_join(g->threads[i], NULL);
-    free(g->threads); g->threads = NULL;
-    free(g); g = NULL;
+    cu_free(g->threads);
+    cu_free(g);
     e->class_data = NULL;
 }

@@ -16,9 +16,7 @@ static cu_loop_t *sig_loop;
 static void on_signal(int sig)
 {
     switch (sig) {
-    case SIGTERM:
-        stop_graceful = 1;
-        break;
+    case SIGTERM: stop_graceful = 1; break;
     case SIGQUIT:
     case SIGINT:
         /* Quick stop. A thread inside the app cannot return to its loop soon: leave now,
@@ -27,14 +25,11 @@ static void on_signal(int sig)
             _exit(0);
         stop_now = 1;
         break;
-    case SIGUSR1:
-        reopen_logs = 1;
-        break;
+    case SIGUSR1: reopen_logs = 1; break;
     case SIGABRT:
         /* Sent by the master when the heartbeat went stale (WORKER TIMEOUT). */
         _exit(1);
-    default:
-        break;
+    default: break;
     }
     if (sig_loop)
         cu_loop_wakeup(sig_loop);

@@ -11,15 +11,15 @@ typedef struct cu_worker_ctx_s {
     const cu_config_t *cfg;
     cu_listener_t *listeners;
     size_t nlisteners;
-    cu_heartbeat_slot_t *slot;   /* this worker's liveness slot in shared memory */
-    int age;                     /* spawn counter, gunicorn's worker.age */
-    pid_t ppid;                  /* master pid: exit if it changes (orphaned) */
+    cu_heartbeat_slot_t *slot; /* this worker's liveness slot in shared memory */
+    int age;                   /* spawn counter, gunicorn's worker.age */
+    pid_t ppid;                /* master pid: exit if it changes (orphaned) */
 } cu_worker_ctx_t;
 
 /* Exit codes the master understands (gunicorn's). */
-#define CU_WORKER_EXIT_OK 0
+#define CU_WORKER_EXIT_OK    0
 #define CU_WORKER_BOOT_ERROR 3
-#define CU_APP_LOAD_ERROR 4
+#define CU_APP_LOAD_ERROR    4
 
 /* Run the worker class chosen by cfg->worker_class in this (child) process. Installs the
  * worker's signal handlers, loads the app (unless preloaded), serves until told to stop.

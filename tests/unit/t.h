@@ -8,14 +8,14 @@
 
 static int t_pass, t_fail;
 
-#define CHECK(cond)                                                                         \
-    do {                                                                                    \
-        if (cond) {                                                                         \
-            t_pass++;                                                                       \
-        } else {                                                                            \
-            t_fail++;                                                                       \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);        \
-        }                                                                                   \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            t_pass++;                                                                              \
+        } else {                                                                                   \
+            t_fail++;                                                                              \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
+        }                                                                                          \
     } while (0)
 
 #define CHECK_STR(s, lit) CHECK((s).len == strlen(lit) && memcmp((s).p, (lit), (s).len) == 0)
