@@ -17,6 +17,7 @@ int main(int argc, char **argv)
 {
     /* Before anything keeps pointers into argv or the environment. */
     cu_proctitle_init(argc, argv);
+    cu_master_set_argv(argc, argv);
 
     cu_config_t cfg;
     cu_config_defaults(&cfg);

@@ -20,7 +20,8 @@ elif ! "$PYTHON" -c 'import sysconfig,os,sys; h=sysconfig.get_paths()["include"]
   missing="$missing Python.h($PYTHON)"; pkgs="$pkgs python3-dev"
 fi
 if [ "$what" = test ]; then
-  for c in clang-format curl nginx haproxy; do
+  # clang: libFuzzer targets (make fuzz); slowhttptest: the slow-client suite
+  for c in clang clang-format curl nginx haproxy slowhttptest; do
     have "$c" || { missing="$missing $c"; case $c in nginx) pkgs="$pkgs nginx-light";; *) pkgs="$pkgs $c";; esac; }
   done
   # gcc's ASan/UBSan runtimes come with gcc; llvm-symbolizer makes reports readable.

@@ -558,9 +558,11 @@ int cu_config_parse_argv(cu_config_t *cfg, int argc, char **argv)
         }
     }
     if (cfile) {
+        /* --print-config shows -c as given; the file found by default leaves the default */
         free(cfg->config);
         cfg->config = NULL;
-        cfg->config = cu_xstrdup(cfile);
+        if (!found)
+            cfg->config = cu_xstrdup(cfile);
         if (!file_loader) {
             if (found)
                 snprintf(err, sizeof(err),
@@ -575,9 +577,9 @@ int cu_config_parse_argv(cu_config_t *cfg, int argc, char **argv)
             rc = error_exit(2, err);
             goto done;
         }
+        rc = file_loader(cfg, cfile, found ? "gunicorn.conf.py" : cfile, file_loader_ctx);
         free(found);
         found = NULL;
-        rc = file_loader(cfg, cfg->config, file_loader_ctx);
         if (rc != CU_OK)
             goto done;
     }
@@ -593,6 +595,7 @@ int cu_config_parse_argv(cu_config_t *cfg, int argc, char **argv)
         free(cfg->app_uri);
         cfg->app_uri = NULL;
         cfg->app_uri = cu_xstrdup(args.app);
+        cfg->app_from_args = 1;
     }
     rc = cu__config_finish(cfg, err, sizeof(err));
     if (rc != CU_OK)

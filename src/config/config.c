@@ -351,6 +351,7 @@ void cu_config_defaults(cu_config_t *cfg)
     cfg->timeout = 30;
     cfg->graceful_timeout = 30;
     cfg->keepalive = 2;
+    cfg->control_socket_mode = 0600;
 
     cfg->limit_request_line = 4094;
     cfg->limit_request_fields = 100;
@@ -398,6 +399,16 @@ void cu_config_free(cu_config_t *cfg)
     cfg->app_uri = NULL;
     free(cfg->config);
     cfg->config = NULL;
+    free(cfg->wsgi_app);
+    cfg->wsgi_app = NULL;
+    if (cfg->shown) {
+        for (size_t i = 0; i < cu__nsettings; i++) {
+            free(cfg->shown[i]);
+            cfg->shown[i] = NULL;
+        }
+    }
+    free(cfg->shown);
+    cfg->shown = NULL;
 }
 
 /* ---- validators ---- */
@@ -613,6 +624,9 @@ int cu__setting_apply(cu_config_t *cfg, const cu__setting_t *s, const char *valu
     }
     case CU__K_PYPATH: set_str(&cfg->pythonpath_str, strip_dup(value)); return CU_OK;
     case CU__K_CONFIG: set_str(&cfg->config, strip_dup(value)); return CU_OK;
+    case CU__K_HOOK:
+        snprintf(err, errlen, "%s: a hook is a Python callable; set it in a config file", s->name);
+        return 1;
     case CU__K_PROCNAME:
     case CU__K_OTHER: break;
     }
@@ -665,6 +679,15 @@ int cu_config_set(cu_config_t *cfg, const char *name, const char *value, char *e
         snprintf(err, errlen, "config cannot be set from a config file");
         return 1;
     }
+    if (value == NULL) {
+        /* Python's None: only string settings keep it (as "unset") */
+        if (s->status == CU__SUPPORTED && (s->kind == CU__K_STR || s->kind == CU__K_PYPATH)) {
+            set_str((char **)(void *)((char *)cfg + s->off), NULL);
+            return CU_OK;
+        }
+        snprintf(err, errlen, "%s: None is not a valid value", s->name);
+        return 1;
+    }
     return cu__setting_apply(cfg, s, value, err, errlen);
 }
 
@@ -706,6 +729,8 @@ int cu__config_finish(cu_config_t *cfg, char *err, size_t errlen)
         }
     }
 
+    if (!cfg->app_uri && cfg->wsgi_app && *cfg->wsgi_app)
+        cfg->app_uri = cu_xstrdup(cfg->wsgi_app);
     if (!cfg->app_uri) {
         snprintf(err, errlen, "No application module specified.");
         return 1;
@@ -715,9 +740,25 @@ int cu__config_finish(cu_config_t *cfg, char *err, size_t errlen)
 
 /* ---- --print-config ---- */
 
-static void print_value(FILE *out, const cu_config_t *cfg, const cu__setting_t *s)
+/* A str value: as is for --print-config, repr() for a Python literal. */
+static void put_str(FILE *out, const char *v, int literal)
+{
+    if (!v)
+        fputs("None", out);
+    else if (literal)
+        cu__py_repr(out, v);
+    else
+        fputs(v, out);
+}
+
+static void print_value(FILE *out, const cu_config_t *cfg, const cu__setting_t *s, int literal)
 {
     const char *base = (const char *)cfg + s->off;
+    size_t idx = (size_t)(s - cu__settings);
+    if (cfg->shown && cfg->shown[idx]) {
+        fputs(cfg->shown[idx], out);
+        return;
+    }
     if (s->status == CU__NOT_YET && s->kind != CU__K_CONFIG) {
         char buf[PATH_MAX + 64];
         fputs(s->def ? s->def : cu__setting_dyn_default(s, buf, sizeof(buf)), out);
@@ -730,19 +771,26 @@ static void print_value(FILE *out, const cu_config_t *cfg, const cu__setting_t *
     case CU__K_BOOL: fputs(*(const int *)(const void *)base ? "True" : "False", out); break;
     case CU__K_STR: {
         const char *v = *(char *const *)(const void *)base;
-        fputs(v ? v : "None", out);
+        char buf[PATH_MAX + 64];
+        /* unset with a default gunicorn computes (user, group, control_socket) */
+        if (!v && !s->def)
+            v = cu__setting_dyn_default(s, buf, sizeof(buf));
+        put_str(out, v, literal);
         break;
     }
     case CU__K_LIST:
     case CU__K_ENV: print_list(out, (const cu_strlist_t *)(const void *)base); break;
     case CU__K_ADDRS: print_list(out, &((const cu_cidrlist_t *)(const void *)base)->src); break;
-    case CU__K_WORKER: fputs(cfg->worker_class_str, out); break;
-    case CU__K_HMAP: fputs(hmap[cfg->header_map], out); break;
-    case CU__K_PROXY: fputs(proxy[cfg->proxy_protocol], out); break;
-    case CU__K_CHDIR: fputs(cfg->chdir, out); break;
-    case CU__K_PYPATH: fputs(cfg->pythonpath_str ? cfg->pythonpath_str : "None", out); break;
-    case CU__K_PROCNAME: fputs(cfg->app_uri ? cfg->app_uri : "gunicorn", out); break;
-    case CU__K_CONFIG: fputs(cfg->config ? cfg->config : s->def, out); break;
+    case CU__K_WORKER: put_str(out, cfg->worker_class_str, literal); break;
+    case CU__K_HMAP: put_str(out, hmap[cfg->header_map], literal); break;
+    case CU__K_PROXY: put_str(out, proxy[cfg->proxy_protocol], literal); break;
+    case CU__K_CHDIR: put_str(out, cfg->chdir, literal); break;
+    case CU__K_PYPATH: put_str(out, cfg->pythonpath_str, literal); break;
+    case CU__K_PROCNAME:
+        put_str(out, cfg->app_uri && cfg->app_from_args ? cfg->app_uri : "gunicorn", literal);
+        break;
+    case CU__K_CONFIG: put_str(out, cfg->config ? cfg->config : s->def, literal); break;
+    case CU__K_HOOK:
     case CU__K_OTHER: fputs(s->def ? s->def : "None", out); break;
     }
 }
@@ -764,12 +812,85 @@ void cu_config_print(const cu_config_t *cfg, FILE *out)
     }
     qsort(rows, cu__nsettings, sizeof(*rows), by_name);
     for (size_t i = 0; i < cu__nsettings; i++) {
+        if (strcmp(rows[i]->section, CU_SECTION_CUNICORN) == 0)
+            continue;
         fprintf(out, "%-*s = ", width, rows[i]->name);
-        print_value(out, cfg, rows[i]);
+        print_value(out, cfg, rows[i], 0);
         fputc('\n', out);
     }
     free(rows);
     rows = NULL;
+}
+
+/* ---- what a config-file loader needs ---- */
+
+int cu_config_lookup(const char *name, enum cu_config_vtype *vtype)
+{
+    const cu__setting_t *s = cu__setting_find(name);
+    if (!s)
+        return CU_ERROR;
+    if (s->status == CU__NOT_YET) {
+        *vtype = CU_CV_NOT_YET;
+        return CU_OK;
+    }
+    switch ((enum cu__kind)s->kind) {
+    case CU__K_INT: *vtype = CU_CV_INT; break;
+    case CU__K_BOOL: *vtype = CU_CV_BOOL; break;
+    case CU__K_STR:
+    case CU__K_PYPATH:
+    case CU__K_CHDIR: *vtype = CU_CV_STR; break;
+    case CU__K_LIST:
+    case CU__K_ENV: *vtype = CU_CV_LIST; break;
+    case CU__K_ADDRS: *vtype = CU_CV_ADDRS; break;
+    case CU__K_HMAP:
+    case CU__K_PROXY: *vtype = CU_CV_CHOICE; break;
+    case CU__K_WORKER: *vtype = CU_CV_CLASS; break;
+    case CU__K_HOOK: *vtype = CU_CV_HOOK; break;
+    case CU__K_PROCNAME:
+    case CU__K_CONFIG: *vtype = CU_CV_FIXED; break;
+    case CU__K_OTHER: *vtype = CU_CV_NOT_YET; break;
+    }
+    return CU_OK;
+}
+
+const char *cu_config_setting_name(size_t i)
+{
+    return i < cu__nsettings ? cu__settings[i].name : NULL;
+}
+
+const char *cu_config_default_text(const char *name, char *buf, size_t cap)
+{
+    const cu__setting_t *s = cu__setting_find(name);
+    if (!s) {
+        snprintf(buf, cap, "None");
+        return buf;
+    }
+    if (s->def && s->status == CU__NOT_YET)
+        return s->def;
+    return cu__setting_dyn_default(s, buf, cap);
+}
+
+void cu_config_set_shown(cu_config_t *cfg, const char *name, const char *text)
+{
+    const cu__setting_t *s = cu__setting_find(name);
+    if (!s)
+        return;
+    if (!cfg->shown)
+        cfg->shown = cu_xcalloc(cu__nsettings, sizeof(*cfg->shown));
+    size_t i = (size_t)(s - cu__settings);
+    free(cfg->shown[i]);
+    cfg->shown[i] = NULL;
+    if (text)
+        cfg->shown[i] = cu_xstrdup(text);
+}
+
+int cu_config_print_value(const cu_config_t *cfg, const char *name, int literal, FILE *out)
+{
+    const cu__setting_t *s = cu__setting_find(name);
+    if (!s)
+        return CU_ERROR;
+    print_value(out, cfg, s, literal);
+    return CU_OK;
 }
 
 /* ---- --help and docs/settings.md ---- */
@@ -872,9 +993,14 @@ void cu_config_print_doc(FILE *out)
             "cunicorn takes gunicorn's settings under the same names and flags. This page "
             "lists every gunicorn setting (%zu) and whether cunicorn supports it yet (%zu "
             "do). Giving a setting cunicorn does not support yet, on the command line or in "
-            "`GUNICORN_CMD_ARGS`, is an error (exit status 2) rather than being ignored.\n\n"
-            "Precedence, lowest first: defaults, config file, `GUNICORN_CMD_ARGS`, command "
-            "line. Config files (`-c`, `./gunicorn.conf.py`) are not supported yet.\n",
+            "`GUNICORN_CMD_ARGS`, is an error (exit status 2) rather than being ignored; in a "
+            "config file, giving one a value other than its default is an error too (exit "
+            "status 1).\n\n"
+            "Precedence, lowest first: defaults, config file (`-c PATH`, `-c file:PATH`, "
+            "`-c python:MODULE`, else `./gunicorn.conf.py`), `GUNICORN_CMD_ARGS`, command "
+            "line. The config file is Python, run by the embedded interpreter; module-level "
+            "names that are settings apply, other names are ignored. Server hooks are "
+            "described in [hooks.md](hooks.md).\n",
             cu__nsettings, nsup);
     const char *section = NULL;
     for (size_t i = 0; i < cu__nsettings; i++) {

@@ -77,6 +77,17 @@ typedef struct cu_config_s {
     char *pidfile;           /* NULL = none */
     char *proc_name;         /* NULL = default (app module) */
     int preload_app;
+    /* process management (proc/master.c) */
+    int daemon;              /* -D */
+    char *user;              /* -u: name or uid; NULL = do not change */
+    char *group;             /* -g: name or gid; NULL = do not change */
+    int initgroups;          /* --initgroups */
+    int umask;               /* -m: for unix sockets and workers; 0 */
+    char *worker_tmp_dir;    /* accepted; the heartbeat is shared memory, not a file */
+    char *control_socket;    /* NULL = $XDG_RUNTIME_DIR/gunicorn.ctl or ~/.gunicorn/ */
+    int control_socket_mode; /* 0600 (384) */
+    int control_socket_disable;
+    int max_worker_memory; /* cunicorn-only: recycle a worker past this RSS (MB); 0 = off */
 
     /* logging */
     char *accesslog;         /* NULL = off; "-" = stdout */
@@ -88,7 +99,13 @@ typedef struct cu_config_s {
     char *app_uri; /* APP_MODULE positional */
     int print_config;
     int check_config;
-    char *config; /* -c PATH, or ./gunicorn.conf.py when it exists; NULL = none */
+    char *config;      /* -c PATH, or ./gunicorn.conf.py when it exists; NULL = none */
+    char *wsgi_app;    /* from a config file: the app when no APP_MODULE is given */
+    int app_from_args; /* app_uri came from the command line (default_proc_name) */
+
+    /* --print-config text of values held outside this struct (hooks: "<qualname()>"),
+     * indexed like the settings table; NULL entries print the usual way. Owned. */
+    char **shown;
 } cu_config_t;
 
 /* Effective parser limits, as gunicorn derives them from the settings:
@@ -136,12 +153,48 @@ int cu_config_parse_argv(cu_config_t *cfg, int argc, char **argv);
  * ./gunicorn.conf.py in the startup directory) is an error. The loader runs after the
  * command line was parsed and before its values are applied (so the command line wins);
  * it sets values with cu_config_set()/cu_config_set_list() and returns CU_OK, or an exit
- * code (> 0) after printing its own message. */
-typedef int (*cu_config_file_cb)(cu_config_t *cfg, const char *path, void *ctx);
+ * code (> 0) after printing its own message. `path` is the location as given (-c value,
+ * "file:PATH", "python:MODULE") or the absolute path of ./gunicorn.conf.py; `shown` is how
+ * messages name it ("gunicorn.conf.py" for the default file). py/config_file.c registers
+ * one at program start. */
+typedef int (*cu_config_file_cb)(cu_config_t *cfg, const char *path, const char *shown, void *ctx);
 void cu_config_set_file_loader(cu_config_file_cb cb, void *ctx);
 
+/* What a config-file loader needs to know about a setting name. */
+enum cu_config_vtype {
+    CU_CV_INT,     /* validate_pos_int: int (bool counts) or str for int(x, 0) */
+    CU_CV_BOOL,    /* validate_bool: bool or "true"/"false" */
+    CU_CV_STR,     /* validate_string: str (stripped) or None */
+    CU_CV_LIST,    /* validate_list_string: str, or an iterable of str */
+    CU_CV_ADDRS,   /* validate_string_to_addr_list: one comma-separated str */
+    CU_CV_CHOICE,  /* header_map / proxy_protocol: str (proxy_protocol: bool too) */
+    CU_CV_CLASS,   /* worker_class: str */
+    CU_CV_HOOK,    /* a server hook: a callable, kept by the loader */
+    CU_CV_FIXED,   /* config / default_proc_name: not taken from a file */
+    CU_CV_NOT_YET, /* a gunicorn setting cunicorn does not support yet */
+};
+
+/* CU_OK and *vtype for a setting name; CU_ERROR when no setting has that name. */
+int cu_config_lookup(const char *name, enum cu_config_vtype *vtype);
+
+/* Names of all settings, in table order: i = 0.. until NULL. */
+const char *cu_config_setting_name(size_t i);
+
+/* gunicorn's default as --print-config shows it, for any setting (into buf). */
+const char *cu_config_default_text(const char *name, char *buf, size_t cap);
+
+/* Override what --print-config shows for `name` (copied; NULL clears). */
+void cu_config_set_shown(cu_config_t *cfg, const char *name, const char *text);
+
+/* Write one setting's value: as --print-config does (literal = 0), or as a Python literal
+ * (literal = 1: strings quoted, lists as lists) for building a Python-side cfg object;
+ * settings without a literal form (hooks, not-yet ones) are written as --print-config
+ * shows them. Returns CU_OK, or CU_ERROR for an unknown name. */
+int cu_config_print_value(const cu_config_t *cfg, const char *name, int literal, FILE *out);
+
 /* Set one setting by gunicorn name from its string form, through the same validator as
- * the command line (lists: replaced by the one value; bools: "true"/"false").
+ * the command line (lists: replaced by the one value; bools: "true"/"false"; value NULL is
+ * Python's None: unsets a string setting).
  * Returns CU_OK, or an exit code (> 0) with a message in err. Settings cunicorn does not
  * support yet are rejected (2). */
 int cu_config_set(cu_config_t *cfg, const char *name, const char *value, char *err, size_t errlen);

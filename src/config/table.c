@@ -27,7 +27,13 @@
     {                                                                                              \
         NULL                                                                                       \
     }
-#define HOOK(nm, sect, qual, doc) NOT(nm, sect, NOFL, NULL, CU__A_NONE, CU__T_STR, qual, doc)
+/* A server hook cunicorn calls (the callable lives in py/hooks.c) */
+#define HOOK(nm, sect, qual, doc)                                                                  \
+    {                                                                                              \
+        nm, sect, NOFL, NULL, CU__A_NONE, CU__K_HOOK, CU__SUPPORTED, CU__T_STR, 0, qual, NULL, doc \
+    }
+/* A hook of a feature cunicorn does not have yet */
+#define HOOK_NOT(nm, sect, qual, doc) NOT(nm, sect, NOFL, NULL, CU__A_NONE, CU__T_STR, qual, doc)
 
 #define S_CFG   "Config File"
 #define S_SOCK  "Server Socket"
@@ -43,13 +49,15 @@
 #define S_DIRTY "Dirty Arbiters"
 #define S_DHOOK "Dirty Arbiter Hooks"
 #define S_CTL   "Control"
+/* Settings gunicorn does not have: left out of --print-config, which mirrors gunicorn's. */
+#define S_CUNICORN CU_SECTION_CUNICORN
 
 const cu__setting_t cu__settings[] = {
-    {"config", S_CFG, FL("-c", "--config"), "CONFIG", CU__A_STORE, CU__K_CONFIG, CU__NOT_YET,
+    {"config", S_CFG, FL("-c", "--config"), "CONFIG", CU__A_STORE, CU__K_CONFIG, CU__SUPPORTED,
      CU__T_STR, 0, "./gunicorn.conf.py", NULL,
      "Python config file (gunicorn.conf.py) to read settings from."},
-    NOT("wsgi_app", S_CFG, NOFL, "STRING", CU__A_NONE, CU__T_STR, "None",
-        "WSGI application as MODULE:VARIABLE, set from a config file."),
+    SUP("wsgi_app", S_CFG, NOFL, "STRING", CU__A_NONE, CU__K_STR, CU__T_STR, wsgi_app, "None",
+        "WSGI application as MODULE:VARIABLE when no APP_MODULE is given (config file)."),
 
     SUP("bind", S_SOCK, FL("-b", "--bind"), "ADDRESS", CU__A_APPEND, CU__K_LIST, CU__T_STR, bind,
         "['127.0.0.1:8000'] (['0.0.0.0:$PORT'] when PORT is set)",
@@ -111,22 +119,23 @@ const cu__setting_t cu__settings[] = {
         reuse_port, "False", "Set SO_REUSEPORT on listening sockets."),
     SUP("chdir", S_MECH, FL("--chdir"), NULL, CU__A_STORE, CU__K_CHDIR, CU__T_STR, chdir,
         "current directory", "Change to this directory before loading the application."),
-    NOT("daemon", S_MECH, FL("-D", "--daemon"), NULL, CU__A_TRUE, CU__T_STR, "False",
-        "Detach the server from the terminal and run in the background."),
+    SUP("daemon", S_MECH, FL("-D", "--daemon"), NULL, CU__A_TRUE, CU__K_BOOL, CU__T_STR, daemon,
+        "False", "Detach the server from the terminal and run in the background."),
     SUP("raw_env", S_MECH, FL("-e", "--env"), "ENV", CU__A_APPEND, CU__K_ENV, CU__T_STR, raw_env,
         "[]", "Set an environment variable (KEY=VALUE) for the application; repeatable."),
     SUP("pidfile", S_MECH, FL("-p", "--pid"), "FILE", CU__A_STORE, CU__K_STR, CU__T_STR, pidfile,
         "None", "Write the master's PID to this file."),
-    NOT("worker_tmp_dir", S_MECH, FL("--worker-tmp-dir"), "DIR", CU__A_STORE, CU__T_STR, "None",
-        "Directory for the workers' heartbeat files."),
-    NOT("user", S_MECH, FL("-u", "--user"), "USER", CU__A_STORE, CU__T_STR, NULL,
+    SUP("worker_tmp_dir", S_MECH, FL("--worker-tmp-dir"), "DIR", CU__A_STORE, CU__K_STR, CU__T_STR,
+        worker_tmp_dir, "None",
+        "Accepted for compatibility: cunicorn's heartbeat is shared memory, not a file."),
+    SUP("user", S_MECH, FL("-u", "--user"), "USER", CU__A_STORE, CU__K_STR, CU__T_STR, user, NULL,
         "Run workers as this user (name or uid)."),
-    NOT("group", S_MECH, FL("-g", "--group"), "GROUP", CU__A_STORE, CU__T_STR, NULL,
-        "Run workers as this group (name or gid)."),
-    NOT("umask", S_MECH, FL("-m", "--umask"), "INT", CU__A_STORE, CU__T_AUTOINT, "0",
-        "File mode mask for files the server writes."),
-    NOT("initgroups", S_MECH, FL("--initgroups"), NULL, CU__A_TRUE, CU__T_STR, "False",
-        "Give workers all the groups of --user."),
+    SUP("group", S_MECH, FL("-g", "--group"), "GROUP", CU__A_STORE, CU__K_STR, CU__T_STR, group,
+        NULL, "Run workers as this group (name or gid)."),
+    SUP("umask", S_MECH, FL("-m", "--umask"), "INT", CU__A_STORE, CU__K_INT, CU__T_AUTOINT, umask,
+        "0", "File mode mask for unix sockets and the workers."),
+    SUP("initgroups", S_MECH, FL("--initgroups"), NULL, CU__A_TRUE, CU__K_BOOL, CU__T_STR,
+        initgroups, "False", "Give workers all the groups of --user."),
     NOT("tmp_upload_dir", S_MECH, NOFL, "DIR", CU__A_NONE, CU__T_STR, "None",
         "Directory for request bodies being read."),
     NOT("secure_scheme_headers", S_MECH, NOFL, NULL, CU__A_NONE, CU__T_STR,
@@ -301,21 +310,25 @@ const cu__setting_t cu__settings[] = {
         "Threads per dirty worker."),
     NOT("dirty_graceful_timeout", S_DIRTY, FL("--dirty-graceful-timeout"), "INT", CU__A_STORE,
         CU__T_INT, "30", "Seconds dirty workers get to stop gracefully."),
-    HOOK("on_dirty_starting", S_DHOOK, "<OnDirtyStarting.on_dirty_starting()>",
-         "Hook: before the dirty arbiter initializes."),
-    HOOK("dirty_post_fork", S_DHOOK, "<DirtyPostFork.dirty_post_fork()>",
-         "Hook: after a dirty worker is forked."),
-    HOOK("dirty_worker_init", S_DHOOK, "<DirtyWorkerInit.dirty_worker_init()>",
-         "Hook: after a dirty worker loaded its applications."),
-    HOOK("dirty_worker_exit", S_DHOOK, "<DirtyWorkerExit.dirty_worker_exit()>",
-         "Hook: a dirty worker exited."),
+    HOOK_NOT("on_dirty_starting", S_DHOOK, "<OnDirtyStarting.on_dirty_starting()>",
+             "Hook: before the dirty arbiter initializes."),
+    HOOK_NOT("dirty_post_fork", S_DHOOK, "<DirtyPostFork.dirty_post_fork()>",
+             "Hook: after a dirty worker is forked."),
+    HOOK_NOT("dirty_worker_init", S_DHOOK, "<DirtyWorkerInit.dirty_worker_init()>",
+             "Hook: after a dirty worker loaded its applications."),
+    HOOK_NOT("dirty_worker_exit", S_DHOOK, "<DirtyWorkerExit.dirty_worker_exit()>",
+             "Hook: a dirty worker exited."),
 
-    NOT("control_socket", S_CTL, FL("--control-socket"), "PATH", CU__A_STORE, CU__T_STR, NULL,
-        "UNIX socket for the control interface."),
-    NOT("control_socket_mode", S_CTL, FL("--control-socket-mode"), "INT", CU__A_STORE,
-        CU__T_AUTOINT, "384", "File mode of the control socket."),
-    NOT("control_socket_disable", S_CTL, FL("--no-control-socket"), NULL, CU__A_TRUE, CU__T_STR,
-        "False", "Do not open the control socket."),
+    SUP("control_socket", S_CTL, FL("--control-socket"), "PATH", CU__A_STORE, CU__K_STR, CU__T_STR,
+        control_socket, NULL, "UNIX socket for the control interface."),
+    SUP("control_socket_mode", S_CTL, FL("--control-socket-mode"), "INT", CU__A_STORE, CU__K_INT,
+        CU__T_AUTOINT, control_socket_mode, "384", "File mode of the control socket."),
+    SUP("control_socket_disable", S_CTL, FL("--no-control-socket"), NULL, CU__A_TRUE, CU__K_BOOL,
+        CU__T_STR, control_socket_disable, "False", "Do not open the control socket."),
+    /* cunicorn-only (not a gunicorn setting) */
+    SUP("max_worker_memory", S_CUNICORN, FL("--max-worker-memory"), "MB", CU__A_STORE, CU__K_INT,
+        CU__T_INT, max_worker_memory, "0",
+        "cunicorn only: recycle a worker gracefully once its RSS passes this many MB (0 = off)."),
 };
 
 const size_t cu__nsettings = CU_NELEM(cu__settings);

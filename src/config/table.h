@@ -32,10 +32,14 @@ enum cu__kind {
     CU__K_PYPATH,   /* pythonpath */
     CU__K_PROCNAME, /* default_proc_name: derived from APP_MODULE */
     CU__K_CONFIG,   /* config: the config file path */
+    CU__K_HOOK,     /* a server hook: a Python callable kept by py/hooks.c (config file only) */
     CU__K_OTHER,    /* not supported yet: only its default is known */
 };
 
 enum cu__status { CU__SUPPORTED, CU__NOT_YET };
+
+/* Section of the cunicorn-only settings (max_worker_memory): --print-config skips them. */
+#define CU_SECTION_CUNICORN "cunicorn"
 
 enum cu__argtype { CU__T_STR, CU__T_INT, CU__T_AUTOINT };
 

@@ -205,7 +205,10 @@ static int open_tcp(const cu_config_t *cfg, const cu_bind_addr_t *a, int *gai)
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (bind(fd, (struct sockaddr *)&ss, sl) < 0)
         goto fail;
-    if (listen(fd, cfg->backlog > 0 ? cfg->backlog : 2048) < 0)
+    /* --reuse-port: the master only reserves the address; each worker listens on its own
+     * socket (cu_listeners_for_worker). A listening socket nobody accepts on would get its
+     * share of the connections. */
+    if (!cfg->reuse_port && listen(fd, cfg->backlog > 0 ? cfg->backlog : 2048) < 0)
         goto fail;
     return fd;
 fail:
@@ -215,7 +218,7 @@ fail:
 }
 
 /* One attempt at a unix listener: a stale socket file is removed, any other file is an
- * error (-ENOTSOCK). The umask is 0 around bind like gunicorn's default --umask. */
+ * error (-ENOTSOCK). --umask applies around bind, as in gunicorn. */
 static int open_unix(const cu_config_t *cfg, const cu_bind_addr_t *a)
 {
     struct stat st;
@@ -234,7 +237,7 @@ static int open_unix(const cu_config_t *cfg, const cu_bind_addr_t *a)
     memset(&sun, 0, sizeof(sun));
     sun.sun_family = AF_UNIX;
     memcpy(sun.sun_path, a->path, strlen(a->path) + 1);
-    mode_t old = umask(0);
+    mode_t old = umask((mode_t)cfg->umask);
     int rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
     int err = errno;
     umask(old);
@@ -314,6 +317,8 @@ static int open_one(const cu_config_t *cfg, const char *spec, cu_listener_t *l)
         l->fd = fd;
         if (a.kind == CU_BIND_UNIX)
             l->unix_path = cu_xstrdup(a.path);
+        else
+            l->reuse_port = cfg->reuse_port;
     }
     l->bind = cu_xstrdup(spec);
     fill_names(l);
@@ -334,6 +339,81 @@ int cu_listeners_open(const cu_config_t *cfg, cu_listener_t **out, size_t *n)
     }
     *out = ls;
     *n = count;
+    return CU_OK;
+}
+
+int cu_listeners_inherit(const cu_config_t *cfg, const int *fds, size_t nfds, cu_listener_t **out,
+                         size_t *n)
+{
+    cu_listener_t *ls = cu_xcalloc(nfds ? nfds : 1, sizeof(*ls));
+    for (size_t i = 0; i < nfds; i++) {
+        cu_listener_t *l = &ls[i];
+        int type = 0, acc = 0;
+        socklen_t tl = sizeof(type), al = sizeof(acc);
+        if (getsockopt(fds[i], SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_STREAM) {
+            cu_log_error("Inherited fd %d is not a stream socket", fds[i]);
+            free(ls);
+            ls = NULL;
+            return CU_ERROR;
+        }
+        if (getsockopt(fds[i], SOL_SOCKET, SO_ACCEPTCONN, &acc, &al) < 0)
+            acc = 0;
+        l->fd = fds[i];
+        fill_names(l);
+        if (!acc && l->family != AF_UNIX && cfg->reuse_port)
+            l->reuse_port = 1;
+        else if (!acc)
+            (void)listen(l->fd, cfg->backlog > 0 ? cfg->backlog : 2048);
+        (void)set_flags(l->fd);
+        char b[32];
+        snprintf(b, sizeof(b), "fd://%d", fds[i]);
+        l->bind = cu_xstrdup(b);
+        if (l->family == AF_UNIX) {
+            struct sockaddr_un sun;
+            socklen_t sl = sizeof(sun);
+            memset(&sun, 0, sizeof(sun));
+            if (getsockname(l->fd, (struct sockaddr *)&sun, &sl) == 0 && sun.sun_path[0])
+                l->unix_path = cu_xstrdup(sun.sun_path);
+        }
+    }
+    *out = ls;
+    *n = nfds;
+    return CU_OK;
+}
+
+int cu_listeners_for_worker(const cu_config_t *cfg, const cu_listener_t *ls, size_t n,
+                            cu_listener_t **out)
+{
+    cu_listener_t *w = cu_xcalloc(n ? n : 1, sizeof(*w));
+    for (size_t i = 0; i < n; i++) {
+        w[i] = ls[i];
+        w[i].bind = ls[i].bind ? cu_xstrdup(ls[i].bind) : NULL;
+        w[i].unix_path = NULL; /* the master unlinks, never a worker */
+        if (!ls[i].reuse_port)
+            continue;
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        int one = 1, fd = -1;
+        if (getsockname(ls[i].fd, (struct sockaddr *)&ss, &sl) < 0 ||
+            (fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0 ||
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
+            bind(fd, (struct sockaddr *)&ss, sl) < 0 ||
+            listen(fd, cfg->backlog > 0 ? cfg->backlog : 2048) < 0) {
+            cu_log_error("Can't open a reuse-port listener for %s: %s", ls[i].bind,
+                         strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            w[i].fd = -1;
+            cu_listeners_close(w, i + 1, 0);
+            return CU_ERROR;
+        }
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        close(ls[i].fd); /* this process's copy of the master's reservation */
+        w[i].fd = fd;
+        w[i].reuse_port = 0;
+    }
+    *out = w;
     return CU_OK;
 }
 

@@ -16,6 +16,8 @@ struct cu_listener_s {
     char *unix_path;       /* for unlink on exit; NULL otherwise (also NULL for fd://) */
     char server_name[256]; /* SERVER_NAME default: bound address text ("" for unix) */
     char server_port[8];   /* SERVER_PORT default: bound port text ("" for unix) */
+    int reuse_port;        /* --reuse-port TCP: bound, NOT listening (the master's address
+                              reservation); workers listen on their own sockets */
 };
 
 /* One --bind value, parsed (gunicorn's util.parse_address). */
@@ -41,6 +43,20 @@ int cu_bind_parse(const char *s, cu_bind_addr_t *out, char *err, size_t errlen);
  * other bind errors gunicorn retries 5 times, 1 s apart, and so do we.
  * Sockets are non-blocking and close-on-exec; workers inherit them through fork. */
 int cu_listeners_open(const cu_config_t *cfg, cu_listener_t **out, size_t *n);
+
+/* Adopt listening sockets handed over by a previous master (GUNICORN_FD) or systemd
+ * (LISTEN_FDS): bind texts become "fd://N"; unix paths are read back with getsockname.
+ * A bound TCP socket that is not listening stays so under --reuse-port (the old master's
+ * reservation); otherwise listen() is called on it. Returns CU_OK or CU_ERROR (logged). */
+int cu_listeners_inherit(const cu_config_t *cfg, const int *fds, size_t nfds, cu_listener_t **out,
+                         size_t *n);
+
+/* In a worker right after fork: the listeners it serves. Plain ones are the master's
+ * sockets (same fds); each reuse_port one is replaced by a new SO_REUSEPORT socket bound to
+ * the same address and listening, the master's copy closed in this process. *out has n
+ * entries (free with cu_listeners_close(*out, n, 0)). Returns CU_OK or CU_ERROR (logged). */
+int cu_listeners_for_worker(const cu_config_t *cfg, const cu_listener_t *ls, size_t n,
+                            cu_listener_t **out);
 
 /* Delay between bind retries in ms (1000; tests lower it). */
 extern int cu_listen_retry_ms;

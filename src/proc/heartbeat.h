@@ -10,6 +10,9 @@ struct cu_heartbeat_slot_s {
     volatile pid_t pid;         /* 0 = free */
     volatile uint64_t requests; /* requests handled (for stats / control socket) */
     volatile int64_t booted_ms;
+    /* Set by a worker that began a graceful stop on its own (max_requests): the master then
+     * stops counting it and spawns its replacement at once. 0 otherwise. */
+    volatile int retiring;
 };
 
 typedef struct cu_heartbeat_slot_s cu_heartbeat_slot_t;

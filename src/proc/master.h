@@ -15,4 +15,9 @@
  * Before calling: cu_proctitle_init() (proc/proctitle.h) from main() so titles can be set. */
 int cu_master_run(cu_config_t *cfg);
 
+/* The command line, kept for HUP (argv is parsed again, which re-evaluates the config
+ * file) and USR2 (the new master is exec'd with it). Call before cu_master_run; argv must
+ * outlive the master (cu_proctitle_init's heap copies do). */
+void cu_master_set_argv(int argc, char **argv);
+
 #endif

@@ -30,6 +30,12 @@ extern cu__py_t cu__py;
 
 /* ---- runtime.c ---- */
 
+/* Start the interpreter if it is not running yet (PyConfig, traceback), without the
+ * process setup cu_py_init does (chdir, sys.path, raw_env): the config file is evaluated
+ * in it before the settings are final. Returns CU_OK or CU_ERROR (logged), without the
+ * GIL either way (cu__py.main_ts holds the main thread state). */
+int cu__py_start(void);
+
 /* Log the pending Python exception: `msg` first, then its formatted traceback, as one
  * block at `level` (gunicorn's log.exception). Clears the exception. GIL held. */
 void cu__py_log_exception(int level, const char *msg);

@@ -87,7 +87,6 @@ static void set_executable(void)
 
 static int setup_process(const cu_config_t *cfg)
 {
-    set_executable();
     char cwd[PATH_MAX];
     const char *dir = cfg->chdir;
     if (dir != NULL && dir[0] != '\0') {
@@ -161,11 +160,10 @@ fail_py:
     return CU_ERROR;
 }
 
-int cu_py_init(const cu_config_t *cfg)
+int cu__py_start(void)
 {
     if (Py_IsInitialized())
         return CU_OK;
-    cu__py.cfg = cfg;
 
     if (PyImport_AppendInittab("cunicorn", cunicorn_module_init) < 0) {
         cu_log_error("cannot register the cunicorn module");
@@ -197,19 +195,35 @@ int cu_py_init(const cu_config_t *cfg)
                      st.func ? ": " : "", st.err_msg ? st.err_msg : "unknown error");
         return CU_ERROR;
     }
-
-    int rc = setup_process(cfg);
-    if (rc == CU_OK) {
-        PyObject *tb = PyImport_ImportModule("traceback"); /* new ref */
-        if (tb != NULL) {
-            cu__py.format_exception = PyObject_GetAttrString(tb, "format_exception");
-            Py_DECREF(tb);
-        }
-        if (cu__py.format_exception == NULL) {
-            cu__py_log_exception(CU_LOG_ERROR, "cannot import traceback");
-            rc = CU_ERROR;
-        }
+    set_executable();
+    PyObject *tb = PyImport_ImportModule("traceback"); /* new ref */
+    if (tb != NULL) {
+        cu__py.format_exception = PyObject_GetAttrString(tb, "format_exception");
+        Py_DECREF(tb);
     }
+    int rc = CU_OK;
+    if (cu__py.format_exception == NULL) {
+        cu__py_log_exception(CU_LOG_ERROR, "cannot import traceback");
+        rc = CU_ERROR;
+    }
+    cu__py.main_ts = PyEval_SaveThread();
+    return rc;
+}
+
+int cu_py_init(const cu_config_t *cfg)
+{
+    /* The interpreter may be running already (the config file was evaluated in it); the
+     * process setup happens once, with the final settings. */
+    static int done;
+    if (done)
+        return CU_OK;
+    cu__py.cfg = cfg;
+    if (cu__py_start() != CU_OK)
+        return CU_ERROR;
+    done = 1;
+
+    PyEval_RestoreThread(cu__py.main_ts);
+    int rc = setup_process(cfg);
     if (rc == CU_OK) {
         /* Import the module now so a broken build fails at start, not on first use. */
         cu__py.module = PyImport_ImportModule("cunicorn");

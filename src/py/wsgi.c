@@ -4,6 +4,7 @@
 #include "py/py_internal.h"
 
 #include "core/clock.h"
+#include "py/hooks.h"
 #include "core/log.h"
 #include "log/access.h"
 
@@ -42,23 +43,33 @@ int cu_py_worker_init(const cu_config_t *cfg, int multithread)
     int rc = cu__environ_init(cfg, multithread);
     if (rc != CU_OK)
         cu__py_log_exception(CU_LOG_ERROR, "Cannot build the WSGI environ template");
+    /* gunicorn's Worker.init_process: the app is loaded, serving has not begun */
+    if (rc == CU_OK)
+        rc = cu__hook_post_worker_init();
     PyGILState_Release(g);
+    if (rc == CU_OK)
+        cu_py_hook_arm_signals();
     return rc;
 }
 
 /* ---- hook points (gunicorn's pre_request / post_request) ---- */
 
-static void pre_request(cu_conn_t *c)
+/* Returns the hooks' req object (new ref) when a request hook is set, else NULL after
+ * gunicorn's default pre_request (a debug line). *raised: pre_request raised (pending). */
+static PyObject *pre_request(cu_conn_t *c, int *raised)
 {
-    /* gunicorn's default pre_request hook. */
+    *raised = 0;
+    if (cu__hook_pre_request_fn != NULL || cu__hook_post_request_fn != NULL)
+        return cu__hook_request(c, raised);
     cu_log_debug("%.*s %.*s", (int)c->req.method.len, c->req.method.p, (int)c->req.path.len,
                  c->req.path.p);
+    return NULL;
 }
 
-static void post_request(cu_conn_t *c, PyObject *env)
+static void post_request(cu_conn_t *c, PyObject *req, PyObject *env, int pre_failed)
 {
-    CU_UNUSED(c);
-    CU_UNUSED(env);
+    if (cu__hook_post_request_fn != NULL)
+        cu__hook_post_request(c, req, env, pre_failed);
 }
 
 /* ---- body ---- */
@@ -336,9 +347,15 @@ static void access_log(cu_conn_t *c, PyObject *env)
 static int handle(cu_conn_t *c)
 {
     int rc = CU_OK;
-    PyObject *input = NULL, *sr = NULL, *env = NULL, *result = NULL;
+    PyObject *input = NULL, *sr = NULL, *env = NULL, *result = NULL, *hreq;
+    int pre_failed;
 
-    pre_request(c);
+    hreq = pre_request(c, &pre_failed);
+    if (pre_failed) {
+        /* gunicorn: an exception in pre_request is an error handling the request */
+        rc = app_error(c, &(cu__start_resp_t){.c = c});
+        goto done;
+    }
     input = cu__input_new(c);
     if (input != NULL)
         sr = cu__start_resp_new(c);
@@ -391,7 +408,8 @@ done:
         cu__input_detach(input);
     if (sr != NULL)
         cu__start_resp_detach(sr);
-    post_request(c, env);
+    post_request(c, hreq, env, pre_failed);
+    Py_CLEAR(hreq);
     Py_CLEAR(result);
     Py_CLEAR(env);
     Py_CLEAR(sr);

@@ -2,6 +2,7 @@
 #include "workers/worker.h"
 #include "core/log.h"
 #include "log/access.h"
+#include "py/hooks.h"
 #include "py/py.h"
 #include "workers/engine.h"
 #include "workers/gthread.h"
@@ -9,7 +10,7 @@
 #include <signal.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t stop_graceful, stop_now, reopen_logs;
+static volatile sig_atomic_t stop_graceful, stop_now, reopen_logs, aborting;
 static volatile sig_atomic_t in_app; /* threads inside the app right now */
 static cu_loop_t *sig_loop;
 
@@ -19,16 +20,26 @@ static void on_signal(int sig)
     case SIGTERM: stop_graceful = 1; break;
     case SIGQUIT:
     case SIGINT:
-        /* Quick stop. A thread inside the app cannot return to its loop soon: leave now,
-         * like gunicorn's SystemExit in the request. */
-        if (in_app)
+        /* Quick stop. A thread inside the app cannot return to its loop soon: leave from
+         * the app (after the worker_int hook, if set), like gunicorn's SystemExit. */
+        if (in_app) {
+            if (cu_py_hook_signal_in_app(sig))
+                return;
             _exit(0);
+        }
         stop_now = 1;
         break;
     case SIGUSR1: reopen_logs = 1; break;
     case SIGABRT:
-        /* Sent by the master when the heartbeat went stale (WORKER TIMEOUT). */
-        _exit(1);
+        /* Sent by the master when the heartbeat went stale (WORKER TIMEOUT). The
+         * worker_abort hook runs first when set; the master SIGKILLs if it never does. */
+        if (in_app) {
+            if (cu_py_hook_signal_in_app(sig))
+                return;
+            _exit(1);
+        }
+        aborting = 1;
+        break;
     default: break;
     }
     if (sig_loop)
@@ -59,7 +70,13 @@ static void install_signals(void)
 
 static void tick(cu_engine_t *e)
 {
+    if (aborting) {
+        cu_py_hook_worker_abort();
+        _exit(1);
+    }
     if (stop_now) {
+        if (!e->quit)
+            cu_py_hook_worker_int();
         e->quit = 1;
         return;
     }
@@ -97,6 +114,7 @@ int cu_worker_main(cu_worker_ctx_t *ctx)
     int threaded = cfg->worker_class == CU_WORKER_GTHREAD;
     if (cu_py_worker_init(cfg, threaded) != CU_OK)
         return CU_WORKER_BOOT_ERROR;
+    cu_py_hook_arm_signals();
 
     cu_engine_t e;
     if (cu_engine_init(&e, ctx, app_dispatch) != CU_OK)

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Write libFuzzer seed corpora from the conformance vectors:
-tests/fuzz/corpus/{fuzz_h1,fuzz_chunked,fuzz_proxy}/. The first byte of each seed is the
-target's option byte (see each fuzz_*.c)."""
+"""Write libFuzzer seed corpora from the conformance vectors (and, for the whole-connection
+target, the smuggling and limits cases of tests/integration):
+tests/fuzz/corpus/{fuzz_h1,fuzz_chunked,fuzz_proxy,fuzz_conn}/. The first byte of each seed
+is the target's option byte (see each fuzz_*.c)."""
 import base64
 import glob
 import hashlib
+import importlib.util
 import json
 import os
 import sys
@@ -47,3 +49,42 @@ for path in sorted(glob.glob(os.path.join(src, "*.json"))):
         body = raw[head_end + 4:]
         for split in (0, 3, 7):
             put("fuzz_chunked", bytes([split]) + body)
+
+
+def put_conn(flags, raw):
+    """fuzz_conn: option byte, split mode byte, split lengths, then the client's bytes."""
+    put("fuzz_conn", bytes([flags, 0]) + raw)
+    put("fuzz_conn", bytes([flags, 3, 1, 5, 17]) + raw)
+    if len(raw) <= 400:
+        put("fuzz_conn", bytes([flags, 0x80]) + raw)
+
+
+for path in sorted(glob.glob(os.path.join(src, "*.json"))):
+    v = json.load(open(path))
+    raw = base64.b64decode(v["raw"])
+    cfg = v.get("cfg", {})
+    if set(cfg) - {"proxy_protocol", "permit_obsolete_folding", "header_map",
+                   "strip_header_spaces"}:
+        continue  # limits the target does not vary
+    flags = 0
+    if cfg.get("proxy_protocol"):
+        flags |= 0x01
+    if cfg.get("permit_obsolete_folding"):
+        flags |= 0x02
+    if cfg.get("header_map") == "refuse":
+        flags |= 0x04
+    if cfg.get("header_map") == "dangerous":
+        flags |= 0x08
+    if cfg.get("strip_header_spaces"):
+        flags |= 0x10
+    put_conn(flags, raw)
+
+# The smuggling suite's requests (one connection each).
+smug = os.path.join(here, "..", "integration", "test_smuggling.py")
+if os.path.exists(smug):
+    sys.path.insert(0, os.path.dirname(smug))
+    spec = importlib.util.spec_from_file_location("test_smuggling", smug)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    for case in mod.CASES:
+        put_conn(0x02 if case.fold else 0, case.raw)

@@ -63,6 +63,10 @@ class ServerError(AssertionError):
     pass
 
 
+# Lines that start a report of ASan, LSan or UBSan; Server.close() fails on any of them.
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
 def free_port(family=socket.AF_INET, host="127.0.0.1"):
     s = socket.socket(family, socket.SOCK_STREAM)
     try:
@@ -408,6 +412,13 @@ class Server:
         self.env.pop("GUNICORN_CMD_ARGS", None)
         self.env.pop("WEB_CONCURRENCY", None)
         self.env["PYTHONUNBUFFERED"] = "1"
+        if SANITIZED:
+            # what `make` exports, for a pytest run started by hand
+            self.env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:"
+                                "detect_stack_use_after_return=0")
+            self.env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+            self.env.setdefault("LSAN_OPTIONS", "suppressions=%s:print_suppressions=0"
+                                % os.path.join(REPO, "tests", "lsan.supp"))
         if env:
             self.env.update(env)
         self.pythonpath = pythonpath
@@ -498,7 +509,22 @@ class Server:
             except ProcessLookupError:
                 pass
 
+    def sanitizer_reports(self):
+        """Sanitizer reports in the server's stderr (master and workers share it)."""
+        try:
+            text = self.log()
+        except OSError:
+            return []
+        out = []
+        for marker in SANITIZER_MARKERS:
+            i = text.find(marker)
+            if i >= 0:
+                start = text.rfind("\n", 0, max(0, i - 200)) + 1
+                out.append(text[start:start + 4000])
+        return out
+
     def close(self):
+        reports = []
         try:
             if self.proc is not None and self.proc.poll() is None:
                 try:
@@ -512,11 +538,16 @@ class Server:
                         os.kill(p, signal.SIGKILL)
                     except ProcessLookupError:
                         pass
+            if self.proc is not None:
+                reports = self.sanitizer_reports()
         finally:
             for f in ("_err", "_out"):
                 if hasattr(self, f):
                     getattr(self, f).close()
             self._tmpdir.cleanup()
+        if reports:
+            raise ServerError("sanitizer report in the server's stderr (command: %s):\n%s"
+                              % (" ".join(self.command()), "\n...\n".join(reports)))
 
     def __enter__(self):
         return self.start()

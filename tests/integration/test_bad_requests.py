@@ -119,3 +119,12 @@ def test_client_disconnect_mid_body_does_not_kill_worker(app_server):
     s.close()
     assert app_server.request("GET", "/").status == 200
     assert _pid(app_server) == before
+
+
+def test_bad_request_logged_as_warning(app_server):
+    off = app_server.log_offset()
+    status, _ = _send_bad(app_server, b"GARBAGE\r\n\r\n")
+    assert status == 400
+    # gunicorn: log.warning("Invalid request from ip={ip}: {error}")
+    app_server.wait_for_log(r"\[WARNING\] Invalid request from ip=127\.0\.0\.1: ", since=off,
+                            timeout=5)

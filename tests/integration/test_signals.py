@@ -28,7 +28,7 @@ def _start_slow(server, seconds):
     return t, result, off
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGQUIT])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGQUIT], ids=["TERM", "QUIT"])
 def test_graceful_stop_finishes_inflight_request(make_server, sig):
     # gunicorn: TERM is graceful; QUIT is graceful too in cunicorn's brief
     s = make_server("testapp:app", ["--graceful-timeout", "10"])

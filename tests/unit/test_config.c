@@ -316,7 +316,7 @@ static void test_not_yet(void)
               "cunicorn: error: --certfile (certfile) is a gunicorn setting cunicorn does not "
               "support yet"));
     cu_config_free(&c);
-    CHECK(parse(&c, "-D", "app:app", NULL) == 2 && has(errtext, "(daemon)"));
+    CHECK(parse(&c, "--spew", "app:app", NULL) == 2 && has(errtext, "(spew)"));
     cu_config_free(&c);
     CHECK(parse(&c, "--no-sendfile", "app:app", NULL) == 2 && has(errtext, "(sendfile)"));
     cu_config_free(&c);
