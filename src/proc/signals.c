@@ -67,9 +67,9 @@ void cu_signals_child_reset(void)
     sa.sa_handler = SIG_DFL;
     for (size_t i = 0; i < CU_NELEM(handled); i++)
         sigaction(handled[i], &sa, NULL);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    /* Signals stay blocked (as they were across fork) until the worker has installed its
+     * own handlers: cu_worker_main unblocks them. A TERM in between waits instead of
+     * killing a half-started worker with the default action. */
     for (int i = 0; i < 2; i++) {
         if (sig_pipe[i] >= 0)
             close(sig_pipe[i]);

@@ -186,11 +186,10 @@ static void on_accept_timer(cu_loop_t *loop, cu_timer_t *t)
         accept_resume(e);
 }
 
-static void on_accept(cu_loop_t *loop, cu_io_t *io, int events)
+/* Accept up to `max` connections from listener l; stop at EAGAIN or the connection cap. */
+static void accept_some(cu_engine_t *e, const cu_listener_t *l, int max)
 {
-    cu_engine_t *e = io->data;
-    const cu_listener_t *l = &e->ctx->listeners[io - e->lio];
-    for (int i = 0; i < 64 && e->accepting; i++) {
+    for (int i = 0; i < max && e->accepting; i++) {
         if (e->nconns >= e->max_conns) {
             /* worker_connections reached: the backlog keeps the rest, nothing is dropped. */
             accept_pause(e);
@@ -205,7 +204,7 @@ static void on_accept(cu_loop_t *loop, cu_io_t *io, int events)
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
                 cu_log_error("accept: %s (pausing accepts for 100 ms)", strerror(errno));
                 accept_pause(e);
-                cu_timer_start(loop, &e->accept_timer, 100);
+                cu_timer_start(e->loop, &e->accept_timer, 100);
             }
             return; /* EAGAIN: another worker took it, or the queue is empty */
         }
@@ -213,16 +212,22 @@ static void on_accept(cu_loop_t *loop, cu_io_t *io, int events)
             int one = 1;
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         } else {
-            /* accept() on a unix socket gives an unnamed peer: report the listener path
-             * like gunicorn does not (it leaves REMOTE_ADDR empty); keep the family. */
+            /* A unix-socket peer has no address worth reporting (REMOTE_ADDR stays empty,
+             * as in gunicorn). */
             ss.ss_family = AF_UNIX;
             sl = sizeof(sa_family_t);
         }
         cu_conn_t *c = conn_new(e, fd, l, &ss, sl);
-        cu_io_set(loop, &c->io, CU_EV_READ | e->oneshot);
-        cu_timer_start(loop, &c->timer,
-                       (int64_t)e->cfg->timeout > 0 ? e->cfg->timeout * 1000 : 30000);
+        cu_io_set(e->loop, &c->io, CU_EV_READ | e->oneshot);
+        cu_timer_start(e->loop, &c->timer,
+                       e->cfg->timeout > 0 ? (int64_t)e->cfg->timeout * 1000 : 30000);
     }
+}
+
+static void on_accept(cu_loop_t *loop, cu_io_t *io, int events)
+{
+    cu_engine_t *e = io->data;
+    accept_some(e, &e->ctx->listeners[io - e->lio], 64);
 }
 
 /* ---- PROXY protocol ---- */
@@ -292,6 +297,8 @@ static void after_request(cu_engine_t *e, cu_conn_t *c, int rc)
         e->ctx->slot->requests = e->nrequests;
     if (e->max_requests && e->nrequests >= e->max_requests && !e->stopping) {
         cu_log_info("Autorestarting worker after current request.");
+        if (e->ctx->slot)
+            e->ctx->slot->retiring = 1; /* the master starts the replacement now */
         cu_engine_stop(e);
     }
     if (!reusable) {
@@ -310,7 +317,10 @@ static void after_request(cu_engine_t *e, cu_conn_t *c, int rc)
 static void dispatch(cu_engine_t *e, cu_conn_t *c)
 {
     cu_conn_begin_request(c);
-    if (e->stopping && !c->defer_flush)
+    /* Stopping: this is the last response unless more requests are already buffered
+     * behind it (bytes past this body; a chunked body may hide them: keep it open). */
+    if (e->stopping && !c->req.chunked &&
+        c->in.len <= c->rpos + (size_t)(c->req.content_length > 0 ? c->req.content_length : 0))
         c->keep_alive = 0;
     if (e->cfg->keepalive <= 0)
         c->keep_alive = 0;
@@ -638,19 +648,47 @@ int cu_engine_init(cu_engine_t *e, cu_worker_ctx_t *ctx, cu_dispatch_cb dispatch
     return CU_OK;
 }
 
+/* Nothing unread in the kernel for this idle connection (and the peer has not closed)? */
+static int nothing_pending(int fd)
+{
+    char b;
+    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
 void cu_engine_stop(cu_engine_t *e)
 {
     if (e->stopping)
         return;
+    /* Clients already queued in the listen backlog connected to us: answer them rather
+     * than leave them to be reset when the listener closes. */
+    for (size_t i = 0; i < e->ctx->nlisteners && e->accepting; i++)
+        accept_some(e, &e->ctx->listeners[i], (int)e->max_conns);
     e->stopping = 1;
     accept_pause(e);
     cu_timer_stop(e->loop, &e->accept_timer);
-    /* Idle keep-alive connections have nothing in flight: close them now. */
+    /* Drop this process's reference to the listening sockets right after the drain: once
+     * the master and the other stopping workers have too, new connections are refused
+     * at once instead of queuing where nobody will accept them (and being reset). Other
+     * workers (a HUP's new ones) keep their own references and go on serving. */
+    for (size_t i = 0; i < e->ctx->nlisteners; i++) {
+        if (e->ctx->listeners[i].fd >= 0) {
+            close(e->ctx->listeners[i].fd);
+            e->ctx->listeners[i].fd = -1;
+        }
+    }
     cu_conn_t *next;
     for (cu_conn_t *c = e->all; c; c = next) {
         next = c->next;
-        if (c->state == ST_HEAD && cu_buf_unread(&c->in) == 0 && cu_buf_unread(&c->out) == 0)
-            conn_close(e, c);
+        if (c->state != ST_HEAD || cu_buf_unread(&c->in) || cu_buf_unread(&c->out))
+            continue; /* in flight: finishes, answered with Connection: close */
+        if (c->nrequests > 0 && nothing_pending(c->fd)) {
+            conn_close(e, c); /* idle keep-alive: nothing was asked of us */
+        } else {
+            /* A request may be on its way (a new connection, or bytes not read yet): serve
+             * it with Connection: close, but do not wait long for it. */
+            cu_timer_start(e->loop, &c->timer, 2000);
+        }
     }
 }
 

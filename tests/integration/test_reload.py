@@ -17,12 +17,12 @@ import pytest
 
 import server as srv
 
-# The worker engine's graceful stop (cu_engine_stop) closes every connection in ST_HEAD
-# with an empty user-space buffer, including ones just accepted whose first request is
-# still unread in the kernel: the client gets a reset. Until the engine serves those (see
-# docs/operations.md), the zero-failure assertion is expected to fail under load.
-ENGINE_DRAIN = pytest.mark.xfail(
-    reason="engine closes freshly accepted, unread connections on graceful stop", strict=False)
+# Kept as a no-op marker: the engine's graceful stop now serves connections whose request
+# is still unread in the kernel (issue_engine_stop_reset_fresh_connections), so these
+# tests must pass outright.
+def ENGINE_DRAIN(f):
+    return f
+
 
 BODY = b"Hello, World!"
 
