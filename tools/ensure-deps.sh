@@ -48,6 +48,8 @@ if [ "$what" = test ]; then
   for m in $pymods; do
     "$PYTHON" -c "import $m" >/dev/null 2>&1 || need="$need $m"
   done
+  # pip name differs from the import name
+  "$PYTHON" -c "import paste.deploy" >/dev/null 2>&1 || need="$need PasteDeploy"
   if [ -n "$need" ]; then
     echo "ensure-deps: pip installing into $PYTHON:$need"
     # Debian's own python refuses pip without this flag (PEP 668); pyenv's does not need it.

@@ -41,11 +41,9 @@ static void pass_init(pass_t *p)
 static void list_free(cu_strlist_t *l)
 {
     for (size_t i = 0; i < l->n; i++) {
-        free(l->v[i]);
-        l->v[i] = NULL;
+        cu_free(l->v[i]);
     }
-    free(l->v);
-    l->v = NULL;
+    cu_free(l->v);
     l->n = 0;
 }
 
@@ -58,16 +56,12 @@ static void list_push(cu_strlist_t *l, char *owned)
 static void pass_free(pass_t *p)
 {
     for (size_t i = 0; i < cu__nsettings; i++) {
-        free(p->val[i]);
-        p->val[i] = NULL;
+        cu_free(p->val[i]);
         list_free(&p->lists[i]);
     }
-    free(p->val);
-    p->val = NULL;
-    free(p->lists);
-    p->lists = NULL;
-    free(p->app);
-    p->app = NULL;
+    cu_free(p->val);
+    cu_free(p->lists);
+    cu_free(p->app);
     list_free(&p->unknown);
 }
 
@@ -115,12 +109,10 @@ static int shlex_split(const char *s, cu_strlist_t *out, const char **why)
             s++;
         }
     }
-    free(tok);
-    tok = NULL;
+    cu_free(tok);
     return CU_OK;
 fail:
-    free(tok);
-    tok = NULL;
+    cu_free(tok);
     return CU_ERROR;
 }
 
@@ -332,8 +324,7 @@ static int store_value(pass_t *p, const cu__setting_t *s, const char *value)
             }
             usage_error("argument %s: invalid %s value: %s", names,
                         s->argtype == CU__T_INT ? "int" : "auto_int", mem ? mem : value);
-            free(mem);
-            mem = NULL;
+            cu_free(mem);
             return 2;
         }
         char buf[32];
@@ -345,8 +336,7 @@ static int store_value(pass_t *p, const cu__setting_t *s, const char *value)
     if (s->action == CU__A_APPEND) {
         list_push(&p->lists[idx], v);
     } else {
-        free(p->val[idx]);
-        p->val[idx] = NULL;
+        cu_free(p->val[idx]);
         p->val[idx] = v;
     }
     return CU_OK;
@@ -559,8 +549,7 @@ int cu_config_parse_argv(cu_config_t *cfg, int argc, char **argv)
     }
     if (cfile) {
         /* --print-config shows -c as given; the file found by default leaves the default */
-        free(cfg->config);
-        cfg->config = NULL;
+        cu_free(cfg->config);
         if (!found)
             cfg->config = cu_xstrdup(cfile);
         if (!file_loader) {
@@ -572,14 +561,12 @@ int cu_config_parse_argv(cu_config_t *cfg, int argc, char **argv)
             else
                 snprintf(err, sizeof(err), "-c/--config %s: config files are not supported yet",
                          cfile);
-            free(found);
-            found = NULL;
+            cu_free(found);
             rc = error_exit(2, err);
             goto done;
         }
         rc = file_loader(cfg, cfile, found ? "gunicorn.conf.py" : cfile, file_loader_ctx);
-        free(found);
-        found = NULL;
+        cu_free(found);
         if (rc != CU_OK)
             goto done;
     }
@@ -592,8 +579,7 @@ int cu_config_parse_argv(cu_config_t *cfg, int argc, char **argv)
 
     /* GUNICORN_CMD_ARGS positionals are ignored, as in gunicorn */
     if (args.app) {
-        free(cfg->app_uri);
-        cfg->app_uri = NULL;
+        cu_free(cfg->app_uri);
         cfg->app_uri = cu_xstrdup(args.app);
         cfg->app_from_args = 1;
     }

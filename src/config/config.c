@@ -32,11 +32,9 @@ static char *strip_dup(const char *s)
 static void strlist_clear(cu_strlist_t *l)
 {
     for (size_t i = 0; i < l->n; i++) {
-        free(l->v[i]);
-        l->v[i] = NULL;
+        cu_free(l->v[i]);
     }
-    free(l->v);
-    l->v = NULL;
+    cu_free(l->v);
     l->n = 0;
 }
 
@@ -48,8 +46,7 @@ static void strlist_push(cu_strlist_t *l, char *owned)
 
 static void set_str(char **field, char *owned)
 {
-    free(*field);
-    *field = NULL;
+    cu_free(*field);
     *field = owned;
 }
 
@@ -98,8 +95,7 @@ static void repr_into(char *buf, size_t cap, const char *s)
     cu__py_repr(f, s);
     fclose(f);
     snprintf(buf, cap, "%s", mem);
-    free(mem);
-    mem = NULL;
+    cu_free(mem);
 }
 
 /* ---- gunicorn's current directory: $PWD when it names the cwd (keeps symlinks) ---- */
@@ -154,8 +150,7 @@ static char *path_join_norm(const char *base, const char *p)
     if (n == 0)
         out[n++] = '/';
     out[n] = '\0';
-    free(joined);
-    joined = NULL;
+    cu_free(joined);
     return out;
 }
 
@@ -163,8 +158,7 @@ static char *path_join_norm(const char *base, const char *p)
 
 void cu_cidrlist_free(cu_cidrlist_t *l)
 {
-    free(l->v);
-    l->v = NULL;
+    cu_free(l->v);
     l->n = 0;
     l->any = 0;
     strlist_clear(&l->src);
@@ -254,8 +248,7 @@ int cu_cidrlist_parse(cu_cidrlist_t *l, const char *text, char *err, size_t errl
     /* gunicorn: strip the whole, split on ',', drop empty pieces, strip each */
     for (char *tok = *all ? strtok_r(all, ",", &save) : NULL; tok; tok = strtok_r(NULL, ",", &save))
         strlist_push(&nl.src, strip_dup(tok));
-    free(all);
-    all = NULL;
+    cu_free(all);
 
     nl.v = cu_xcalloc(nl.src.n ? nl.src.n : 1, sizeof(*nl.v));
     for (size_t i = 0; i < nl.src.n; i++) {
@@ -362,53 +355,60 @@ void cu_config_defaults(cu_config_t *cfg)
     cidr_default(&cfg->forwarded_allow_ips, fwd ? fwd : "127.0.0.1,::1");
     cfg->proxy_protocol = CU_PROXY_OFF;
     cidr_default(&cfg->proxy_allow_ips, "127.0.0.1,::1");
+    strlist_push(&cfg->forwarder_headers, cu_xstrdup("SCRIPT_NAME"));
+    strlist_push(&cfg->forwarder_headers, cu_xstrdup("PATH_INFO"));
 
     cfg->chdir = startup_cwd();
     cfg->access_log_format =
         cu_xstrdup("%(h)s %(l)s %(u)s %(t)s \"%(r)s\" %(s)s %(b)s \"%(f)s\" \"%(a)s\"");
     cfg->errorlog = cu_xstrdup("-");
     cfg->loglevel = cu_xstrdup("info");
+    cfg->syslog_addr = cu_xstrdup("udp://localhost:514");
+    cfg->syslog_facility = cu_xstrdup("user");
+    cfg->statsd_prefix = cu_xstrdup("");
+    cfg->dogstatsd_tags = cu_xstrdup("");
+    cfg->reload_engine = cu_xstrdup("auto");
 }
 
 void cu_config_free(cu_config_t *cfg)
 {
     strlist_clear(&cfg->bind);
-    free(cfg->worker_class_str);
-    cfg->worker_class_str = NULL;
+    cu_free(cfg->worker_class_str);
     cu_cidrlist_free(&cfg->forwarded_allow_ips);
     cu_cidrlist_free(&cfg->proxy_allow_ips);
-    free(cfg->chdir);
-    cfg->chdir = NULL;
+    cu_free(cfg->secure_scheme_headers);
+    strlist_clear(&cfg->forwarder_headers);
+    char **logstr[] = {&cfg->syslog_addr,   &cfg->syslog_prefix,  &cfg->syslog_facility,
+                       &cfg->logconfig,     &cfg->logconfig_dict, &cfg->logconfig_json,
+                       &cfg->statsd_host,   &cfg->statsd_prefix,  &cfg->dogstatsd_tags,
+                       &cfg->reload_engine, &cfg->paste};
+    for (size_t i = 0; i < CU_NELEM(logstr); i++)
+        cu_free(*logstr[i]);
+    strlist_clear(&cfg->reload_extra_files);
+    strlist_clear(&cfg->raw_paste_global_conf);
+    cu_free(cfg->chdir);
     strlist_clear(&cfg->pythonpath);
-    free(cfg->pythonpath_str);
-    cfg->pythonpath_str = NULL;
+    cu_free(cfg->pythonpath_str);
     strlist_clear(&cfg->raw_env);
-    free(cfg->pidfile);
-    cfg->pidfile = NULL;
-    free(cfg->proc_name);
-    cfg->proc_name = NULL;
-    free(cfg->accesslog);
-    cfg->accesslog = NULL;
-    free(cfg->access_log_format);
-    cfg->access_log_format = NULL;
-    free(cfg->errorlog);
-    cfg->errorlog = NULL;
-    free(cfg->loglevel);
-    cfg->loglevel = NULL;
-    free(cfg->app_uri);
-    cfg->app_uri = NULL;
-    free(cfg->config);
-    cfg->config = NULL;
-    free(cfg->wsgi_app);
-    cfg->wsgi_app = NULL;
+    cu_free(cfg->pidfile);
+    cu_free(cfg->user);
+    cu_free(cfg->group);
+    cu_free(cfg->worker_tmp_dir);
+    cu_free(cfg->control_socket);
+    cu_free(cfg->proc_name);
+    cu_free(cfg->accesslog);
+    cu_free(cfg->access_log_format);
+    cu_free(cfg->errorlog);
+    cu_free(cfg->loglevel);
+    cu_free(cfg->app_uri);
+    cu_free(cfg->config);
+    cu_free(cfg->wsgi_app);
     if (cfg->shown) {
         for (size_t i = 0; i < cu__nsettings; i++) {
-            free(cfg->shown[i]);
-            cfg->shown[i] = NULL;
+            cu_free(cfg->shown[i]);
         }
     }
-    free(cfg->shown);
-    cfg->shown = NULL;
+    cu_free(cfg->shown);
 }
 
 /* ---- validators ---- */
@@ -495,8 +495,7 @@ static int apply_bool(int *field, const cu__setting_t *s, const char *value, cha
         snprintf(err, errlen, "%s: Invalid boolean: %s", s->name, value);
         rc = 1;
     }
-    free(v);
-    v = NULL;
+    cu_free(v);
     return rc;
 }
 
@@ -556,8 +555,7 @@ int cu__setting_apply(cu_config_t *cfg, const cu__setting_t *s, const char *valu
                      "worker class '%s' (worker_class) is not supported yet; cunicorn runs "
                      "sync and gthread",
                      v);
-            free(v);
-            v = NULL;
+            cu_free(v);
             return 2;
         }
         set_str(&cfg->worker_class_str, v);
@@ -574,8 +572,7 @@ int cu__setting_apply(cu_config_t *cfg, const cu__setting_t *s, const char *valu
             cfg->header_map = CU_HEADER_MAP_DANGEROUS;
         else
             snprintf(err, errlen, "header_map: Invalid header map behaviour: %s", value), rc = 1;
-        free(v);
-        v = NULL;
+        cu_free(v);
         return rc;
     }
     case CU__K_PROXY: {
@@ -594,8 +591,7 @@ int cu__setting_apply(cu_config_t *cfg, const cu__setting_t *s, const char *valu
                 break;
             }
         }
-        free(v);
-        v = NULL;
+        cu_free(v);
         if (rc != CU_OK)
             snprintf(err, errlen, "proxy_protocol must be: off, v1, v2, or auto");
         return rc;
@@ -604,25 +600,37 @@ int cu__setting_apply(cu_config_t *cfg, const cu__setting_t *s, const char *valu
         char *v = strip_dup(value);
         char *cwd = startup_cwd();
         char *path = path_join_norm(cwd, v);
-        free(cwd);
-        cwd = NULL;
+        cu_free(cwd);
         struct stat st;
         if (stat(path, &st) != 0) {
             char rep[300];
             repr_into(rep, sizeof(rep), v);
             snprintf(err, errlen, "chdir: can't chdir to %s", rep);
-            free(v);
-            v = NULL;
-            free(path);
-            path = NULL;
+            cu_free(v);
+            cu_free(path);
             return 1;
         }
-        free(v);
-        v = NULL;
+        cu_free(v);
         set_str(&cfg->chdir, path);
         return CU_OK;
     }
     case CU__K_PYPATH: set_str(&cfg->pythonpath_str, strip_dup(value)); return CU_OK;
+    case CU__K_DICT: set_str((char **)(void *)base, cu_xstrdup(value)); return CU_OK;
+    case CU__K_CSV: {
+        /* gunicorn's validate_string_to_list: split on ',', strip, drop empty pieces */
+        cu_strlist_t *l = (cu_strlist_t *)(void *)base;
+        strlist_clear(l);
+        char *all = cu_xstrdup(value), *save = NULL;
+        for (char *tok = strtok_r(all, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            char *e = strip_dup(tok);
+            if (*e)
+                strlist_push(l, e);
+            else
+                cu_free(e);
+        }
+        cu_free(all);
+        return CU_OK;
+    }
     case CU__K_CONFIG: set_str(&cfg->config, strip_dup(value)); return CU_OK;
     case CU__K_HOOK:
         snprintf(err, errlen, "%s: a hook is a Python callable; set it in a config file", s->name);
@@ -655,8 +663,7 @@ int cu__setting_apply_list(cu_config_t *cfg, const cu__setting_t *s, const char 
             char rep[300];
             repr_into(rep, sizeof(rep), e);
             snprintf(err, errlen, "raw_env: environment setting %s invalid", rep);
-            free(e);
-            e = NULL;
+            cu_free(e);
             strlist_clear(&nl);
             return 1;
         }
@@ -681,7 +688,8 @@ int cu_config_set(cu_config_t *cfg, const char *name, const char *value, char *e
     }
     if (value == NULL) {
         /* Python's None: only string settings keep it (as "unset") */
-        if (s->status == CU__SUPPORTED && (s->kind == CU__K_STR || s->kind == CU__K_PYPATH)) {
+        if (s->status == CU__SUPPORTED &&
+            (s->kind == CU__K_STR || s->kind == CU__K_PYPATH || s->kind == CU__K_DICT)) {
             set_str((char **)(void *)((char *)cfg + s->off), NULL);
             return CU_OK;
         }
@@ -721,14 +729,26 @@ int cu__config_finish(cu_config_t *cfg, char *err, size_t errlen)
             size_t len = e ? (size_t)(e - p) : strlen(p);
             char *piece = cu_xstrndup(p, len);
             strlist_push(&cfg->pythonpath, path_join_norm(cfg->chdir, piece));
-            free(piece);
-            piece = NULL;
+            cu_free(piece);
             if (!e)
                 break;
             p = e + 1;
         }
     }
 
+    if (cfg->reload_engine && strcmp(cfg->reload_engine, "auto") != 0 &&
+        strcmp(cfg->reload_engine, "poll") != 0 && strcmp(cfg->reload_engine, "inotify") != 0) {
+        char rep[300];
+        repr_into(rep, sizeof(rep), cfg->reload_engine);
+        snprintf(err, errlen, "Invalid reload_engine: %s", rep);
+        return 1;
+    }
+    /* gunicorn: --paste names the application (and wins over APP_MODULE) */
+    if (cfg->paste && *cfg->paste) {
+        set_str(&cfg->app_uri, cu_xstrdup(cfg->paste));
+        cfg->app_from_args = 1;
+        return CU_OK;
+    }
     if (!cfg->app_uri && cfg->wsgi_app && *cfg->wsgi_app)
         cfg->app_uri = cu_xstrdup(cfg->wsgi_app);
     if (!cfg->app_uri) {
@@ -781,6 +801,12 @@ static void print_value(FILE *out, const cu_config_t *cfg, const cu__setting_t *
     case CU__K_LIST:
     case CU__K_ENV: print_list(out, (const cu_strlist_t *)(const void *)base); break;
     case CU__K_ADDRS: print_list(out, &((const cu_cidrlist_t *)(const void *)base)->src); break;
+    case CU__K_CSV: print_list(out, (const cu_strlist_t *)(const void *)base); break;
+    case CU__K_DICT: {
+        const char *v = *(char *const *)(const void *)base;
+        fputs(v ? v : s->def, out);
+        break;
+    }
     case CU__K_WORKER: put_str(out, cfg->worker_class_str, literal); break;
     case CU__K_HMAP: put_str(out, hmap[cfg->header_map], literal); break;
     case CU__K_PROXY: put_str(out, proxy[cfg->proxy_protocol], literal); break;
@@ -818,8 +844,7 @@ void cu_config_print(const cu_config_t *cfg, FILE *out)
         print_value(out, cfg, rows[i], 0);
         fputc('\n', out);
     }
-    free(rows);
-    rows = NULL;
+    cu_free(rows);
 }
 
 /* ---- what a config-file loader needs ---- */
@@ -841,7 +866,9 @@ int cu_config_lookup(const char *name, enum cu_config_vtype *vtype)
     case CU__K_CHDIR: *vtype = CU_CV_STR; break;
     case CU__K_LIST:
     case CU__K_ENV: *vtype = CU_CV_LIST; break;
-    case CU__K_ADDRS: *vtype = CU_CV_ADDRS; break;
+    case CU__K_ADDRS:
+    case CU__K_CSV: *vtype = CU_CV_ADDRS; break;
+    case CU__K_DICT: *vtype = CU_CV_DICT; break;
     case CU__K_HMAP:
     case CU__K_PROXY: *vtype = CU_CV_CHOICE; break;
     case CU__K_WORKER: *vtype = CU_CV_CLASS; break;
@@ -878,8 +905,7 @@ void cu_config_set_shown(cu_config_t *cfg, const char *name, const char *text)
     if (!cfg->shown)
         cfg->shown = cu_xcalloc(cu__nsettings, sizeof(*cfg->shown));
     size_t i = (size_t)(s - cu__settings);
-    free(cfg->shown[i]);
-    cfg->shown[i] = NULL;
+    cu_free(cfg->shown[i]);
     if (text)
         cfg->shown[i] = cu_xstrdup(text);
 }

@@ -67,6 +67,10 @@ typedef struct cu_config_s {
     cu_cidrlist_t forwarded_allow_ips; /* $FORWARDED_ALLOW_IPS or 127.0.0.1,::1 */
     enum cu_proxy_protocol proxy_protocol;
     cu_cidrlist_t proxy_allow_ips; /* 127.0.0.1,::1 */
+    /* secure_scheme_headers: a dict in a config file; str(dict) here (NULL = gunicorn's
+     * default). The dict itself is kept by the config-file loader (py/): see py/pylog.c. */
+    char *secure_scheme_headers;
+    cu_strlist_t forwarder_headers; /* SCRIPT_NAME,PATH_INFO; upper-case names */
 
     /* server mechanics */
     char *chdir;             /* default: cwd at startup */
@@ -94,6 +98,27 @@ typedef struct cu_config_s {
     char *access_log_format; /* gunicorn's default format */
     char *errorlog;          /* "-" */
     char *loglevel;          /* "info" */
+    int capture_output;      /* stdout/stderr into the error log file */
+    int syslog;
+    char *syslog_addr;     /* NULL = udp://localhost:514 */
+    char *syslog_prefix;   /* NULL = proc name */
+    char *syslog_facility; /* NULL = "user" */
+    int disable_redirect_access_to_syslog;
+    char *logconfig;      /* fileConfig file */
+    char *logconfig_dict; /* str(dict) of the config-file dict (kept by py/); NULL = {} */
+    char *logconfig_json; /* dictConfig from a JSON file */
+    char *statsd_host;    /* host:port or unix://PATH; NULL = off */
+    char *statsd_prefix;  /* NULL = "" */
+    char *dogstatsd_tags; /* NULL = "" */
+    int enable_backlog_metric;
+
+    /* debugging, paste */
+    int reload;
+    char *reload_engine;             /* NULL = auto; auto, poll, inotify */
+    cu_strlist_t reload_extra_files; /* files or glob patterns */
+    int spew;
+    char *paste;                        /* PATH[#SECTION]: load the app with PasteDeploy */
+    cu_strlist_t raw_paste_global_conf; /* KEY=VALUE */
 
     /* app */
     char *app_uri; /* APP_MODULE positional */
@@ -172,6 +197,7 @@ enum cu_config_vtype {
     CU_CV_HOOK,    /* a server hook: a callable, kept by the loader */
     CU_CV_FIXED,   /* config / default_proc_name: not taken from a file */
     CU_CV_NOT_YET, /* a gunicorn setting cunicorn does not support yet */
+    CU_CV_DICT,    /* validate_dict: a dict; the loader keeps the object, C gets str(dict) */
 };
 
 /* CU_OK and *vtype for a setting name; CU_ERROR when no setting has that name. */

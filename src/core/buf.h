@@ -27,9 +27,10 @@ static inline size_t cu_buf_unread(const cu_buf_t *b)
 {
     return b->len - b->pos;
 }
+/* A never-allocated buffer has no head: NULL + 0 is undefined in C, so do not compute it. */
 static inline const char *cu_buf_head(const cu_buf_t *b)
 {
-    return b->data + b->pos;
+    return b->data ? b->data + b->pos : b->data;
 }
 static inline void cu_buf_consume(cu_buf_t *b, size_t n)
 {

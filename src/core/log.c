@@ -10,6 +10,7 @@
 
 int cu_log_level = CU_LOG_INFO;
 int cu_log_fd = 2;
+cu_log_sink_cb cu_log_sink;
 static char *log_path;
 
 static const char *level_name(int level)
@@ -100,6 +101,8 @@ void cu_log(int level, const char *fmt, ...)
     size_t len = (size_t)n + (size_t)m;
     if (len > sizeof(line) - 2)
         len = sizeof(line) - 2;
+    if (cu_log_sink && cu_log_sink(level, line + n, len - (size_t)n, 0))
+        return;
     line[len++] = '\n';
     write_all(cu_log_fd, line, len);
 }
@@ -107,6 +110,8 @@ void cu_log(int level, const char *fmt, ...)
 void cu_log_block(int level, const char *text, size_t len)
 {
     if (level < cu_log_level)
+        return;
+    if (cu_log_sink && cu_log_sink(level, text, len, 1))
         return;
     /* One write for the whole block keeps a traceback contiguous. */
     cu_time_update();

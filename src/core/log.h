@@ -27,6 +27,15 @@ int cu_log_open(const char *path);
 /* USR1: reopen the file opened by cu_log_open (no-op for stderr). */
 void cu_log_reopen(void);
 
+/* Another destination for error-log lines: syslog, statsd's gunicorn.log.* counters and
+ * Python logging (set at startup by py/pylog.c; NULL = none, the fast path). Called after
+ * the level filter with the message alone (no "[date] [pid] [LEVEL] " prefix, no newline);
+ * `block` is nonzero for cu_log_block text (a traceback). May be called from any thread,
+ * with or without the GIL. Returns nonzero when the error log fd must not get the line
+ * (Python logging owns the error log then). */
+typedef int (*cu_log_sink_cb)(int level, const char *msg, size_t len, int block);
+extern cu_log_sink_cb cu_log_sink;
+
 void cu_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Write a pre-formatted multi-line block (a traceback) at `level`, each line prefixed. */
 void cu_log_block(int level, const char *text, size_t len);

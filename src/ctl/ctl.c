@@ -156,8 +156,7 @@ static int json_skip(cu_json_t *j, int depth)
     if (c == '"') {
         char *s = json_string(j);
         int ok = s != NULL;
-        free(s);
-        s = NULL;
+        cu_free(s);
         return ok ? CU_OK : CU_ERROR;
     }
     if (c == '{' || c == '[') {
@@ -174,8 +173,7 @@ static int json_skip(cu_json_t *j, int depth)
                 char *k = json_string(j);
                 if (!k)
                     return CU_ERROR;
-                free(k);
-                k = NULL;
+                cu_free(k);
                 ws(j);
                 if (j->p >= j->end || *j->p++ != ':')
                     return CU_ERROR;
@@ -210,13 +208,10 @@ typedef struct cu_ctl_req_s {
 
 static void req_free(cu_ctl_req_t *r)
 {
-    free(r->id);
-    r->id = NULL;
-    free(r->command);
-    r->command = NULL;
+    cu_free(r->id);
+    cu_free(r->command);
     for (int i = 0; i < r->nargs; i++) {
-        free(r->args[i]);
-        r->args[i] = NULL;
+        cu_free(r->args[i]);
     }
     r->nargs = 0;
 }
@@ -238,8 +233,7 @@ static int parse_request(const char *p, size_t n, cu_ctl_req_t *r)
             return CU_ERROR;
         ws(&j);
         if (j.p >= j.end || *j.p++ != ':') {
-            free(key);
-            key = NULL;
+            cu_free(key);
             return CU_ERROR;
         }
         ws(&j);
@@ -272,8 +266,7 @@ static int parse_request(const char *p, size_t n, cu_ctl_req_t *r)
                             a = cu_xstrndup(s, (size_t)(j.p - s));
                     }
                     if (!a || r->nargs >= CU_CTL_MAX_ARGS) {
-                        free(a);
-                        a = NULL;
+                        cu_free(a);
                         rc = CU_ERROR;
                         break;
                     }
@@ -291,8 +284,7 @@ static int parse_request(const char *p, size_t n, cu_ctl_req_t *r)
         } else {
             rc = json_skip(&j, 0);
         }
-        free(key);
-        key = NULL;
+        cu_free(key);
         if (rc != CU_OK)
             return CU_ERROR;
         ws(&j);
@@ -377,8 +369,7 @@ static void reply(cu_ctl_t *c, cu_ctl_client_t *cl, const char *p, size_t n)
             else
                 rc = c->cb(c->ctx, nw, words, &data);
         }
-        free(store);
-        store = NULL;
+        cu_free(store);
     }
     cu_buf_t msg;
     cu_buf_init(&msg, 512, CU_CTL_MAX_MSG + 256);
@@ -461,8 +452,7 @@ cu_ctl_t *cu_ctl_open(const char *path, int mode, cu_ctl_cb cb, void *ctx)
         if (stat(dir, &st) < 0 && mkdir(dir, 0700) < 0 && errno != EEXIST)
             cu_log_warn("Failed to create %s: %s", dir, strerror(errno));
     }
-    free(dir);
-    dir = NULL;
+    cu_free(dir);
 
     struct stat st;
     if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
@@ -572,7 +562,6 @@ void cu_ctl_close(cu_ctl_t *c, int unlink_path)
     struct stat st;
     if (unlink_path && stat(c->path, &st) == 0 && st.st_dev == c->dev && st.st_ino == c->ino)
         (void)unlink(c->path);
-    free(c->path);
-    c->path = NULL;
+    cu_free(c->path);
     free(c);
 }

@@ -27,6 +27,7 @@ typedef struct cu_heartbeat_slot_s cu_heartbeat_slot_t;
 /* Per-worker settings every connection of the worker shares (read-only while serving). */
 typedef struct cu_conn_settings_s {
     cu_h1_opts_t h1;
+    cu_h1_opts_t h1_trusted;   /* h1 plus forwarder_headers: peers in forwarded_allow_ips */
     int io_timeout_ms;         /* body read / response write stall limit */
     size_t head_max;           /* cap of the read buffer while reading a head */
     cu_heartbeat_slot_t *slot; /* stamped while blocked in socket I/O */

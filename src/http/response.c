@@ -12,6 +12,8 @@
 
 #define STASH_MAX (32 * 1024) /* body held back to send with the head in one write */
 #define OUT_MAX   (64 * 1024) /* batched output before we write it */
+#define BACKLOG_MAX                                                                                \
+    (2 * 1024 * 1024) /* unsent output kept for a slow reader before the app waits */
 
 /* RFC 9110 tchar */
 static const unsigned char tchar[256] = {
@@ -248,6 +250,58 @@ static int emit_head(cu_conn_t *c, int64_t final_len)
     return CU_OK;
 }
 
+/* Write c->out and then iov without blocking; what the socket does not take is kept in
+ * c->out for the engine to finish on write events, so a slow reader does not hold the app
+ * thread. Only when more than BACKLOG_MAX would be kept does the app wait (poll) for the
+ * client, up to io_timeout. */
+static int write_or_keep(cu_conn_t *c, struct iovec *iov, int k)
+{
+    struct iovec all[4];
+    int n = 0;
+    if (cu_buf_unread(&c->out))
+        all[n++] = (struct iovec){(void *)cu_buf_head(&c->out), cu_buf_unread(&c->out)};
+    for (int i = 0; i < k; i++)
+        all[n++] = iov[i];
+    struct iovec *v = all;
+    size_t out_len = cu_buf_unread(&c->out);
+    for (;;) {
+        ssize_t w = n ? writev(c->fd, v, n) : 0;
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && errno != EAGAIN)
+            return fail(c);
+        if (w > 0) {
+            /* Bytes from c->out go first: account for them there. */
+            size_t from_out = (size_t)w < out_len ? (size_t)w : out_len;
+            cu_buf_consume(&c->out, from_out);
+            out_len -= from_out;
+            while (n > 0 && (size_t)w >= v->iov_len) {
+                w -= (ssize_t)v->iov_len;
+                v++;
+                n--;
+            }
+            if (n > 0) {
+                v->iov_base = (char *)v->iov_base + w;
+                v->iov_len -= (size_t)w;
+            }
+        }
+        if (n == 0)
+            return CU_OK;
+        size_t left = 0;
+        for (int i = 0; i < n; i++)
+            left += v[i].iov_len;
+        if (left <= BACKLOG_MAX) {
+            /* Keep the rest; the first entry may be c->out itself (already there). */
+            for (int i = out_len ? 1 : 0; i < n; i++)
+                if (cu_buf_append(&c->out, v[i].iov_base, v[i].iov_len) != CU_OK)
+                    return fail(c);
+            return CU_OK;
+        }
+        if (cu_conn_wait(c, POLLOUT) != CU_OK)
+            return fail(c);
+    }
+}
+
 /* Send body bytes with the response's framing; the head is already in c->out. With
  * `batch`, small output stays in c->out for cu_resp_finish (or the engine) to write. */
 static int send_body(cu_conn_t *c, const void *p, size_t n, int batch)
@@ -269,19 +323,15 @@ static int send_body(cu_conn_t *c, const void *p, size_t n, int batch)
         c->out.len += total;
         return CU_OK;
     }
-    struct iovec iov[4];
+    struct iovec iov[3];
     int k = 0;
-    if (cu_buf_unread(&c->out))
-        iov[k++] = (struct iovec){(void *)cu_buf_head(&c->out), cu_buf_unread(&c->out)};
     if (hl)
         iov[k++] = (struct iovec){chdr, hl};
     if (n)
         iov[k++] = (struct iovec){(void *)p, n};
     if (r->chunked && n)
         iov[k++] = (struct iovec){(void *)"\r\n", 2};
-    int rc = write_fully_iov(c, iov, k);
-    c->out.pos = c->out.len = 0;
-    return rc == CU_OK ? CU_OK : fail(c);
+    return write_or_keep(c, iov, k);
 }
 
 int cu_resp_write(cu_conn_t *c, const void *p, size_t n)
@@ -422,7 +472,8 @@ int cu_resp_finish(cu_conn_t *c)
         c->closing = 1;
     if (c->defer_flush && !c->closing && cu_buf_unread(&c->out) < OUT_MAX)
         return CU_OK;
-    return cu_conn_flush(c);
+    /* What the socket does not take now, the engine finishes on write events. */
+    return cu_conn_flush_nb(c) == CU_ERROR ? fail(c) : CU_OK;
 }
 
 static const char *reason_for(int status)

@@ -143,8 +143,7 @@ static int compile(const char *fmt, piece_t **out, size_t *nout, int *needs_env,
     *nout = n;
     return CU_OK;
 fail:
-    free(v);
-    v = NULL;
+    cu_free(v);
     return CU_ERROR;
 }
 
@@ -590,8 +589,7 @@ int cu_access_log_open(const char *path, const char *format, char *errbuf, size_
     int needs_env = 0;
     char *fmt = cu_xstrdup(format ? format : CU_ACCESS_DEFAULT_FORMAT);
     if (compile(fmt, &pieces, &npieces, &needs_env, errbuf, errlen) != CU_OK) {
-        free(fmt);
-        fmt = NULL;
+        cu_free(fmt);
         return CU_ERROR;
     }
     int fd = -1;
@@ -602,20 +600,15 @@ int cu_access_log_open(const char *path, const char *format, char *errbuf, size_
         if (fd < 0) {
             int e = errno;
             snprintf(errbuf, errlen, "%s: %s", path, strerror(e));
-            free(pieces);
-            pieces = NULL;
-            free(fmt);
-            fmt = NULL;
+            cu_free(pieces);
+            cu_free(fmt);
             return -e;
         }
     }
     close_fd();
-    free(alog.path);
-    alog.path = NULL;
-    free(alog.pieces);
-    alog.pieces = NULL;
-    free(alog.fmt);
-    alog.fmt = NULL;
+    cu_free(alog.path);
+    cu_free(alog.pieces);
+    cu_free(alog.fmt);
     alog.fd = fd;
     alog.path = (path && fd > 2) ? cu_xstrdup(path) : NULL;
     alog.fmt = fmt;
@@ -639,9 +632,16 @@ void cu_access_log_reopen(void)
     close(fd);
 }
 
+static cu_access_sink_cb sink;
+
+void cu_access_log_set_sink(cu_access_sink_cb cb)
+{
+    sink = cb;
+}
+
 int cu_access_log_enabled(void)
 {
-    return alog.fd >= 0;
+    return alog.fd >= 0 || sink != NULL;
 }
 
 int cu_access_log_needs_env(void)
@@ -661,10 +661,12 @@ size_t cu_access_log_render(const cu_access_rec_t *r, char *buf, size_t cap)
 
 void cu_access_log_write(const cu_access_rec_t *r)
 {
-    if (alog.fd < 0)
+    if (alog.fd < 0 && !sink)
         return;
     char line[LINE_MAX_BYTES];
     size_t n = render(r, line, sizeof(line) - 1);
+    if ((sink && sink(line, n)) || alog.fd < 0)
+        return;
     line[n++] = '\n';
     const char *p = line;
     while (n > 0) {

@@ -38,6 +38,14 @@ int cu_access_log_needs_env(void);
 
 void cu_access_log_write(const cu_access_rec_t *r);
 
+/* Another destination for access lines (syslog, Python logging's "gunicorn.access"): gets
+ * each rendered line (no newline) and returns nonzero when the log fd must not get it.
+ * While a sink is set the log counts as enabled even without a file, as gunicorn logs
+ * access lines whenever logconfig or syslog is set. NULL = none. Set before workers fork;
+ * kept across cu_access_log_open. */
+typedef int (*cu_access_sink_cb)(const char *line, size_t len);
+void cu_access_log_set_sink(cu_access_sink_cb cb);
+
 /* Render into buf (for tests); returns length (truncated to cap). */
 size_t cu_access_log_render(const cu_access_rec_t *r, char *buf, size_t cap);
 

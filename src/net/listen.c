@@ -352,8 +352,7 @@ int cu_listeners_inherit(const cu_config_t *cfg, const int *fds, size_t nfds, cu
         socklen_t tl = sizeof(type), al = sizeof(acc);
         if (getsockopt(fds[i], SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_STREAM) {
             cu_log_error("Inherited fd %d is not a stream socket", fds[i]);
-            free(ls);
-            ls = NULL;
+            cu_free(ls);
             return CU_ERROR;
         }
         if (getsockopt(fds[i], SOL_SOCKET, SO_ACCEPTCONN, &acc, &al) < 0)
@@ -426,13 +425,10 @@ void cu_listeners_close(cu_listener_t *ls, size_t n, int unlink_unix)
             close(ls[i].fd);
         if (unlink_unix && ls[i].unix_path)
             (void)unlink(ls[i].unix_path);
-        free(ls[i].bind);
-        ls[i].bind = NULL;
-        free(ls[i].unix_path);
-        ls[i].unix_path = NULL;
+        cu_free(ls[i].bind);
+        cu_free(ls[i].unix_path);
     }
-    free(ls);
-    ls = NULL;
+    cu_free(ls);
 }
 
 void cu_listener_describe(const cu_listener_t *l, char *out, size_t outlen)

@@ -7,6 +7,7 @@
 #include "core/clock.h"
 #include "ctl/ctl.h"
 #include "core/log.h"
+#include "log/statsd.h"
 #include "log/access.h"
 #include "net/listen.h"
 #include "proc/heartbeat.h"
@@ -19,6 +20,8 @@
 #include "workers/worker.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
@@ -257,6 +260,22 @@ static int spawn_worker(cu_master_t *m)
 
 /* Keep num_workers running: spawn the missing, TERM the oldest extras (gunicorn kills by
  * lowest age first). */
+/* gunicorn's enable_backlog_metric: connections waiting in the TCP listen queues. For a
+ * listening socket the kernel reports the accept-queue length in tcpi_unacked. */
+static void report_backlog(const cu_master_t *m)
+{
+    long total = 0;
+    for (size_t i = 0; i < m->nls; i++) {
+        if (m->ls[i].family == AF_UNIX || m->ls[i].fd < 0)
+            continue;
+        struct tcp_info ti;
+        socklen_t len = sizeof(ti);
+        if (getsockopt(m->ls[i].fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0)
+            total += (long)ti.tcpi_unacked;
+    }
+    cu_statsd_histogram("gunicorn.backlog", total);
+}
+
 static void manage_workers(cu_master_t *m)
 {
     /* A worker retiring on its own (max_requests) is replaced at once, before it exits. */
@@ -286,7 +305,10 @@ static void manage_workers(cu_master_t *m)
     if ((int)live != m->last_logged_count) {
         m->last_logged_count = (int)live;
         cu_log_debug("%d workers", (int)live);
+        cu_statsd_gauge("gunicorn.workers", (long)live);
     }
+    if (m->cfg->enable_backlog_metric && cu_statsd_enabled())
+        report_backlog(m);
 }
 
 /* SIGABRT the workers whose heartbeat is older than timeout; SIGKILL them if they are
@@ -450,8 +472,7 @@ static void reexec(cu_master_t *m)
             m->pidfile = oldbin;
         } else {
             cu_log_warn("Can't rename the pidfile to %s: %s", oldbin, strerror(errno));
-            free(oldbin);
-            oldbin = NULL;
+            cu_free(oldbin);
         }
     }
     pid_t me = getpid();
@@ -552,8 +573,7 @@ static void reload(cu_master_t *m)
     if (rc != CU_OK || !nc->app_uri || !nc->app_uri[0]) {
         cu_log_error("Reload failed: the configuration did not load; keeping the current one");
         cu_config_free(nc);
-        free(nc);
-        nc = NULL;
+        cu_free(nc);
         cu_sd_notify("READY=1\nSTATUS=Reload failed");
         return;
     }
@@ -580,8 +600,7 @@ static void reload(cu_master_t *m)
         } else {
             cu_log_error("Reload: can't open the new listeners; keeping the current ones");
             cu_config_free(nc);
-            free(nc);
-            nc = NULL;
+            cu_free(nc);
             cu_sd_notify("READY=1\nSTATUS=Reload failed");
             return;
         }
@@ -607,8 +626,7 @@ static void reload(cu_master_t *m)
                            strcmp(old->pidfile ? old->pidfile : "", nc->pidfile) != 0)) {
         if (m->pidfile)
             cu_pidfile_unlink(m->pidfile, m->pid);
-        free(m->pidfile);
-        m->pidfile = NULL;
+        cu_free(m->pidfile);
         char err[512];
         if (nc->pidfile && cu_pidfile_create(nc->pidfile, m->pid, err, sizeof(err)) == CU_OK)
             m->pidfile = cu_xstrdup(nc->pidfile);
@@ -617,8 +635,7 @@ static void reload(cu_master_t *m)
     }
     if (old) {
         cu_config_free(old);
-        free(old);
-        old = NULL;
+        cu_free(old);
     }
     cu_proctitle_set("cunicorn: master [%s]", m->proc_name);
 
@@ -1083,8 +1100,7 @@ static int open_error_log(const cu_config_t *cfg)
         char *full = cu_xmalloc(n);
         snprintf(full, n, "%s/%s", cfg->chdir, path);
         rc = cu_log_open(full);
-        free(full);
-        full = NULL;
+        cu_free(full);
     } else {
         rc = cu_log_open(path);
     }
@@ -1326,12 +1342,10 @@ fail_ready:
     }
     if (m.pidfile)
         cu_pidfile_unlink(m.pidfile, m.pid);
-    free(m.pidfile);
-    m.pidfile = NULL;
+    cu_free(m.pidfile);
     ha = hook_arbiter(&m);
     cu_py_hook_on_exit(&ha);
-    free(m.kids);
-    m.kids = NULL;
+    cu_free(m.kids);
     cu_heartbeat_destroy(m.hb, m.nslots);
 fail_heartbeat:
     cu_listeners_close(m.ls, m.nls, !m.reexec_pid && !m.master_pid && !m.systemd);
@@ -1339,14 +1353,11 @@ fail_listen:
 fail_signals:
     if (m.pidfile)
         cu_pidfile_unlink(m.pidfile, m.pid);
-    free(m.pidfile);
-    m.pidfile = NULL;
-    free(m.username);
-    m.username = NULL;
+    cu_free(m.pidfile);
+    cu_free(m.username);
     if (m.owned_cfg) {
         cu_config_free(m.owned_cfg);
-        free(m.owned_cfg);
-        m.owned_cfg = NULL;
+        cu_free(m.owned_cfg);
     }
     return code;
 }

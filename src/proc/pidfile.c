@@ -45,8 +45,7 @@ int cu_pidfile_create(const char *path, pid_t pid, char *err, size_t errlen)
             snprintf(err, errlen, "%.*s doesn't exist. Can't create pidfile.", (int)dlen, path);
         else
             snprintf(err, errlen, "Can't create pidfile %s: %s", path, strerror(e));
-        free(tmp);
-        tmp = NULL;
+        cu_free(tmp);
         return CU_ERROR;
     }
     char line[32];
@@ -56,12 +55,10 @@ int cu_pidfile_create(const char *path, pid_t pid, char *err, size_t errlen)
     if (!ok || rename(tmp, path) < 0) {
         snprintf(err, errlen, "Can't write pidfile %s: %s", path, strerror(errno));
         unlink(tmp);
-        free(tmp);
-        tmp = NULL;
+        cu_free(tmp);
         return CU_ERROR;
     }
-    free(tmp);
-    tmp = NULL;
+    cu_free(tmp);
     return CU_OK;
 }
 

@@ -11,6 +11,9 @@ extern char **environ;
 static char *title_area;
 static size_t title_len;
 
+static char **volatile our_env;
+static char **volatile our_strings;
+
 void cu_proctitle_init(int argc, char **argv)
 {
     if (argc < 1 || !argv || !argv[0])
@@ -37,6 +40,11 @@ void cu_proctitle_init(int argc, char **argv)
     for (size_t i = 0; i < nenv; i++)
         env[i] = cu_xstrdup(environ[i]);
     environ = env;
+    /* setenv() may later replace `environ` with its own array and unsetenv() drops entries
+     * from it: keep the array and every string reachable (they live as long as the process). */
+    our_env = env;
+    our_strings = cu_xcalloc(nenv + 1, sizeof(char *));
+    memcpy((void *)our_strings, env, nenv * sizeof(char *));
     for (int i = 0; i < argc; i++)
         argv[i] = cu_xstrdup(argv[i]);
     /* glibc keeps its own pointers into argv[0] for error messages. */

@@ -2,6 +2,7 @@
  * "module" (-> application), "module:name", "module:factory(literal args)", and, as an
  * extension, dotted attributes "module:obj.attr". */
 #include "py/py_internal.h"
+#include "py/reload.h"
 
 #include "core/log.h"
 
@@ -176,7 +177,7 @@ fail_internal:
 int cu_py_load_app(const cu_config_t *cfg)
 {
     PyGILState_STATE g = PyGILState_Ensure();
-    int rc = cu__py.app != NULL ? CU_OK : load(cfg);
+    int rc = cu__py.app != NULL ? CU_OK : cfg->paste ? cu__paste_load(cfg) : load(cfg);
     PyGILState_Release(g);
     return rc;
 }

@@ -114,6 +114,8 @@ static const char loader_src[] =
     "\n"
     "# the order of enum cu_config_vtype\n"
     "INT, BOOL, STR, LIST, ADDRS, CHOICE, CLASS, HOOK, FIXED, NOT_YET = range(10)\n"
+    "DICT = 10\n"
+    "KEPT = {}  # dict settings as given (py/pylog.c reads them)\n"
     "\n"
     "def convert(vtype, name, v, default):\n"
     "    '''One module-level value: what to set in C, or TypeError/ValueError.'''\n"
@@ -163,6 +165,14 @@ static const char loader_src[] =
     "        return ('skip',) if v is None else ('set', v)\n"
     "    if vtype == HOOK:\n"
     "        return _callable(name, v, ARITY[name])\n"
+    "    if vtype == DICT:\n"
+    "        if not isinstance(v, dict):\n"
+    "            raise TypeError('Value is not a dictionary: %s ' % v)\n"
+    "        if not v:\n"
+    "            KEPT.pop(name, None)\n"
+    "            return ('none',)\n"
+    "        KEPT[name] = v\n"
+    "        return ('set', str(v))\n"
     "    if vtype == FIXED:\n"
     "        return ('skip',)\n"
     "    return ('notyet', not _same_as_default(v, default))\n";
@@ -232,14 +242,12 @@ static int apply(cu_config_t *cfg, const char *name, PyObject *value, PyObject *
             PyObject *x = PyList_GET_ITEM(l, i);
             v[i] = x == Py_None ? "None" : PyUnicode_AsUTF8(x);
             if (v[i] == NULL) {
-                free(v);
-                v = NULL;
+                cu_free(v);
                 return invalid_value_exc(name, value);
             }
         }
         rc = cu_config_set_list(cfg, name, v, (size_t)n, err, sizeof(err));
-        free(v);
-        v = NULL;
+        cu_free(v);
     } else if (strcmp(kind, "hook") == 0) {
         int arity = (int)PyLong_AsLong(PyTuple_GET_ITEM(what, 2));
         const char *shown = PyUnicode_AsUTF8(PyTuple_GET_ITEM(what, 3));
@@ -325,8 +333,13 @@ static int load_file(cu_config_t *cfg, const char *path, const char *shown, void
     PyGILState_STATE g = PyGILState_Ensure();
     int rc = 1;
     PyObject *ns = NULL;
-    if (loader == NULL)
+    if (loader == NULL) {
         loader = cu__py_module_from_source("cunicorn._config", loader_src);
+        /* in sys.modules so py/pylog.c finds the dict settings it keeps (KEPT) */
+        if (loader != NULL &&
+            PyDict_SetItemString(PyImport_GetModuleDict(), "cunicorn._config", loader) < 0)
+            Py_CLEAR(loader);
+    }
     if (loader == NULL || cwd_on_path(cfg) < 0) {
         cu__py_log_exception(CU_LOG_ERROR, "cannot prepare to read the config file");
         goto out;

@@ -1,10 +1,12 @@
 /* The WSGI environ: a per-worker template of constant keys, copied per request and filled
  * from the parsed request head the way gunicorn's wsgi.create() does (HTTP_* keys, repeated
  * fields joined with ",", SERVER_* from the listener or, on unix sockets, the Host field,
- * SCRIPT_NAME stripped from PATH_INFO, secure scheme headers from trusted forwarders). */
+ * SCRIPT_NAME stripped from PATH_INFO, secure_scheme_headers from trusted forwarders). */
 #include "py/py_internal.h"
 
+#include "core/log.h"
 #include "net/listen.h"
+#include "py/pylog.h"
 
 #include <sys/socket.h>
 
@@ -167,6 +169,65 @@ static int htab_init(void)
     return 0;
 }
 
+/* secure_scheme_headers from the config file replace gunicorn's three defaults: each key
+ * (matched against the upper-cased field name, as gunicorn does) marks https when its
+ * value is exactly the dict's value. */
+static int secure_headers_init(const cu_config_t *cfg)
+{
+    if (cfg->secure_scheme_headers == NULL)
+        return 0;
+    for (size_t i = 0; i < HTAB_SIZE; i++) {
+        if (htab[i].key != NULL && htab[i].kind == H_SECURE) {
+            htab[i].kind = H_PLAIN;
+            htab[i].secure = NULL;
+        }
+    }
+    PyObject *d = cu__pylog_kept_dict("secure_scheme_headers"); /* new ref */
+    if (d == NULL)
+        return 0;
+    PyObject *k, *v;
+    Py_ssize_t pos = 0;
+    int rc = 0;
+    while (rc == 0 && PyDict_Next(d, &pos, &k, &v)) {
+        const char *name = PyUnicode_Check(k) ? PyUnicode_AsUTF8(k) : NULL;
+        PyObject *vs = PyObject_Str(v); /* new ref */
+        const char *val = vs ? PyUnicode_AsUTF8(vs) : NULL;
+        if (name == NULL || val == NULL) {
+            PyErr_Clear();
+            Py_XDECREF(vs);
+            continue;
+        }
+        size_t len = strlen(name);
+        uint32_t h = 2166136261u;
+        for (size_t i = 0; i < len; i++)
+            h = hash_step(h, (unsigned char)name[i]);
+        hentry_t *e = (hentry_t *)htab_find(name, len, h);
+        if (e == NULL && len < sizeof(e->name)) {
+            uint32_t i = h & (HTAB_SIZE - 1), n = 0;
+            while (htab[i].key != NULL && n++ < HTAB_SIZE)
+                i = (i + 1) & (HTAB_SIZE - 1);
+            if (htab[i].key == NULL) {
+                e = &htab[i];
+                memcpy(e->name, name, len);
+                e->len = (uint8_t)len;
+                e->kind = H_PLAIN;
+                e->hash = h;
+                e->key = environ_key(name, len, H_PLAIN);
+                rc = e->key ? 0 : -1;
+            }
+        }
+        if (e == NULL)
+            cu_log_warn("secure_scheme_headers: header %s is not supported (too long)", name);
+        else if (rc == 0 && e->kind == H_PLAIN) {
+            e->kind = H_SECURE;
+            e->secure = cu_xstrdup(val); /* for the worker's life */
+        }
+        Py_DECREF(vs);
+    }
+    Py_DECREF(d);
+    return rc;
+}
+
 /* ---- template ---- */
 
 static int intern_all(void)
@@ -229,7 +290,7 @@ int cu__environ_init(const cu_config_t *cfg, int multithread)
 {
     if (E.tmpl != NULL)
         return CU_OK;
-    if (intern_all() < 0 || htab_init() < 0)
+    if (intern_all() < 0 || htab_init() < 0 || secure_headers_init(cfg) < 0)
         return CU_ERROR;
 
     const char *sn = getenv("SCRIPT_NAME");
@@ -471,8 +532,7 @@ static int set_path(PyObject *env, const cu_h1_request_t *r, PyObject *script, i
     size_t n = memchr(path.p, '%', path.len) ? cu_h1_percent_decode(path, buf) : 0;
     PyObject *pi = latin1(n ? buf : path.p, n ? n : path.len); /* new ref */
     if (buf != stack) {
-        free(buf);
-        buf = NULL;
+        cu_free(buf);
     }
     int rc = pi ? PyDict_SetItem(env, E.k_path_info, pi) : -1;
     Py_XDECREF(pi);
@@ -518,8 +578,7 @@ static int add_header(PyObject *env, const cu_conn_t *c, const cu_h1_header_t *h
     if (h->folded) {
         char *tmp = cu_xmalloc(h->value.len + 1);
         val = latin1(tmp, cu_h1_unfold(h, tmp));
-        free(tmp);
-        tmp = NULL;
+        cu_free(tmp);
     } else {
         val = latin1(h->value.p, h->value.len);
     }
@@ -563,8 +622,7 @@ out:
     Py_XDECREF(key);
     Py_XDECREF(val);
     if (up != stack) {
-        free(up);
-        up = NULL;
+        cu_free(up);
     }
     return rc;
 }

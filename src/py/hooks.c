@@ -280,8 +280,7 @@ static PyObject *build_cfg(const cu_config_t *cfg)
             (void)cu_config_print_value(cfg, name, 1, f);
             fclose(f);
             v = PyObject_CallFunction(lit, "s#", mem, (Py_ssize_t)len);
-            free(mem);
-            mem = NULL;
+            cu_free(mem);
         }
         if (v == NULL || PyDict_SetItemString(values, name, v) < 0) {
             Py_XDECREF(v);

@@ -151,8 +151,7 @@ static PyObject *readline_impl(cu__input_t *in, size_t limit)
         in->pos = in->len = 0;
         ssize_t got = fill(in, in->buf, INPUT_BUF);
         if (got < 0) {
-            free(acc);
-            acc = NULL;
+            cu_free(acc);
             return NULL;
         }
         if (got == 0)
@@ -160,8 +159,7 @@ static PyObject *readline_impl(cu__input_t *in, size_t limit)
         in->len = (size_t)got;
     }
     r = PyBytes_FromStringAndSize(acc, (Py_ssize_t)acclen);
-    free(acc);
-    acc = NULL;
+    cu_free(acc);
     return r;
 }
 
@@ -236,8 +234,7 @@ static PyMethodDef input_methods[] = {
 static void input_dealloc(PyObject *op)
 {
     cu__input_t *in = (cu__input_t *)op;
-    free(in->buf);
-    in->buf = NULL;
+    cu_free(in->buf);
     Py_TYPE(op)->tp_free(op);
 }
 

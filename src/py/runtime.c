@@ -4,6 +4,7 @@
 #include "py/py_internal.h"
 
 #include "core/log.h"
+#include "py/pylog.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -232,6 +233,8 @@ int cu_py_init(const cu_config_t *cfg)
             rc = CU_ERROR;
         }
     }
+    if (rc == CU_OK) /* syslog, statsd, capture_output, Python logging (py/pylog.c) */
+        rc = cu__pylog_setup(cfg);
     cu__py.main_ts = PyEval_SaveThread();
     return rc;
 }
@@ -307,8 +310,7 @@ void cu__py_log_exception(int level, const char *msg)
         block[mlen] = '\n';
         memcpy(block + mlen + 1, t, (size_t)tlen);
         cu_log_block(level, block, mlen + 1 + (size_t)tlen);
-        free(block);
-        block = NULL;
+        cu_free(block);
     }
     Py_XDECREF(text);
     Py_XDECREF(type);

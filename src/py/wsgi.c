@@ -7,6 +7,8 @@
 #include "py/hooks.h"
 #include "core/log.h"
 #include "log/access.h"
+#include "log/statsd.h"
+#include "py/reload.h"
 
 #include <errno.h>
 #include <sys/stat.h>
@@ -44,6 +46,8 @@ int cu_py_worker_init(const cu_config_t *cfg, int multithread)
     if (rc != CU_OK)
         cu__py_log_exception(CU_LOG_ERROR, "Cannot build the WSGI environ template");
     /* gunicorn's Worker.init_process: the app is loaded, serving has not begun */
+    if (rc == CU_OK) /* --reload watches what the app imported; --spew traces from here */
+        rc = cu__reload_start(cfg) == CU_OK ? cu__spew_start(cfg) : CU_ERROR;
     if (rc == CU_OK)
         rc = cu__hook_post_worker_init();
     PyGILState_Release(g);
@@ -330,12 +334,14 @@ static ssize_t env_lookup(void *ctx, const char *name, size_t nlen, char *buf, s
 
 static void access_log(cu_conn_t *c, PyObject *env)
 {
+    int64_t end_us = cu_wall_us();
+    cu_statsd_request(c->resp.status, end_us - c->req_start_us); /* no-op unless statsd_host */
     if (!cu_access_log_enabled())
         return;
     cu_access_rec_t rec = {
         .c = c,
         .start_us = c->req_start_us,
-        .end_us = cu_wall_us(),
+        .end_us = end_us,
         .env = env ? env_lookup : NULL,
         .env_ctx = env,
     };

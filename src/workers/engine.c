@@ -22,10 +22,11 @@ enum conn_state {
     ST_CLOSED,
 };
 
-#define READ_CHUNK   4096
-#define BODY_PREREAD (64 * 1024)
-#define LINGER_MS    2000
-#define LINGER_MAX   (256 * 1024)
+#define READ_CHUNK       4096
+#define BODY_PREREAD     (64 * 1024)
+#define OUT_BACKPRESSURE (64 * 1024)
+#define LINGER_MS        2000
+#define LINGER_MAX       (256 * 1024)
 
 static void conn_on_io(cu_loop_t *loop, cu_io_t *io, int events);
 static void conn_on_timer(cu_loop_t *loop, cu_timer_t *t);
@@ -341,6 +342,13 @@ static void dispatch(cu_engine_t *e, cu_conn_t *c)
     after_request(e, c, rc);
 }
 
+/* Parser options for this peer: a trusted forwarder may send forwarder_headers whose
+ * names contain '_' (SCRIPT_NAME, PATH_INFO), as in gunicorn. */
+static const cu_h1_opts_t *h1_opts(const cu_engine_t *e, const cu_conn_t *c)
+{
+    return c->peer.trusted_forwarder ? &e->settings.h1_trusted : &e->settings.h1;
+}
+
 /* Is the body (or BODY_PREREAD of it) in the buffer? Chunked bodies are scanned
  * incrementally with a scratch decoder, without copying. Returns -1 when the scan found
  * the chunked framing malformed: the request is answered here, the app never sees it. */
@@ -412,7 +420,7 @@ static void continue_request(cu_engine_t *e, cu_conn_t *c)
     }
     cu_h1_request_reset(&c->req);
     ssize_t r =
-        cu_h1_parse_request(cu_buf_head(&c->in), cu_buf_unread(&c->in), &c->req, &e->settings.h1);
+        cu_h1_parse_request(cu_buf_head(&c->in), cu_buf_unread(&c->in), &c->req, h1_opts(e, c));
     cu_assert(r > 0);
     c->state = ST_HEAD;
     dispatch(e, c);
@@ -430,6 +438,10 @@ static void process_input(cu_engine_t *e, cu_conn_t *c)
         }
         if (cu_buf_unread(&c->in) == 0)
             break;
+        /* Backpressure: a client that is not reading its responses gets no new one started
+         * (the unsent backlog is flushed on write events first). */
+        if (cu_buf_unread(&c->out) > OUT_BACKPRESSURE)
+            break;
         if (c->state == ST_PROXY) {
             int prc = handle_proxy(e, c);
             if (prc == CU_AGAIN)
@@ -438,8 +450,8 @@ static void process_input(cu_engine_t *e, cu_conn_t *c)
                 return;
             continue;
         }
-        ssize_t r = cu_h1_parse_request(cu_buf_head(&c->in), cu_buf_unread(&c->in), &c->req,
-                                        &e->settings.h1);
+        ssize_t r =
+            cu_h1_parse_request(cu_buf_head(&c->in), cu_buf_unread(&c->in), &c->req, h1_opts(e, c));
         if (r == -2) {
             if (c->in.len - c->in.pos >= c->in.max) {
                 conn_error(e, c, 431, "Request header fields too large");
@@ -614,6 +626,15 @@ int cu_engine_init(cu_engine_t *e, cu_worker_ctx_t *ctx, cu_dispatch_cb dispatch
     s->h1.permit_unconventional_http_method = cfg->permit_unconventional_http_method != 0;
     s->h1.permit_unconventional_http_version = cfg->permit_unconventional_http_version != 0;
     s->h1.casefold_http_method = cfg->casefold_http_method != 0;
+    s->h1_trusted = s->h1;
+    if (cfg->forwarder_headers.n > 0) {
+        e->fwd_names = cu_xcalloc(cfg->forwarder_headers.n, sizeof(*e->fwd_names));
+        for (size_t i = 0; i < cfg->forwarder_headers.n; i++)
+            e->fwd_names[i] =
+                (cu_str_t){cfg->forwarder_headers.v[i], strlen(cfg->forwarder_headers.v[i])};
+        s->h1_trusted.forwarder_headers = e->fwd_names;
+        s->h1_trusted.n_forwarder_headers = cfg->forwarder_headers.n;
+    }
     s->io_timeout_ms = cfg->timeout > 0 ? cfg->timeout * 1000 : 30000;
     size_t line = cfg->limit_request_line > 0 ? (size_t)cfg->limit_request_line : 8190;
     size_t field = cfg->limit_request_field_size > 0 ? (size_t)cfg->limit_request_field_size : 8190;
@@ -763,6 +784,7 @@ void cu_engine_destroy(cu_engine_t *e)
         cu_free(c);
     }
     cu_free(e->lio);
+    cu_free(e->fwd_names);
     cu_loop_destroy(e->loop);
     e->loop = NULL;
     pthread_mutex_destroy(&e->mu);

@@ -29,7 +29,8 @@ struct cu_engine_s {
     void *class_data;             /* the worker class's own state */
     void (*tick)(cu_engine_t *e); /* called after every loop iteration (signal flags) */
 
-    cu_io_t *lio; /* one watcher per listener */
+    cu_io_t *lio;        /* one watcher per listener */
+    cu_str_t *fwd_names; /* forwarder_headers as slices, for the parser options */
     int accepting;
     size_t nconns;
     size_t max_conns;

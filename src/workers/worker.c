@@ -10,6 +10,13 @@
 #include <signal.h>
 #include <unistd.h>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#define CU_LSAN_CHECK() __lsan_do_recoverable_leak_check()
+#else
+#define CU_LSAN_CHECK() ((void)0)
+#endif
+
 static volatile sig_atomic_t stop_graceful, stop_now, reopen_logs, aborting;
 static volatile sig_atomic_t in_app; /* threads inside the app right now */
 static cu_loop_t *sig_loop;
@@ -138,5 +145,7 @@ int cu_worker_main(cu_worker_ctx_t *ctx)
         cu_gthread_teardown(&e, 1);
     cu_engine_destroy(&e);
     cu_py_worker_exit();
+    /* Workers leave with _exit(), which skips LeakSanitizer's exit check: run it here. */
+    CU_LSAN_CHECK();
     return CU_WORKER_EXIT_OK;
 }

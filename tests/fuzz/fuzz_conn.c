@@ -100,8 +100,14 @@ static void client_send_piece(void)
 
 static void client_finish(void)
 {
-    while (cl.next < cl.npieces)
-        client_send_piece();
+    /* The rest goes in one write: many tiny writes could fill the socket's buffer while
+     * the engine, which runs on this thread, is not reading. */
+    size_t rest = cl.len - cl.off;
+    if (rest && send(cl.fd, cl.data + cl.off, rest, MSG_NOSIGNAL) != (ssize_t)rest &&
+        errno != EPIPE && errno != ECONNRESET)
+        die("short write to the engine");
+    cl.off = cl.len;
+    cl.next = cl.npieces;
     if (!cl.shut)
         shutdown(cl.fd, SHUT_WR);
     cl.shut = 1;

@@ -1,0 +1,245 @@
+/* Logging extras: capture_output, the syslog and statsd sinks, and the bridge to Python
+ * logging ("gunicorn.error" / "gunicorn.access" loggers) used when a logging config is
+ * given, so users' handlers and formatters see every line. */
+#include "py/py_internal.h"
+#include "py/pylog.h"
+
+#include "core/log.h"
+#include "log/access.h"
+#include "log/statsd.h"
+#include "log/syslog.h"
+#include "py/hooks.h"
+
+#include <unistd.h>
+
+/* How gunicorn's Logger.setup arranges the two loggers before applying a user config. */
+static const char bridge_src[] =
+    "import json, logging, logging.config, os, sys\n"
+    "\n"
+    "GENERIC = '%(asctime)s [%(process)d] [%(levelname)s] %(message)s'\n"
+    "DATEFMT = '[%Y-%m-%d %H:%M:%S %z]'\n"
+    "\n"
+    "def defaults():\n"
+    "    return {\n"
+    "        'version': 1,\n"
+    "        'disable_existing_loggers': False,\n"
+    "        'root': {'level': 'INFO', 'handlers': ['console']},\n"
+    "        'loggers': {\n"
+    "            'gunicorn.error': {'level': 'INFO', 'handlers': ['error_console'],\n"
+    "                               'propagate': True, 'qualname': 'gunicorn.error'},\n"
+    "            'gunicorn.access': {'level': 'INFO', 'handlers': ['console'],\n"
+    "                                'propagate': True, 'qualname': 'gunicorn.access'},\n"
+    "        },\n"
+    "        'handlers': {\n"
+    "            'console': {'class': 'logging.StreamHandler', 'formatter': 'generic',\n"
+    "                        'stream': 'ext://sys.stdout'},\n"
+    "            'error_console': {'class': 'logging.StreamHandler', 'formatter': 'generic',\n"
+    "                              'stream': 'ext://sys.stderr'},\n"
+    "        },\n"
+    "        'formatters': {'generic': {'format': GENERIC, 'datefmt': DATEFMT,\n"
+    "                                   'class': 'logging.Formatter'}},\n"
+    "    }\n"
+    "\n"
+    "def _handler(log, output, fmt, stream):\n"
+    "    h = logging.StreamHandler(stream) if output == '-' else logging.FileHandler(output)\n"
+    "    h.setFormatter(fmt)\n"
+    "    h._gunicorn = True\n"
+    "    log.addHandler(h)\n"
+    "\n"
+    "# gunicorn: a PasteDeploy file with a [loggers] section is the logconfig\n"
+    "def paste_logging(paste):\n"
+    "    import configparser\n"
+    "    path = os.path.abspath(paste).split('#')[0]\n"
+    "    p = configparser.ConfigParser()\n"
+    "    p.read([path])\n"
+    "    return path if p.has_section('loggers') else None\n"
+    "\n"
+    "def setup(level, errorlog, accesslog, fileconf, dictconf, jsonconf, paste):\n"
+    "    if paste and not fileconf:\n"
+    "        fileconf = paste_logging(paste)\n"
+    "    if not (fileconf or dictconf or jsonconf):\n"
+    "        return None\n"
+    "    err = logging.getLogger('gunicorn.error')\n"
+    "    acc = logging.getLogger('gunicorn.access')\n"
+    "    for log in (err, acc):\n"
+    "        log.propagate = False\n"
+    "        for h in list(log.handlers):\n"
+    "            if getattr(h, '_gunicorn', False):\n"
+    "                log.removeHandler(h)\n"
+    "    err.setLevel(level)\n"
+    "    acc.setLevel(logging.INFO)\n"
+    "    _handler(err, errorlog, logging.Formatter(GENERIC, DATEFMT), sys.stderr)\n"
+    "    if accesslog is not None:\n"
+    "        _handler(acc, accesslog, logging.Formatter('%(message)s'), sys.stdout)\n"
+    "    try:\n"
+    "        if dictconf:\n"
+    "            conf = defaults()\n"
+    "            conf.update(dictconf)\n"
+    "            logging.config.dictConfig(conf)\n"
+    "        elif jsonconf:\n"
+    "            if os.path.exists(jsonconf):\n"
+    "                conf = defaults()\n"
+    "                with open(jsonconf) as f:\n"
+    "                    conf.update(json.load(f))\n"
+    "                logging.config.dictConfig(conf)\n"
+    "        elif fileconf:\n"
+    "            if not os.path.exists(fileconf):\n"
+    "                raise RuntimeError(\"Error: log config '%s' not found\" % fileconf)\n"
+    "            d = {k: str(v) for k, v in defaults().items()}\n"
+    "            d['__file__'] = fileconf\n"
+    "            d['here'] = os.path.dirname(fileconf)\n"
+    "            logging.config.fileConfig(fileconf, defaults=d,\n"
+    "                                      disable_existing_loggers=False)\n"
+    "    except (json.JSONDecodeError, AttributeError, ImportError, ValueError,\n"
+    "            TypeError) as exc:\n"
+    "        raise RuntimeError(str(exc)) from exc\n"
+    "    return err.log, acc.info\n";
+
+static struct {
+    PyObject *err_log;  /* gunicorn.error's bound .log (level, msg); NULL = no bridge */
+    PyObject *acc_info; /* gunicorn.access's bound .info (msg) */
+    int syslog_access;  /* access lines to syslog too */
+} P;
+
+PyObject *cu__pylog_kept_dict(const char *name)
+{
+    PyObject *mod =
+        PyDict_GetItemString(PyImport_GetModuleDict(), "cunicorn._config"); /* borrowed */
+    PyObject *kept = mod ? PyObject_GetAttrString(mod, "KEPT") : NULL;
+    PyObject *v = kept && PyDict_Check(kept) ? PyDict_GetItemString(kept, name) : NULL;
+    Py_XINCREF(v);
+    Py_XDECREF(kept);
+    PyErr_Clear();
+    return v;
+}
+
+/* One call into Python logging from any thread. Returns 1 (delivered). */
+static int py_emit(PyObject *fn, int level, const char *msg, size_t len)
+{
+    PyGILState_STATE g = PyGILState_Ensure();
+    while (len > 0 && msg[len - 1] == '\n')
+        len--;
+    PyObject *s = PyUnicode_DecodeUTF8(msg, (Py_ssize_t)len, "replace"); /* new ref */
+    PyObject *r = NULL;
+    if (s != NULL)
+        r = level ? PyObject_CallFunction(fn, "iO", level, s) : PyObject_CallOneArg(fn, s);
+    if (r == NULL)
+        PyErr_Clear(); /* logging reports its own handler errors; nothing more to do */
+    Py_XDECREF(r);
+    Py_XDECREF(s);
+    PyGILState_Release(g);
+    return 1;
+}
+
+static int error_sink(int level, const char *msg, size_t len, int block)
+{
+    cu_statsd_log_level(level, block);
+    cu_syslog_send(level, "error", msg, len);
+    if (P.err_log)
+        return py_emit(P.err_log, level, msg, len);
+    return 0;
+}
+
+static int access_sink(const char *line, size_t len)
+{
+    if (P.syslog_access)
+        cu_syslog_send(CU_LOG_INFO, "access", line, len);
+    if (P.acc_info)
+        return py_emit(P.acc_info, 0, line, len);
+    return 0;
+}
+
+/* gunicorn's capture_output: stdout and stderr become the error log file. */
+static void capture_output(const cu_config_t *cfg)
+{
+    if (!cfg->capture_output || !cfg->errorlog || strcmp(cfg->errorlog, "-") == 0 || cu_log_fd <= 2)
+        return;
+    static const char *names[] = {"stdout", "stderr"};
+    for (size_t i = 0; i < CU_NELEM(names); i++) {
+        PyObject *f = PySys_GetObject(names[i]); /* borrowed */
+        PyObject *r = f && f != Py_None ? PyObject_CallMethod(f, "flush", NULL) : NULL;
+        Py_XDECREF(r);
+        PyErr_Clear();
+    }
+    fflush(stdout);
+    fflush(stderr);
+    dup2(cu_log_fd, 1);
+    dup2(cu_log_fd, 2);
+}
+
+/* syslog's tag: syslog_prefix, else the proc name with ':' as '.'. */
+static void syslog_prefix(const cu_config_t *cfg, char *buf, size_t cap)
+{
+    const char *p = cfg->syslog_prefix;
+    if (!p)
+        p = cfg->proc_name ? cfg->proc_name
+                           : (cfg->app_uri && cfg->app_from_args ? cfg->app_uri : "gunicorn");
+    snprintf(buf, cap, "%s", p);
+    if (!cfg->syslog_prefix)
+        for (char *c = buf; *c; c++)
+            if (*c == ':')
+                *c = '.';
+}
+
+static int python_logging(const cu_config_t *cfg)
+{
+    PyObject *dictconf = cfg->logconfig_dict ? cu__pylog_kept_dict("logconfig_dict") : NULL;
+    if (!dictconf && !cfg->logconfig && !cfg->logconfig_json && !cfg->paste)
+        return CU_OK;
+    int rc = CU_ERROR;
+    PyObject *mod = cu__py_module_from_source("cunicorn._pylog", bridge_src); /* new ref */
+    PyObject *r = NULL;
+    if (mod != NULL) {
+        PyObject *args = Py_BuildValue(
+            "(iszzOzz)", cu_log_level, cfg->errorlog ? cfg->errorlog : "-", cfg->accesslog,
+            cfg->logconfig, dictconf ? dictconf : Py_None, cfg->logconfig_json, cfg->paste);
+        PyObject *fn = args ? PyObject_GetAttrString(mod, "setup") : NULL;
+        r = fn ? PyObject_Call(fn, args, NULL) : NULL;
+        Py_XDECREF(fn);
+        Py_XDECREF(args);
+    }
+    if (r == Py_None) { /* only --paste, without a [loggers] section */
+        rc = CU_OK;
+        goto out;
+    }
+    if (r == NULL || !PyTuple_Check(r) || PyTuple_GET_SIZE(r) != 2) {
+        cu__py_log_exception(CU_LOG_ERROR, "cannot set up logging from the logging config");
+        goto out;
+    }
+    P.err_log = Py_NewRef(PyTuple_GET_ITEM(r, 0));
+    P.acc_info = Py_NewRef(PyTuple_GET_ITEM(r, 1));
+    rc = CU_OK;
+out:
+    Py_XDECREF(r);
+    Py_XDECREF(mod);
+    Py_XDECREF(dictconf);
+    return rc;
+}
+
+int cu__pylog_setup(const cu_config_t *cfg)
+{
+    char err[512];
+    capture_output(cfg);
+    if (cfg->statsd_host && cu_statsd_open(cfg->statsd_host, cfg->statsd_prefix,
+                                           cfg->dogstatsd_tags, err, sizeof(err)) != CU_OK) {
+        cu_log_error("statsd_host: %s", err);
+        return CU_ERROR;
+    }
+    if (cfg->syslog) {
+        char prefix[256];
+        syslog_prefix(cfg, prefix, sizeof(prefix));
+        if (cu_syslog_open(cfg->syslog_addr, cfg->syslog_facility, prefix, err, sizeof(err)) !=
+            CU_OK) {
+            cu_log_error("syslog: %s", err);
+            return CU_ERROR;
+        }
+        P.syslog_access = !cfg->disable_redirect_access_to_syslog;
+    }
+    if (python_logging(cfg) != CU_OK)
+        return CU_ERROR;
+    if (cu_statsd_enabled() || cu_syslog_enabled() || P.err_log)
+        cu_log_sink = error_sink;
+    if (P.syslog_access || P.acc_info)
+        cu_access_log_set_sink(access_sink);
+    return CU_OK;
+}
