@@ -11,7 +11,7 @@ import json
 import os
 import sys
 
-src = sys.argv[1] if len(sys.argv) > 1 else "/work/shared/conformance/http1"
+src = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "conformance", "http1")
 here = os.path.dirname(os.path.abspath(__file__))
 
 
