@@ -443,6 +443,9 @@ class Server:
         return cmd
 
     def start(self):
+        if self.proc is not None and self.proc.poll() is None:
+            raise ServerError("Server.start() called on a running server (its process would "
+                              "be orphaned)")
         if not os.path.exists(BIN):
             raise ServerError("server binary %s does not exist (set CUNICORN_BIN)" % BIN)
         self._err = open(self.errlog_path, "wb")

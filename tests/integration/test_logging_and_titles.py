@@ -69,8 +69,8 @@ def test_error_log_format_and_boot_lines(make_server):
 
 def test_error_logfile_option(make_server, tmp_path):
     path = tmp_path / "error.log"
+    # Not waiting for readiness here: with --error-logfile the log is in the file.
     s = make_server("testapp:app", ["--error-logfile", str(path)], ready=False)
-    s.start()
     assert srv.wait_until(lambda: path.exists() and "Booting worker" in path.read_text(), 10)
     assert s.request("GET", "/").status == 200
 
