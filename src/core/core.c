@@ -1,6 +1,7 @@
 /* Allocation wrappers, assert failure, small string helpers. */
 #include "cu_core.h"
 
+#include <errno.h>
 #include <unistd.h>
 
 void cu__assert_fail(const char *expr, const char *file, int line)
@@ -72,4 +73,18 @@ int cu_str_ieq_lit(cu_str_t a, const char *lower)
             return 0;
     }
     return lower[i] == '\0';
+}
+
+void cu_write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
 }

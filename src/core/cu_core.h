@@ -37,6 +37,10 @@ static inline int cu_str_eq(cu_str_t a, cu_str_t b)
     return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
 }
 
+/* write(2) all of p, retrying on EINTR and short writes; gives up silently on other errors
+ * (for logs, which must never take the server down). */
+void cu_write_all(int fd, const char *p, size_t n);
+
 /* ASCII case-insensitive comparison of a slice with a NUL-terminated lower-case literal. */
 int cu_str_ieq_lit(cu_str_t a, const char *lower);
 

@@ -68,20 +68,6 @@ void cu_log_reopen(void)
     }
 }
 
-static void write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-}
-
 void cu_log(int level, const char *fmt, ...)
 {
     if (level < cu_log_level)
@@ -104,7 +90,7 @@ void cu_log(int level, const char *fmt, ...)
     if (cu_log_sink && cu_log_sink(level, line + n, len - (size_t)n, 0))
         return;
     line[len++] = '\n';
-    write_all(cu_log_fd, line, len);
+    cu_write_all(cu_log_fd, line, len);
 }
 
 void cu_log_block(int level, const char *text, size_t len)
@@ -128,6 +114,6 @@ void cu_log_block(int level, const char *text, size_t len)
     o += len;
     if (len == 0 || text[len - 1] != '\n')
         out[o++] = '\n';
-    write_all(cu_log_fd, out, o);
+    cu_write_all(cu_log_fd, out, o);
     cu_free(out);
 }

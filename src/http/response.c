@@ -29,6 +29,20 @@ static const unsigned char tchar[256] = {
     ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
 };
 
+/* Skip the w bytes writev took from the front of *iov (*n entries). */
+static void iov_advance(struct iovec **iov, int *n, size_t w)
+{
+    while (*n > 0 && w >= (*iov)->iov_len) {
+        w -= (*iov)->iov_len;
+        (*iov)++;
+        (*n)--;
+    }
+    if (*n > 0) {
+        (*iov)->iov_base = (char *)(*iov)->iov_base + w;
+        (*iov)->iov_len -= w;
+    }
+}
+
 static int write_fully_iov(cu_conn_t *c, struct iovec *iov, int n)
 {
     while (n > 0) {
@@ -43,15 +57,7 @@ static int write_fully_iov(cu_conn_t *c, struct iovec *iov, int n)
             }
             return CU_ERROR;
         }
-        while (n > 0 && (size_t)w >= iov->iov_len) {
-            w -= (ssize_t)iov->iov_len;
-            iov++;
-            n--;
-        }
-        if (n > 0) {
-            iov->iov_base = (char *)iov->iov_base + w;
-            iov->iov_len -= (size_t)w;
-        }
+        iov_advance(&iov, &n, (size_t)w);
     }
     return CU_OK;
 }
@@ -275,15 +281,7 @@ static int write_or_keep(cu_conn_t *c, struct iovec *iov, int k)
             size_t from_out = (size_t)w < out_len ? (size_t)w : out_len;
             cu_buf_consume(&c->out, from_out);
             out_len -= from_out;
-            while (n > 0 && (size_t)w >= v->iov_len) {
-                w -= (ssize_t)v->iov_len;
-                v++;
-                n--;
-            }
-            if (n > 0) {
-                v->iov_base = (char *)v->iov_base + w;
-                v->iov_len -= (size_t)w;
-            }
+            iov_advance(&v, &n, (size_t)w);
         }
         if (n == 0)
             return CU_OK;

@@ -618,6 +618,7 @@ static void reload(cu_master_t *m)
     m->cfg = nc;
     m->owned_cfg = nc;
     m->proc_name = proc_name_of(m, nc);
+    (void)cu_py_reconfigure(nc); /* chdir, sys.path, raw_env, server.cfg: as gunicorn */
 
     cu_hook_arbiter_t a = hook_arbiter(m);
     cu_py_hook_on_reload(&a);

@@ -11,21 +11,6 @@ typedef struct {
     PyObject_HEAD
 } cu__errors_t;
 
-/* Write everything, dropping what the log cannot take (as logging would). GIL released. */
-static void write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-}
-
 static int write_obj(PyObject *data)
 {
     const char *p;
@@ -53,7 +38,7 @@ static int write_obj(PyObject *data)
     /* `data` is immutable and we hold a reference, so p stays valid without the GIL. */
     int fd = cu_log_fd;
     PyThreadState *ts = PyEval_SaveThread();
-    write_all(fd, p, (size_t)n);
+    cu_write_all(fd, p, (size_t)n);
     PyEval_RestoreThread(ts);
     return 0;
 }

@@ -297,6 +297,20 @@ done:
 }
 
 /* Build the helper module and the shared objects once (GIL held). */
+/* HUP: hooks see the new settings from now on (server.cfg, worker.cfg). GIL held. */
+void cu__hooks_reconfigure(void)
+{
+    if (arbiter == NULL || cu__py.cfg == NULL)
+        return;
+    PyObject *nc = build_cfg(cu__py.cfg); /* new ref */
+    if (nc == NULL || PyObject_SetAttrString(arbiter, "cfg", nc) < 0) {
+        Py_XDECREF(nc);
+        cu__py_log_exception(CU_LOG_WARNING, "cannot update server.cfg after reload");
+        return;
+    }
+    Py_SETREF(cfg_obj, nc);
+}
+
 static int ensure_objects(void)
 {
     if (arbiter != NULL)

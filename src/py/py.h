@@ -14,6 +14,11 @@
  * gunicorn), raw_env (os.environ). Returns CU_OK or CU_ERROR (message logged). */
 int cu_py_init(const cu_config_t *cfg);
 
+/* HUP in the master: make `cfg` the settings Python sees (hooks' server.cfg) and apply its
+ * chdir, pythonpath and raw_env again, as gunicorn's reload does, so the next workers start
+ * with them. `cfg` must outlive its use (the master keeps it). CU_OK or CU_ERROR (logged). */
+int cu_py_reconfigure(const cu_config_t *cfg);
+
 /* Import and resolve cfg->app_uri: "module:name", "module" (-> application),
  * "module:factory()" / "module:factory(1, 'a', k=2)" with literal arguments, dotted
  * attributes ("mod:obj.attr", an extension over gunicorn). Idempotent: a second call

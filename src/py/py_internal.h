@@ -94,4 +94,7 @@ PyObject *cu__environ_build(cu_conn_t *c, PyObject *input, int *status, char *ms
 /* Exit code hint: CU_PY_APP_IMPORT_ERROR (an AppImportError in gunicorn's terms) or
  * CU_ERROR (anything else). */
 
+/* hooks.c: rebuild the cfg object hooks receive from cu__py.cfg (HUP). GIL held. */
+void cu__hooks_reconfigure(void);
+
 #endif

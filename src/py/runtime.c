@@ -239,6 +239,16 @@ int cu_py_init(const cu_config_t *cfg)
     return rc;
 }
 
+int cu_py_reconfigure(const cu_config_t *cfg)
+{
+    PyGILState_STATE g = PyGILState_Ensure();
+    cu__py.cfg = cfg;
+    int rc = setup_process(cfg);
+    cu__hooks_reconfigure();
+    PyGILState_Release(g);
+    return rc;
+}
+
 /* ---- fork (thread attachment is in thread.c) ---- */
 
 pid_t cu_py_fork(void)
