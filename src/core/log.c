@@ -10,6 +10,7 @@
 
 int cu_log_level = CU_LOG_INFO;
 int cu_log_fd = 2;
+int cu_log_capture_std;
 cu_log_sink_cb cu_log_sink;
 static char *log_path;
 
@@ -65,6 +66,11 @@ void cu_log_reopen(void)
         char *p = cu_xstrdup(log_path);
         (void)cu_log_open(p);
         cu_free(p);
+        /* capture_output: the app's print() goes to the new file too, as in gunicorn. */
+        if (cu_log_capture_std && cu_log_fd > 2) {
+            dup2(cu_log_fd, 1);
+            dup2(cu_log_fd, 2);
+        }
     }
 }
 

@@ -165,6 +165,7 @@ static void capture_output(const cu_config_t *cfg)
     fflush(stderr);
     dup2(cu_log_fd, 1);
     dup2(cu_log_fd, 2);
+    cu_log_capture_std = 1;
 }
 
 /* syslog's tag: syslog_prefix, else the proc name with ':' as '.'. */

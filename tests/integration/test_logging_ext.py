@@ -175,3 +175,19 @@ def test_spew_traces_app_lines(make_server):
     s = make_server(args=["--spew"])
     assert s.request("GET", "/").status == 200
     s.wait_for_log(r"^testapp:\d+: +path = environ\[\"PATH_INFO\"\]", source="stdout")
+
+
+def test_capture_output_follows_reopened_error_log(make_server, tmp_path):
+    """After the error log is rotated and USR1 sent, the app's print() lands in the new file."""
+    import os
+    import signal
+    errlog = tmp_path / "error.log"
+    s = make_server(args=["--capture-output", "--error-logfile", str(errlog)], ready=False)
+    assert srv.wait_until(lambda: errlog.exists() and "Booting worker" in errlog.read_text(), 10)
+    srv.wait_until(s._can_connect, 5)
+    os.rename(errlog, tmp_path / "error.log.1")
+    s.signal(signal.SIGUSR1)
+    assert srv.wait_until(lambda: errlog.exists(), 5)
+    # The worker reopens on the forwarded USR1: give it a moment by polling the request.
+    assert srv.wait_until(lambda: s.request("GET", "/print").status == 200 and
+                          "printed by app" in errlog.read_text(), 10)
