@@ -15,8 +15,8 @@ enum cu_log_level {
     CU_LOG_CRITICAL = 50
 };
 
-extern int cu_log_level; /* messages below this are dropped */
-extern int cu_log_fd;    /* default 2 */
+extern int cu_log_level;       /* messages below this are dropped */
+extern int cu_log_fd;          /* default 2 */
 extern int cu_log_capture_std; /* capture_output: fds 1 and 2 follow the log file on reopen */
 
 /* Parse "debug"/"info"/"warning"/"error"/"critical" (any case); -1 if unknown. */
