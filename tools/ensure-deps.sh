@@ -26,6 +26,10 @@ if [ "$what" = test ]; then
   done
   # gcc's ASan/UBSan runtimes come with gcc; llvm-symbolizer makes reports readable.
   have llvm-symbolizer || pkgs="$pkgs llvm"
+  # Debian's python3 comes without pip; the test packages are installed with it.
+  if have "$PYTHON" && ! "$PYTHON" -m pip --version >/dev/null 2>&1; then
+    missing="$missing pip($PYTHON)"; pkgs="$pkgs python3-pip"
+  fi
 fi
 
 if [ -n "$pkgs" ]; then
