@@ -743,6 +743,15 @@ int cu__config_finish(cu_config_t *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "Invalid reload_engine: %s", rep);
         return 1;
     }
+    /* cunicorn keeps worker heartbeats in shared memory, so nothing is written there; but
+     * gunicorn's workers would fail to start on a directory they cannot write, and a
+     * deployment that relies on that must not start silently. */
+    if (cfg->worker_tmp_dir && *cfg->worker_tmp_dir &&
+        access(cfg->worker_tmp_dir, W_OK | X_OK) != 0) {
+        snprintf(err, errlen, "Invalid value for worker_tmp_dir: %s is not a writable directory",
+                 cfg->worker_tmp_dir);
+        return 1;
+    }
     /* gunicorn: --paste names the application (and wins over APP_MODULE) */
     if (cfg->paste && *cfg->paste) {
         set_str(&cfg->app_uri, cu_xstrdup(cfg->paste));

@@ -1,6 +1,6 @@
 /* The event loop: file descriptors, timers and a cross-thread wakeup. Knows nothing of HTTP.
- * One loop per worker process, driven by one thread; only cu_loop_wakeup() may be called
- * from other threads. Backends: loop_epoll.c (Linux). */
+ * One loop per worker process, driven by one thread, or by several that take turns under
+ * the caller's lock (cu_loop_set_lock). Backends: loop_epoll.c (Linux). */
 #ifndef CU_LOOP_H
 #define CU_LOOP_H
 
@@ -69,9 +69,7 @@ void cu_loop_set_lock(cu_loop_t *loop, void (*lock)(void *), void (*unlock)(void
  * (used to stop a multi-threaded loop). */
 void cu_loop_wakeup_all(cu_loop_t *loop);
 
-/* Thread-safe: make a blocked cu_loop_run_once return (eventfd). The `cb` given to
- * cu_loop_set_wakeup_cb runs on the loop thread after each wakeup. */
+/* Async-signal-safe and thread-safe: make a blocked cu_loop_run_once return (eventfd). */
 void cu_loop_wakeup(cu_loop_t *loop);
-void cu_loop_set_wakeup_cb(cu_loop_t *loop, void (*cb)(cu_loop_t *, void *), void *data);
 
 #endif

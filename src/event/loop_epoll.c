@@ -12,8 +12,6 @@
 struct cu_loop_s {
     int epfd;
     cu_io_t wake_io;
-    void (*wake_cb)(cu_loop_t *, void *);
-    void *wake_data;
     cu_timer_t **heap;
     int nheap;
     int heap_cap;
@@ -29,8 +27,6 @@ static void on_wakeup(cu_loop_t *loop, cu_io_t *io, int events)
     uint64_t v;
     while (!loop->wake_sticky && read(io->fd, &v, sizeof(v)) < 0 && errno == EINTR)
         ;
-    if (loop->wake_cb)
-        loop->wake_cb(loop, loop->wake_data);
 }
 
 cu_loop_t *cu_loop_create(void)
@@ -266,10 +262,4 @@ void cu_loop_wakeup(cu_loop_t *loop)
     uint64_t one = 1;
     while (write(loop->wake_io.fd, &one, sizeof(one)) < 0 && errno == EINTR)
         ;
-}
-
-void cu_loop_set_wakeup_cb(cu_loop_t *loop, void (*cb)(cu_loop_t *, void *), void *data)
-{
-    loop->wake_cb = cb;
-    loop->wake_data = data;
 }

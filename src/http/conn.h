@@ -1,13 +1,12 @@
 /* An HTTP/1 connection and the request/response exchange on it: the API the app layer
- * (py/) uses to read a request body and write a response. Implemented in conn.c (state
- * machine, reading, keep-alive) and response.c (status line, headers, framing, writev,
- * sendfile).
+ * (py/) uses to read a request body and write a response. Implemented in conn.c (body
+ * reading, 100-continue, waits) and response.c (status line, headers, framing, writev,
+ * sendfile); the engine (workers/engine.c) owns the connection's state machine.
  *
- * Threading: a connection is driven by the loop thread until a request head is complete;
- * then it is handed to exactly one app thread (sync: the loop thread itself) until
- * cu_resp_finish()/cu_conn_abort(). The blocking calls below (body reads, response writes)
- * wait with poll() on the socket and must be called WITHOUT the GIL held. None of them
- * touch Python. */
+ * Threading: while a request's app runs, exactly one thread owns the connection (its
+ * one-shot watcher has fired; nobody else touches it) until the app returns. The blocking
+ * calls below (body reads, response writes) wait with poll() on the socket and must be
+ * called WITHOUT the GIL held. None of them touch Python. */
 #ifndef CU_CONN_H
 #define CU_CONN_H
 
@@ -55,8 +54,6 @@ typedef struct cu_resp_s {
                                    * so start_response may no longer change it (PEP 3333) */
     unsigned head_emitted : 1;    /* the head bytes are in c->out or on the wire */
     unsigned hold : 1;            /* body is complete in the app's hands: batch it (cu_resp_hold) */
-    unsigned app_te : 1;          /* app set Transfer-Encoding itself */
-    unsigned app_conn_close : 1;  /* app sent Connection: close */
     unsigned no_body : 1;         /* HEAD, 1xx, 204, 304 */
     uint64_t body_sent;           /* body bytes the app produced (B/b atoms) */
     cu_buf_t head;           /* "HTTP/1.1 200 OK\r\n" + app headers, kept until the request ends */
@@ -110,8 +107,6 @@ struct cu_conn_s {
     void *worker;            /* owning worker */
     cu_conn_t *next;         /* engine: all-connections list / pool */
     cu_conn_t *prev;
-    cu_conn_t *qnext;     /* worker class queues (gthread: pending, done) */
-    int qrc;              /* result of an asynchronously handled request */
     cu_chunked_t pre_dec; /* engine: scanning a chunked body being pre-read */
     size_t pre_scanned;   /* bytes of body the pre-read scan has covered */
 };

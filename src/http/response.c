@@ -108,7 +108,7 @@ int cu_resp_begin(cu_conn_t *c, const char *status, size_t len)
             return CU_ERROR;
     r->status = (status[0] - '0') * 100 + (status[1] - '0') * 10 + (status[2] - '0');
     r->content_length = -1;
-    r->app_date = r->app_server = r->app_te = r->app_conn_close = 0;
+    r->app_date = r->app_server = 0;
     r->no_body = r->status < 200 || r->status == 204 || r->status == 304 ||
                  cu_str_ieq_lit(c->req.method, "head");
     r->head.pos = r->head.len = 0;
@@ -164,8 +164,6 @@ int cu_resp_header(cu_conn_t *c, const char *name, size_t nlen, const char *valu
         }
         r->content_length = v;
     } else if (is_hop_by_hop(name, nlen)) {
-        if (nlen == 17)
-            r->app_te = 1;
         return CU_OK;
     } else if (nlen == 4 && cu_str_ieq_lit(n, "date")) {
         r->app_date = 1;

@@ -464,8 +464,6 @@ static void process_input(cu_engine_t *e, cu_conn_t *c)
             return;
         }
         start_request(e, c);
-        if (c->state == ST_APP) /* handed to another thread */
-            return;
     }
     if (c->state == ST_BODY) {
         cu_io_set(e->loop, &c->io, CU_EV_READ | e->oneshot);

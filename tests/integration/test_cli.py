@@ -57,3 +57,12 @@ def test_gunicorn_cmd_args_env(make_server):
     s.env["GUNICORN_CMD_ARGS"] = "--workers 2"
     s.start()
     assert len(s.wait_workers(2)) == 2
+
+
+def test_worker_tmp_dir_must_be_writable(tmp_path):
+    """Heartbeats live in shared memory, but a bad worker_tmp_dir is still refused (gunicorn's
+    workers would fail to start), never silently accepted."""
+    bad = subprocess.run([srv.BIN, "--worker-tmp-dir", str(tmp_path / "missing"), "x:app"],
+                         capture_output=True, text=True, timeout=20)
+    assert bad.returncode == 1
+    assert "worker_tmp_dir" in bad.stderr
