@@ -66,6 +66,16 @@ static inline void cu_transport_init(cu_transport_t *t, const cu_transport_ops_t
     t->impl = NULL;
 }
 
+/* How a listener makes the transport of a connection it accepted: plain sockets have none
+ * (NULL: cu_transport_plain); a TLS listener's creates an SSL object over fd. `scheme` is
+ * the request's wsgi.url_scheme / ASGI scheme ("http" or "https"). open returns CU_OK or
+ * CU_ERROR (the fd is then closed by the caller). */
+typedef struct cu_transport_factory_s {
+    int (*open)(void *ctx, cu_transport_t *t, int fd);
+    void *ctx;
+    const char *scheme;
+} cu_transport_factory_t;
+
 /* Called by cu_transport_wait about once a second while it waits (the heartbeat stamp),
  * so that a long wait does not look like a stuck worker. */
 typedef void (*cu_transport_stall_cb)(void *arg);
