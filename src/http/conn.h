@@ -23,12 +23,17 @@ typedef struct cu_conn_s cu_conn_t;
 typedef struct cu_listener_s cu_listener_t;
 typedef struct cu_heartbeat_slot_s cu_heartbeat_slot_t;
 
-/* Per-worker settings every connection of the worker shares (read-only while serving). */
+/* Per-worker settings every connection of the worker shares (read-only while serving),
+ * resolved once from the configuration by cu_settings_resolve (workers/settings.h): the
+ * hot path reads these, never cu_config_t. */
 typedef struct cu_conn_settings_s {
-    cu_h1_opts_t h1;
+    cu_h1_opts_t h1;           /* effective limits (gunicorn's rules already applied) */
     cu_h1_opts_t h1_trusted;   /* h1 plus forwarder_headers: peers in forwarded_allow_ips */
     int io_timeout_ms;         /* body read / response write stall limit */
+    int head_timeout_ms;       /* a request head (or a handshake) must arrive within this */
+    int keepalive_ms;          /* idle time between requests; 0 = keep-alive off */
     size_t head_max;           /* cap of the read buffer while reading a head */
+    size_t max_headers;        /* header slots per connection (effective field limit + 1) */
     cu_heartbeat_slot_t *slot; /* stamped while blocked in socket I/O */
     const char *server_header; /* "cunicorn" */
     size_t body_preread;       /* bodies up to this size are read by the loop before dispatch */

@@ -23,7 +23,6 @@ enum conn_state {
 };
 
 #define READ_CHUNK       4096
-#define BODY_PREREAD     (64 * 1024)
 #define OUT_BACKPRESSURE (64 * 1024)
 #define LINGER_MS        2000
 #define LINGER_MAX       (256 * 1024)
@@ -65,7 +64,7 @@ static cu_conn_t *conn_new(cu_engine_t *e, int fd, const cu_listener_t *l,
         cu_buf_init(&c->bin, 0, 1 << 20);
         cu_buf_init(&c->resp.head, 0, 1 << 20);
         cu_buf_init(&c->resp.stash, 0, 1 << 20);
-        c->hdrs = cu_xcalloc(e->max_headers, sizeof(*c->hdrs));
+        c->hdrs = cu_xcalloc(e->settings.max_headers, sizeof(*c->hdrs));
     }
     c->fd = fd;
     c->settings = &e->settings;
@@ -88,9 +87,9 @@ static cu_conn_t *conn_new(cu_engine_t *e, int fd, const cu_listener_t *l,
         cu_cidr_match(&e->cfg->forwarded_allow_ips, (const struct sockaddr *)ss);
     memset(&c->req, 0, sizeof(c->req));
     c->req.headers = c->hdrs;
-    c->req.max_headers = e->max_headers;
+    c->req.max_headers = e->settings.max_headers;
     cu_h1_request_reset(&c->req);
-    c->state = e->cfg->proxy_protocol != CU_PROXY_OFF ? ST_PROXY : ST_HEAD;
+    c->state = e->es.proxy_protocol != CU_PROXY_OFF ? ST_PROXY : ST_HEAD;
     c->proxy_done = c->state != ST_PROXY;
     cu_io_init(&c->io, fd, conn_on_io, c);
     cu_timer_init(&c->timer, conn_on_timer, c);
@@ -125,7 +124,7 @@ static void conn_close(cu_engine_t *e, cu_conn_t *c)
     c->next = e->dead;
     e->dead = c;
     e->nconns--;
-    if (!e->accepting && !e->stopping && e->nconns < e->max_conns)
+    if (!e->accepting && !e->stopping && e->nconns < e->es.max_conns)
         accept_resume(e);
 }
 
@@ -183,7 +182,7 @@ static void accept_resume(cu_engine_t *e)
 static void on_accept_timer(cu_loop_t *loop, cu_timer_t *t)
 {
     cu_engine_t *e = t->data;
-    if (!e->stopping && e->nconns < e->max_conns)
+    if (!e->stopping && e->nconns < e->es.max_conns)
         accept_resume(e);
 }
 
@@ -191,7 +190,7 @@ static void on_accept_timer(cu_loop_t *loop, cu_timer_t *t)
 static void accept_some(cu_engine_t *e, const cu_listener_t *l, int max)
 {
     for (int i = 0; i < max && e->accepting; i++) {
-        if (e->nconns >= e->max_conns) {
+        if (e->nconns >= e->es.max_conns) {
             /* worker_connections reached: the backlog keeps the rest, nothing is dropped. */
             accept_pause(e);
             return;
@@ -220,8 +219,7 @@ static void accept_some(cu_engine_t *e, const cu_listener_t *l, int max)
         }
         cu_conn_t *c = conn_new(e, fd, l, &ss, sl);
         cu_io_set(e->loop, &c->io, CU_EV_READ | e->oneshot);
-        cu_timer_start(e->loop, &c->timer,
-                       e->cfg->timeout > 0 ? (int64_t)e->cfg->timeout * 1000 : 30000);
+        cu_timer_start(e->loop, &c->timer, e->settings.head_timeout_ms);
     }
 }
 
@@ -263,9 +261,9 @@ static int handle_proxy(cu_engine_t *e, cu_conn_t *c)
         conn_error(e, c, 403, "Proxy request from a peer that is not allowed");
         return CU_ERROR;
     }
-    int accept = e->cfg->proxy_protocol == CU_PROXY_V1   ? CU_PROXY_ACCEPT_V1
-                 : e->cfg->proxy_protocol == CU_PROXY_V2 ? CU_PROXY_ACCEPT_V2
-                                                         : CU_PROXY_ACCEPT_ANY;
+    int accept = e->es.proxy_protocol == CU_PROXY_V1   ? CU_PROXY_ACCEPT_V1
+                 : e->es.proxy_protocol == CU_PROXY_V2 ? CU_PROXY_ACCEPT_V2
+                                                       : CU_PROXY_ACCEPT_ANY;
     cu_proxy_info_t info;
     ssize_t r = cu_proxy_parse(p, n, accept, &info);
     if (r == -2)
@@ -296,7 +294,7 @@ static void after_request(cu_engine_t *e, cu_conn_t *c, int rc)
     e->nrequests++;
     if (e->ctx->slot)
         e->ctx->slot->requests = e->nrequests;
-    if (e->max_requests && e->nrequests >= e->max_requests && !e->stopping) {
+    if (e->es.max_requests && e->nrequests >= e->es.max_requests && !e->stopping) {
         cu_log_info("Autorestarting worker after current request.");
         if (e->ctx->slot)
             e->ctx->slot->retiring = 1; /* the master starts the replacement now */
@@ -323,7 +321,7 @@ static void dispatch(cu_engine_t *e, cu_conn_t *c)
     if (e->stopping && !c->req.chunked &&
         c->in.len <= c->rpos + (size_t)(c->req.content_length > 0 ? c->req.content_length : 0))
         c->keep_alive = 0;
-    if (e->cfg->keepalive <= 0)
+    if (e->settings.keepalive_ms == 0)
         c->keep_alive = 0;
     c->req_start_us = cu_wall_us();
     c->state = ST_APP;
@@ -491,11 +489,10 @@ static void process_input(cu_engine_t *e, cu_conn_t *c)
     }
     cu_io_set(e->loop, &c->io, CU_EV_READ | e->oneshot);
     if (cu_buf_unread(&c->in) == 0 && c->nrequests > 0) {
-        cu_timer_start(e->loop, &c->timer, (int64_t)e->cfg->keepalive * 1000);
+        cu_timer_start(e->loop, &c->timer, e->settings.keepalive_ms);
     } else if (!cu_timer_active(&c->timer)) {
         /* A head must arrive whole within `timeout`, however it trickles in. */
-        cu_timer_start(e->loop, &c->timer,
-                       e->cfg->timeout > 0 ? (int64_t)e->cfg->timeout * 1000 : 30000);
+        cu_timer_start(e->loop, &c->timer, e->settings.head_timeout_ms);
     }
 }
 
@@ -612,51 +609,8 @@ int cu_engine_init(cu_engine_t *e, cu_worker_ctx_t *ctx, cu_dispatch_cb dispatch
         cu_log_error("cannot create event loop: %s", strerror(errno));
         return CU_ERROR;
     }
-    cu_conn_settings_t *s = &e->settings;
-    s->h1.limit_request_line = (size_t)cfg->limit_request_line;
-    s->h1.limit_request_fields = (size_t)cfg->limit_request_fields;
-    s->h1.limit_request_field_size = (size_t)cfg->limit_request_field_size;
-    s->h1.header_map = cfg->header_map == CU_HEADER_MAP_REFUSE      ? CU_H1_HMAP_REFUSE
-                       : cfg->header_map == CU_HEADER_MAP_DANGEROUS ? CU_H1_HMAP_DANGEROUS
-                                                                    : CU_H1_HMAP_DROP;
-    s->h1.permit_obsolete_folding = cfg->permit_obsolete_folding != 0;
-    s->h1.strip_header_spaces = cfg->strip_header_spaces != 0;
-    s->h1.permit_unconventional_http_method = cfg->permit_unconventional_http_method != 0;
-    s->h1.permit_unconventional_http_version = cfg->permit_unconventional_http_version != 0;
-    s->h1.casefold_http_method = cfg->casefold_http_method != 0;
-    s->h1_trusted = s->h1;
-    if (cfg->forwarder_headers.n > 0) {
-        e->fwd_names = cu_xcalloc(cfg->forwarder_headers.n, sizeof(*e->fwd_names));
-        for (size_t i = 0; i < cfg->forwarder_headers.n; i++)
-            e->fwd_names[i] =
-                (cu_str_t){cfg->forwarder_headers.v[i], strlen(cfg->forwarder_headers.v[i])};
-        s->h1_trusted.forwarder_headers = e->fwd_names;
-        s->h1_trusted.n_forwarder_headers = cfg->forwarder_headers.n;
-    }
-    s->io_timeout_ms = cfg->timeout > 0 ? cfg->timeout * 1000 : 30000;
-    size_t line = cfg->limit_request_line > 0 ? (size_t)cfg->limit_request_line : 8190;
-    size_t field = cfg->limit_request_field_size > 0 ? (size_t)cfg->limit_request_field_size : 8190;
-    /* Room for the largest head the limits allow (plus a PROXY v2 header and slack). */
-    size_t nfields = cfg->limit_request_fields > 0 && cfg->limit_request_fields <= 32768
-                         ? (size_t)cfg->limit_request_fields
-                         : 32768;
-    s->head_max = line + 4 + (nfields + 1) * (field + 2) + 2 + 1024;
-    s->slot = ctx->slot;
-    s->server_header = "cunicorn";
-    s->body_preread = BODY_PREREAD;
-
-    /* gunicorn: 0 or more than 32768 fields means 32768. */
-    e->max_headers = cfg->limit_request_fields > 0 && cfg->limit_request_fields <= 32768
-                         ? (size_t)cfg->limit_request_fields + 1
-                         : 32769;
-    e->max_conns = cfg->worker_connections > 0 ? (size_t)cfg->worker_connections : 1000;
-    if (cfg->max_requests > 0) {
-        uint64_t jitter = 0;
-        if (cfg->max_requests_jitter > 0)
-            jitter = (uint64_t)((unsigned)getpid() * 2654435761u) %
-                     ((uint64_t)cfg->max_requests_jitter + 1);
-        e->max_requests = (uint64_t)cfg->max_requests + jitter;
-    }
+    cu_settings_resolve(cfg, (unsigned)getpid(), &e->settings, &e->es);
+    e->settings.slot = ctx->slot;
     e->lio = cu_xcalloc(ctx->nlisteners ? ctx->nlisteners : 1, sizeof(*e->lio));
     for (size_t i = 0; i < ctx->nlisteners; i++)
         cu_io_init(&e->lio[i], ctx->listeners[i].fd, on_accept, e);
@@ -682,7 +636,7 @@ void cu_engine_stop(cu_engine_t *e)
     /* Clients already queued in the listen backlog connected to us: answer them rather
      * than leave them to be reset when the listener closes. */
     for (size_t i = 0; i < e->ctx->nlisteners && e->accepting; i++)
-        accept_some(e, &e->ctx->listeners[i], (int)e->max_conns);
+        accept_some(e, &e->ctx->listeners[i], (int)e->es.max_conns);
     e->stopping = 1;
     accept_pause(e);
     cu_timer_stop(e->loop, &e->accept_timer);
@@ -782,7 +736,7 @@ void cu_engine_destroy(cu_engine_t *e)
         cu_free(c);
     }
     cu_free(e->lio);
-    cu_free(e->fwd_names);
+    cu_settings_free(&e->es);
     cu_loop_destroy(e->loop);
     e->loop = NULL;
     pthread_mutex_destroy(&e->mu);
