@@ -17,6 +17,10 @@ int cu_conn_wait(cu_conn_t *c, int events)
 void cu_conn_begin_request(cu_conn_t *c)
 {
     cu_h1_request_t *r = &c->req;
+    cu_h1_to_req(r, &c->request);
+    c->request.scheme = c->scheme;
+    c->request.peer = &c->peer;
+    c->request.listener = c->listener;
     c->rpos = c->in.pos + r->head_len;
     c->body.done = 0;
     c->body.error = 0;
@@ -37,16 +41,14 @@ void cu_conn_begin_request(cu_conn_t *c)
     if (!c->body.done && r->expect_continue)
         c->body.continue_pending = 1;
     c->keep_alive = r->keep_alive && !c->closing;
-    c->resp.status = 0;
+    cu_resp_head_reset(&c->resp.h);
     c->resp.content_length = -1;
     c->resp.chunked = c->resp.close_delimited = c->resp.head_sent = c->resp.head_emitted =
         c->resp.hold = 0;
     c->resp.no_body = 0;
     c->resp.app_date = c->resp.app_server = 0;
     c->resp.body_sent = 0;
-    c->resp.head.pos = c->resp.head.len = 0;
     c->resp.stash.pos = c->resp.stash.len = 0;
-    c->resp.status_line_len = 0;
     /* Batch responses when the next request is already here and this one has no body. */
     c->defer_flush = c->body.done && c->in.len > c->rpos;
 }

@@ -97,19 +97,13 @@ int cu_resp_begin(cu_conn_t *c, const char *status, size_t len)
     for (size_t i = 0; i < len; i++)
         if (status[i] == '\r' || status[i] == '\n' || status[i] == '\0')
             return CU_ERROR;
-    r->status = (status[0] - '0') * 100 + (status[1] - '0') * 10 + (status[2] - '0');
+    int code = (status[0] - '0') * 100 + (status[1] - '0') * 10 + (status[2] - '0');
+    if (cu_resp_head_status(&r->h, code, status, len) != CU_OK)
+        return CU_ERROR;
     r->content_length = -1;
     r->app_date = r->app_server = 0;
-    r->no_body = r->status < 200 || r->status == 204 || r->status == 304 ||
-                 cu_str_ieq_lit(c->req.method, "head");
-    r->head.pos = r->head.len = 0;
-    /* gunicorn answers in the request's version. */
-    int http10 = c->req.version_major == 1 && c->req.version_minor == 0;
-    if (cu_buf_append(&r->head, http10 ? "HTTP/1.0 " : "HTTP/1.1 ", 9) != CU_OK ||
-        cu_buf_append(&r->head, status, len) != CU_OK ||
-        cu_buf_append(&r->head, "\r\n", 2) != CU_OK)
-        return CU_ERROR;
-    r->status_line_len = r->head.len;
+    r->no_body =
+        code < 200 || code == 204 || code == 304 || cu_str_ieq_lit(c->request.method, "head");
     return CU_OK;
 }
 
@@ -161,19 +155,7 @@ int cu_resp_header(cu_conn_t *c, const char *name, size_t nlen, const char *valu
     } else if (nlen == 6 && cu_str_ieq_lit(n, "server")) {
         r->app_server = 1;
     }
-    if (cu_buf_reserve(&r->head, nlen + vlen + 4) != CU_OK)
-        return CU_ERROR;
-    char *p = r->head.data + r->head.len;
-    memcpy(p, name, nlen);
-    p += nlen;
-    *p++ = ':';
-    *p++ = ' ';
-    memcpy(p, value, vlen);
-    p += vlen;
-    *p++ = '\r';
-    *p++ = '\n';
-    r->head.len = (size_t)(p - r->head.data);
-    return CU_OK;
+    return cu_resp_head_add(&r->h, name, nlen, value, vlen);
 }
 
 /* Put the final head into c->out. `final_len` >= 0 when the whole body is known (the app
@@ -182,7 +164,7 @@ static int emit_head(cu_conn_t *c, int64_t final_len)
 {
     cu_resp_t *r = &c->resp;
     const cu_conn_settings_t *s = c->settings;
-    int http11 = c->req.version_major == 1 && c->req.version_minor >= 1;
+    int http11 = c->request.version_major == 1 && c->request.version_minor >= 1;
     int64_t clen = -1;
 
     if (r->no_body) {
@@ -227,16 +209,34 @@ static int emit_head(cu_conn_t *c, int64_t final_len)
         n += (size_t)snprintf(extra + n, sizeof(extra) - n, "Content-Length: %lld\r\n",
                               (long long)clen);
     }
-    size_t need = r->head.len + n + 2;
+    /* gunicorn answers in the request's version. */
+    int http10 = c->request.version_major == 1 && c->request.version_minor == 0;
+    const cu_resp_head_t *h = &r->h;
+    size_t need = 9 + h->tlen + 2 + n + 2;
+    for (size_t i = 0; i < h->nfields; i++)
+        need += h->fields[i].nlen + h->fields[i].vlen + 4;
     if (cu_buf_reserve(&c->out, need) != CU_OK)
         return CU_ERROR;
     char *p = c->out.data + c->out.len;
-    memcpy(p, r->head.data, r->status_line_len);
-    p += r->status_line_len;
+    memcpy(p, http10 ? "HTTP/1.0 " : "HTTP/1.1 ", 9);
+    p += 9;
+    memcpy(p, h->store.data, h->tlen);
+    p += h->tlen;
+    *p++ = '\r';
+    *p++ = '\n';
     memcpy(p, extra, n);
     p += n;
-    memcpy(p, r->head.data + r->status_line_len, r->head.len - r->status_line_len);
-    p += r->head.len - r->status_line_len;
+    for (size_t i = 0; i < h->nfields; i++) {
+        const cu_resp_field_t *f = &h->fields[i];
+        memcpy(p, h->store.data + f->name, f->nlen);
+        p += f->nlen;
+        *p++ = ':';
+        *p++ = ' ';
+        memcpy(p, h->store.data + f->value, f->vlen);
+        p += f->vlen;
+        *p++ = '\r';
+        *p++ = '\n';
+    }
     *p++ = '\r';
     *p++ = '\n';
     c->out.len = (size_t)(p - c->out.data);
@@ -324,7 +324,7 @@ static int send_body(cu_conn_t *c, const void *p, size_t n, int batch)
 int cu_resp_write(cu_conn_t *c, const void *p, size_t n)
 {
     cu_resp_t *r = &c->resp;
-    if (r->status == 0)
+    if (r->h.status == 0)
         return CU_ERROR;
     if (r->content_length >= 0) {
         uint64_t left = (uint64_t)r->content_length - r->body_sent;
@@ -434,7 +434,7 @@ int cu_resp_sendfile(cu_conn_t *c, int fd, off_t offset, int64_t count)
 int cu_resp_finish(cu_conn_t *c)
 {
     cu_resp_t *r = &c->resp;
-    if (r->status == 0)
+    if (r->h.status == 0)
         return fail(c);
     if (!r->head_emitted) {
         if (emit_head(c, (int64_t)cu_buf_unread(&r->stash)) != CU_OK)
@@ -499,7 +499,8 @@ int cu_resp_error(cu_conn_t *c, int status, const char *msg)
                       "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: text/html\r\n"
                       "Content-Length: %d\r\n\r\n",
                       status, reason, bl);
-    c->resp.status = status;
+    cu_resp_head_reset(&c->resp.h);
+    c->resp.h.status = status;
     c->resp.head_sent = 1;
     c->resp.head_emitted = 1;
     c->resp.body_sent = (uint64_t)bl;
@@ -518,7 +519,7 @@ void cu_conn_abort(cu_conn_t *c)
     c->keep_alive = 0;
     /* Body the app produced but we held back goes out now; the missing end (last chunk,
      * or bytes short of Content-Length, then the close) tells the client it is cut. */
-    if (r->status && !r->head_emitted && emit_head(c, -1) == CU_OK && cu_buf_unread(&r->stash))
+    if (r->h.status && !r->head_emitted && emit_head(c, -1) == CU_OK && cu_buf_unread(&r->stash))
         (void)send_body(c, cu_buf_head(&r->stash), cu_buf_unread(&r->stash), 1);
     r->stash.pos = r->stash.len = 0;
 }

@@ -72,7 +72,7 @@ static cu_conn_t *conn_new(cu_engine_t *e, int fd, const cu_listener_t *l,
         cu_buf_init(&c->in, READ_CHUNK, e->settings.head_max + e->settings.body_preread);
         cu_buf_init(&c->out, 0, SIZE_MAX / 2);
         cu_buf_init(&c->bin, 0, 1 << 20);
-        cu_buf_init(&c->resp.head, 0, 1 << 20);
+        cu_buf_init(&c->resp.h.store, 0, 1 << 20);
         cu_buf_init(&c->resp.stash, 0, 1 << 20);
         c->hdrs = cu_xcalloc(e->settings.max_headers, sizeof(*c->hdrs));
     }
@@ -338,7 +338,7 @@ static void dispatch(cu_engine_t *e, cu_conn_t *c)
         c->keep_alive = 0;
     if (e->settings.keepalive_ms == 0)
         c->keep_alive = 0;
-    c->req_start_us = cu_wall_us();
+    c->request.start_us = cu_wall_us();
     c->state = ST_APP;
     cu_timer_stop(e->loop, &c->timer);
     if (e->threaded) {
@@ -777,7 +777,7 @@ void cu_engine_destroy(cu_engine_t *e)
         cu_buf_free(&c->in);
         cu_buf_free(&c->out);
         cu_buf_free(&c->bin);
-        cu_buf_free(&c->resp.head);
+        cu_resp_head_free(&c->resp.h);
         cu_buf_free(&c->resp.stash);
         cu_free(c->hdrs);
         cu_free(c);
