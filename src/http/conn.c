@@ -2,6 +2,7 @@
  * left in the buffer, then from the socket; 100-continue; blocking waits with a stall limit. */
 #include "http/conn.h"
 #include "core/clock.h"
+#include "http/proto.h"
 
 #include <errno.h>
 
@@ -16,12 +17,11 @@ int cu_conn_wait(cu_conn_t *c, int events)
 
 void cu_conn_begin_request(cu_conn_t *c)
 {
-    cu_h1_request_t *r = &c->req;
-    cu_h1_to_req(r, &c->request);
-    c->request.scheme = c->scheme;
-    c->request.peer = &c->peer;
-    c->request.listener = c->listener;
-    c->rpos = c->in.pos + r->head_len;
+    cu_req_t *r = &c->request;
+    r->scheme = c->scheme;
+    r->peer = &c->peer;
+    r->listener = c->listener;
+    c->rpos = c->in.pos + c->head_len;
     c->body.done = 0;
     c->body.error = 0;
     c->body.timed_out = 0;
@@ -99,9 +99,8 @@ static int fill_bin(cu_conn_t *c, size_t max)
 
 static int send_continue(cu_conn_t *c)
 {
-    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
     c->body.continue_pending = 0;
-    if (cu_buf_append(&c->out, cont, sizeof(cont) - 1) != CU_OK)
+    if (c->proto->continue_100 && c->proto->continue_100(c) != CU_OK)
         return CU_ERROR;
     return cu_conn_flush(c);
 }
@@ -262,6 +261,6 @@ int cu_conn_end_request(cu_conn_t *c)
         c->bin.pos = c->bin.len = 0;
     }
     c->rpos = c->in.pos;
-    cu_h1_request_reset(&c->req);
+    c->proto->reset(c);
     return CU_OK;
 }

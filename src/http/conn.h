@@ -83,9 +83,12 @@ struct cu_conn_s {
     cu_peer_t peer;
     const char *scheme; /* "http", or the listener transport's ("https") */
 
-    cu_buf_t in;          /* read buffer: head of the current request + anything after */
-    cu_h1_request_t req;  /* the HTTP/1 parser's state */
+    cu_buf_t in;                    /* read buffer: head of the current request + anything after */
+    const struct cu_proto_s *proto; /* the listener's protocol driver (http/proto.h) */
+    void *pdata;                    /* a driver's own per-connection state */
+    cu_h1_request_t req;            /* the HTTP/1 driver's parser state */
     cu_req_t request;     /* the current request, protocol-neutral: what py/ and logs read */
+    size_t head_len;      /* bytes of `in` the current request's head took */
     cu_h1_header_t *hdrs; /* array of limit_request_fields + 1 entries */
     cu_body_t body;
     cu_resp_t resp;

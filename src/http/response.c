@@ -1,7 +1,8 @@
-/* Response writer: status line, headers, framing (Content-Length, chunked, close-delimited),
- * batching of small writes into one write, sendfile, gunicorn-style error pages. */
-#include "core/clock.h"
+/* Response writer: the app's status and fields kept structured, body framing (chunked
+ * and Content-Length accounting), batching of small writes into one write with the head,
+ * sendfile, error responses. The protocol driver (c->proto) serialises heads and pages. */
 #include "http/conn.h"
+#include "http/proto.h"
 
 #include <errno.h>
 #include <sys/stat.h>
@@ -158,90 +159,13 @@ int cu_resp_header(cu_conn_t *c, const char *name, size_t nlen, const char *valu
     return cu_resp_head_add(&r->h, name, nlen, value, vlen);
 }
 
-/* Put the final head into c->out. `final_len` >= 0 when the whole body is known (the app
- * finished before anything was sent): then Content-Length replaces chunked framing. */
+/* Put the final head into c->out: the driver serialises it. */
 static int emit_head(cu_conn_t *c, int64_t final_len)
 {
-    cu_resp_t *r = &c->resp;
-    const cu_conn_settings_t *s = c->settings;
-    int http11 = c->request.version_major == 1 && c->request.version_minor >= 1;
-    int64_t clen = -1;
-
-    if (r->no_body) {
-        clen = r->content_length; /* HEAD keeps the app's length; 204/304 send what it gave */
-    } else if (r->content_length >= 0) {
-        clen = r->content_length;
-    } else if (final_len >= 0) {
-        clen = final_len;
-    } else if (http11) {
-        r->chunked = 1;
-    } else {
-        r->close_delimited = 1;
-        c->closing = 1;
-    }
-    if (c->closing)
-        c->keep_alive = 0;
-
-    char extra[256];
-    size_t n = 0;
-    cu_time_update();
-    if (!r->app_server)
-        n += (size_t)snprintf(extra + n, sizeof(extra) - n, "Server: %s\r\n", s->server_header);
-    if (!r->app_date) {
-        memcpy(extra + n, "Date: ", 6);
-        n += 6;
-        memcpy(extra + n, cu_time.http_date, cu_time.http_date_len);
-        n += cu_time.http_date_len;
-        memcpy(extra + n, "\r\n", 2);
-        n += 2;
-    }
-    if (c->keep_alive) {
-        memcpy(extra + n, "Connection: keep-alive\r\n", 24);
-        n += 24;
-    } else {
-        memcpy(extra + n, "Connection: close\r\n", 19);
-        n += 19;
-    }
-    if (r->chunked) {
-        memcpy(extra + n, "Transfer-Encoding: chunked\r\n", 28);
-        n += 28;
-    } else if (clen >= 0 && r->content_length < 0) {
-        n += (size_t)snprintf(extra + n, sizeof(extra) - n, "Content-Length: %lld\r\n",
-                              (long long)clen);
-    }
-    /* gunicorn answers in the request's version. */
-    int http10 = c->request.version_major == 1 && c->request.version_minor == 0;
-    const cu_resp_head_t *h = &r->h;
-    size_t need = 9 + h->tlen + 2 + n + 2;
-    for (size_t i = 0; i < h->nfields; i++)
-        need += h->fields[i].nlen + h->fields[i].vlen + 4;
-    if (cu_buf_reserve(&c->out, need) != CU_OK)
+    if (c->proto->emit_head(c, final_len) != CU_OK)
         return CU_ERROR;
-    char *p = c->out.data + c->out.len;
-    memcpy(p, http10 ? "HTTP/1.0 " : "HTTP/1.1 ", 9);
-    p += 9;
-    memcpy(p, h->store.data, h->tlen);
-    p += h->tlen;
-    *p++ = '\r';
-    *p++ = '\n';
-    memcpy(p, extra, n);
-    p += n;
-    for (size_t i = 0; i < h->nfields; i++) {
-        const cu_resp_field_t *f = &h->fields[i];
-        memcpy(p, h->store.data + f->name, f->nlen);
-        p += f->nlen;
-        *p++ = ':';
-        *p++ = ' ';
-        memcpy(p, h->store.data + f->value, f->vlen);
-        p += f->vlen;
-        *p++ = '\r';
-        *p++ = '\n';
-    }
-    *p++ = '\r';
-    *p++ = '\n';
-    c->out.len = (size_t)(p - c->out.data);
-    r->head_sent = 1;
-    r->head_emitted = 1;
+    c->resp.head_sent = 1;
+    c->resp.head_emitted = 1;
     return CU_OK;
 }
 
@@ -486,28 +410,16 @@ int cu_resp_error(cu_conn_t *c, int status, const char *msg)
         status = c->body.too_large ? 431 : 400;
         msg = c->body.too_large ? "Chunked trailer section too large" : "Invalid chunked body";
     }
-    const char *reason = reason_for(status);
-    char body[1024];
-    int bl = snprintf(body, sizeof(body),
-                      "<html>\n  <head>\n    <title>%s</title>\n  </head>\n  <body>\n"
-                      "    <h1><p>%s</p></h1>\n    %s\n  </body>\n</html>\n",
-                      reason, reason, msg ? msg : "");
-    if (bl < 0 || (size_t)bl >= sizeof(body))
-        bl = (int)strlen(body);
-    char head[256];
-    int hl = snprintf(head, sizeof(head),
-                      "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: text/html\r\n"
-                      "Content-Length: %d\r\n\r\n",
-                      status, reason, bl);
+    cu_resp_head_reset(&c->resp.h);
+    int bl = c->proto->error_page(c, status, reason_for(status), msg);
     cu_resp_head_reset(&c->resp.h);
     c->resp.h.status = status;
     c->resp.head_sent = 1;
     c->resp.head_emitted = 1;
-    c->resp.body_sent = (uint64_t)bl;
+    c->resp.body_sent = bl > 0 ? (uint64_t)bl : 0;
     c->closing = 1;
     c->keep_alive = 0;
-    if (cu_buf_append(&c->out, head, (size_t)hl) != CU_OK ||
-        cu_buf_append(&c->out, body, (size_t)bl) != CU_OK)
+    if (bl < 0)
         return CU_ERROR;
     return cu_conn_flush(c);
 }
