@@ -729,24 +729,59 @@ void cu_engine_set_threaded(cu_engine_t *e)
     cu_loop_set_lock(e->loop, engine_lock, engine_unlock, e);
 }
 
+/* One iteration: wait up to wait_ms for events, run them and the due timers, then the
+ * engine's own bookkeeping. Called with the engine lock held when threaded. */
+static void engine_iterate(cu_engine_t *e, int wait_ms)
+{
+    int rc = cu_loop_run_once(e->loop, wait_ms);
+    /* Pooled, never freed while serving: a stale event another thread still holds finds a
+     * valid (closed or reused) connection and does no harm. */
+    release_dead(e);
+    if (rc < 0) {
+        cu_log_error("event loop: %s", strerror(-rc));
+        e->quit = 1;
+    }
+    if (e->tick)
+        e->tick(e);
+    if (e->stopping && e->nconns == 0)
+        e->quit = 1;
+}
+
+int cu_engine_step(cu_engine_t *e)
+{
+    if (e->threaded)
+        pthread_mutex_lock(&e->mu);
+    if (!e->quit)
+        engine_iterate(e, 0);
+    int done = e->quit;
+    if (done)
+        cu_loop_wakeup_all(e->loop);
+    if (e->threaded)
+        pthread_mutex_unlock(&e->mu);
+    return done ? CU_DONE : CU_OK;
+}
+
+int cu_engine_fd(const cu_engine_t *e)
+{
+    return cu_loop_fd(e->loop);
+}
+
+int64_t cu_engine_next_deadline(cu_engine_t *e)
+{
+    if (e->threaded)
+        pthread_mutex_lock(&e->mu);
+    int64_t d = cu_loop_next_deadline(e->loop);
+    if (e->threaded)
+        pthread_mutex_unlock(&e->mu);
+    return d;
+}
+
 void cu_engine_run(cu_engine_t *e)
 {
     if (e->threaded)
         pthread_mutex_lock(&e->mu);
-    while (!e->quit) {
-        int rc = cu_loop_run_once(e->loop, e->threaded ? 250 : 1000);
-        /* Pooled, never freed while serving: a stale event another thread still holds
-         * finds a valid (closed or reused) connection and does no harm. */
-        release_dead(e);
-        if (rc < 0 && rc != -EINTR) {
-            cu_log_error("event loop: %s", strerror(-rc));
-            e->quit = 1;
-        }
-        if (e->tick)
-            e->tick(e);
-        if (e->stopping && e->nconns == 0)
-            e->quit = 1;
-    }
+    while (!e->quit)
+        engine_iterate(e, e->threaded ? 250 : 1000);
     /* Every thread waiting in the loop must see it too. */
     cu_loop_wakeup_all(e->loop);
     if (e->threaded)

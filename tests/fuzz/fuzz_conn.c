@@ -138,7 +138,8 @@ static int body_buffered(cu_conn_t *c)
     const char *p = c->in.data + c->rpos;
     size_t have = c->in.len - c->rpos;
     if (!c->request.chunked)
-        return c->request.content_length <= 0 || (uint64_t)have >= (uint64_t)c->request.content_length;
+        return c->request.content_length <= 0 ||
+               (uint64_t)have >= (uint64_t)c->request.content_length;
     cu_chunked_t d;
     cu_chunked_init(&d);
     size_t off = 0;
