@@ -30,6 +30,15 @@ struct cu_engine_s {
     pthread_mutex_t mu;           /* threaded: held while handling events, not in the app */
     void *class_data;             /* the worker class's own state */
     void (*tick)(cu_engine_t *e); /* called after every loop iteration (signal flags) */
+    /* How the worker reports to whoever watches it (the master's heartbeat slot); set by
+     * the worker before it runs the engine. Any may be NULL. Called under the engine lock
+     * or from the thread blocked on a slow client. */
+    struct {
+        void (*stamp)(void *arg);              /* alive: about once a second */
+        void (*served)(void *arg, uint64_t n); /* n requests served so far */
+        void (*retiring)(void *arg);           /* max_requests reached: replace me now */
+        void *arg;
+    } report;
 
     cu_io_t *lio; /* one watcher per listener */
     int accepting;

@@ -1,7 +1,9 @@
 /* Worker process entry: signal handling, app loading, and the worker class table. */
 #include "workers/worker.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "log/access.h"
+#include "proc/heartbeat.h"
 #include "py/hooks.h"
 #include "py/py.h"
 #include "workers/engine.h"
@@ -107,6 +109,23 @@ static int app_dispatch(cu_engine_t *e, cu_conn_t *c)
     return rc;
 }
 
+/* ---- reporting to the master (heartbeat slot in shared memory) ---- */
+
+static void report_stamp(void *arg)
+{
+    cu_heartbeat_stamp(arg, cu_mono_ms());
+}
+
+static void report_served(void *arg, uint64_t n)
+{
+    ((cu_heartbeat_slot_t *)arg)->requests = n;
+}
+
+static void report_retiring(void *arg)
+{
+    ((cu_heartbeat_slot_t *)arg)->retiring = 1;
+}
+
 /* ---- worker classes ---- */
 
 static int sync_setup(cu_engine_t *e, const cu_config_t *cfg)
@@ -162,6 +181,12 @@ int cu_worker_main(cu_worker_ctx_t *ctx)
     if (cu_engine_init(&e, ctx, wc->dispatch) != CU_OK)
         return CU_WORKER_BOOT_ERROR;
     e.tick = tick; /* also acts on a signal that came during boot, at the first iteration */
+    if (ctx->slot) {
+        e.report.stamp = report_stamp;
+        e.report.served = report_served;
+        e.report.retiring = report_retiring;
+        e.report.arg = ctx->slot;
+    }
     sig_loop = e.loop;
     if (wc->setup(&e, cfg) != CU_OK) {
         sig_loop = NULL;
