@@ -117,8 +117,9 @@ static int ctl_show(cu_master_t *m, const char *what, cu_buf_t *o)
                       "\"workers_target\": %d, \"workers_spawned\": %llu, "
                       "\"workers_killed\": %llu, \"reloads\": %llu, \"dirty_arbiter_pid\": null, "
                       "\"requests_live_workers\": %llu}",
-                      (double)(time(NULL) - m->started), (int)m->pid, cu__child_count(m, &cu_kind_web, 1),
-                      m->num_workers, (unsigned long long)m->spawned, (unsigned long long)m->killed,
+                      (double)(time(NULL) - m->started), (int)m->pid,
+                      cu__child_count(m, &cu_kind_web, 1), m->num_workers,
+                      (unsigned long long)m->spawned, (unsigned long long)m->killed,
                       (unsigned long long)m->reloads, (unsigned long long)requests);
     } else if (strcmp(what, "config") == 0) {
         json_config(m, o);
@@ -284,4 +285,3 @@ void cu__control_open(cu_master_t *m)
     }
     m->ctl = cu_ctl_open(m->loop, path, c->control_socket_mode, ctl_command, m);
 }
-

@@ -41,8 +41,8 @@ struct cu_master_s {
     const char *reason; /* "Reason: ..." on halt, static text */
 
     cu_loop_t *loop;
-    cu_io_t sig_io;   /* the signal self-pipe */
-    cu_timer_t tick;  /* the supervision pass: reap, promote, timeouts, memory, pool */
+    cu_io_t sig_io;  /* the signal self-pipe */
+    cu_timer_t tick; /* the supervision pass: reap, promote, timeouts, memory, pool */
 
     cu_config_t *owned_cfg; /* a config loaded by HUP (freed here); NULL: main()'s */
     char *pidfile;          /* the pidfile this master wrote (renamed on USR2), or NULL */
@@ -93,7 +93,7 @@ void cu__control_open(cu_master_t *m);
 
 /* daemon.c */
 int cu__daemonize(void);
-int cu__resolve_ids(cu_master_t *m); /* --user/--group; prints the error, CU_ERROR */
+int cu__resolve_ids(cu_master_t *m);     /* --user/--group; prints the error, CU_ERROR */
 int cu__drop_privileges(cu_master_t *m); /* in a child: groups, gid, uid (gunicorn's order) */
 
 #endif

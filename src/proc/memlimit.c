@@ -52,4 +52,3 @@ void cu__check_memory(cu_master_t *m)
         if (m->kids[i].kind && m->kids[i].terminating && !m->kids[i].aborted_ms)
             cu__child_kill(m, i, SIGTERM);
 }
-

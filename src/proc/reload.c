@@ -118,4 +118,3 @@ void cu__reload(cu_master_t *m)
     cu__children_manage(m);
     cu_sd_notify("READY=1\nSTATUS=Reloaded");
 }
-

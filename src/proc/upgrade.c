@@ -133,7 +133,6 @@ void cu__maybe_promote(cu_master_t *m)
     cu_proctitle_set("cunicorn: master [%s]", m->proc_name);
 }
 
-
 /* gunicorn acts on WINCH only when daemonized (terminals send it on resize); it is also the
  * step after USR2, so a master with a new one beside it obeys too. */
 void cu__winch(cu_master_t *m)
