@@ -70,7 +70,6 @@ static void test_cidr(void)
     cu_cidrlist_free(&l);
 }
 
-
 /* Prefixes that do not fall on a byte boundary, and the edges of each range. */
 static void test_cidr_bit_boundaries(void)
 {
@@ -112,9 +111,9 @@ static void test_cidr_refused(void)
 {
     cu_cidrlist_t l = {0};
     char err[256];
-    static const char *bad[] = {"10.0.0.0/-1", "10.0.0.0/", "1.2.3", "1.2.3.4.5",
-                                "256.0.0.0",   "::1/129",   "2001:db8::1/64", "10.0.0.0/8/8",
-                                "10.0.0.0 /8"};
+    static const char *bad[] = {"10.0.0.0/-1",    "10.0.0.0/",    "1.2.3",
+                                "1.2.3.4.5",      "256.0.0.0",    "::1/129",
+                                "2001:db8::1/64", "10.0.0.0/8/8", "10.0.0.0 /8"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         int rc = cu_cidrlist_parse(&l, bad[i], err, sizeof(err));
         CHECK(rc == CU_ERROR);

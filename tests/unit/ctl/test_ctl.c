@@ -115,7 +115,9 @@ static void test_protocol(const char *path, cu_loop_t *loop)
     CHECK(has(r, "\"data\": {\"ctx\": 42, \"words\": [\"show\", \"workers\"]}"));
 
     /* quoting and escapes as shlex, then "args" appended (strings and bare JSON values) */
-    send_frame(fd, "{\"command\": \"worker  'a b' \\\"c\\\\\\\"d\\\"\", \"args\": [\"x y\", 3], \"id\": \"s\"}",
+    send_frame(fd,
+               "{\"command\": \"worker  'a b' \\\"c\\\\\\\"d\\\"\", \"args\": [\"x y\", 3], "
+               "\"id\": \"s\"}",
                2);
     r = recv_frame(loop, fd);
     CHECK(has(r, "\"id\": \"s\""));
