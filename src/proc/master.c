@@ -97,10 +97,11 @@ static void handle_signal(cu_master_t *m, int sig)
 
     switch (sig) {
     case SIGCHLD: cu__children_reap(m, 0); break;
-    /* QUIT is graceful here (gunicorn treats it as quick): the TERM path. */
-    case SIGTERM:
-    case SIGQUIT: m->state = CU_STOP_GRACEFUL; break;
-    case SIGINT: m->state = CU_STOP_QUICK; break;
+    /* gunicorn's: TERM is the graceful stop; INT and QUIT are the quick one (workers get
+     * QUIT and run worker_int). */
+    case SIGTERM: m->state = CU_STOP_GRACEFUL; break;
+    case SIGINT:
+    case SIGQUIT: m->state = CU_STOP_QUICK; break;
     case SIGTTIN:
         if ((size_t)m->num_workers * 2 >= m->nslots) {
             cu_log_warn("TTIN ignored: already at the maximum of %zu workers", m->nslots / 2);
@@ -129,10 +130,10 @@ static void handle_signal(cu_master_t *m, int sig)
     }
 }
 
-/* While stopping only INT matters: it turns a graceful stop into a quick one. */
+/* While stopping only INT and QUIT matter: they turn a graceful stop into a quick one. */
 static void handle_signal_stopping(cu_master_t *m, int sig)
 {
-    if (sig != SIGINT || m->state == CU_STOP_QUICK)
+    if ((sig != SIGINT && sig != SIGQUIT) || m->state == CU_STOP_QUICK)
         return;
     cu_log_info("Quick shutdown requested");
     m->state = CU_STOP_QUICK;
@@ -179,7 +180,7 @@ static void on_tick(cu_loop_t *loop, cu_timer_t *t)
 
 /* gunicorn's Arbiter.stop: close the listeners, signal the workers (TERM graceful, QUIT
  * quick), wait up to graceful_timeout while reaping, then SIGKILL whatever is left.
- * An INT during a graceful stop turns it into a quick one. */
+ * An INT or QUIT during a graceful stop turns it into a quick one. */
 static void stop_children(cu_master_t *m)
 {
     /* Unix socket files stay when another master (upgrade) or systemd still uses them. */
@@ -266,7 +267,7 @@ int cu_master_run(cu_config_t *cfg)
         m.master_pid = (pid_t)strtol(gpid, NULL, 10);
         m.master_name = "Master.2";
     }
-    if (cfg->daemon && !m.master_pid && cu__daemonize() != CU_OK) {
+    if (cfg->daemon && !m.master_pid && cu__daemonize(0) != CU_OK) {
         fprintf(stderr, "\nError: can't daemonize: %s\n\n", strerror(errno));
         return 1;
     }
