@@ -1,5 +1,5 @@
-/* Process identity: --daemon (gunicorn's util.daemonize) and --user/--group, resolved in
- * the master and applied in each child. */
+/* Process identity: --daemon and --enable-stdio-inheritance (gunicorn's util.daemonize),
+ * --user/--group resolved in the master and applied in each child. */
 #include "core/log.h"
 #include "proc/master_state.h"
 
@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int cu__daemonize(void)
+int cu__daemonize(int inherit_stdio)
 {
     pid_t p = fork();
     if (p < 0)
@@ -27,13 +27,16 @@ int cu__daemonize(void)
         _exit(0);
     umask(022);
     int fd = open("/dev/null", O_RDWR);
-    if (fd >= 0) {
-        for (int i = 0; i < 3; i++)
-            if (fd != i)
-                dup2(fd, i);
-        if (fd > 2)
-            close(fd);
-    }
+    if (fd < 0)
+        return CU_OK;
+    /* stdin always goes; stdout and stderr too unless inherited, and even then a terminal
+     * goes (the daemon must not keep a controlling tty's device open): so that
+     * `cunicorn -D -R ... > out.log 2>&1` logs to out.log, as gunicorn's util.daemonize. */
+    for (int i = 0; i < 3; i++)
+        if (fd != i && (!inherit_stdio || i == 0 || isatty(i)))
+            dup2(fd, i);
+    if (fd > 2)
+        close(fd);
     return CU_OK;
 }
 

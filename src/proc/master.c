@@ -267,7 +267,7 @@ int cu_master_run(cu_config_t *cfg)
         m.master_pid = (pid_t)strtol(gpid, NULL, 10);
         m.master_name = "Master.2";
     }
-    if (cfg->daemon && !m.master_pid && cu__daemonize(0) != CU_OK) {
+    if (cfg->daemon && !m.master_pid && cu__daemonize(cfg->enable_stdio_inheritance) != CU_OK) {
         fprintf(stderr, "\nError: can't daemonize: %s\n\n", strerror(errno));
         return 1;
     }

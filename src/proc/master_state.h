@@ -92,7 +92,7 @@ void cu__check_memory(cu_master_t *m);
 void cu__control_open(cu_master_t *m);
 
 /* daemon.c */
-int cu__daemonize(void);
+int cu__daemonize(int inherit_stdio);    /* fork, setsid, fork; stdio per -R */
 int cu__resolve_ids(cu_master_t *m);     /* --user/--group; prints the error, CU_ERROR */
 int cu__drop_privileges(cu_master_t *m); /* in a child: groups, gid, uid (gunicorn's order) */
 
