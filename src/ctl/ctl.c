@@ -439,6 +439,24 @@ static int client_write(cu_ctl_client_t *cl)
     return CU_OK;
 }
 
+/* Is a server accepting on the socket file at sun? 1 yes (it answered, or its backlog is
+ * full), 0 no (a stale file: connection refused, or gone), -errno when unknown. Never
+ * blocks: the probe is non-blocking and closed at once. */
+static int socket_is_live(const struct sockaddr_un *sun)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int rc = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
+    int err = rc < 0 ? errno : 0;
+    close(fd);
+    if (rc == 0 || err == EAGAIN || err == EINPROGRESS)
+        return 1;
+    if (err == ECONNREFUSED || err == ENOENT)
+        return 0;
+    return -err;
+}
+
 static void on_client(cu_loop_t *loop, cu_io_t *io, int events);
 static void on_accept(cu_loop_t *loop, cu_io_t *io, int events);
 
@@ -464,8 +482,24 @@ cu_ctl_t *cu_ctl_open(cu_loop_t *loop, const char *path, int mode, cu_ctl_cb cb,
     cu_free(dir);
 
     struct stat st;
-    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-        (void)unlink(path);
+    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+        int live = socket_is_live(&sun);
+        if (live != 0) {
+            if (live > 0)
+                cu_log_warn("Control socket %s is in use by another running server; not "
+                            "replacing it. This server runs without a control socket: give "
+                            "it its own path with --control-socket PATH (or "
+                            "--no-control-socket), or stop the other server first.",
+                            path);
+            else
+                cu_log_warn("Control socket %s: cannot tell whether another server uses "
+                            "it (%s); not replacing it. This server runs without a control "
+                            "socket: give it its own path with --control-socket PATH.",
+                            path, strerror(-live));
+            return NULL;
+        }
+        (void)unlink(path); /* stale: nobody accepts on it any more */
+    }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         goto fail;

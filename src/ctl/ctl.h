@@ -17,7 +17,8 @@ typedef struct cu_ctl_s cu_ctl_t;
  * on failure append a plain-text message (not JSON) and return CU_ERROR. */
 typedef int (*cu_ctl_cb)(void *ctx, int argc, char **argv, cu_buf_t *out);
 
-/* Create the directory (0700) if missing, replace a stale socket, bind, listen, chmod to
+/* Create the directory (0700) if missing, replace a stale socket (one nobody accepts on;
+ * a live one, another server's, is left alone and NULL returned), bind, listen, chmod to
  * `mode`, and serve it from `loop` (accept, read, dispatch whole requests to cb, write
  * replies; never blocks). Returns the server or NULL (a warning is logged; the master runs
  * on without). */

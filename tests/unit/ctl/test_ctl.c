@@ -192,6 +192,17 @@ static void test_socket_file(const char *dir)
 
     test_protocol(path, loop);
 
+    /* a live socket (this server's) is never replaced by a second open on the same path */
+    struct stat before;
+    CHECK(stat(path, &before) == 0);
+    cu_ctl_t *second = cu_ctl_open(loop, path, 0600, echo_cb, &ctx);
+    CHECK(second == NULL);
+    CHECK(stat(path, &st) == 0 && st.st_ino == before.st_ino);
+    int probe = connect_to(path);
+    send_frame(probe, "{\"id\": 30, \"command\": \"first-still-here\"}", 0);
+    CHECK(has(recv_frame(loop, probe), "\"id\": 30"));
+    close(probe);
+
     /* a forked child's close (owner = 0) leaves the file and the server alone */
     pid_t pid = fork();
     if (pid == 0) {
