@@ -82,14 +82,15 @@ typedef struct cu_config_s {
     char *proc_name;         /* NULL = default (app module) */
     int preload_app;
     /* process management (proc/master.c) */
-    int daemon;              /* -D */
-    char *user;              /* -u: name or uid; NULL = do not change */
-    char *group;             /* -g: name or gid; NULL = do not change */
-    int initgroups;          /* --initgroups */
-    int umask;               /* -m: for unix sockets and workers; 0 */
-    char *worker_tmp_dir;    /* accepted; the heartbeat is shared memory, not a file */
-    char *control_socket;    /* NULL = $XDG_RUNTIME_DIR/gunicorn.ctl or ~/.gunicorn/ */
-    int control_socket_mode; /* 0600 (384) */
+    int daemon;                   /* -D */
+    int enable_stdio_inheritance; /* -R: with -D, stdout/stderr kept unless a terminal */
+    char *user;                   /* -u: name or uid; NULL = do not change */
+    char *group;                  /* -g: name or gid; NULL = do not change */
+    int initgroups;               /* --initgroups */
+    int umask;                    /* -m: for unix sockets and workers; 0 */
+    char *worker_tmp_dir;         /* accepted; the heartbeat is shared memory, not a file */
+    char *control_socket;         /* NULL = $XDG_RUNTIME_DIR/gunicorn.ctl or ~/.gunicorn/ */
+    int control_socket_mode;      /* 0600 (384) */
     int control_socket_disable;
     int max_worker_memory; /* cunicorn-only: recycle a worker past this RSS (MB); 0 = off */
 
@@ -180,8 +181,8 @@ int cu_config_parse_argv(cu_config_t *cfg, int argc, char **argv);
  * it sets values with cu_config_set()/cu_config_set_list() and returns CU_OK, or an exit
  * code (> 0) after printing its own message. `path` is the location as given (-c value,
  * "file:PATH", "python:MODULE") or the absolute path of ./gunicorn.conf.py; `shown` is how
- * messages name it ("gunicorn.conf.py" for the default file). py/config_file.c registers
- * one at program start. */
+ * messages name it ("gunicorn.conf.py" for the default file). main() installs
+ * py/config_file.c's (cu_py_config_file_install). */
 typedef int (*cu_config_file_cb)(cu_config_t *cfg, const char *path, const char *shown, void *ctx);
 void cu_config_set_file_loader(cu_config_file_cb cb, void *ctx);
 
