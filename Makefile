@@ -18,8 +18,16 @@ PY_LIBDIR := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_
 comma := ,
 PY_LDFLAGS += $(if $(PY_LIBDIR),-Wl$(comma)-rpath$(comma)$(PY_LIBDIR))
 
+# The version is written once, in python/cunicorn/_version.py; the C code gets it as
+# CU_VERSION and every object is rebuilt when it changes.
+VERSION := $(shell sed -n 's/^__version__ = "\([^"]*\)"$$/\1/p' python/cunicorn/_version.py)
+ifeq ($(VERSION),)
+$(error no __version__ line in python/cunicorn/_version.py)
+endif
+VERSION_DEF := -DCU_VERSION='"$(VERSION)"'
+
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wno-unused-parameter
-BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -Isrc -pthread -fno-strict-aliasing
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -Isrc -pthread -fno-strict-aliasing $(VERSION_DEF)
 
 ifeq ($(BUILD),asan)
 OUT := build/asan
@@ -81,6 +89,8 @@ $(OUT)/tests/%: tests/unit/%.c $(OUT)/libcu.a tests/unit/t.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDSAN) -Itests/unit -o $@ $< $(OUT)/libcu.a $(LDLIBS)
 
+$(CORE_OBJ) $(PY_OBJ) $(APP_OBJ) $(UNIT_BIN): python/cunicorn/_version.py
+
 -include $(shell find $(OUT)/obj -name '*.d' 2>/dev/null)
 
 run: deps all
@@ -125,7 +135,7 @@ format-check:
 # ASan+UBSan on; an input slower than 10 s counts as a crash (a hang).
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := h1 chunked proxy conn
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Isrc
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Isrc $(VERSION_DEF)
 FUZZ_SRC := src/http/h1.c src/http/chunked.c src/net/proxy.c src/core/core.c
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRC)
 	@mkdir -p $(@D)

@@ -1,6 +1,7 @@
-/* The embedded interpreter: initialisation in the master (PyConfig, chdir, sys.path,
- * raw_env), the builtin module `cunicorn`, fork through the PyOS_*Fork protocol, thread
- * attachment, and traceback logging. */
+/* The embedded interpreter: initialisation in the master (PyConfig,
+ * chdir, sys.path, raw_env), the builtin module `_cunicorn` (re-exported by the Python
+ * package `cunicorn`), fork through the PyOS_*Fork protocol, thread attachment, and
+ * traceback logging. */
 #include "py/py_internal.h"
 
 #include "core/log.h"
@@ -14,9 +15,11 @@ cu__py_t cu__py;
 
 /* ---- the builtin module ---- */
 
+/* Named `_cunicorn` so that `import cunicorn` finds the Python package (python/cunicorn/),
+ * whose __init__ re-exports what apps use from here. */
 static struct PyModuleDef cunicorn_module = {
     PyModuleDef_HEAD_INIT,
-    .m_name = "cunicorn",
+    .m_name = "_cunicorn",
     .m_doc = "cunicorn's C types for the WSGI layer (wsgi.input, wsgi.file_wrapper, ...).",
     .m_size = -1,
 };
@@ -161,12 +164,57 @@ fail_py:
     return CU_ERROR;
 }
 
+/* ---- the cunicorn package ---- */
+
+/* The directory this binary lives in (symlinks resolved), into dir. CU_OK or CU_ERROR. */
+static int self_dir(char *dir, size_t cap)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0 || (size_t)n >= cap)
+        return CU_ERROR;
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash == NULL)
+        return CU_ERROR;
+    *slash = '\0';
+    memcpy(dir, self, (size_t)(slash - self) + 1);
+    return CU_OK;
+}
+
+/* Put the `cunicorn` package that goes with this binary first on sys.path when it sits
+ * beside it: the source tree's python/ for build/cunicorn and build/asan/cunicorn,
+ * PREFIX/lib/cunicorn/python for `make install`. A pip-installed binary has none there:
+ * its package is in the same site-packages the venv puts on sys.path. GIL held. */
+static void package_dir_on_path(void)
+{
+    static const char *const rel[] = {"/../python", "/../../python", "/../lib/cunicorn/python"};
+    char dir[PATH_MAX];
+    if (self_dir(dir, sizeof(dir)) != CU_OK)
+        return;
+    for (size_t i = 0; i < CU_NELEM(rel); i++) {
+        char pkg[PATH_MAX], init[PATH_MAX];
+        int n = snprintf(pkg, sizeof(pkg), "%s%s", dir, rel[i]);
+        int m = snprintf(init, sizeof(init), "%s/cunicorn/__init__.py", pkg);
+        if (n <= 0 || (size_t)n >= sizeof(pkg) || m <= 0 || (size_t)m >= sizeof(init) ||
+            access(init, R_OK) != 0)
+            continue;
+        char real[PATH_MAX];
+        PyObject *syspath = PySys_GetObject("path"); /* borrowed */
+        if (realpath(pkg, real) == NULL || syspath == NULL || !PyList_Check(syspath))
+            return;
+        if (path_prepend(syspath, real) != CU_OK)
+            PyErr_Clear();
+        return;
+    }
+}
+
 int cu__py_start(void)
 {
     if (Py_IsInitialized())
         return CU_OK;
 
-    if (PyImport_AppendInittab("cunicorn", cunicorn_module_init) < 0) {
+    if (PyImport_AppendInittab("_cunicorn", cunicorn_module_init) < 0) {
         cu_log_error("cannot register the cunicorn module");
         return CU_ERROR;
     }
@@ -197,6 +245,7 @@ int cu__py_start(void)
         return CU_ERROR;
     }
     set_executable();
+    package_dir_on_path();
     PyObject *tb = PyImport_ImportModule("traceback"); /* new ref */
     if (tb != NULL) {
         cu__py.format_exception = PyObject_GetAttrString(tb, "format_exception");
@@ -227,7 +276,7 @@ int cu_py_init(const cu_config_t *cfg)
     int rc = setup_process(cfg);
     if (rc == CU_OK) {
         /* Import the module now so a broken build fails at start, not on first use. */
-        cu__py.module = PyImport_ImportModule("cunicorn");
+        cu__py.module = PyImport_ImportModule("_cunicorn");
         if (cu__py.module == NULL) {
             cu__py_log_exception(CU_LOG_ERROR, "cannot import the cunicorn module");
             rc = CU_ERROR;
