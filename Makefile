@@ -59,6 +59,7 @@ APP_OBJ := $(APP_SRC:%.c=$(OUT)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
 
+.PHONY: install uninstall docs-gen
 .PHONY: all run test unit integration conformance deps test-deps clean format format-check bench fuzz asan
 
 all: $(OUT)/cunicorn $(OUT)/cunicornc
@@ -157,6 +158,38 @@ fuzz: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 	  rm -rf $$scratch; \
 	  if ls build/fuzz/crash-$$t-* >/dev/null 2>&1; then echo "fuzz_$$t: crash found"; exit 1; fi; \
 	done
+
+# ---- install: the binaries, a man page and the bash completion, both generated from the
+# settings table by the binary itself (config/gen.c), and the `cunicorn` Python package in
+# PREFIX/lib/cunicorn/python, where the installed binary looks for it (py/runtime.c).
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+PYPKGDIR := $(PREFIX)/lib/cunicorn/python
+
+$(OUT)/cunicorn.1: $(OUT)/cunicorn
+	$< --print-man-page > $@.tmp && mv $@.tmp $@
+
+$(OUT)/bash-completion/cunicorn: $(OUT)/cunicorn
+	@mkdir -p $(@D)
+	$< --print-bash-completion > $@.tmp && mv $@.tmp $@
+
+docs-gen: $(OUT)/cunicorn.1 $(OUT)/bash-completion/cunicorn
+
+install: all docs-gen
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR)
+	install -m 755 $(OUT)/cunicorn $(OUT)/cunicornc $(DESTDIR)$(BINDIR)/
+	install -m 644 $(OUT)/cunicorn.1 $(DESTDIR)$(MANDIR)/man1/cunicorn.1
+	install -m 644 $(OUT)/bash-completion/cunicorn $(DESTDIR)$(BASHCOMPDIR)/cunicorn
+	rm -rf $(DESTDIR)$(PYPKGDIR)/cunicorn
+	cd python && find cunicorn -name '*.py' | while read -r f; do \
+	  install -D -m 644 "$$f" "$(DESTDIR)$(PYPKGDIR)/$$f" || exit 1; done
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/cunicorn $(DESTDIR)$(BINDIR)/cunicornc
+	rm -f $(DESTDIR)$(MANDIR)/man1/cunicorn.1 $(DESTDIR)$(BASHCOMPDIR)/cunicorn
+	rm -rf $(DESTDIR)$(PREFIX)/lib/cunicorn
 
 bench: all
 	$(PYTHON) bench/run.py

@@ -240,6 +240,11 @@ void cu_config_print_help(FILE *out);
 /* docs/settings.md, generated from the settings table (`cunicorn --print-settings-doc`). */
 void cu_config_print_doc(FILE *out);
 
+/* The man page (roff) and the bash completion script, generated from the settings table
+ * (config/gen.c; `cunicorn --print-man-page`, `--print-bash-completion`; make install). */
+void cu_config_print_man(FILE *out);
+void cu_config_print_bash_completion(FILE *out);
+
 void cu_config_free(cu_config_t *cfg);
 
 /* Parse a comma-separated list of IPs/CIDRs or '*' (forwarded_allow_ips syntax) into l
