@@ -1,4 +1,4 @@
-/* The embedded interpreter: initialisation in the master (PyConfig,
+/* The embedded interpreter: initialisation in the master (PyConfig and the virtualenv,
  * chdir, sys.path, raw_env), the builtin module `_cunicorn` (re-exported by the Python
  * package `cunicorn`), fork through the PyOS_*Fork protocol, thread attachment, and
  * traceback logging. */
@@ -164,7 +164,7 @@ fail_py:
     return CU_ERROR;
 }
 
-/* ---- the cunicorn package ---- */
+/* ---- the virtualenv and the cunicorn package ---- */
 
 /* The directory this binary lives in (symlinks resolved), into dir. CU_OK or CU_ERROR. */
 static int self_dir(char *dir, size_t cap)
@@ -180,6 +180,49 @@ static int self_dir(char *dir, size_t cap)
     *slash = '\0';
     memcpy(dir, self, (size_t)(slash - self) + 1);
     return CU_OK;
+}
+
+/* The python of virtualenv `venv` into out, if it is one for this libpython's version:
+ * CU_OK, or CU_ERROR (a venv for another Python version is named in a warning). */
+static int venv_python(const char *venv, const char *why, char *out, size_t cap)
+{
+    char cfg[PATH_MAX];
+    int n = snprintf(cfg, sizeof(cfg), "%s/pyvenv.cfg", venv);
+    if (n <= 0 || (size_t)n >= sizeof(cfg) || access(cfg, R_OK) != 0)
+        return CU_ERROR;
+    n = snprintf(out, cap, "%s/bin/python%d.%d", venv, PY_MAJOR_VERSION, PY_MINOR_VERSION);
+    if (n <= 0 || (size_t)n >= cap)
+        return CU_ERROR;
+    if (access(out, X_OK) != 0) {
+        cu_log_warn("Ignoring the virtualenv %s (%s): it has no python%d.%d, the Python this "
+                    "cunicorn was built for",
+                    venv, why, PY_MAJOR_VERSION, PY_MINOR_VERSION);
+        return CU_ERROR;
+    }
+    return CU_OK;
+}
+
+/* The virtualenv to run in, as its python's path (PyConfig.executable: getpath then finds
+ * its pyvenv.cfg exactly as for the venv's own python, so sys.prefix, site-packages, .pth
+ * files and sys.executable are the venv's). The venv this binary is installed in
+ * (VENV/bin/cunicorn, as pip and pipx put it; what gunicorn's script shebang gives), else
+ * $VIRTUAL_ENV. CU_OK with the path in out, or CU_ERROR for none. */
+static int venv_find_python(char *out, size_t cap)
+{
+    char dir[PATH_MAX];
+    if (self_dir(dir, sizeof(dir)) == CU_OK) {
+        char *slash = strrchr(dir, '/');
+        if (slash != NULL && strcmp(slash, "/bin") == 0) {
+            *slash = '\0';
+            if (venv_python(dir[0] ? dir : "/", "where this binary is installed", out, cap) ==
+                CU_OK)
+                return CU_OK;
+        }
+    }
+    const char *venv = getenv("VIRTUAL_ENV");
+    if (venv != NULL && venv[0] == '/')
+        return venv_python(venv, "VIRTUAL_ENV", out, cap);
+    return CU_ERROR;
 }
 
 /* Put the `cunicorn` package that goes with this binary first on sys.path when it sits
@@ -227,15 +270,9 @@ int cu__py_start(void)
     PyStatus st = PyConfig_SetBytesString(&config, &config.program_name, "cunicorn");
     if (!PyStatus_Exception(st))
         st = PyConfig_SetBytesArgv(&config, 1, argv);
-    /* Inside an activated virtualenv, let getpath find its pyvenv.cfg the way the venv's
-     * python would, so the venv's site-packages are importable as under gunicorn. */
-    const char *venv = getenv("VIRTUAL_ENV");
-    if (!PyStatus_Exception(st) && venv != NULL && venv[0] == '/') {
-        char exe[PATH_MAX];
-        int n = snprintf(exe, sizeof(exe), "%s/bin/python", venv);
-        if (n > 0 && (size_t)n < sizeof(exe) && access(exe, X_OK) == 0)
-            st = PyConfig_SetBytesString(&config, &config.executable, exe);
-    }
+    char venv_python[PATH_MAX];
+    if (!PyStatus_Exception(st) && venv_find_python(venv_python, sizeof(venv_python)) == CU_OK)
+        st = PyConfig_SetBytesString(&config, &config.executable, venv_python);
     if (!PyStatus_Exception(st))
         st = Py_InitializeFromConfig(&config);
     PyConfig_Clear(&config);

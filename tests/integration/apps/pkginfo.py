@@ -1,17 +1,22 @@
 """Reports what the app sees of its environment: the cunicorn package, sys.prefix,
-sys.executable, and where an optional module came from (?module=NAME)."""
+sys.executable, where an optional module came from (?module=NAME), and whether
+sys.executable imports it too (?exe=NAME: what multiprocessing and subprocess rely on)."""
 import importlib
 import json
+import subprocess
 import sys
 from urllib.parse import parse_qs
 
-import cunicorn
+try:
+    import cunicorn
+except ImportError:  # a binary with no package beside it and none in its environment
+    cunicorn = None
 
 
 def app(environ, start_response):
     info = {
-        "version": cunicorn.__version__,
-        "package": cunicorn.__file__,
+        "version": getattr(cunicorn, "__version__", None),
+        "package": getattr(cunicorn, "__file__", None),
         "has_exc": hasattr(cunicorn, "InvalidResponseHeader"),
         "exc_is_servers": getattr(cunicorn, "InvalidResponseHeader", None)
         is sys.modules["_cunicorn"].InvalidResponseHeader,
@@ -24,6 +29,10 @@ def app(environ, start_response):
             info[name] = importlib.import_module(name).__file__
         except ImportError as e:
             info[name] = "ImportError: %s" % e
+    for name in parse_qs(environ.get("QUERY_STRING", "")).get("exe", []):
+        r = subprocess.run([sys.executable, "-c", "import %s" % name], capture_output=True,
+                           timeout=60)
+        info["exe:" + name] = r.returncode
     body = json.dumps(info).encode()
     start_response("200 OK", [("Content-Type", "application/json")])
     return [body]
