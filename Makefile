@@ -26,6 +26,8 @@ $(error no __version__ line in python/cunicorn/_version.py)
 endif
 VERSION_DEF := -DCU_VERSION='"$(VERSION)"'
 
+NO_PYCONFIG := error: no python3-config for $(PYTHON) (the headers and libpython to embed it); install python3-dev (Debian/Ubuntu: apt-get install python3-dev), python3-devel (Fedora: dnf install python3-devel) or python3-dev (Alpine: apk add python3-dev), or choose another PYTHON=...
+
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wno-unused-parameter
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -Isrc -pthread -fno-strict-aliasing $(VERSION_DEF)
 
@@ -74,12 +76,12 @@ $(OUT)/libcu.a: $(CORE_OBJ)
 	$(AR) rcs $@ $^
 
 $(OUT)/cunicorn: $(APP_OBJ) $(PY_OBJ) $(OUT)/libcu.a
-	@test -n "$(PYCONFIG)" || { echo "error: no python3-config for $(PYTHON); install python3-dev (Debian) or choose PYTHON=..." >&2; exit 1; }
+	@test -n "$(PYCONFIG)" || { echo "$(NO_PYCONFIG)" >&2; exit 1; }
 	$(CC) $(LDSAN) -o $@ $(APP_OBJ) $(PY_OBJ) $(OUT)/libcu.a $(PY_LDFLAGS) $(LDLIBS)
 
 $(OUT)/obj/src/py/%.o: src/py/%.c
 	@mkdir -p $(@D)
-	@test -n "$(PYCONFIG)" || { echo "error: no python3-config for $(PYTHON); install python3-dev (Debian) or choose PYTHON=..." >&2; exit 1; }
+	@test -n "$(PYCONFIG)" || { echo "$(NO_PYCONFIG)" >&2; exit 1; }
 	$(CC) $(CFLAGS) $(PY_INCLUDES) -MMD -MP -c -o $@ $<
 
 $(OUT)/obj/%.o: %.c

@@ -47,7 +47,8 @@ if [ -n "$pkgs" ]; then
 fi
 
 if [ "$what" = test ]; then
-  pymods="pytest requests flask django gunicorn"
+  # build, pipx, uv: the packaging tests (sdist, pipx install, uv pip install)
+  pymods="pytest requests flask django gunicorn build pipx uv"
   need=""
   for m in $pymods; do
     "$PYTHON" -c "import $m" >/dev/null 2>&1 || need="$need $m"
