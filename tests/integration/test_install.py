@@ -53,7 +53,9 @@ def serve(binary):
             return [str(binary)] + super().command()[1:]
 
     s = Installed("pkginfo:app", ["--no-control-socket"])
-    s.env = clean_env()
+    for k in ("VIRTUAL_ENV", "PYTHONPATH"):
+        s.env.pop(k, None)
+    s.env["PATH"] = "/usr/bin:/bin"
     try:
         s.start()
         r = s.request("GET", "/?module=only_in_venv")

@@ -29,19 +29,17 @@ def venv(tmp_path_factory):
     return d
 
 
-def env_without_venv():
-    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
-    env["PATH"] = "/usr/bin:/bin"
-    return env
-
-
 def info(binary=srv.BIN, args=(), env=None):
+    """Run `binary` on the pkginfo app with no virtualenv active and nothing of ours on PATH
+    (plus `env`); return what the app saw and the server's log."""
     class S(srv.Server):
         def command(self):
             return [binary] + super().command()[1:]
 
     s = S("pkginfo:app", ["--no-control-socket"] + list(args))
-    s.env = env if env is not None else env_without_venv()
+    s.env.pop("VIRTUAL_ENV", None)
+    s.env["PATH"] = "/usr/bin:/bin"
+    s.env.update(env or {})
     try:
         s.start()
         r = s.request("GET", "/?module=only_in_venv&module=via_pth&exe=only_in_venv")
@@ -77,7 +75,7 @@ def test_binary_installed_in_venv_bin_uses_the_venv(venv):
 
 
 def test_virtual_env_variable(venv):
-    got, _ = info(env=dict(env_without_venv(), VIRTUAL_ENV=str(venv)))
+    got, _ = info(env={"VIRTUAL_ENV": str(venv)})
     assert_in_venv(got, venv)
     # the build tree's package still comes first
     assert got["package"] == os.path.join(srv.REPO, "python", "cunicorn", "__init__.py")
@@ -94,6 +92,6 @@ def test_venv_for_another_python_is_refused_with_a_warning(tmp_path):
     (other / "bin").mkdir(parents=True)
     (other / "pyvenv.cfg").write_text("home = /nonexistent/bin\nversion = 3.99.0\n")
     os.symlink("/nonexistent/bin/python3.99", other / "bin" / "python3.99")
-    got, log = info(env=dict(env_without_venv(), VIRTUAL_ENV=str(other)))
+    got, log = info(env={"VIRTUAL_ENV": str(other)})
     assert "Ignoring the virtualenv %s (VIRTUAL_ENV)" % other in log
     assert got["prefix"] == sys.base_prefix  # the server ran on the base interpreter
