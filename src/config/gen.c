@@ -39,28 +39,29 @@ static void man_setting(FILE *out, const cu__setting_t *s)
 
 void cu_config_print_man(FILE *out)
 {
-    fprintf(out,
-            ".\\\" Generated from src/config/table.c by `cunicorn --print-man-page`.\n"
-            ".TH CUNICORN 1 \"\" \"cunicorn %s\" \"User Commands\"\n"
-            ".SH NAME\n"
-            "cunicorn \\- a pre\\-fork WSGI HTTP server for UNIX with gunicorn's interface\n"
-            ".SH SYNOPSIS\n"
-            ".B cunicorn\n"
-            "[\\fIOPTIONS\\fR] [\\fIAPP_MODULE\\fR]\n"
-            ".SH DESCRIPTION\n"
-            "cunicorn serves the WSGI application \\fIAPP_MODULE\\fR (\\fIMODULE\\fR:\\fIVARIABLE\\fR) "
-            "with a master process and pre\\-forked workers. It takes gunicorn's command line, "
-            "\\fBGUNICORN_CMD_ARGS\\fR, config file (\\fBgunicorn.conf.py\\fR), server hooks, "
-            "signals and log formats. Precedence, lowest first: defaults, the config file, "
-            "\\fBGUNICORN_CMD_ARGS\\fR, the command line.\n"
-            ".PP\n"
-            "A gunicorn setting that cunicorn does not support yet is refused at startup "
-            "(exit status 2 on the command line), never ignored; they are listed under "
-            "NOT SUPPORTED YET.\n"
-            ".SH OPTIONS\n"
-            ".TP\n.B \\-h, \\-\\-help\nshow the options and exit\n"
-            ".TP\n.B \\-v, \\-\\-version\nshow the version and exit\n",
-            CU_VERSION);
+    fprintf(
+        out,
+        ".\\\" Generated from src/config/table.c by `cunicorn --print-man-page`.\n"
+        ".TH CUNICORN 1 \"\" \"cunicorn %s\" \"User Commands\"\n"
+        ".SH NAME\n"
+        "cunicorn \\- a pre\\-fork WSGI HTTP server for UNIX with gunicorn's interface\n"
+        ".SH SYNOPSIS\n"
+        ".B cunicorn\n"
+        "[\\fIOPTIONS\\fR] [\\fIAPP_MODULE\\fR]\n"
+        ".SH DESCRIPTION\n"
+        "cunicorn serves the WSGI application \\fIAPP_MODULE\\fR (\\fIMODULE\\fR:\\fIVARIABLE\\fR) "
+        "with a master process and pre\\-forked workers. It takes gunicorn's command line, "
+        "\\fBGUNICORN_CMD_ARGS\\fR, config file (\\fBgunicorn.conf.py\\fR), server hooks, "
+        "signals and log formats. Precedence, lowest first: defaults, the config file, "
+        "\\fBGUNICORN_CMD_ARGS\\fR, the command line.\n"
+        ".PP\n"
+        "A gunicorn setting that cunicorn does not support yet is refused at startup "
+        "(exit status 2 on the command line), never ignored; they are listed under "
+        "NOT SUPPORTED YET.\n"
+        ".SH OPTIONS\n"
+        ".TP\n.B \\-h, \\-\\-help\nshow the options and exit\n"
+        ".TP\n.B \\-v, \\-\\-version\nshow the version and exit\n",
+        CU_VERSION);
     const char *section = NULL;
     for (size_t i = 0; i < cu__nsettings; i++) {
         const cu__setting_t *s = &cu__settings[i];
@@ -155,8 +156,14 @@ static void case_pattern(FILE *out, int (*pred)(const cu__setting_t *))
     }
 }
 
-static int is_worker_class(const cu__setting_t *s) { return s->kind == CU__K_WORKER; }
-static int is_loglevel(const cu__setting_t *s) { return strcmp(s->name, "loglevel") == 0; }
+static int is_worker_class(const cu__setting_t *s)
+{
+    return s->kind == CU__K_WORKER;
+}
+static int is_loglevel(const cu__setting_t *s)
+{
+    return strcmp(s->name, "loglevel") == 0;
+}
 static int is_other_value(const cu__setting_t *s)
 {
     return takes_value(s) && !takes_path(s) && !is_worker_class(s) && !is_loglevel(s);
