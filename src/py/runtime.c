@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <sys/auxv.h>
 #include <unistd.h>
 
 cu__py_t cu__py;
@@ -205,19 +206,35 @@ static int venv_python(const char *venv, const char *why, char *out, size_t cap)
 /* The virtualenv to run in, as its python's path (PyConfig.executable: getpath then finds
  * its pyvenv.cfg exactly as for the venv's own python, so sys.prefix, site-packages, .pth
  * files and sys.executable are the venv's). The venv this binary is installed in
- * (VENV/bin/cunicorn, as pip and pipx put it; what gunicorn's script shebang gives), else
- * $VIRTUAL_ENV. CU_OK with the path in out, or CU_ERROR for none. */
+ * (VENV/bin/cunicorn, as pip and pipx put it, or a symlink there; what gunicorn's script
+ * shebang gives), else $VIRTUAL_ENV. CU_OK with the path in out, or CU_ERROR for none. */
 static int venv_find_python(char *out, size_t cap)
 {
-    char dir[PATH_MAX];
-    if (self_dir(dir, sizeof(dir)) == CU_OK) {
-        char *slash = strrchr(dir, '/');
-        if (slash != NULL && strcmp(slash, "/bin") == 0) {
-            *slash = '\0';
-            if (venv_python(dir[0] ? dir : "/", "where this binary is installed", out, cap) ==
-                CU_OK)
-                return CU_OK;
-        }
+    /* As for a venv's python, the path the binary was run by counts first (a symlink
+     * VENV/bin/cunicorn to an installed binary), then where the binary really is. */
+    char dirs[2][PATH_MAX];
+    int ndirs = 0;
+    const char *execfn = (const char *)getauxval(AT_EXECFN);
+    const char *slash = execfn ? strrchr(execfn, '/') : NULL;
+    if (slash != NULL) {
+        char cwd[PATH_MAX] = "";
+        if (execfn[0] != '/' && getcwd(cwd, sizeof(cwd)) == NULL)
+            cwd[0] = '\0';
+        int n = snprintf(dirs[ndirs], PATH_MAX, "%s%s%.*s", cwd, cwd[0] ? "/" : "",
+                         (int)(slash - execfn), execfn);
+        if (n > 0 && n < PATH_MAX && dirs[ndirs][0] == '/')
+            ndirs++;
+    }
+    if (self_dir(dirs[ndirs], PATH_MAX) == CU_OK)
+        ndirs++;
+    for (int i = 0; i < ndirs; i++) {
+        char *last = strrchr(dirs[i], '/');
+        if (last == NULL || strcmp(last, "/bin") != 0)
+            continue;
+        *last = '\0';
+        if (venv_python(dirs[i][0] ? dirs[i] : "/", "where this binary is installed", out, cap) ==
+            CU_OK)
+            return CU_OK;
     }
     const char *venv = getenv("VIRTUAL_ENV");
     if (venv != NULL && venv[0] == '/')

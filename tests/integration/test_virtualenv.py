@@ -74,6 +74,19 @@ def test_binary_installed_in_venv_bin_uses_the_venv(venv):
     assert_in_venv(got, venv)
 
 
+def test_binary_symlinked_into_venv_bin_uses_the_venv(venv):
+    # `ln -s /usr/local/bin/cunicorn VENV/bin/`: the path it is run by counts, as for python
+    link = venv / "bin" / "cunicorn"
+    os.symlink(srv.BIN, link)
+    try:
+        got, _ = info(str(link))
+    finally:
+        link.unlink()
+    assert_in_venv(got, venv)
+    # and the package is the one beside the real binary
+    assert got["package"] == os.path.join(srv.REPO, "python", "cunicorn", "__init__.py")
+
+
 def test_virtual_env_variable(venv):
     got, _ = info(env={"VIRTUAL_ENV": str(venv)})
     assert_in_venv(got, venv)
