@@ -71,7 +71,8 @@ def preflight():
         deb.append("python%s-dev" % PYVER)
         fed.append("python3-devel (python%s-devel for a non-default Python)" % PYVER)
         alp.append("python3-dev")
-    makefile = open(os.path.join(HERE, "Makefile")).read()
+    with open(os.path.join(HERE, "Makefile")) as f:
+        makefile = f.read()
     if "pkg-config" in makefile and shutil.which("pkg-config") is None:
         problems.append("no pkg-config")
         deb.append("pkg-config"), fed.append("pkgconf-pkg-config"), alp.append("pkgconf")
@@ -88,6 +89,16 @@ def preflight():
         % (sys.executable, PYVER, "\n  - ".join(problems), " ".join(deb), " ".join(fed),
            " ".join(alp))
     )
+
+
+def ssl_hint():
+    """The TLS library's packages, when the Makefile builds against OpenSSL."""
+    with open(os.path.join(HERE, "Makefile")) as f:
+        if "openssl" not in f.read():
+            return ""
+    return ("and, for TLS, OpenSSL's headers (pkg-config openssl): Debian/Ubuntu libssl-dev"
+            " pkg-config, Fedora/RHEL openssl-devel pkgconf-pkg-config, Alpine openssl-dev"
+            " pkgconf\n")
 
 
 def jobs():
@@ -123,8 +134,8 @@ class BuildServer(Command):
                 " the headers and shared library of Python %s (%s):\n"
                 "  Debian/Ubuntu:  apt-get install gcc make python%s-dev\n"
                 "  Fedora/RHEL:    dnf install gcc make python3-devel\n"
-                "  Alpine:         apk add gcc musl-dev make python3-dev\n"
-                % (" ".join(cmd), PYVER, sys.executable, PYVER)
+                "  Alpine:         apk add gcc musl-dev make python3-dev\n%s"
+                % (" ".join(cmd), PYVER, sys.executable, PYVER, ssl_hint())
             )
             raise SystemExit(1)
         self.mkpath(self.build_dir)
@@ -149,11 +160,12 @@ class ServerDistribution(Distribution):
         return True
 
 
-setup(
-    distclass=ServerDistribution,
-    cmdclass={"build_scripts": BuildServer},
-    # Names only: BuildServer makes the files (setuptools installs scripts only when some
-    # are declared).
-    scripts=list(BINARIES),
-    data_files=[(d, [os.path.join(out_dir(), f)]) for d, f in DATA],
-)
+if __name__ == "__main__":  # setuptools runs this file as __main__; tests import preflight()
+    setup(
+        distclass=ServerDistribution,
+        cmdclass={"build_scripts": BuildServer},
+        # Names only: BuildServer makes the files (setuptools installs scripts only when some
+        # are declared).
+        scripts=list(BINARIES),
+        data_files=[(d, [os.path.join(out_dir(), f)]) for d, f in DATA],
+    )

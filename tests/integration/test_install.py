@@ -3,11 +3,13 @@ fresh virtualenv (and with pipx, and with uv, where they are available), each co
 server against the interpreter doing the install. The installed command is then run by
 path, with nothing activated, and serves an app that imports a module present only in that
 virtualenv. The builds are slow: each happens once per module."""
+import importlib.util
 import json
 import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tarfile
 
 import pytest
@@ -133,6 +135,28 @@ def test_missing_compiler_is_named_with_the_packages(sdist, tmp_path):
     assert "dnf install gcc" in text
     assert "apk add gcc musl-dev" in text
     assert not list(tmp_path.glob("*.whl"))
+
+
+def test_missing_headers_and_libpython_are_named(monkeypatch):
+    """What the build step says on a Python without its development files (checked by
+    setup.py before make runs; such a Python cannot be installed on this machine)."""
+    spec = importlib.util.spec_from_file_location("cunicorn_setup",
+                                                  os.path.join(srv.REPO, "setup.py"))
+    setup_py = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(setup_py)  # not __main__: setup() does not run
+    assert setup_py.preflight() is None  # this machine has everything
+    paths, var = sysconfig.get_paths, sysconfig.get_config_var
+    monkeypatch.setattr(sysconfig, "get_paths",
+                        lambda *a, **k: dict(paths(*a, **k), include="/nonexistent/include"))
+    monkeypatch.setattr(sysconfig, "get_config_var",
+                        lambda n: "libnone.so" if n in ("LDLIBRARY", "LIBRARY") else var(n))
+    msg = setup_py.preflight()
+    ver = "%d.%d" % sys.version_info[:2]
+    assert "no Python.h for Python %s (looked in /nonexistent/include)" % ver in msg
+    assert "no libpython%s to link the embedded interpreter" % ver in msg
+    assert "Debian/Ubuntu:  apt-get install python%s-dev" % ver in msg
+    assert "Fedora/RHEL:    dnf install python3-devel" in msg
+    assert "Alpine:         apk add python3-dev" in msg
 
 
 @pytest.fixture(scope="module")
