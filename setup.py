@@ -71,11 +71,6 @@ def preflight():
         deb.append("python%s-dev" % PYVER)
         fed.append("python3-devel (python%s-devel for a non-default Python)" % PYVER)
         alp.append("python3-dev")
-    with open(os.path.join(HERE, "Makefile")) as f:
-        makefile = f.read()
-    if "pkg-config" in makefile and shutil.which("pkg-config") is None:
-        problems.append("no pkg-config")
-        deb.append("pkg-config"), fed.append("pkgconf-pkg-config"), alp.append("pkgconf")
     if not problems:
         return None
     return (
