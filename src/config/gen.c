@@ -116,9 +116,9 @@ void cu_config_print_man(FILE *out)
           ".SH FILES\n"
           ".TP\n.B ./gunicorn.conf.py\nthe config file read when \\-c is not given\n"
           ".SH \"SEE ALSO\"\n"
-          ".BR cunicornc (1)\n"
-          "is the control socket client. docs/settings.md, docs/operations.md and "
-          "docs/migrating.md in the source distribution.\n",
+          "\\fBcunicornc\\fR, the control socket client (docs/operations.md); "
+          "docs/settings.md, docs/deployment.md and docs/migrating.md in the source "
+          "distribution.\n",
           out);
 }
 
