@@ -61,7 +61,6 @@ APP_OBJ := $(APP_SRC:%.c=$(OUT)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
 
-.PHONY: install uninstall docs-gen
 .PHONY: all run test unit integration conformance deps test-deps clean format format-check bench fuzz asan
 
 all: $(OUT)/cunicorn $(OUT)/cunicornc
@@ -91,8 +90,6 @@ $(OUT)/obj/%.o: %.c
 $(OUT)/tests/%: tests/unit/%.c $(OUT)/libcu.a tests/unit/t.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDSAN) -Itests/unit -o $@ $< $(OUT)/libcu.a $(LDLIBS)
-
-$(CORE_OBJ) $(PY_OBJ) $(APP_OBJ) $(UNIT_BIN): python/cunicorn/_version.py
 
 -include $(shell find $(OUT)/obj -name '*.d' 2>/dev/null)
 
@@ -138,7 +135,7 @@ format-check:
 # ASan+UBSan on; an input slower than 10 s counts as a crash (a hang).
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := h1 chunked proxy conn
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Isrc $(VERSION_DEF)
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Isrc
 FUZZ_SRC := src/http/h1.c src/http/chunked.c src/net/proxy.c src/core/core.c
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRC)
 	@mkdir -p $(@D)
@@ -160,6 +157,12 @@ fuzz: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 	  rm -rf $$scratch; \
 	  if ls build/fuzz/crash-$$t-* >/dev/null 2>&1; then echo "fuzz_$$t: crash found"; exit 1; fi; \
 	done
+
+# The version (python/cunicorn/_version.py, top of this file) reaches every object.
+$(CORE_OBJ) $(PY_OBJ) $(APP_OBJ) $(UNIT_BIN): python/cunicorn/_version.py
+FUZZ_CFLAGS += $(VERSION_DEF)
+
+.PHONY: install uninstall docs-gen
 
 # ---- install: the binaries, a man page and the bash completion, both generated from the
 # settings table by the binary itself (config/gen.c), and the `cunicorn` Python package in

@@ -4,6 +4,8 @@
 set -u
 what=${1:-build}
 PYTHON=${PYTHON:-python3}
+# the packaging tests (tests/integration/test_install.py): sdist, pipx install, uv pip install
+packaging_pymods="build pipx uv"
 
 need_cmds="cc make pkg-config"
 pkgs=""
@@ -47,10 +49,9 @@ if [ -n "$pkgs" ]; then
 fi
 
 if [ "$what" = test ]; then
-  # build, pipx, uv: the packaging tests (sdist, pipx install, uv pip install)
-  pymods="pytest requests flask django gunicorn build pipx uv"
+  pymods="pytest requests flask django gunicorn"
   need=""
-  for m in $pymods; do
+  for m in $pymods $packaging_pymods; do
     "$PYTHON" -c "import $m" >/dev/null 2>&1 || need="$need $m"
   done
   # pip name differs from the import name
