@@ -18,8 +18,18 @@ PY_LIBDIR := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_
 comma := ,
 PY_LDFLAGS += $(if $(PY_LIBDIR),-Wl$(comma)-rpath$(comma)$(PY_LIBDIR))
 
+# The version is written once, in python/cunicorn/_version.py; the C code gets it as
+# CU_VERSION and every object is rebuilt when it changes.
+VERSION := $(shell sed -n 's/^__version__ = "\([^"]*\)"$$/\1/p' python/cunicorn/_version.py)
+ifeq ($(VERSION),)
+$(error no __version__ line in python/cunicorn/_version.py)
+endif
+VERSION_DEF := -DCU_VERSION='"$(VERSION)"'
+
+NO_PYCONFIG := error: no python3-config for $(PYTHON) (the headers and libpython to embed it); install python3-dev (Debian/Ubuntu: apt-get install python3-dev), python3-devel (Fedora: dnf install python3-devel) or python3-dev (Alpine: apk add python3-dev), or choose another PYTHON=...
+
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wno-unused-parameter
-BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -Isrc -pthread -fno-strict-aliasing
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -Isrc -pthread -fno-strict-aliasing $(VERSION_DEF)
 
 ifeq ($(BUILD),asan)
 OUT := build/asan
@@ -71,12 +81,12 @@ $(OUT)/libcu.a: $(CORE_OBJ)
 	$(AR) rcs $@ $^
 
 $(OUT)/cunicorn: $(APP_OBJ) $(PY_OBJ) $(OUT)/libcu.a
-	@test -n "$(PYCONFIG)" || { echo "error: no python3-config for $(PYTHON); install python3-dev (Debian) or choose PYTHON=..." >&2; exit 1; }
+	@test -n "$(PYCONFIG)" || { echo "$(NO_PYCONFIG)" >&2; exit 1; }
 	$(CC) $(LDSAN) -o $@ $(APP_OBJ) $(PY_OBJ) $(OUT)/libcu.a $(PY_LDFLAGS) $(LDLIBS)
 
 $(OUT)/obj/src/py/%.o: src/py/%.c
 	@mkdir -p $(@D)
-	@test -n "$(PYCONFIG)" || { echo "error: no python3-config for $(PYTHON); install python3-dev (Debian) or choose PYTHON=..." >&2; exit 1; }
+	@test -n "$(PYCONFIG)" || { echo "$(NO_PYCONFIG)" >&2; exit 1; }
 	$(CC) $(CFLAGS) $(PY_INCLUDES) -MMD -MP -c -o $@ $<
 
 $(PY_EMBED_C): tools/embed_py.py $(PY_LIB)
@@ -175,6 +185,44 @@ fuzz: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 	  rm -rf $$scratch; \
 	  if ls build/fuzz/crash-$$t-* >/dev/null 2>&1; then echo "fuzz_$$t: crash found"; exit 1; fi; \
 	done
+
+# The version (python/cunicorn/_version.py, top of this file) reaches every object.
+$(CORE_OBJ) $(PY_OBJ) $(APP_OBJ) $(UNIT_BIN): python/cunicorn/_version.py
+FUZZ_CFLAGS += $(VERSION_DEF)
+
+.PHONY: install uninstall docs-gen
+
+# ---- install: the binaries, a man page and the bash completion, both generated from the
+# settings table by the binary itself (config/gen.c), and the `cunicorn` Python package in
+# PREFIX/lib/cunicorn/python, where the installed binary looks for it (py/runtime.c).
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+PYPKGDIR := $(PREFIX)/lib/cunicorn/python
+
+$(OUT)/cunicorn.1: $(OUT)/cunicorn
+	$< --print-man-page > $@.tmp && mv $@.tmp $@
+
+$(OUT)/bash-completion/cunicorn: $(OUT)/cunicorn
+	@mkdir -p $(@D)
+	$< --print-bash-completion > $@.tmp && mv $@.tmp $@
+
+docs-gen: $(OUT)/cunicorn.1 $(OUT)/bash-completion/cunicorn
+
+install: all docs-gen
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR)
+	install -m 755 $(OUT)/cunicorn $(OUT)/cunicornc $(DESTDIR)$(BINDIR)/
+	install -m 644 $(OUT)/cunicorn.1 $(DESTDIR)$(MANDIR)/man1/cunicorn.1
+	install -m 644 $(OUT)/bash-completion/cunicorn $(DESTDIR)$(BASHCOMPDIR)/cunicorn
+	rm -rf $(DESTDIR)$(PYPKGDIR)/cunicorn
+	cd python && find cunicorn -name '*.py' | while read -r f; do \
+	  install -D -m 644 "$$f" "$(DESTDIR)$(PYPKGDIR)/$$f" || exit 1; done
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/cunicorn $(DESTDIR)$(BINDIR)/cunicornc
+	rm -f $(DESTDIR)$(MANDIR)/man1/cunicorn.1 $(DESTDIR)$(BASHCOMPDIR)/cunicorn
+	rm -rf $(DESTDIR)$(PREFIX)/lib/cunicorn
 
 bench: all
 	$(PYTHON) bench/run.py

@@ -4,6 +4,8 @@
 set -u
 what=${1:-build}
 PYTHON=${PYTHON:-python3}
+# the packaging tests (tests/integration/test_install.py): sdist, pipx install, uv pip install
+packaging_pymods="build pipx uv"
 
 need_cmds="cc make pkg-config"
 pkgs=""
@@ -49,7 +51,7 @@ fi
 if [ "$what" = test ]; then
   pymods="pytest requests flask django gunicorn pyflakes"
   need=""
-  for m in $pymods; do
+  for m in $pymods $packaging_pymods; do
     "$PYTHON" -c "import $m" >/dev/null 2>&1 || need="$need $m"
   done
   # pip name differs from the import name

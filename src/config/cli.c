@@ -118,7 +118,7 @@ fail:
 
 /* ---- option lookup ---- */
 
-enum { OPT_SETTING, OPT_HELP, OPT_VERSION, OPT_DOC };
+enum { OPT_SETTING, OPT_HELP, OPT_VERSION, OPT_DOC, OPT_MAN, OPT_BASH };
 
 typedef struct opt_s {
     int what;
@@ -144,6 +144,16 @@ static int find_exact(const char *name, size_t len, opt_t *o)
         o->s = NULL;
         o->flag = "--print-settings-doc";
         return 1;
+    }
+    /* hidden, for make install: documents generated from the table (config/gen.c) */
+    static const char *const gen_flags[] = {"--print-man-page", "--print-bash-completion"};
+    for (size_t i = 0; i < CU_NELEM(gen_flags); i++) {
+        if (len == strlen(gen_flags[i]) && memcmp(name, gen_flags[i], len) == 0) {
+            o->what = i == 0 ? OPT_MAN : OPT_BASH;
+            o->s = NULL;
+            o->flag = gen_flags[i];
+            return 1;
+        }
     }
     for (size_t i = 0; i < cu__nsettings; i++) {
         for (int f = 0; cu__settings[i].flags[f]; f++) {
@@ -404,6 +414,10 @@ static int parse_tokens(char *const *tok, size_t n, pass_t *p, const char *origi
             }
             if (o.what == OPT_DOC) {
                 cu_config_print_doc(stdout);
+                return CU_DONE;
+            }
+            if (o.what == OPT_MAN || o.what == OPT_BASH) {
+                (o.what == OPT_MAN ? cu_config_print_man : cu_config_print_bash_completion)(stdout);
                 return CU_DONE;
             }
             const cu__setting_t *s = o.s;

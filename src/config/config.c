@@ -930,8 +930,8 @@ int cu_config_print_value(const cu_config_t *cfg, const char *name, int literal,
 
 /* ---- --help and docs/settings.md ---- */
 
-/* "-b ADDRESS, --bind ADDRESS" as argparse writes it. */
-static void option_synopsis(const cu__setting_t *s, char *buf, size_t cap)
+/* "-b ADDRESS, --bind ADDRESS" as argparse writes it (table.h). */
+void cu__option_synopsis(const cu__setting_t *s, char *buf, size_t cap)
 {
     char meta[64];
     size_t n = 0;
@@ -988,7 +988,7 @@ void cu_config_print_help(FILE *out)
             continue;
         if (!section || strcmp(section, s->section) != 0)
             fprintf(out, "\n %s:\n", section = s->section);
-        option_synopsis(s, syn, sizeof(syn));
+        cu__option_synopsis(s, syn, sizeof(syn));
         help_line(out, syn, s->doc, s->def);
     }
     fputs("\ngunicorn options cunicorn does not support yet (giving one is an error):\n", out);
@@ -996,7 +996,7 @@ void cu_config_print_help(FILE *out)
         const cu__setting_t *s = &cu__settings[i];
         if (s->status == CU__SUPPORTED || !s->flags[0])
             continue;
-        option_synopsis(s, syn, sizeof(syn));
+        cu__option_synopsis(s, syn, sizeof(syn));
         help_line(out, syn, s->doc, NULL);
     }
 }
@@ -1050,7 +1050,7 @@ void cu_config_print_doc(FILE *out)
         md_code(out, s->name);
         fputs(" | ", out);
         if (s->flags[0]) {
-            option_synopsis(s, syn, sizeof(syn));
+            cu__option_synopsis(s, syn, sizeof(syn));
             md_code(out, syn);
         } else {
             fputs("(config file only)", out);

@@ -6,7 +6,10 @@
 
 #include "core/cu_core.h"
 
-#define CU_VERSION "0.1.0"
+/* The version: written once, in python/cunicorn/_version.py, which the Makefile reads. */
+#ifndef CU_VERSION
+#error "CU_VERSION comes from python/cunicorn/_version.py (-DCU_VERSION, see the Makefile)"
+#endif
 
 enum cu_header_map { CU_HEADER_MAP_DROP, CU_HEADER_MAP_REFUSE, CU_HEADER_MAP_DANGEROUS };
 enum cu_proxy_protocol { CU_PROXY_OFF, CU_PROXY_V1, CU_PROXY_V2, CU_PROXY_AUTO };
@@ -237,6 +240,11 @@ void cu_config_print_help(FILE *out);
 
 /* docs/settings.md, generated from the settings table (`cunicorn --print-settings-doc`). */
 void cu_config_print_doc(FILE *out);
+
+/* The man page (roff) and the bash completion script, generated from the settings table
+ * (config/gen.c; `cunicorn --print-man-page`, `--print-bash-completion`; make install). */
+void cu_config_print_man(FILE *out);
+void cu_config_print_bash_completion(FILE *out);
 
 void cu_config_free(cu_config_t *cfg);
 

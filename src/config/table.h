@@ -69,6 +69,10 @@ const cu__setting_t *cu__setting_find(const char *name);
  * (user, group, control_socket). Writes into buf; returns buf. */
 const char *cu__setting_dyn_default(const cu__setting_t *s, char *buf, size_t cap);
 
+/* The option's spellings with their metavar, as --help shows them: "-b ADDRESS, --bind
+ * ADDRESS". Writes a NUL-terminated string into buf (truncated to cap). */
+void cu__option_synopsis(const cu__setting_t *s, char *buf, size_t cap);
+
 /* Python's repr() of a str, as list printing in --print-config needs. */
 void cu__py_repr(FILE *out, const char *s);
 

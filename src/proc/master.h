@@ -4,11 +4,6 @@
 
 #include "config/config.h"
 
-/* "Starting cunicorn <version>" (the build may override it with -DCU_VERSION=...). */
-#ifndef CU_VERSION
-#define CU_VERSION "0.1.0"
-#endif
-
 /* Run the master until it stops. Returns the process exit code: 0 after TERM/QUIT/INT,
  * 1 when startup fails (bind, pidfile, Python init, --preload import), 3 when a worker
  * failed to boot, 4 when the app failed to load in a worker.

@@ -19,7 +19,7 @@
 typedef struct cu__py_s {
     PyThreadState *main_ts; /* the initialising thread's state, saved after init */
     const cu_config_t *cfg;
-    PyObject *module;           /* the builtin module `cunicorn` (new ref) */
+    PyObject *module;           /* the builtin module `_cunicorn` (new ref) */
     PyObject *app;              /* the WSGI callable once loaded (new ref) */
     PyObject *format_exception; /* traceback.format_exception (new ref) */
     PyObject *exc_header;       /* cunicorn.InvalidResponseHeader (new ref) */

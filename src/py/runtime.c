@@ -1,6 +1,7 @@
-/* The embedded interpreter: initialisation in the master (PyConfig, chdir, sys.path,
- * raw_env), the builtin module `cunicorn`, fork through the PyOS_*Fork protocol, thread
- * attachment, and traceback logging. */
+/* The embedded interpreter: initialisation in the master (PyConfig and the virtualenv,
+ * chdir, sys.path, raw_env), the builtin module `_cunicorn` (re-exported by the Python
+ * package `cunicorn`), fork through the PyOS_*Fork protocol, thread attachment, and
+ * traceback logging. */
 #include "py/py_internal.h"
 #include "py/embedded.h"
 
@@ -9,15 +10,18 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <sys/auxv.h>
 #include <unistd.h>
 
 cu__py_t cu__py;
 
 /* ---- the builtin module ---- */
 
+/* Named `_cunicorn` so that `import cunicorn` finds the Python package (python/cunicorn/),
+ * whose __init__ re-exports what apps use from here. */
 static struct PyModuleDef cunicorn_module = {
     PyModuleDef_HEAD_INIT,
-    .m_name = "cunicorn",
+    .m_name = "_cunicorn",
     .m_doc = "cunicorn's C types for the WSGI layer (wsgi.input, wsgi.file_wrapper, ...).",
     .m_size = -1,
 };
@@ -162,12 +166,116 @@ fail_py:
     return CU_ERROR;
 }
 
+/* ---- the virtualenv and the cunicorn package ---- */
+
+/* The directory this binary lives in (symlinks resolved), into dir. CU_OK or CU_ERROR. */
+static int self_dir(char *dir, size_t cap)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0 || (size_t)n >= cap)
+        return CU_ERROR;
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash == NULL)
+        return CU_ERROR;
+    *slash = '\0';
+    memcpy(dir, self, (size_t)(slash - self) + 1);
+    return CU_OK;
+}
+
+/* The python of virtualenv `venv` into out, if it is one for this libpython's version:
+ * CU_OK, or CU_ERROR (a venv for another Python version is named in a warning). */
+static int venv_python(const char *venv, const char *why, char *out, size_t cap)
+{
+    char cfg[PATH_MAX];
+    int n = snprintf(cfg, sizeof(cfg), "%s/pyvenv.cfg", venv);
+    if (n <= 0 || (size_t)n >= sizeof(cfg) || access(cfg, R_OK) != 0)
+        return CU_ERROR;
+    n = snprintf(out, cap, "%s/bin/python%d.%d", venv, PY_MAJOR_VERSION, PY_MINOR_VERSION);
+    if (n <= 0 || (size_t)n >= cap)
+        return CU_ERROR;
+    if (access(out, X_OK) != 0) {
+        cu_log_warn("Ignoring the virtualenv %s (%s): it has no python%d.%d, the Python this "
+                    "cunicorn was built for",
+                    venv, why, PY_MAJOR_VERSION, PY_MINOR_VERSION);
+        return CU_ERROR;
+    }
+    return CU_OK;
+}
+
+/* The virtualenv to run in, as its python's path (PyConfig.executable: getpath then finds
+ * its pyvenv.cfg exactly as for the venv's own python, so sys.prefix, site-packages, .pth
+ * files and sys.executable are the venv's). The venv this binary is installed in
+ * (VENV/bin/cunicorn, as pip and pipx put it, or a symlink there; what gunicorn's script
+ * shebang gives), else $VIRTUAL_ENV. CU_OK with the path in out, or CU_ERROR for none. */
+static int venv_find_python(char *out, size_t cap)
+{
+    /* As for a venv's python, the path the binary was run by counts first (a symlink
+     * VENV/bin/cunicorn to an installed binary), then where the binary really is. */
+    char dirs[2][PATH_MAX];
+    int ndirs = 0;
+    const char *execfn = (const char *)getauxval(AT_EXECFN);
+    const char *slash = execfn ? strrchr(execfn, '/') : NULL;
+    if (slash != NULL) {
+        char cwd[PATH_MAX] = "";
+        if (execfn[0] != '/' && getcwd(cwd, sizeof(cwd)) == NULL)
+            cwd[0] = '\0';
+        int n = snprintf(dirs[ndirs], PATH_MAX, "%s%s%.*s", cwd, cwd[0] ? "/" : "",
+                         (int)(slash - execfn), execfn);
+        if (n > 0 && n < PATH_MAX && dirs[ndirs][0] == '/')
+            ndirs++;
+    }
+    if (self_dir(dirs[ndirs], PATH_MAX) == CU_OK)
+        ndirs++;
+    for (int i = 0; i < ndirs; i++) {
+        char *last = strrchr(dirs[i], '/');
+        if (last == NULL || strcmp(last, "/bin") != 0)
+            continue;
+        *last = '\0';
+        if (venv_python(dirs[i][0] ? dirs[i] : "/", "where this binary is installed", out, cap) ==
+            CU_OK)
+            return CU_OK;
+    }
+    const char *venv = getenv("VIRTUAL_ENV");
+    if (venv != NULL && venv[0] == '/')
+        return venv_python(venv, "VIRTUAL_ENV", out, cap);
+    return CU_ERROR;
+}
+
+/* Put the `cunicorn` package that goes with this binary first on sys.path when it sits
+ * beside it: the source tree's python/ for build/cunicorn and build/asan/cunicorn,
+ * PREFIX/lib/cunicorn/python for `make install`. A pip-installed binary has none there:
+ * its package is in the same site-packages the venv puts on sys.path. GIL held. */
+static void package_dir_on_path(void)
+{
+    static const char *const rel[] = {"/../python", "/../../python", "/../lib/cunicorn/python"};
+    char dir[PATH_MAX];
+    if (self_dir(dir, sizeof(dir)) != CU_OK)
+        return;
+    for (size_t i = 0; i < CU_NELEM(rel); i++) {
+        char pkg[PATH_MAX], init[PATH_MAX];
+        int n = snprintf(pkg, sizeof(pkg), "%s%s", dir, rel[i]);
+        int m = snprintf(init, sizeof(init), "%s/cunicorn/__init__.py", pkg);
+        if (n <= 0 || (size_t)n >= sizeof(pkg) || m <= 0 || (size_t)m >= sizeof(init) ||
+            access(init, R_OK) != 0)
+            continue;
+        char real[PATH_MAX];
+        PyObject *syspath = PySys_GetObject("path"); /* borrowed */
+        if (realpath(pkg, real) == NULL || syspath == NULL || !PyList_Check(syspath))
+            return;
+        if (path_prepend(syspath, real) != CU_OK)
+            PyErr_Clear();
+        return;
+    }
+}
+
 int cu__py_start(void)
 {
     if (Py_IsInitialized())
         return CU_OK;
 
-    if (PyImport_AppendInittab("cunicorn", cunicorn_module_init) < 0) {
+    if (PyImport_AppendInittab("_cunicorn", cunicorn_module_init) < 0) {
         cu_log_error("cannot register the cunicorn module");
         return CU_ERROR;
     }
@@ -180,15 +288,9 @@ int cu__py_start(void)
     PyStatus st = PyConfig_SetBytesString(&config, &config.program_name, "cunicorn");
     if (!PyStatus_Exception(st))
         st = PyConfig_SetBytesArgv(&config, 1, argv);
-    /* Inside an activated virtualenv, let getpath find its pyvenv.cfg the way the venv's
-     * python would, so the venv's site-packages are importable as under gunicorn. */
-    const char *venv = getenv("VIRTUAL_ENV");
-    if (!PyStatus_Exception(st) && venv != NULL && venv[0] == '/') {
-        char exe[PATH_MAX];
-        int n = snprintf(exe, sizeof(exe), "%s/bin/python", venv);
-        if (n > 0 && (size_t)n < sizeof(exe) && access(exe, X_OK) == 0)
-            st = PyConfig_SetBytesString(&config, &config.executable, exe);
-    }
+    char venv_python[PATH_MAX];
+    if (!PyStatus_Exception(st) && venv_find_python(venv_python, sizeof(venv_python)) == CU_OK)
+        st = PyConfig_SetBytesString(&config, &config.executable, venv_python);
     if (!PyStatus_Exception(st))
         st = Py_InitializeFromConfig(&config);
     PyConfig_Clear(&config);
@@ -198,6 +300,7 @@ int cu__py_start(void)
         return CU_ERROR;
     }
     set_executable();
+    package_dir_on_path();
     PyObject *tb = PyImport_ImportModule("traceback"); /* new ref */
     if (tb != NULL) {
         cu__py.format_exception = PyObject_GetAttrString(tb, "format_exception");
@@ -228,7 +331,7 @@ int cu_py_init(const cu_config_t *cfg)
     int rc = setup_process(cfg);
     if (rc == CU_OK) {
         /* Import the module now so a broken build fails at start, not on first use. */
-        cu__py.module = PyImport_ImportModule("cunicorn");
+        cu__py.module = PyImport_ImportModule("_cunicorn");
         if (cu__py.module == NULL) {
             cu__py_log_exception(CU_LOG_ERROR, "cannot import the cunicorn module");
             rc = CU_ERROR;
