@@ -2,7 +2,6 @@
  * "module" (-> application), "module:name", "module:factory(literal args)", and, as an
  * extension, dotted attributes "module:obj.attr". */
 #include "py/py_internal.h"
-#include "py/reload.h"
 
 #include "core/log.h"
 

@@ -1,7 +1,6 @@
 /* --paste / --paster: load the application from a PasteDeploy config file
  * (PATH[#SECTION]) with --paste-global KEY=VALUE defaults, as gunicorn's pasterapp does. */
 #include "py/py_internal.h"
-#include "py/reload.h"
 
 #include "core/log.h"
 #include "py/hooks.h"

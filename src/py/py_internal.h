@@ -13,7 +13,11 @@
  * pairs rather than Py_BEGIN/END_ALLOW_THREADS, whose unbalanced braces clang-format
  * cannot lay out. */
 
-/* Everything below lives in the process that runs it: set by cu_py_init in the master,
+/* Who calls whom, one way only: base.c (this state, tracebacks, embedded modules) <- the
+ * types, environ.c, hooks.c, pylog.c, config_file.c, app.c, paste.c, reload.c <- wsgi.c
+ * <- runtime.c (init, reconfigure, fork: it sets up all of them).
+ *
+ * Everything below lives in the process that runs it: set by cu_py_init in the master,
  * inherited by fork, completed per worker by cu_py_worker_init. All of it is touched only
  * with the GIL held. */
 typedef struct cu__py_s {
@@ -35,6 +39,8 @@ extern cu__py_t cu__py;
  * in it before the settings are final. Returns CU_OK or CU_ERROR (logged), without the
  * GIL either way (cu__py.main_ts holds the main thread state). */
 int cu__py_start(void);
+
+/* ---- base.c ---- */
 
 /* A fresh module object running the embedded source of `name` ("cunicorn._config":
  * src/py/lib/_config.py). New ref, or NULL with an exception set. GIL held. */
@@ -92,6 +98,13 @@ int cu__environ_init(const cu_config_t *cfg, int multithread);
  * headers, 500 SCRIPT_NAME mismatch) and no exception is pending; or NULL with a Python
  * exception set (out of memory) and *status = 0. */
 PyObject *cu__environ_build(cu_conn_t *c, PyObject *input, int *status, char *msg, size_t msglen);
+
+/* ---- paste.c ---- */
+
+/* --paste: load cfg->paste with PasteDeploy into cu__py.app. GIL held.
+ * Returns like cu_py_load_app (CU_PY_APP_IMPORT_ERROR when PasteDeploy is missing or the
+ * file does not exist, with a message on stderr). */
+int cu__paste_load(const cu_config_t *cfg);
 
 /* hooks.c: rebuild the cfg object hooks receive from cu__py.cfg (HUP). GIL held. */
 void cu__hooks_reconfigure(void);

@@ -12,9 +12,4 @@
 int cu__reload_start(const cu_config_t *cfg);
 int cu__spew_start(const cu_config_t *cfg);
 
-/* --paste (py/paste.c): load cfg->paste with PasteDeploy into cu__py.app. GIL held.
- * Returns like cu_py_load_app (CU_PY_APP_IMPORT_ERROR when PasteDeploy is missing or the
- * file does not exist, with a message on stderr). */
-int cu__paste_load(const cu_config_t *cfg);
-
 #endif
