@@ -41,10 +41,10 @@ LDLIBS := -lpthread -lm
 
 # Everything below py/ builds without Python: unit tests and fuzzers link libcu.a only.
 CORE_SRC := $(wildcard src/core/*.c src/event/*.c src/net/*.c src/http/*.c src/config/*.c src/log/*.c) \
-            src/dirty/proto.c
+            src/dirty/proto.c src/dirty/stash.c
 PY_SRC := $(wildcard src/py/*.c)
 APP_SRC := $(wildcard src/proc/*.c src/workers/*.c src/ctl/*.c) src/main.c \
-           $(filter-out src/dirty/proto.c,$(wildcard src/dirty/*.c))
+           $(filter-out src/dirty/proto.c src/dirty/stash.c,$(wildcard src/dirty/*.c))
 
 CORE_OBJ := $(CORE_SRC:%.c=$(OUT)/obj/%.o)
 PY_OBJ := $(PY_SRC:%.c=$(OUT)/obj/%.o)

@@ -6,6 +6,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "ctl/ctl.h"
+#include "dirty/dirty.h"
 #include "core/log.h"
 #include "log/statsd.h"
 #include "log/access.h"
@@ -355,6 +356,8 @@ static void reap_workers(cu_master_t *m, int stopping)
             reexec_died(m, status);
             continue;
         }
+        if (cu_dirty_master_reaped(pid, status))
+            continue; /* restarted by the main loop (spawn_dirty) */
         size_t i = find_child(m, pid);
         if (i == m->nslots) {
             cu_log_debug("Reaped unknown child process (pid:%d, status:%d)", (int)pid, status);
@@ -977,6 +980,25 @@ static void open_control_socket(cu_master_t *m)
     m->ctl = cu_ctl_open(path, c->control_socket_mode, ctl_command, m);
 }
 
+/* ---- the dirty arbiter (a child kind of its own: dirty/supervise.c) ---- */
+
+static void dirty_child_setup(void *arg)
+{
+    cu_master_t *m = arg;
+    cu_signals_child_reset();
+    cu_ctl_close(m->ctl, 0);
+    m->ctl = NULL;
+    for (size_t i = 0; i < m->nls; i++)
+        if (m->ls[i].fd >= 0)
+            close(m->ls[i].fd);
+}
+
+static void spawn_dirty(cu_master_t *m)
+{
+    if (m->state == CU_RUN)
+        (void)cu_dirty_master_spawn(m->cfg, m->proc_name, dirty_child_setup, m);
+}
+
 /* ---- signals ---- */
 
 static void handle_signal(cu_master_t *m, int sig)
@@ -1012,8 +1034,12 @@ static void handle_signal(cu_master_t *m, int sig)
         cu_log_reopen();
         cu_access_log_reopen();
         kill_workers(m, SIGUSR1);
+        cu_dirty_master_signal(SIGUSR1);
         break;
-    case SIGHUP: reload(m); break;
+    case SIGHUP:
+        reload(m);
+        cu_dirty_master_signal(SIGHUP);
+        break;
     case SIGUSR2: reexec(m); break;
     case SIGWINCH:
         /* gunicorn acts on WINCH only when daemonized (terminals send it on resize); it is
@@ -1061,10 +1087,14 @@ static void stop_workers(cu_master_t *m, int graceful)
     m->nls = 0;
 
     int quick = !graceful;
-    int64_t limit = cu_mono_ms() + (int64_t)m->cfg->graceful_timeout * 1000;
+    int grace = m->cfg->graceful_timeout;
+    if (cu_dirty_master_pid() && m->cfg->dirty_graceful_timeout + 1 > grace)
+        grace = m->cfg->dirty_graceful_timeout + 1; /* the arbiter waits for its own workers */
+    int64_t limit = cu_mono_ms() + (int64_t)grace * 1000;
     kill_workers(m, graceful ? SIGTERM : SIGQUIT);
+    cu_dirty_master_signal(graceful ? SIGTERM : SIGINT);
     reap_workers(m, 1);
-    while (live_workers(m, 1) > 0 && cu_mono_ms() < limit) {
+    while ((live_workers(m, 1) > 0 || cu_dirty_master_pid()) && cu_mono_ms() < limit) {
         struct pollfd p = {.fd = cu_signals_fd(), .events = POLLIN};
         (void)poll(&p, 1, 100);
         int sig;
@@ -1073,6 +1103,7 @@ static void stop_workers(cu_master_t *m, int graceful)
                 cu_log_info("Quick shutdown requested");
                 quick = 1;
                 kill_workers(m, SIGQUIT);
+                cu_dirty_master_signal(SIGINT);
                 int64_t soon = cu_mono_ms() + CU_QUICK_STOP_MS;
                 if (soon < limit)
                     limit = soon;
@@ -1080,11 +1111,12 @@ static void stop_workers(cu_master_t *m, int graceful)
         }
         reap_workers(m, 1);
     }
-    if (live_workers(m, 1) == 0)
+    if (live_workers(m, 1) == 0 && !cu_dirty_master_pid())
         return;
     kill_workers(m, SIGKILL);
+    cu_dirty_master_signal(SIGKILL);
     /* SIGKILL is not instant; reap for a moment so no zombie outlives the master's logs. */
-    for (int i = 0; i < 100 && live_workers(m, 1) > 0; i++) {
+    for (int i = 0; i < 100 && (live_workers(m, 1) > 0 || cu_dirty_master_pid()); i++) {
         usleep(10 * 1000);
         reap_workers(m, 1);
     }
@@ -1284,6 +1316,8 @@ int cu_master_run(cu_config_t *cfg)
     log_listening(&m);
     cu_log_info("Using worker: %s", cfg->worker_class_str ? cfg->worker_class_str : "sync");
     cu_sd_notify("READY=1\nSTATUS=cunicorn arbiter booted");
+    if (cu_dirty_master_init(cfg) != CU_OK)
+        goto fail_heartbeat;
 
     /* Twice the pool (HUP runs old and new side by side), at least CU_MIN_SLOTS. */
     m.nslots = (size_t)m.num_workers * 4;
@@ -1301,6 +1335,7 @@ int cu_master_run(cu_config_t *cfg)
     if (cu_py_hook_when_ready(&ha) != CU_OK)
         goto fail_ready;
 
+    spawn_dirty(&m); /* before the HTTP workers, as gunicorn */
     manage_workers(&m);
     open_control_socket(&m);
     while (m.state == CU_RUN) {
@@ -1322,6 +1357,7 @@ int cu_master_run(cu_config_t *cfg)
         maybe_promote(&m);
         murder_workers(&m);
         check_memory(&m);
+        spawn_dirty(&m);
         manage_workers(&m);
     }
 
@@ -1349,6 +1385,7 @@ fail_ready:
     cu_free(m.kids);
     cu_heartbeat_destroy(m.hb, m.nslots);
 fail_heartbeat:
+    cu_dirty_master_cleanup();
     cu_listeners_close(m.ls, m.nls, !m.reexec_pid && !m.master_pid && !m.systemd);
 fail_listen:
 fail_signals:

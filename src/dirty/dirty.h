@@ -1,0 +1,62 @@
+/* Dirty arbiters (gunicorn 25+): a child of the master that supervises a pool of dirty
+ * workers and routes calls from HTTP workers to them over gunicorn's wire protocol.
+ *   master  -> cu_dirty_master_* (supervise.c): path, spawn, restart, signals, stop
+ *   arbiter -> cu_dirty_arbiter_main (arbiter.c): socket, routing, stash, worker pool
+ *   worker  -> cu_dirty_worker_main (worker.c): apps loaded once, dirty_threads calls */
+#ifndef CU_DIRTY_H
+#define CU_DIRTY_H
+
+#include "config/config.h"
+#include "proc/heartbeat.h"
+
+#include <sys/types.h>
+
+/* ---- in the master ---- */
+
+/* Is the dirty arbiter configured? (dirty_workers > 0 and dirty_apps set, as gunicorn.) */
+int cu_dirty_enabled(const cu_config_t *cfg);
+
+/* Before any child is forked: pick the arbiter's socket path (a private mkdtemp directory)
+ * and export it in GUNICORN_DIRTY_SOCKET for the HTTP workers. CU_OK or CU_ERROR (logged).
+ * Does nothing when the arbiter is not configured. */
+int cu_dirty_master_init(const cu_config_t *cfg);
+
+/* Fork the arbiter if it is configured and not running. `child_setup` runs first in the
+ * child (close what the master owns: listeners, control socket), then the arbiter runs
+ * until it exits. Returns its pid, 0 when not configured / already running / backing off,
+ * -1 when fork failed. */
+pid_t cu_dirty_master_spawn(const cu_config_t *cfg, const char *proc_name,
+                            void (*child_setup)(void *), void *arg);
+
+/* waitpid() gave (pid, status): 1 if it was the arbiter (logged, forgotten; the next
+ * cu_dirty_master_spawn restarts it), 0 otherwise. */
+int cu_dirty_master_reaped(pid_t pid, int status);
+
+/* The arbiter's pid, 0 when none. */
+pid_t cu_dirty_master_pid(void);
+
+/* Forward a signal to the arbiter (HUP, USR1, TERM, QUIT, INT, KILL), if running. */
+void cu_dirty_master_signal(int sig);
+
+/* At master exit: remove the socket directory. */
+void cu_dirty_master_cleanup(void);
+
+/* ---- in the arbiter process (never returns) ---- */
+_Noreturn void cu_dirty_arbiter_main(const cu_config_t *cfg, const char *socket_path,
+                                     const char *proc_name);
+
+/* ---- in a dirty worker process (never returns) ---- */
+typedef struct cu_dirty_worker_ctx_s {
+    const cu_config_t *cfg;
+    const char *proc_name;
+    int fd; /* the worker's end of its socketpair with the arbiter */
+    int age;
+    pid_t ppid; /* the arbiter */
+    const char *const *apps;
+    size_t napps;
+    cu_heartbeat_slot_t *slot;
+} cu_dirty_worker_ctx_t;
+
+_Noreturn void cu_dirty_worker_main(const cu_dirty_worker_ctx_t *ctx);
+
+#endif
