@@ -55,6 +55,7 @@ class Model(Base):
         return 1
 
     def sleep(self, seconds, tag=None):
+        _event("sleep")
         time.sleep(seconds)
         return {"slept": seconds, "tag": tag, "pid": os.getpid()}
 

@@ -18,8 +18,8 @@ def _lib(name):
 def app(environ, start_response):
     q = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
     path = environ["PATH_INFO"]
-    d = _lib(q.get("lib", "gunicorn"))
     try:
+        d = _lib(q.get("lib", "gunicorn"))
         if path == "/socket":
             out = {"ok": os.environ.get("GUNICORN_DIRTY_SOCKET"), "pid": os.getpid()}
         elif path == "/call":
