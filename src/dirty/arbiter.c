@@ -563,7 +563,8 @@ static void route(client_t *c, const cu_dirty_hdr_t *h, const uint8_t *payload)
         return;
     }
     size_t a = 0;
-    while (a < A.napps && !(strlen(A.apps[a].path) == ap.len && memcmp(A.apps[a].path, ap.p, ap.len) == 0))
+    while (a < A.napps &&
+           !(strlen(A.apps[a].path) == ap.len && memcmp(A.apps[a].path, ap.p, ap.len) == 0))
         a++;
     dworker_t *pick = NULL;
     if (a < A.napps) {
@@ -692,7 +693,8 @@ static void manage(client_t *c, uint64_t id, const uint8_t *payload, size_t len)
             done++;
         }
     } else {
-        for (int64_t i = 0; i < count && A.num_workers > min_workers() && live_workers(0) > 1; i++) {
+        for (int64_t i = 0; i < count && A.num_workers > min_workers() && live_workers(0) > 1;
+             i++) {
             A.num_workers--;
             manage_workers();
             done++;
@@ -727,8 +729,8 @@ static void client_message(client_t *c, const cu_dirty_hdr_t *h, const uint8_t *
     case CU_DIRTY_STASH: {
         cu_tlv_t d;
         if (cu_tlv_read_full(payload, h->len, &d) != CU_OK || d.type != CU_TLV_DICT)
-            send_error(c, h->id, "DirtyProtocolError", "Malformed stash request", NULL, NULL,
-                       NULL, 0);
+            send_error(c, h->id, "DirtyProtocolError", "Malformed stash request", NULL, NULL, NULL,
+                       0);
         else if (cu_stash_handle(A.stash, &d, h->id, &c->out) != CU_OK)
             cu_log_warn("dirty arbiter: stash reply over the output cap");
         break;

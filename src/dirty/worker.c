@@ -115,8 +115,8 @@ static void *serve(void *arg)
         } else {
             cu_buf_t b;
             cu_buf_init(&b, 128, 4096);
-            cu_dirty_put_error(&b, h.id, "DirtyWorkerError", "Unknown message type", NULL, NULL,
-                               0, NULL, 0);
+            cu_dirty_put_error(&b, h.id, "DirtyWorkerError", "Unknown message type", NULL, NULL, 0,
+                               NULL, 0);
             (void)emit(w, cu_buf_head(&b), cu_buf_unread(&b));
             cu_buf_free(&b);
         }

@@ -47,7 +47,8 @@ static const char helper_src[] =
     "    try:\n"
     "        mod = sys.modules.get(mod_name) or importlib.import_module(mod_name)\n"
     "    except ImportError as e:\n"
-    "        raise AppError('DirtyAppNotFoundError', 'Dirty app not found: %s' % path, path) from e\n"
+    "        raise AppError('DirtyAppNotFoundError', 'Dirty app not found: %s' % path, path) from "
+    "e\n"
     "    cls = getattr(mod, cls_name, None)\n"
     "    if cls is None:\n"
     "        raise AppError('DirtyAppNotFoundError', 'Dirty app not found: %s' % path, path)\n"
@@ -108,7 +109,8 @@ static const char helper_src[] =
     "        details['app_path'] = app_path\n"
     "    if action:\n"
     "        details['action'] = action\n"
-    "    return {'error': {'error_type': 'DirtyAppError', 'message': str(e), 'details': details}}\n";
+    "    return {'error': {'error_type': 'DirtyAppError', 'message': str(e), 'details': "
+    "details}}\n";
 
 static PyObject *helper;  /* the module above */
 static PyObject *apps;    /* worker: dict path -> app instance */
@@ -132,8 +134,7 @@ static PyObject *from_tlv(const cu_tlv_t *v)
     case CU_TLV_INT: return PyLong_FromLongLong(v->i);
     case CU_TLV_FLOAT: return PyFloat_FromDouble(v->f);
     case CU_TLV_BYTES: return PyBytes_FromStringAndSize((const char *)v->p, (Py_ssize_t)v->len);
-    case CU_TLV_STR:
-        return PyUnicode_DecodeUTF8((const char *)v->p, (Py_ssize_t)v->len, "strict");
+    case CU_TLV_STR: return PyUnicode_DecodeUTF8((const char *)v->p, (Py_ssize_t)v->len, "strict");
     case CU_TLV_LIST: {
         PyObject *l = PyList_New((Py_ssize_t)v->count);
         size_t off = 0;
@@ -296,8 +297,8 @@ void cu_py_dirty_call(const uint8_t *p, size_t n, uint64_t id, cu_dirty_emit_cb 
     if (cu_tlv_read_full(p, n, &d) != CU_OK || d.type != CU_TLV_DICT ||
         (msg = from_tlv(&d)) == NULL) {
         PyErr_Clear();
-        cu_dirty_put_error(&b, id, "DirtyProtocolError", "Malformed request payload", NULL, NULL,
-                           0, NULL, 0);
+        cu_dirty_put_error(&b, id, "DirtyProtocolError", "Malformed request payload", NULL, NULL, 0,
+                           NULL, 0);
         (void)emit_frame(&b, emit, arg);
         goto done;
     }
@@ -318,8 +319,8 @@ void cu_py_dirty_call(const uint8_t *p, size_t n, uint64_t id, cu_dirty_emit_cb 
     PyObject *targs = args && PyList_Check(args) ? PyList_AsTuple(args) : PyTuple_New(0);
     PyObject *tkw = kwargs && PyDict_Check(kwargs) ? Py_NewRef(kwargs) : PyDict_New();
     if (targs && tkw)
-        res = PyObject_CallMethod(helper, "call", "OOOO", app, action ? action : Py_None, targs,
-                                  tkw);
+        res =
+            PyObject_CallMethod(helper, "call", "OOOO", app, action ? action : Py_None, targs, tkw);
     Py_XDECREF(targs);
     Py_XDECREF(tkw);
     if (res == NULL) {
@@ -491,8 +492,8 @@ void cu_py_dirty_hook_post_fork(int age, pid_t pid, const char *const *paths, si
     if (arb_obj == NULL || !hooked)
         goto done;
     if ((l = str_list(paths, napps)) == NULL ||
-        (w = PyObject_CallMethod(helper, "Worker", "illOOO", age, (long)pid, (long)getpid(), l,
-                                 cfg, log)) == NULL ||
+        (w = PyObject_CallMethod(helper, "Worker", "illOOO", age, (long)pid, (long)getpid(), l, cfg,
+                                 log)) == NULL ||
         (key = PyLong_FromLong((long)pid)) == NULL ||
         (ws = PyObject_GetAttrString(arb_obj, "workers")) == NULL ||
         PyDict_SetItem(ws, key, w) < 0 || set_int(arb_obj, "num_workers", num_workers) < 0) {
