@@ -40,17 +40,18 @@ CFLAGS += $(BASE_CFLAGS) $(OPT)
 LDLIBS := -lpthread -lm
 
 # Everything below py/ builds without Python: unit tests and fuzzers link libcu.a only.
-CORE_SRC := $(wildcard src/core/*.c src/event/*.c src/net/*.c src/http/*.c src/config/*.c src/log/*.c) \
+CORE_SRC := $(wildcard src/core/*.c src/event/*.c src/net/*.c src/http/*.c src/config/*.c src/log/*.c src/ctl/*.c) \
             src/dirty/proto.c src/dirty/stash.c
 PY_SRC := $(wildcard src/py/*.c)
-APP_SRC := $(wildcard src/proc/*.c src/workers/*.c src/ctl/*.c) src/main.c \
+APP_SRC := $(wildcard src/proc/*.c src/workers/*.c) src/main.c \
            $(filter-out src/dirty/proto.c src/dirty/stash.c,$(wildcard src/dirty/*.c))
 
 CORE_OBJ := $(CORE_SRC:%.c=$(OUT)/obj/%.o)
 PY_OBJ := $(PY_SRC:%.c=$(OUT)/obj/%.o)
 APP_OBJ := $(APP_SRC:%.c=$(OUT)/obj/%.o)
 
-UNIT_SRC := $(wildcard tests/unit/test_*.c)
+# Unit tests mirror src/: tests/unit/<layer>/test_*.c, sharing tests/unit/t.h.
+UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
 
 .PHONY: all run test unit integration conformance deps test-deps clean format format-check bench fuzz asan

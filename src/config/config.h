@@ -82,14 +82,15 @@ typedef struct cu_config_s {
     char *proc_name;         /* NULL = default (app module) */
     int preload_app;
     /* process management (proc/master.c) */
-    int daemon;              /* -D */
-    char *user;              /* -u: name or uid; NULL = do not change */
-    char *group;             /* -g: name or gid; NULL = do not change */
-    int initgroups;          /* --initgroups */
-    int umask;               /* -m: for unix sockets and workers; 0 */
-    char *worker_tmp_dir;    /* accepted; the heartbeat is shared memory, not a file */
-    char *control_socket;    /* NULL = $XDG_RUNTIME_DIR/gunicorn.ctl or ~/.gunicorn/ */
-    int control_socket_mode; /* 0600 (384) */
+    int daemon;                   /* -D */
+    int enable_stdio_inheritance; /* -R: with -D, stdout/stderr kept unless a terminal */
+    char *user;                   /* -u: name or uid; NULL = do not change */
+    char *group;                  /* -g: name or gid; NULL = do not change */
+    int initgroups;               /* --initgroups */
+    int umask;                    /* -m: for unix sockets and workers; 0 */
+    char *worker_tmp_dir;         /* accepted; the heartbeat is shared memory, not a file */
+    char *control_socket;         /* NULL = $XDG_RUNTIME_DIR/gunicorn.ctl or ~/.gunicorn/ */
+    int control_socket_mode;      /* 0600 (384) */
     int control_socket_disable;
     int max_worker_memory; /* cunicorn-only: recycle a worker past this RSS (MB); 0 = off */
 

@@ -1,5 +1,5 @@
 /* The control socket: framing, a small JSON reader for requests, and non-blocking client
- * connections driven by the master's poll(). */
+ * connections driven by the master's event loop. */
 #include "ctl/ctl.h"
 #include "core/log.h"
 
@@ -17,11 +17,15 @@
 
 typedef struct cu_ctl_client_s {
     int fd; /* -1 = free */
+    cu_io_t io;
+    cu_ctl_t *ctl;
     cu_buf_t in, out;
 } cu_ctl_client_t;
 
 struct cu_ctl_s {
     int fd;
+    cu_loop_t *loop;
+    cu_io_t io;
     char *path;
     dev_t dev;
     ino_t ino;
@@ -335,8 +339,10 @@ static int split_words(const char *s, char **words, int cap, char *store, size_t
 
 /* ---- connections ---- */
 
-static void client_close(cu_ctl_client_t *cl)
+static void client_close(cu_ctl_client_t *cl, int owner)
 {
+    if (owner)
+        (void)cu_io_del(cl->ctl->loop, &cl->io);
     if (cl->fd >= 0)
         close(cl->fd);
     cl->fd = -1;
@@ -433,7 +439,28 @@ static int client_write(cu_ctl_client_t *cl)
     return CU_OK;
 }
 
-cu_ctl_t *cu_ctl_open(const char *path, int mode, cu_ctl_cb cb, void *ctx)
+/* Is a server accepting on the socket file at sun? 1 yes (it answered, or its backlog is
+ * full), 0 no (a stale file: connection refused, or gone), -errno when unknown. Never
+ * blocks: the probe is non-blocking and closed at once. */
+static int socket_is_live(const struct sockaddr_un *sun)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int rc = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
+    int err = rc < 0 ? errno : 0;
+    close(fd);
+    if (rc == 0 || err == EAGAIN || err == EINPROGRESS)
+        return 1;
+    if (err == ECONNREFUSED || err == ENOENT)
+        return 0;
+    return -err;
+}
+
+static void on_client(cu_loop_t *loop, cu_io_t *io, int events);
+static void on_accept(cu_loop_t *loop, cu_io_t *io, int events);
+
+cu_ctl_t *cu_ctl_open(cu_loop_t *loop, const char *path, int mode, cu_ctl_cb cb, void *ctx)
 {
     struct sockaddr_un sun;
     memset(&sun, 0, sizeof(sun));
@@ -455,12 +482,29 @@ cu_ctl_t *cu_ctl_open(const char *path, int mode, cu_ctl_cb cb, void *ctx)
     cu_free(dir);
 
     struct stat st;
-    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-        (void)unlink(path);
+    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+        int live = socket_is_live(&sun);
+        if (live != 0) {
+            if (live > 0)
+                cu_log_warn("Control socket %s is in use by another running server; not "
+                            "replacing it. This server runs without a control socket: give "
+                            "it its own path with --control-socket PATH (or "
+                            "--no-control-socket), or stop the other server first.",
+                            path);
+            else
+                cu_log_warn("Control socket %s: cannot tell whether another server uses "
+                            "it (%s); not replacing it. This server runs without a control "
+                            "socket: give it its own path with --control-socket PATH.",
+                            path, strerror(-live));
+            return NULL;
+        }
+        (void)unlink(path); /* stale: nobody accepts on it any more */
+    }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         goto fail;
-    mode_t old = umask(0077);
+    /* Created with its final mode: a client that sees the path never sees it wider. */
+    mode_t old = umask((mode_t)(~mode & 0777));
     int rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
     umask(old);
     if (rc < 0 || listen(fd, 16) < 0 || chmod(path, (mode_t)mode) < 0 || stat(path, &st) < 0)
@@ -468,6 +512,13 @@ cu_ctl_t *cu_ctl_open(const char *path, int mode, cu_ctl_cb cb, void *ctx)
 
     cu_ctl_t *c = cu_xcalloc(1, sizeof(*c));
     c->fd = fd;
+    c->loop = loop;
+    cu_io_init(&c->io, fd, on_accept, c);
+    if ((rc = cu_io_set(loop, &c->io, CU_EV_READ)) != CU_OK) {
+        cu_free(c);
+        errno = -rc;
+        goto fail_fd;
+    }
     c->path = cu_xstrdup(path);
     c->dev = st.st_dev;
     c->ino = st.st_ino;
@@ -488,79 +539,64 @@ fail:
     return NULL;
 }
 
-size_t cu_ctl_pollfds(const cu_ctl_t *c, struct pollfd *p, size_t cap)
-{
-    size_t n = 0;
-    if (!c || cap == 0)
-        return 0;
-    p[n++] = (struct pollfd){.fd = c->fd, .events = POLLIN};
-    for (size_t i = 0; i < CU_CTL_MAX_CLIENTS && n < cap; i++) {
-        const cu_ctl_client_t *cl = &c->cl[i];
-        if (cl->fd < 0)
-            continue;
-        short ev = POLLIN;
-        if (cu_buf_unread(&cl->out))
-            ev |= POLLOUT;
-        p[n++] = (struct pollfd){.fd = cl->fd, .events = ev};
-    }
-    return n;
-}
-
-static cu_ctl_client_t *client_by_fd(cu_ctl_t *c, int fd)
+static cu_ctl_client_t *free_client(cu_ctl_t *c)
 {
     for (size_t i = 0; i < CU_CTL_MAX_CLIENTS; i++)
-        if (c->cl[i].fd == fd)
+        if (c->cl[i].fd < 0)
             return &c->cl[i];
     return NULL;
 }
 
-void cu_ctl_process(cu_ctl_t *c, const struct pollfd *p, size_t n)
+static void on_accept(cu_loop_t *loop, cu_io_t *io, int events)
 {
-    if (!c)
-        return;
-    for (size_t i = 0; i < n; i++) {
-        if (!p[i].revents)
-            continue;
-        if (p[i].fd == c->fd) {
-            for (;;) {
-                int fd = accept4(c->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-                if (fd < 0)
-                    break;
-                cu_ctl_client_t *cl = client_by_fd(c, -1);
-                if (!cl) {
-                    close(fd); /* full: the client sees EOF and may retry */
-                    continue;
-                }
-                cl->fd = fd;
-                cu_buf_init(&cl->in, 4096, CU_CTL_MAX_MSG + 4);
-                cu_buf_init(&cl->out, 4096, (size_t)CU_CTL_MAX_MSG * 4);
-            }
+    cu_ctl_t *c = io->data;
+    for (;;) {
+        int fd = accept4(c->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            break;
+        cu_ctl_client_t *cl = free_client(c);
+        if (!cl) {
+            close(fd); /* full: the client sees EOF and may retry */
             continue;
         }
-        cu_ctl_client_t *cl = client_by_fd(c, p[i].fd);
-        if (!cl)
-            continue;
-        int rc = CU_OK;
-        if (p[i].revents & (POLLIN | POLLHUP | POLLERR))
-            rc = client_read(c, cl);
-        if (client_write(cl) != CU_OK)
-            rc = CU_ERROR;
-        /* A client that hung up after its last request still gets the reply written. */
-        if (rc != CU_OK)
-            client_close(cl);
+        cl->fd = fd;
+        cl->ctl = c;
+        cu_buf_init(&cl->in, 4096, CU_CTL_MAX_MSG + 4);
+        cu_buf_init(&cl->out, 4096, (size_t)CU_CTL_MAX_MSG * 4);
+        cu_io_init(&cl->io, fd, on_client, cl);
+        if (cu_io_set(loop, &cl->io, CU_EV_READ) != CU_OK)
+            client_close(cl, 1);
     }
 }
 
-void cu_ctl_close(cu_ctl_t *c, int unlink_path)
+static void on_client(cu_loop_t *loop, cu_io_t *io, int events)
+{
+    cu_ctl_client_t *cl = io->data;
+    int rc = CU_OK;
+    if (events & (CU_EV_READ | CU_EV_ERROR))
+        rc = client_read(cl->ctl, cl);
+    if (client_write(cl) != CU_OK)
+        rc = CU_ERROR;
+    /* A client that hung up after its last request still gets the reply written. */
+    if (rc == CU_OK)
+        rc = cu_io_set(loop, &cl->io,
+                       cu_buf_unread(&cl->out) ? CU_EV_READ | CU_EV_WRITE : CU_EV_READ);
+    if (rc != CU_OK)
+        client_close(cl, 1);
+}
+
+void cu_ctl_close(cu_ctl_t *c, int owner)
 {
     if (!c)
         return;
     for (size_t i = 0; i < CU_CTL_MAX_CLIENTS; i++)
         if (c->cl[i].fd >= 0)
-            client_close(&c->cl[i]);
+            client_close(&c->cl[i], owner);
+    if (owner)
+        (void)cu_io_del(c->loop, &c->io);
     close(c->fd);
     struct stat st;
-    if (unlink_path && stat(c->path, &st) == 0 && st.st_dev == c->dev && st.st_ino == c->ino)
+    if (owner && stat(c->path, &st) == 0 && st.st_dev == c->dev && st.st_ino == c->ino)
         (void)unlink(c->path);
     cu_free(c->path);
     free(c);

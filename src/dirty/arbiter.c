@@ -98,6 +98,7 @@ typedef struct arb_s {
     pid_t ppid;
     cu_stash_t *stash;
     cu_timer_t tick;
+    cu_heartbeat_slot_t *slot; /* ours, in the master's table */
 } arb_t;
 
 static arb_t A;
@@ -896,6 +897,7 @@ static int open_socket(void)
 static void tick(cu_loop_t *loop, cu_timer_t *t)
 {
     cu_timer_start(loop, t, 1000);
+    cu_heartbeat_stamp(A.slot, cu_mono_ms());
     if (getppid() != A.ppid && !A.stopping) {
         cu_log_warn("Parent changed, shutting down dirty arbiter");
         g_sig[SIGTERM] = 1;
@@ -980,12 +982,13 @@ static void handle_signals(void)
 }
 
 _Noreturn void cu_dirty_arbiter_main(const cu_config_t *cfg, const char *socket_path,
-                                     const char *proc_name)
+                                     const char *proc_name, cu_heartbeat_slot_t *slot)
 {
     memset(&A, 0, sizeof(A));
     A.cfg = cfg;
     A.path = socket_path;
     A.proc_name = proc_name;
+    A.slot = slot;
     A.ppid = getppid();
     A.lfd = -1;
     A.num_workers = cfg->dirty_workers;

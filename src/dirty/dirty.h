@@ -1,6 +1,6 @@
 /* Dirty arbiters (gunicorn 25+): a child of the master that supervises a pool of dirty
  * workers and routes calls from HTTP workers to them over gunicorn's wire protocol.
- *   master  -> cu_dirty_master_* (supervise.c): path, spawn, restart, signals, stop
+ *   master  -> cu_dirty_master_* (supervise.c): socket path; proc/kind_dirty.c: the child
  *   arbiter -> cu_dirty_arbiter_main (arbiter.c): socket, routing, stash, worker pool
  *   worker  -> cu_dirty_worker_main (worker.c): apps loaded once, dirty_threads calls */
 #ifndef CU_DIRTY_H
@@ -21,29 +21,16 @@ int cu_dirty_enabled(const cu_config_t *cfg);
  * Does nothing when the arbiter is not configured. */
 int cu_dirty_master_init(const cu_config_t *cfg);
 
-/* Fork the arbiter if it is configured and not running. `child_setup` runs first in the
- * child (close what the master owns: listeners, control socket), then the arbiter runs
- * until it exits. Returns its pid, 0 when not configured / already running / backing off,
- * -1 when fork failed. */
-pid_t cu_dirty_master_spawn(const cu_config_t *cfg, const char *proc_name,
-                            void (*child_setup)(void *), void *arg);
-
-/* waitpid() gave (pid, status): 1 if it was the arbiter (logged, forgotten; the next
- * cu_dirty_master_spawn restarts it), 0 otherwise. */
-int cu_dirty_master_reaped(pid_t pid, int status);
-
-/* The arbiter's pid, 0 when none. */
-pid_t cu_dirty_master_pid(void);
-
-/* Forward a signal to the arbiter (HUP, USR1, TERM, QUIT, INT, KILL), if running. */
-void cu_dirty_master_signal(int sig);
+/* The path cu_dirty_master_init chose, or NULL. */
+const char *cu_dirty_socket_path(void);
 
 /* At master exit: remove the socket directory. */
 void cu_dirty_master_cleanup(void);
 
 /* ---- in the arbiter process (never returns) ---- */
+/* `slot`: its heartbeat slot in the master's table, stamped once a second. */
 _Noreturn void cu_dirty_arbiter_main(const cu_config_t *cfg, const char *socket_path,
-                                     const char *proc_name);
+                                     const char *proc_name, cu_heartbeat_slot_t *slot);
 
 /* ---- in a dirty worker process (never returns) ---- */
 typedef struct cu_dirty_worker_ctx_s {

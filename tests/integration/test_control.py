@@ -70,3 +70,36 @@ def test_no_control_socket(make_server, tmp_path):
     s = make_server(workers=1, args=["--control-socket", sock, "--no-control-socket"])
     assert not os.path.exists(sock)
     assert s.stop() == 0
+
+
+def test_second_instance_does_not_steal_a_live_control_socket(make_server, tmp_path):
+    # issue 10 item 6: gunicorn unlinks whatever is at the path; here a second server on the
+    # same path connects first, finds the first one answering, leaves its socket alone and
+    # says what to do
+    sock = str(tmp_path / "shared.ctl")
+    first = make_server(workers=1, args=["--control-socket", sock])
+    assert srv.wait_until(lambda: os.path.exists(sock), 5)
+    inode = os.stat(sock).st_ino
+    second = make_server(workers=1, args=["--control-socket", sock])
+    second.wait_for_log(r"Control socket .*shared\.ctl is in use by another running server; "
+                        r"not replacing it\. .*--control-socket PATH", timeout=10)
+    assert second.request("GET", "/").status == 200  # it serves all the same
+    assert os.stat(sock).st_ino == inode
+    d = json.loads(ctl(sock, "show", "stats")[1])
+    assert d["pid"] == first.proc.pid
+    # stopping the second one does not remove the first one's socket either
+    assert second.stop() == 0
+    assert os.path.exists(sock) and os.stat(sock).st_ino == inode
+    assert json.loads(ctl(sock, "show", "stats")[1])["pid"] == first.proc.pid
+
+    # a stale socket file (its server killed without cleanup) is replaced
+    first.proc.kill()
+    first.proc.wait(10)
+    for pid in first.worker_pids():
+        srv.wait_until(lambda: not srv.pid_alive(pid), 10)
+    assert os.path.exists(sock)
+    third = make_server(workers=1, args=["--control-socket", sock])
+    assert srv.wait_until(lambda: os.path.exists(sock) and os.stat(sock).st_ino != inode, 10)
+    assert srv.wait_until(lambda: ctl(sock, "show", "stats")[0] == 0, 10)
+    assert json.loads(ctl(sock, "show", "stats")[1])["pid"] == third.proc.pid
+    assert "in use by another" not in third.log()

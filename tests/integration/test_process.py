@@ -29,6 +29,83 @@ def test_daemon_pidfile(tmp_path):
     assert not os.path.exists(pidfile)
 
 
+def _daemon(tmp_path, extra, stdout, stderr):
+    """Start `cunicorn -D` with the given stdout/stderr; returns the daemon's pid."""
+    pidfile = str(tmp_path / "d.pid")
+    port = srv.free_port()
+    env = dict(os.environ)
+    env.pop("GUNICORN_CMD_ARGS", None)
+    env["PYTHONUNBUFFERED"] = "1"
+    rc = subprocess.run([srv.BIN, "-D", "-b", "127.0.0.1:%d" % port, "--pid", pidfile,
+                         "--pythonpath", srv.APPS, "--no-control-socket"] + extra +
+                        ["testapp:app"], env=env, cwd=srv.APPS, timeout=20,
+                        stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr).returncode
+    assert rc == 0
+    assert srv.wait_until(lambda: os.path.exists(pidfile) and open(pidfile).read().strip(), 15)
+    pid = int(open(pidfile).read())
+    assert srv.wait_until(lambda: srv.children_of(pid), 15)
+    return pid, port
+
+
+def _stop_daemon(pid):
+    os.kill(pid, signal.SIGTERM)
+    assert srv.wait_until(lambda: not srv.pid_alive(pid), 15)
+
+
+def _fd_target(pid, fd):
+    return os.readlink("/proc/%d/fd/%d" % (pid, fd))
+
+
+def test_daemon_enable_stdio_inheritance_keeps_redirected_output(tmp_path):
+    # gunicorn's util.daemonize: with -R, `cunicorn -D -R ... > out.log 2>&1` keeps logging
+    # to out.log (stdin still goes to /dev/null); without -R everything goes to /dev/null.
+    out = tmp_path / "out.log"
+    with open(out, "wb") as f:
+        pid, port = _daemon(tmp_path, ["-R"], f, subprocess.STDOUT)
+    try:
+        assert _fd_target(pid, 0) == "/dev/null"
+        assert _fd_target(pid, 1) == str(out) and _fd_target(pid, 2) == str(out)
+        assert srv.wait_until(lambda: "Booting worker" in out.read_text(), 10)
+        c = srv.socket.create_connection(("127.0.0.1", port), timeout=5)
+        c.sendall(b"GET /print HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        srv.read_all_until_close(c)
+        c.close()
+        # the app's print() reaches the inherited stdout
+        assert srv.wait_until(lambda: "printed by app" in out.read_text(), 10)
+    finally:
+        _stop_daemon(pid)
+    assert "Shutting down: Master" in out.read_text()
+
+    plain = tmp_path / "plain.log"
+    with open(plain, "wb") as f:
+        pid, _ = _daemon(tmp_path, [], f, subprocess.STDOUT)
+    try:
+        assert [_fd_target(pid, i) for i in range(3)] == ["/dev/null"] * 3
+    finally:
+        _stop_daemon(pid)
+    assert plain.read_text() == ""
+
+
+def test_daemon_enable_stdio_inheritance_detaches_a_terminal(tmp_path):
+    # a stdout/stderr that is a terminal goes to /dev/null even with -R: the daemon keeps
+    # no tty open; a redirected one next to it is kept
+    import pty
+    master_fd, slave_fd = pty.openpty()
+    err = tmp_path / "err.log"
+    try:
+        with open(err, "wb") as f:
+            pid, _ = _daemon(tmp_path, ["-R"], slave_fd, f)
+        try:
+            assert _fd_target(pid, 1) == "/dev/null"
+            assert _fd_target(pid, 2) == str(err)
+            assert srv.wait_until(lambda: "Booting worker" in err.read_text(), 10)
+        finally:
+            _stop_daemon(pid)
+    finally:
+        os.close(master_fd)
+        os.close(slave_fd)
+
+
 def test_max_worker_memory_recycles(make_server):
     s = make_server(workers=1, args=["--max-worker-memory", "1", "--no-control-socket"])
     first = s.worker_pids()

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Turn the HTTP/1 conformance vectors (JSON) into tests/unit/vectors.h for test_h1.c.
+"""Turn the HTTP/1 conformance vectors (JSON) into tests/unit/vectors.h for http/test_h1.c.
 
 Usage: python3 tests/unit/gen_vectors.py [../shared/conformance/http1] > tests/unit/vectors.h
 The generated header is committed so the unit tests never need Python.
