@@ -174,9 +174,13 @@ _Noreturn void cu_dirty_worker_main(const cu_dirty_worker_ctx_t *ctx)
     cu_log_info("Dirty worker %d ready (%d thread%s)", (int)getpid(), started,
                 started == 1 ? "" : "s");
 
+    /* Stamp four times per dirty_timeout (at most once a second), like gunicorn's
+     * dirty_timeout / 2, with room for a loaded machine. */
+    int every =
+        cfg->dirty_timeout > 0 && cfg->dirty_timeout * 250 < 1000 ? cfg->dirty_timeout * 250 : 1000;
     while (!g_stop) {
         struct pollfd p = {.fd = g_pipe[0], .events = POLLIN};
-        (void)poll(&p, 1, 1000);
+        (void)poll(&p, 1, every);
         char drain[64];
         while (read(g_pipe[0], drain, sizeof(drain)) > 0) {
         }

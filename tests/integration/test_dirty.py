@@ -283,13 +283,14 @@ def test_spec_count_beats_class_attribute(make_server):
 
 def test_timeout_late_reply_never_reaches_later_caller(make_server):
     """gunicorn #3687: the reply of a call that timed out must not answer the next call."""
-    s = start(make_server, dirty_workers=1, extra=["--dirty-timeout", "1", "--dirty-threads", "2"])
+    s = start(make_server, dirty_workers=1,
+              extra=["--dirty-timeout", str(SCALE), "--dirty-threads", "2"])
     raw = Raw(socket_path(s))
     raw.request(1, MODEL, "sleep", 1.5 * SCALE, tag="late")
     t, rid, body = raw.read()
     assert (t, rid) == (P.ERROR, 1)
     assert body["error"]["error_type"] == "DirtyTimeoutError"
-    assert body["error"]["details"] == {"timeout": 1}
+    assert body["error"]["details"] == {"timeout": SCALE}
     # the next call on the same connection, in flight when the late reply comes
     raw.request(2, MODEL, "sleep", 0.8 * SCALE, tag="second")
     t, rid, body = raw.read()
