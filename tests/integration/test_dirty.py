@@ -459,3 +459,86 @@ def test_settings_validation(make_server):
     s = make_server("dirty_wsgi:app", args=["--dirty-workers", "2"])
     assert pids_of(s, "dirty arbiter") == []
     assert call(s, MODEL, "ping")["error"] == "DirtyError"
+
+
+def test_hup_replaces_dirty_workers_after_their_calls(make_server, tmp_path):
+    events = tmp_path / "events"
+    s = start(make_server, dirty_workers=1, env={"DIRTY_EVENTS": str(events)})
+    old = {w["pid"] for w in status(s)["workers"]}
+    raw = Raw(socket_path(s), timeout=20 * SCALE)
+    raw.request(1, MODEL, "sleep", 1.0 * SCALE, tag="before-hup")
+    assert srv.wait_until(lambda: _sleeping_pids(events), 10 * SCALE)
+    # HUP to the master reaches the arbiter (as gunicorn forwards it)
+    since = s.log_offset()
+    s.signal(signal.SIGHUP)
+    s.wait_for_log(r"Reloading dirty workers", since=since, timeout=10 * SCALE)
+    t, rid, body = raw.read()
+    raw.close()
+    # the call running on the old worker finished normally
+    assert (t, rid) == (P.RESPONSE, 1) and body["result"]["tag"] == "before-hup"
+    st = wait_status(s, lambda st: st["worker_count"] == 1 and
+                     not {w["pid"] for w in st["workers"]} & old)
+    assert st["workers"][0]["apps"] == [MODEL, TOKENS]
+    assert call(s, MODEL, "pid")["ok"] not in old
+
+
+def test_dirty_threads_run_calls_concurrently(make_server, tmp_path):
+    events = tmp_path / "events"
+    s = start(make_server, dirty_workers=1, extra=["--dirty-threads", "2"],
+              env={"DIRTY_EVENTS": str(events)})
+    path = socket_path(s)
+    a, b = Raw(path), Raw(path)
+    a.request(1, MODEL, "sleep", 1.0 * SCALE, tag="a")
+    b.request(2, MODEL, "sleep", 1.0 * SCALE, tag="b")
+    t1 = a.read()
+    # by the time the first call returns, the second one had already started beside it
+    assert len(_sleeping_pids(events)) == 2
+    t2 = b.read()
+    a.close()
+    b.close()
+    assert t1[2]["result"]["tag"] == "a" and t2[2]["result"]["tag"] == "b"
+    assert t1[2]["result"]["pid"] == t2[2]["result"]["pid"]
+
+
+def test_bad_client_input_and_large_values(make_server):
+    s = start(make_server, dirty_workers=1)
+    path = socket_path(s)
+    # garbage: the arbiter drops that connection and goes on
+    bad = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    bad.settimeout(10 * SCALE)
+    bad.connect(path)
+    bad.sendall(b"GET / HTTP/1.1\r\n\r\n")
+    assert bad.recv(100) == b""
+    bad.close()
+    # a header announcing more than 64 MiB: same
+    bad = Raw(path)
+    bad.sock.sendall(P.HEADER.pack(b"GD", 1, P.REQUEST, P.MAX_MESSAGE_SIZE + 1, 1))
+    assert bad.sock.recv(100) == b""
+    bad.close()
+    # a payload that is not valid TLV gets an error answer
+    raw = Raw(path)
+    raw.sock.sendall(P.HEADER.pack(b"GD", 1, P.REQUEST, 3, 7) + b"\x21\x00\x00")
+    t, rid, body = raw.read()
+    assert (t, rid) == (P.ERROR, 7) and body["error"]["error_type"] == "DirtyProtocolError"
+    # 4 MiB of bytes each way
+    blob = bytes(range(256)) * (16 * 1024)
+    raw.request(8, MODEL, "echo", blob)
+    t, rid, body = raw.read()
+    assert (t, rid) == (P.RESPONSE, 8) and body["result"]["args"] == [blob]
+    # an unencodable result is the app's error, with the reason
+    raw.request(9, MODEL, "unencodable")
+    t, rid, body = raw.read()
+    assert (t, rid) == (P.ERROR, 9)
+    assert body["error"]["error_type"] == "DirtyAppError"
+    assert "Unsupported type for TLV encoding: set" in body["error"]["message"]
+    raw.close()
+    assert call(s, MODEL, "ping")["ok"] == 1
+
+
+def test_quick_stop(make_server):
+    s = start(make_server)
+    dirty = pids_of(s, "dirty worker") + pids_of(s, "dirty arbiter")
+    assert len(dirty) == 3
+    s.signal(signal.SIGINT)
+    assert s.wait_exit(20 * SCALE) == 0
+    assert srv.wait_until(lambda: not any(srv.pid_alive(p) for p in dirty), 10 * SCALE)

@@ -59,6 +59,9 @@ class Model(Base):
         time.sleep(seconds)
         return {"slept": seconds, "tag": tag, "pid": os.getpid()}
 
+    def unencodable(self):
+        return {"a set": {1, 2}}
+
     def boom(self, text):
         raise RuntimeError("boom: %s" % text)
 
