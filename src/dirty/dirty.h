@@ -7,6 +7,7 @@
 #define CU_DIRTY_H
 
 #include "config/config.h"
+#include "core/buf.h"
 #include "proc/heartbeat.h"
 
 #include <sys/types.h>
@@ -23,6 +24,13 @@ int cu_dirty_master_init(const cu_config_t *cfg);
 
 /* The path cu_dirty_master_init chose, or NULL. */
 const char *cu_dirty_socket_path(void);
+
+/* Control socket (`show dirty`, `dirty add|remove N`): ask the arbiter at arbiter_pid (0:
+ * none) over its socket (5 s at most) and append gunicorn's JSON answer to o. */
+void cu_dirty_ctl_show(cu_buf_t *o, pid_t arbiter_pid);
+void cu_dirty_ctl_manage(cu_buf_t *o, pid_t arbiter_pid, int op, int count);
+/* The arbiter's workers as a JSON list (empty when it does not answer); returns how many. */
+size_t cu_dirty_ctl_workers(cu_buf_t *o, pid_t arbiter_pid);
 
 /* At master exit: remove the socket directory. */
 void cu_dirty_master_cleanup(void);

@@ -542,3 +542,30 @@ def test_quick_stop(make_server):
     s.signal(signal.SIGINT)
     assert s.wait_exit(20 * SCALE) == 0
     assert srv.wait_until(lambda: not any(srv.pid_alive(p) for p in dirty), 10 * SCALE)
+
+
+def test_control_socket_show_and_manage_dirty(make_server, tmp_path):
+    """gunicorn's control client (gunicorn.ctl) against cunicorn's control socket."""
+    from gunicorn.ctl.client import ControlClient
+    sock = str(tmp_path / "c.ctl")
+    s = start(make_server, extra=["--control-socket", sock])
+    assert srv.wait_until(lambda: os.path.exists(sock), 5 * SCALE)
+    c = ControlClient(sock, timeout=10 * SCALE)
+    try:
+        a = arbiter_pid(s)
+        d = c.send_command("show dirty")
+        assert d["enabled"] is True and d["pid"] == a
+        assert sorted(w["pid"] for w in d["workers"]) == pids_of(s, "dirty worker")
+        assert [x["import_path"] for x in d["apps"]] == [MODEL, TOKENS]
+        assert all(x["current_workers"] == 2 for x in d["apps"])
+        assert c.send_command("show stats")["dirty_arbiter_pid"] == a
+        al = c.send_command("show all")
+        assert al["dirty_arbiter"]["pid"] == a and al["dirty_worker_count"] == 2
+        r = c.send_command("dirty add 1")
+        assert r["success"] is True and r["spawned"] == 1
+        wait_status(s, lambda st: st["worker_count"] == 3)
+        r = c.send_command("dirty remove 2")
+        assert r["success"] is True and r["removed"] == 2
+        wait_status(s, lambda st: st["worker_count"] == 1)
+    finally:
+        c.close()
