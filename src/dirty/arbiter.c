@@ -102,12 +102,13 @@ typedef struct arb_s {
 } arb_t;
 
 static arb_t A;
-static volatile sig_atomic_t g_sig[NSIG];
+static volatile sig_atomic_t g_sig[NSIG], g_any_sig;
 
 static void on_signal(int sig)
 {
     int saved = errno;
     g_sig[sig] = 1;
+    g_any_sig = 1;
     if (A.loop)
         cu_loop_wakeup(A.loop);
     errno = saved;
@@ -901,6 +902,7 @@ static void tick(cu_loop_t *loop, cu_timer_t *t)
     if (getppid() != A.ppid && !A.stopping) {
         cu_log_warn("Parent changed, shutting down dirty arbiter");
         g_sig[SIGTERM] = 1;
+        g_any_sig = 1;
     }
     murder_workers();
     reap();
@@ -933,6 +935,9 @@ static void begin_stop(int sig)
 
 static void handle_signals(void)
 {
+    if (!g_any_sig)
+        return;
+    g_any_sig = 0;
     for (int s = 1; s < NSIG; s++) {
         if (!g_sig[s])
             continue;
@@ -1032,8 +1037,9 @@ _Noreturn void cu_dirty_arbiter_main(const cu_config_t *cfg, const char *socket_
     manage_workers();
     while (!A.stopping || (live_workers(1) > 0 && cu_mono_ms() < A.stop_deadline)) {
         cu_loop_run_once(A.loop, A.stopping ? 100 : 1000);
-        handle_signals();
-        reap();
+        handle_signals(); /* SIGCHLD reaps; the once-a-second tick reaps too */
+        if (A.stopping)
+            reap();
         sweep_clients();
     }
     /* Out of time: kill what is left; callers still waiting learn their worker died. */
