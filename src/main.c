@@ -19,6 +19,7 @@ int main(int argc, char **argv)
     cu_proctitle_init(argc, argv);
     cu_master_set_argv(argc, argv);
 
+    cu_py_config_file_install();
     cu_config_t cfg;
     cu_config_defaults(&cfg);
     int rc = cu_config_parse_argv(&cfg, argc, argv);

@@ -188,8 +188,8 @@ int cu_config_parse_argv(cu_config_t *cfg, int argc, char **argv);
  * it sets values with cu_config_set()/cu_config_set_list() and returns CU_OK, or an exit
  * code (> 0) after printing its own message. `path` is the location as given (-c value,
  * "file:PATH", "python:MODULE") or the absolute path of ./gunicorn.conf.py; `shown` is how
- * messages name it ("gunicorn.conf.py" for the default file). py/config_file.c registers
- * one at program start. */
+ * messages name it ("gunicorn.conf.py" for the default file). main() installs
+ * py/config_file.c's (cu_py_config_file_install). */
 typedef int (*cu_config_file_cb)(cu_config_t *cfg, const char *path, const char *shown, void *ctx);
 void cu_config_set_file_loader(cu_config_file_cb cb, void *ctx);
 

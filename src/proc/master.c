@@ -150,14 +150,15 @@ static void handle_signal_stopping(cu_master_t *m, int sig)
 static void on_signal_pipe(cu_loop_t *loop, cu_io_t *io, int events)
 {
     cu_master_t *m = io->data;
-    int sig, was_running = m->state == CU_RUN;
-    while ((sig = cu_signals_next()) > 0) {
-        if (m->state == CU_RUN)
+    int sig;
+    if (m->state == CU_RUN) {
+        /* Once a signal stops the master, the rest stay in the pipe for the stop loop,
+         * which reads them as signals that came during the stop. */
+        while (m->state == CU_RUN && (sig = cu_signals_next()) > 0)
             handle_signal(m, sig);
-        else if (!was_running)
+    } else {
+        while ((sig = cu_signals_next()) > 0)
             handle_signal_stopping(m, sig);
-        else
-            break; /* the rest is read by the stop loop, as signals that came during it */
     }
     /* Whatever a signal changed, the supervision pass runs right after. */
     if (m->state == CU_RUN)

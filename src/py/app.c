@@ -7,90 +7,9 @@
 #include "core/log.h"
 
 /* The URI grammar is Python expression syntax, so the resolver is a few lines of Python
- * run through ast; C only drives it and sorts its errors. AppImportError marks what
- * gunicorn reports as a plain message (exit 4); anything else is an exception raised by the
- * app's own code (exit 3, with traceback). */
-static const char resolver_src[] =
-    "import ast, importlib, os, traceback\n"
-    "\n"
-    "class AppImportError(Exception):\n"
-    "    pass\n"
-    "\n"
-    "def _dotted(node):\n"
-    "    parts = []\n"
-    "    while isinstance(node, ast.Attribute):\n"
-    "        parts.append(node.attr)\n"
-    "        node = node.value\n"
-    "    if not isinstance(node, ast.Name):\n"
-    "        return None\n"
-    "    parts.append(node.id)\n"
-    "    return '.'.join(reversed(parts))\n"
-    "\n"
-    "def _raised_inside(func, tb):\n"
-    "    code = getattr(func, '__code__', None)\n"
-    "    while tb is not None:\n"
-    "        if code is not None and tb.tb_frame.f_code is code:\n"
-    "            return True\n"
-    "        tb = tb.tb_next\n"
-    "    return False\n"
-    "\n"
-    "def resolve(uri):\n"
-    "    module, sep, obj = uri.partition(':')\n"
-    "    if not sep:\n"
-    "        obj = 'application'\n"
-    "    try:\n"
-    "        mod = importlib.import_module(module)\n"
-    "    except ImportError:\n"
-    "        if module.endswith('.py') and os.path.exists(module):\n"
-    "            raise ImportError(\"Failed to find application, did you mean '%s:%s'?\"\n"
-    "                              % (module.rsplit('.', 1)[0], obj))\n"
-    "        raise\n"
-    "    try:\n"
-    "        expr = ast.parse(obj, mode='eval').body\n"
-    "    except SyntaxError:\n"
-    "        raise AppImportError(\n"
-    "            'Failed to parse %r as an attribute name or function call.' % obj) from None\n"
-    "    args = kwargs = None\n"
-    "    if isinstance(expr, ast.Call):\n"
-    "        name = _dotted(expr.func)\n"
-    "        if name is None:\n"
-    "            raise AppImportError('Function reference must be a simple name: %r' % obj)\n"
-    "        try:\n"
-    "            args = [ast.literal_eval(a) for a in expr.args]\n"
-    "            kwargs = {k.arg: ast.literal_eval(k.value) for k in expr.keywords}\n"
-    "        except ValueError:\n"
-    "            raise AppImportError(\n"
-    "                'Failed to parse arguments as literal values: %r' % obj) from None\n"
-    "        if any(k.arg is None for k in expr.keywords):\n"
-    "            raise AppImportError(\n"
-    "                'Failed to parse arguments as literal values: %r' % obj)\n"
-    "    else:\n"
-    "        name = _dotted(expr)\n"
-    "        if name is None:\n"
-    "            raise AppImportError(\n"
-    "                'Failed to parse %r as an attribute name or function call.' % obj)\n"
-    "    app = mod\n"
-    "    try:\n"
-    "        for part in name.split('.'):\n"
-    "            app = getattr(app, part)\n"
-    "    except AttributeError:\n"
-    "        raise AppImportError(\n"
-    "            'Failed to find attribute %r in %r.' % (name, module)) from None\n"
-    "    if args is not None:\n"
-    "        factory = app\n"
-    "        try:\n"
-    "            app = factory(*args, **kwargs)\n"
-    "        except TypeError as e:\n"
-    "            if not _raised_inside(factory, e.__traceback__):\n"
-    "                raise AppImportError(\n"
-    "                    ''.join(traceback.format_exception_only(TypeError, e)).strip()\n"
-    "                ) from None\n"
-    "            raise\n"
-    "    if app is None:\n"
-    "        raise AppImportError('Failed to find application object: %r' % obj)\n"
-    "    if not callable(app):\n"
-    "        raise AppImportError('Application object must be callable.')\n"
-    "    return app\n";
+ * run through ast (cunicorn._app, src/py/lib/_app.py); C only drives it and sorts its
+ * errors. AppImportError marks what gunicorn reports as a plain message (exit 4); anything
+ * else is an exception raised by the app's own code (exit 3, with traceback). */
 
 /* Print str(exc) to stderr as gunicorn does ("%s" % e), after flushing Python's streams so
  * the order on the terminal is right. GIL held; `value` borrowed. */
@@ -119,23 +38,10 @@ static int load(const cu_config_t *cfg)
         return CU_PY_APP_IMPORT_ERROR;
     }
 
-    PyObject *ns = PyDict_New(); /* new ref */
-    if (ns == NULL)
+    PyObject *mod = cu__py_module("cunicorn._app"); /* new ref */
+    if (mod == NULL)
         goto fail_internal;
-    PyObject *name = PyUnicode_FromString("cunicorn._app"); /* new ref */
-    int bad = name == NULL || PyDict_SetItemString(ns, "__name__", name) < 0 ||
-              PyDict_SetItemString(ns, "__builtins__", PyEval_GetBuiltins()) < 0;
-    Py_XDECREF(name);
-    if (bad)
-        goto fail_ns;
-    /* A named code object, so tracebacks through the loader say where they come from. */
-    PyObject *code = Py_CompileString(resolver_src, "<cunicorn app loader>", Py_file_input);
-    PyObject *r = code ? PyEval_EvalCode(code, ns, ns) : NULL; /* new refs */
-    Py_XDECREF(code);
-    if (r == NULL)
-        goto fail_ns;
-    Py_DECREF(r);
-
+    PyObject *ns = PyModule_GetDict(mod);                              /* borrowed */
     PyObject *resolve = PyDict_GetItemString(ns, "resolve");           /* borrowed */
     PyObject *import_err = PyDict_GetItemString(ns, "AppImportError"); /* borrowed */
     if (resolve == NULL || import_err == NULL)
@@ -160,15 +66,15 @@ static int load(const cu_config_t *cfg)
             print_exc_str(value);
         }
         Py_XDECREF(value);
-        Py_DECREF(ns);
+        Py_DECREF(mod);
         return rc;
     }
     cu__py.app = app;
-    Py_DECREF(ns);
+    Py_DECREF(mod);
     return CU_OK;
 
 fail_ns:
-    Py_DECREF(ns);
+    Py_DECREF(mod);
 fail_internal:
     cu__py_log_exception(CU_LOG_ERROR, "cannot set up the application loader");
     return CU_ERROR;

@@ -59,194 +59,6 @@ static PyObject *arbiter; /* Arbiter */
 static PyObject *by_age;  /* dict: age -> Worker */
 static PyObject *self_worker;
 
-static const char support_src[] =
-    "import os, sys, ast, traceback\n"
-    "\n"
-    "class Log:\n"
-    "    '''server.log / worker.log: gunicorn's logger methods, into the error log.'''\n"
-    "    def __init__(self, emit):\n"
-    "        self._emit = emit\n"
-    "    def log(self, lvl, msg, *args, **kw):\n"
-    "        text = str(msg)\n"
-    "        if args:\n"
-    "            if len(args) == 1 and isinstance(args[0], dict) and args[0]:\n"
-    "                args = args[0]\n"
-    "            try:\n"
-    "                text = text % args\n"
-    "            except Exception:\n"
-    "                text = '%s %r' % (text, args)\n"
-    "        if kw.get('exc_info'):\n"
-    "            text += '\\n' + traceback.format_exc().rstrip('\\n')\n"
-    "        self._emit(int(lvl), text)\n"
-    "    def debug(self, msg, *a, **kw): self.log(10, msg, *a, **kw)\n"
-    "    def info(self, msg, *a, **kw): self.log(20, msg, *a, **kw)\n"
-    "    def warning(self, msg, *a, **kw): self.log(30, msg, *a, **kw)\n"
-    "    warn = warning\n"
-    "    def error(self, msg, *a, **kw): self.log(40, msg, *a, **kw)\n"
-    "    def critical(self, msg, *a, **kw): self.log(50, msg, *a, **kw)\n"
-    "    def exception(self, msg, *a, **kw):\n"
-    "        kw.setdefault('exc_info', True)\n"
-    "        self.log(40, msg, *a, **kw)\n"
-    "    def reopen_files(self): pass\n"
-    "    def close_on_exec(self): pass\n"
-    "    def access(self, *a, **kw): pass\n"
-    "\n"
-    "def lit(text):\n"
-    "    try:\n"
-    "        return ast.literal_eval(text)\n"
-    "    except Exception:\n"
-    "        return text\n"
-    "\n"
-    "class Setting:\n"
-    "    __slots__ = ('name', 'value')\n"
-    "    def __init__(self, name, value):\n"
-    "        self.name, self.value = name, value\n"
-    "    def get(self):\n"
-    "        return self.value\n"
-    "    def __repr__(self):\n"
-    "        return '<Setting %s = %r>' % (self.name, self.value)\n"
-    "\n"
-    "class Config:\n"
-    "    '''server.cfg: every setting by name, read-only like gunicorn's.'''\n"
-    "    def __init__(self, values):\n"
-    "        object.__setattr__(self, 'settings',\n"
-    "                           {k: Setting(k, v) for k, v in values.items()})\n"
-    "    def __getattr__(self, name):\n"
-    "        s = self.settings.get(name)\n"
-    "        if s is None:\n"
-    "            raise AttributeError('No configuration setting for: %s' % name)\n"
-    "        return s.value\n"
-    "    def __setattr__(self, name, value):\n"
-    "        if name in self.settings:\n"
-    "            raise AttributeError('Invalid access!')\n"
-    "        object.__setattr__(self, name, value)\n"
-    "    @property\n"
-    "    def proc_name(self):\n"
-    "        pn = self.settings['proc_name'].value\n"
-    "        return pn if pn is not None else self.settings['default_proc_name'].value\n"
-    "    @property\n"
-    "    def worker_class_str(self):\n"
-    "        wc = self.settings['worker_class'].value\n"
-    "        sync = wc == 'sync' or str(wc).endswith('SyncWorker')\n"
-    "        return 'gthread' if sync and self.threads > 1 else wc\n"
-    "    @property\n"
-    "    def address(self):\n"
-    "        return list(self.bind)\n"
-    "    @property\n"
-    "    def env(self):\n"
-    "        return dict(e.split('=', 1) for e in self.raw_env)\n"
-    "    @property\n"
-    "    def is_ssl(self):\n"
-    "        return bool(self.certfile or self.keyfile)\n"
-    "    @property\n"
-    "    def uid(self):\n"
-    "        return os.geteuid()\n"
-    "    @property\n"
-    "    def gid(self):\n"
-    "        return os.getegid()\n"
-    "    @property\n"
-    "    def sendfile(self):\n"
-    "        return True\n"
-    "    def __str__(self):\n"
-    "        w = max(len(k) for k in self.settings)\n"
-    "        out = []\n"
-    "        for k in sorted(self.settings):\n"
-    "            v = self.settings[k].value\n"
-    "            if callable(v):\n"
-    "                v = '<%s()>' % getattr(v, '__qualname__', type(v).__qualname__)\n"
-    "            out.append('%-*s = %s' % (w, k, v))\n"
-    "        return '\\n'.join(out)\n"
-    "\n"
-    "class Arbiter:\n"
-    "    '''server: what hooks read from gunicorn's Arbiter.'''\n"
-    "    def __init__(self, cfg, log):\n"
-    "        self.cfg, self.log = cfg, log\n"
-    "        self.pid = None\n"
-    "        self.num_workers = None\n"
-    "        self.WORKERS = {}\n"
-    "        self.LISTENERS = []\n"
-    "        self.address = cfg.address\n"
-    "        self.master_name = 'Master'\n"
-    "        self.proc_name = cfg.proc_name\n"
-    "        self.timeout = cfg.timeout\n"
-    "        self.worker_age = 0\n"
-    "        self.reexec_pid = 0\n"
-    "        self.master_pid = 0\n"
-    "        self.app = None\n"
-    "    def __repr__(self):\n"
-    "        return '<cunicorn Arbiter pid=%s>' % self.pid\n"
-    "\n"
-    "class Worker:\n"
-    "    '''worker: what hooks read from gunicorn's Worker.'''\n"
-    "    def __init__(self, age, ppid, cfg, log):\n"
-    "        self.age, self.ppid, self.cfg, self.log = age, ppid, cfg, log\n"
-    "        self.pid = None\n"
-    "        self.alive = True\n"
-    "        self.booted = False\n"
-    "        self.aborted = False\n"
-    "        self.nr = 0\n"
-    "        self.max_requests = cfg.max_requests or sys.maxsize\n"
-    "        self.timeout = cfg.timeout\n"
-    "        self.app = self.wsgi = None\n"
-    "        self.sockets = []\n"
-    "        self.exitcode = None\n"
-    "        self.status = None\n"
-    "    def notify(self):\n"
-    "        pass\n"
-    "    def __str__(self):\n"
-    "        return '<Worker %s>' % self.pid\n"
-    "\n"
-    "class Request:\n"
-    "    '''req: the parsed request head, as gunicorn's Request exposes it.'''\n"
-    "    def __init__(self, method, uri, path, query, fragment, version, headers, scheme,\n"
-    "                 peer_addr, must_close):\n"
-    "        self.method, self.uri, self.path = method, uri, path\n"
-    "        self.query, self.fragment, self.version = query, fragment, version\n"
-    "        self.headers, self.scheme = headers, scheme\n"
-    "        self.peer_addr = self.remote_addr = peer_addr\n"
-    "        self.trailers = []\n"
-    "        self._must_close = must_close\n"
-    "    def should_close(self):\n"
-    "        return self._must_close\n"
-    "    def __repr__(self):\n"
-    "        return '<Request %s %s>' % (self.method, self.uri)\n"
-    "\n"
-    "class Response:\n"
-    "    '''resp: what post_request reads from gunicorn's Response.'''\n"
-    "    def __init__(self, status, headers, sent):\n"
-    "        self.status = status\n"
-    "        try:\n"
-    "            self.status_code = int(status.split(None, 1)[0]) if status else None\n"
-    "        except ValueError:\n"
-    "            self.status_code = None\n"
-    "        self.headers = headers\n"
-    "        self.sent = self.response_length = sent\n"
-    "        self.headers_sent = status is not None\n"
-    "    def __repr__(self):\n"
-    "        return '<Response %s>' % self.status\n"
-    "\n"
-    "def noop(*args, **kw):\n"
-    "    pass\n";
-
-PyObject *cu__py_module_from_source(const char *name, const char *src)
-{
-    PyObject *m = PyModule_New(name); /* new ref */
-    if (m == NULL)
-        return NULL;
-    PyObject *d = PyModule_GetDict(m); /* borrowed */
-    if (PyDict_SetItemString(d, "__builtins__", PyEval_GetBuiltins()) < 0) {
-        Py_DECREF(m);
-        return NULL;
-    }
-    PyObject *r = PyRun_String(src, Py_file_input, d, d);
-    if (r == NULL) {
-        Py_DECREF(m);
-        return NULL;
-    }
-    Py_DECREF(r);
-    return m;
-}
-
 /* Log.emit: (level, text) into the error log. */
 static PyObject *emit(PyObject *self, PyObject *args)
 {
@@ -321,7 +133,7 @@ static int ensure_objects(void)
     if (arbiter != NULL)
         return CU_OK;
     if (support == NULL) {
-        support = cu__py_module_from_source("cunicorn._hooks", support_src);
+        support = cu__py_module("cunicorn._hooks");
         if (support == NULL)
             goto fail;
     }
@@ -422,11 +234,6 @@ static int master_hook(int h, const cu_hook_arbiter_t *a)
     }
     PyGILState_Release(g);
     return rc;
-}
-
-int cu_py_hooks_any(void)
-{
-    return any_hook;
 }
 
 int cu__hook_set(const char *name, PyObject *fn, int arity)

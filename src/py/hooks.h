@@ -34,9 +34,6 @@ typedef struct cu_hook_worker_s {
     int status; /* child_exit: the waitpid() status; else 0 */
 } cu_hook_worker_t;
 
-/* Is any server hook set? (A cheap test for callers that must build the structs.) */
-int cu_py_hooks_any(void);
-
 /* ---- master process ---- */
 
 /* gunicorn: Arbiter.start, after "Starting gunicorn" and the pidfile, before signals and
@@ -127,9 +124,6 @@ int cu__hook_set(const char *name, PyObject *fn, int arity);
 extern PyObject *cu__hook_pre_request_fn, *cu__hook_post_request_fn;
 PyObject *cu__hook_request(cu_conn_t *c, int *raised);
 void cu__hook_post_request(cu_conn_t *c, PyObject *req, PyObject *env, int pre_failed);
-
-/* A module object `name` running `src` (new ref; NULL with an exception set). */
-PyObject *cu__py_module_from_source(const char *name, const char *src);
 
 /* The post_worker_init call, for cu_py_worker_init (GIL held): CU_ERROR if it raised
  * (logged). */

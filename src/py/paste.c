@@ -6,30 +6,9 @@
 #include "core/log.h"
 #include "py/hooks.h"
 
-static const char paste_src[] =
-    "import os\n"
-    "\n"
-    "class Missing(Exception):\n"
-    "    pass\n"
-    "\n"
-    "def load(uri, pairs):\n"
-    "    try:\n"
-    "        from paste.deploy import loadapp\n"
-    "    except ImportError as e:\n"
-    "        raise Missing('--paste needs the PasteDeploy package, which is not installed '\n"
-    "                      '(pip install PasteDeploy): %s' % e)\n"
-    "    uri = os.path.abspath(uri)\n"
-    "    config_file = uri.split('#')[0]\n"
-    "    if not os.path.exists(config_file):\n"
-    "        raise Missing('%r not found' % config_file)\n"
-    "    conf = dict(p.split('=', 1) for p in pairs) or None\n"
-    "    if ':' not in uri:\n"
-    "        uri = 'config:%s' % uri\n"
-    "    return loadapp(uri, relative_to=os.getcwd(), global_conf=conf)\n";
-
 int cu__paste_load(const cu_config_t *cfg)
 {
-    PyObject *mod = cu__py_module_from_source("cunicorn._paste", paste_src); /* new ref */
+    PyObject *mod = cu__py_module("cunicorn._paste"); /* new ref */
     PyObject *pairs = mod ? PyList_New(0) : NULL;
     for (size_t i = 0; pairs && i < cfg->raw_paste_global_conf.n; i++) {
         PyObject *s = PyUnicode_FromString(cfg->raw_paste_global_conf.v[i]);

@@ -14,6 +14,10 @@
  * gunicorn), raw_env (os.environ). Returns CU_OK or CU_ERROR (message logged). */
 int cu_py_init(const cu_config_t *cfg);
 
+/* Plug the gunicorn.conf.py loader (py/config_file.c) into config/, which knows no Python:
+ * call once in main() before the command line is parsed. */
+void cu_py_config_file_install(void);
+
 /* HUP in the master: make `cfg` the settings Python sees (hooks' server.cfg) and apply its
  * chdir, pythonpath and raw_env again, as gunicorn's reload does, so the next workers start
  * with them. `cfg` must outlive its use (the master keeps it). CU_OK or CU_ERROR (logged). */

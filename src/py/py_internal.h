@@ -36,6 +36,10 @@ extern cu__py_t cu__py;
  * GIL either way (cu__py.main_ts holds the main thread state). */
 int cu__py_start(void);
 
+/* A fresh module object running the embedded source of `name` ("cunicorn._config":
+ * src/py/lib/_config.py). New ref, or NULL with an exception set. GIL held. */
+PyObject *cu__py_module(const char *name);
+
 /* Log the pending Python exception: `msg` first, then its formatted traceback, as one
  * block at `level` (gunicorn's log.exception). Clears the exception. GIL held. */
 void cu__py_log_exception(int level, const char *msg);
@@ -88,11 +92,6 @@ int cu__environ_init(const cu_config_t *cfg, int multithread);
  * headers, 500 SCRIPT_NAME mismatch) and no exception is pending; or NULL with a Python
  * exception set (out of memory) and *status = 0. */
 PyObject *cu__environ_build(cu_conn_t *c, PyObject *input, int *status, char *msg, size_t msglen);
-
-/* ---- app.c ---- */
-
-/* Exit code hint: CU_PY_APP_IMPORT_ERROR (an AppImportError in gunicorn's terms) or
- * CU_ERROR (anything else). */
 
 /* hooks.c: rebuild the cfg object hooks receive from cu__py.cfg (HUP). GIL held. */
 void cu__hooks_reconfigure(void);

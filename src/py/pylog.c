@@ -13,88 +13,6 @@
 #include <unistd.h>
 
 /* How gunicorn's Logger.setup arranges the two loggers before applying a user config. */
-static const char bridge_src[] =
-    "import json, logging, logging.config, os, sys\n"
-    "\n"
-    "GENERIC = '%(asctime)s [%(process)d] [%(levelname)s] %(message)s'\n"
-    "DATEFMT = '[%Y-%m-%d %H:%M:%S %z]'\n"
-    "\n"
-    "def defaults():\n"
-    "    return {\n"
-    "        'version': 1,\n"
-    "        'disable_existing_loggers': False,\n"
-    "        'root': {'level': 'INFO', 'handlers': ['console']},\n"
-    "        'loggers': {\n"
-    "            'gunicorn.error': {'level': 'INFO', 'handlers': ['error_console'],\n"
-    "                               'propagate': True, 'qualname': 'gunicorn.error'},\n"
-    "            'gunicorn.access': {'level': 'INFO', 'handlers': ['console'],\n"
-    "                                'propagate': True, 'qualname': 'gunicorn.access'},\n"
-    "        },\n"
-    "        'handlers': {\n"
-    "            'console': {'class': 'logging.StreamHandler', 'formatter': 'generic',\n"
-    "                        'stream': 'ext://sys.stdout'},\n"
-    "            'error_console': {'class': 'logging.StreamHandler', 'formatter': 'generic',\n"
-    "                              'stream': 'ext://sys.stderr'},\n"
-    "        },\n"
-    "        'formatters': {'generic': {'format': GENERIC, 'datefmt': DATEFMT,\n"
-    "                                   'class': 'logging.Formatter'}},\n"
-    "    }\n"
-    "\n"
-    "def _handler(log, output, fmt, stream):\n"
-    "    h = logging.StreamHandler(stream) if output == '-' else logging.FileHandler(output)\n"
-    "    h.setFormatter(fmt)\n"
-    "    h._gunicorn = True\n"
-    "    log.addHandler(h)\n"
-    "\n"
-    "# gunicorn: a PasteDeploy file with a [loggers] section is the logconfig\n"
-    "def paste_logging(paste):\n"
-    "    import configparser\n"
-    "    path = os.path.abspath(paste).split('#')[0]\n"
-    "    p = configparser.ConfigParser()\n"
-    "    p.read([path])\n"
-    "    return path if p.has_section('loggers') else None\n"
-    "\n"
-    "def setup(level, errorlog, accesslog, fileconf, dictconf, jsonconf, paste):\n"
-    "    if paste and not fileconf:\n"
-    "        fileconf = paste_logging(paste)\n"
-    "    if not (fileconf or dictconf or jsonconf):\n"
-    "        return None\n"
-    "    err = logging.getLogger('gunicorn.error')\n"
-    "    acc = logging.getLogger('gunicorn.access')\n"
-    "    for log in (err, acc):\n"
-    "        log.propagate = False\n"
-    "        for h in list(log.handlers):\n"
-    "            if getattr(h, '_gunicorn', False):\n"
-    "                log.removeHandler(h)\n"
-    "    err.setLevel(level)\n"
-    "    acc.setLevel(logging.INFO)\n"
-    "    _handler(err, errorlog, logging.Formatter(GENERIC, DATEFMT), sys.stderr)\n"
-    "    if accesslog is not None:\n"
-    "        _handler(acc, accesslog, logging.Formatter('%(message)s'), sys.stdout)\n"
-    "    try:\n"
-    "        if dictconf:\n"
-    "            conf = defaults()\n"
-    "            conf.update(dictconf)\n"
-    "            logging.config.dictConfig(conf)\n"
-    "        elif jsonconf:\n"
-    "            if os.path.exists(jsonconf):\n"
-    "                conf = defaults()\n"
-    "                with open(jsonconf) as f:\n"
-    "                    conf.update(json.load(f))\n"
-    "                logging.config.dictConfig(conf)\n"
-    "        elif fileconf:\n"
-    "            if not os.path.exists(fileconf):\n"
-    "                raise RuntimeError(\"Error: log config '%s' not found\" % fileconf)\n"
-    "            d = {k: str(v) for k, v in defaults().items()}\n"
-    "            d['__file__'] = fileconf\n"
-    "            d['here'] = os.path.dirname(fileconf)\n"
-    "            logging.config.fileConfig(fileconf, defaults=d,\n"
-    "                                      disable_existing_loggers=False)\n"
-    "    except (json.JSONDecodeError, AttributeError, ImportError, ValueError,\n"
-    "            TypeError) as exc:\n"
-    "        raise RuntimeError(str(exc)) from exc\n"
-    "    return err.log, acc.info\n";
-
 static struct {
     PyObject *err_log;  /* gunicorn.error's bound .log (level, msg); NULL = no bridge */
     PyObject *acc_info; /* gunicorn.access's bound .info (msg) */
@@ -188,7 +106,7 @@ static int python_logging(const cu_config_t *cfg)
     if (!dictconf && !cfg->logconfig && !cfg->logconfig_json && !cfg->paste)
         return CU_OK;
     int rc = CU_ERROR;
-    PyObject *mod = cu__py_module_from_source("cunicorn._pylog", bridge_src); /* new ref */
+    PyObject *mod = cu__py_module("cunicorn._pylog"); /* new ref */
     PyObject *r = NULL;
     if (mod != NULL) {
         PyObject *args = Py_BuildValue(

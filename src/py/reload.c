@@ -15,43 +15,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char helper_src[] =
-    "import glob, linecache, os, re, sys\n"
-    "\n"
-    "def files(extra):\n"
-    "    out = set()\n"
-    "    for m in tuple(sys.modules.values()):\n"
-    "        f = getattr(m, '__file__', None)\n"
-    "        if isinstance(f, str) and f:\n"
-    "            if f.endswith(('.pyc', '.pyo')):\n"
-    "                f = f[:-1]\n"
-    "            out.add(os.path.abspath(f))\n"
-    "    for pat in extra:\n"
-    "        if glob.has_magic(pat):\n"
-    "            out.update(os.path.abspath(p) for p in glob.glob(pat, recursive=True))\n"
-    "        else:\n"
-    "            out.add(os.path.abspath(pat))\n"
-    "    return sorted(out)\n"
-    "\n"
-    "_tok = re.compile(r'\\W+')\n"
-    "\n"
-    "def spew(frame, event, arg):\n"
-    "    if event == 'line':\n"
-    "        g = frame.f_globals\n"
-    "        n = frame.f_lineno\n"
-    "        if '__file__' in g:\n"
-    "            fn = g['__file__'] or ''\n"
-    "            if fn.endswith(('.pyc', '.pyo')):\n"
-    "                fn = fn[:-1]\n"
-    "            name = g.get('__name__', '[unknown]')\n"
-    "            line = linecache.getline(fn, n)\n"
-    "        else:\n"
-    "            name = '[unknown]'\n"
-    "            line = 'Unknown code named [%s].  VM instruction #%d' % (\n"
-    "                frame.f_code.co_name, frame.f_lasti)\n"
-    "        print('%s:%s: %s' % (name, n, line.rstrip()))\n"
-    "    return spew\n";
-
 static struct {
     PyObject *helper;
     char **extra;
@@ -218,7 +181,7 @@ static void *reload_main(void *arg)
 static int helper(void)
 {
     if (R.helper == NULL)
-        R.helper = cu__py_module_from_source("cunicorn._reload", helper_src);
+        R.helper = cu__py_module("cunicorn._reload");
     if (R.helper == NULL)
         cu__py_log_exception(CU_LOG_ERROR, "cannot set up --reload / --spew");
     return R.helper ? CU_OK : CU_ERROR;

@@ -2,6 +2,7 @@
  * raw_env), the builtin module `cunicorn`, fork through the PyOS_*Fork protocol, thread
  * attachment, and traceback logging. */
 #include "py/py_internal.h"
+#include "py/embedded.h"
 
 #include "core/log.h"
 #include "py/pylog.h"
@@ -247,6 +248,38 @@ int cu_py_reconfigure(const cu_config_t *cfg)
     cu__hooks_reconfigure();
     PyGILState_Release(g);
     return rc;
+}
+
+/* ---- the server's own Python modules (src/py/lib/, embedded by tools/embed_py.py) ---- */
+
+PyObject *cu__py_module(const char *name)
+{
+    const cu__py_file_t *f = cu__py_files;
+    while (f->module && strcmp(f->module, name) != 0)
+        f++;
+    if (f->module == NULL) {
+        PyErr_Format(PyExc_ImportError, "no embedded module %s", name);
+        return NULL;
+    }
+    /* Compiled under the file's own name, so tracebacks through it point at its lines. */
+    PyObject *code = Py_CompileString(f->src, f->path, Py_file_input); /* new ref */
+    if (code == NULL)
+        return NULL;
+    PyObject *m = PyModule_New(name);               /* new ref */
+    PyObject *d = m ? PyModule_GetDict(m) : NULL;   /* borrowed */
+    PyObject *file = PyUnicode_FromString(f->path); /* new ref */
+    PyObject *r = NULL;
+    if (d && file && PyDict_SetItemString(d, "__builtins__", PyEval_GetBuiltins()) == 0 &&
+        PyDict_SetItemString(d, "__file__", file) == 0)
+        r = PyEval_EvalCode(code, d, d); /* new ref */
+    Py_XDECREF(file);
+    Py_DECREF(code);
+    if (r == NULL) {
+        Py_XDECREF(m);
+        return NULL;
+    }
+    Py_DECREF(r);
+    return m;
 }
 
 /* ---- fork (thread attachment is in thread.c) ---- */
