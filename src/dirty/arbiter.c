@@ -1037,6 +1037,7 @@ _Noreturn void cu_dirty_arbiter_main(const cu_config_t *cfg, const char *socket_
     manage_workers();
     while (!A.stopping || (live_workers(1) > 0 && cu_mono_ms() < A.stop_deadline)) {
         cu_loop_run_once(A.loop, A.stopping ? 100 : 1000);
+        cu_heartbeat_stamp(A.slot, cu_mono_ms()); /* the master's `timeout` watches it */
         handle_signals(); /* SIGCHLD reaps; the once-a-second tick reaps too */
         if (A.stopping)
             reap();
