@@ -98,10 +98,11 @@ def call(app, action, args, kwargs):
     return 0, r
 
 def error(e, app_path, action):
-    tb = ''.join(traceback.format_exception(type(e), e, e.__traceback__))
-    details = {'traceback': tb}
+    # gunicorn's DirtyAppError order: app_path, action, traceback (str(error) shows them)
+    details = {}
     if app_path:
         details['app_path'] = app_path
     if action:
         details['action'] = action
+    details['traceback'] = ''.join(traceback.format_exception(type(e), e, e.__traceback__))
     return {'error': {'error_type': 'DirtyAppError', 'message': str(e), 'details': details}}
