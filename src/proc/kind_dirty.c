@@ -4,7 +4,12 @@
 #include "core/log.h"
 #include "dirty/dirty.h"
 #include "proc/master_state.h"
+#include "workers/worker.h"
 
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,6 +26,20 @@ static int dirty_run(cu_master_t *m, cu_child_t *k)
             close(m->ls[i].fd);
     cu_heartbeat_slot_t *slot = &m->hb[k->slot];
     slot->pid = getpid();
+    /* --user/--group as for the web workers (gunicorn's dirty workers set_owner_process);
+     * the socket's private directory goes to that user first, while we still may. */
+    if (m->set_uid || m->set_gid) {
+        char dir[300];
+        snprintf(dir, sizeof(dir), "%s", cu_dirty_socket_path());
+        char *slash = strrchr(dir, '/');
+        if (slash)
+            *slash = '\0';
+        if (chown(dir, m->set_uid ? m->uid : (uid_t)-1, m->set_gid ? m->gid : (gid_t)-1) < 0)
+            cu_log_warn("chown(%s): %s", dir, strerror(errno));
+    }
+    umask((mode_t)m->cfg->umask);
+    if (cu__drop_privileges(m) != CU_OK)
+        return CU_WORKER_BOOT_ERROR;
     cu_dirty_arbiter_main(m->cfg, cu_dirty_socket_path(), m->proc_name, slot);
 }
 
