@@ -50,9 +50,11 @@ CFLAGS += $(BASE_CFLAGS) $(OPT)
 LDLIBS := -lpthread -lm
 
 # Everything below py/ builds without Python: unit tests and fuzzers link libcu.a only.
-CORE_SRC := $(wildcard src/core/*.c src/event/*.c src/net/*.c src/http/*.c src/config/*.c src/log/*.c src/ctl/*.c)
+CORE_SRC := $(wildcard src/core/*.c src/event/*.c src/net/*.c src/http/*.c src/config/*.c src/log/*.c src/ctl/*.c) \
+            src/dirty/proto.c src/dirty/stash.c
 PY_SRC := $(wildcard src/py/*.c)
-APP_SRC := $(wildcard src/proc/*.c src/workers/*.c) src/main.c
+APP_SRC := $(wildcard src/proc/*.c src/workers/*.c) src/main.c \
+           $(filter-out src/dirty/proto.c src/dirty/stash.c,$(wildcard src/dirty/*.c))
 
 CORE_OBJ := $(CORE_SRC:%.c=$(OUT)/obj/%.o)
 # The server's own Python (src/py/lib/*.py), embedded as C arrays by tools/embed_py.py.
@@ -162,9 +164,12 @@ format-check:
 # libFuzzer targets (clang): each runs FUZZ_SECONDS on a scratch copy of its seed corpus,
 # ASan+UBSan on; an input slower than 10 s counts as a crash (a hang).
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := h1 chunked proxy conn
+FUZZ_TARGETS := h1 chunked proxy conn dirty
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Isrc
 FUZZ_SRC := src/http/h1.c src/http/chunked.c src/net/proxy.c src/core/core.c
+build/fuzz/fuzz_dirty: tests/fuzz/fuzz_dirty.c src/dirty/proto.c src/dirty/proto.h src/core/buf.c src/core/core.c
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) $< src/dirty/proto.c src/core/buf.c src/core/core.c -o $@
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRC)
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) $< $(FUZZ_SRC) -o $@

@@ -343,6 +343,9 @@ void cu_config_defaults(cu_config_t *cfg)
     cfg->worker_connections = 1000;
     cfg->timeout = 30;
     cfg->graceful_timeout = 30;
+    cfg->dirty_timeout = 300;
+    cfg->dirty_threads = 1;
+    cfg->dirty_graceful_timeout = 30;
     cfg->keepalive = 2;
     cfg->control_socket_mode = 0600;
 
@@ -385,6 +388,7 @@ void cu_config_free(cu_config_t *cfg)
     for (size_t i = 0; i < CU_NELEM(logstr); i++)
         cu_free(*logstr[i]);
     strlist_clear(&cfg->reload_extra_files);
+    strlist_clear(&cfg->dirty_apps);
     strlist_clear(&cfg->raw_paste_global_conf);
     cu_free(cfg->chdir);
     strlist_clear(&cfg->pythonpath);

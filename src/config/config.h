@@ -97,6 +97,13 @@ typedef struct cu_config_s {
     int control_socket_disable;
     int max_worker_memory; /* cunicorn-only: recycle a worker past this RSS (MB); 0 = off */
 
+    /* dirty arbiters (gunicorn 25+): the arbiter runs when dirty_workers > 0 and apps set */
+    cu_strlist_t dirty_apps;    /* module:Class or module:Class:N */
+    int dirty_workers;          /* 0 = off */
+    int dirty_timeout;          /* 300 s; 0 = off */
+    int dirty_threads;          /* 1 */
+    int dirty_graceful_timeout; /* 30 s */
+
     /* logging */
     char *accesslog;         /* NULL = off; "-" = stdout */
     char *access_log_format; /* gunicorn's default format */

@@ -19,7 +19,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-const cu_child_kind_t *const cu__kinds[] = {&cu_kind_web, NULL};
+/* The dirty arbiter first: its socket is up before HTTP workers call it, as in gunicorn. */
+const cu_child_kind_t *const cu__kinds[] = {&cu_kind_dirty_arbiter, &cu_kind_web, NULL};
 
 pid_t cu__fork(void)
 {

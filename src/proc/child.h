@@ -59,6 +59,7 @@ struct cu_child_s {
 /* The kinds the master runs, in start order, NULL-terminated. */
 extern const cu_child_kind_t *const cu__kinds[];
 extern const cu_child_kind_t cu_kind_web;
+extern const cu_child_kind_t cu_kind_dirty_arbiter; /* proc/kind_dirty.c */
 
 /* Fork with the GIL held, PyOS_BeforeFork/AfterFork and every signal blocked. In the
  * parent the signal mask is restored before returning; in the child (0) every signal stays

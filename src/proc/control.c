@@ -2,6 +2,8 @@
  * `shutdown`, `help`), run by the master on its loop; ctl/ does the framing. */
 #include "core/clock.h"
 #include "core/log.h"
+#include "dirty/dirty.h"
+#include "dirty/proto.h"
 #include "proc/master_state.h"
 
 #include <errno.h>
@@ -91,6 +93,14 @@ static void json_config(cu_master_t *m, cu_buf_t *o)
                   c->control_socket_disable ? "true" : "false");
 }
 
+static pid_t dirty_pid(const cu_master_t *m)
+{
+    for (size_t i = 0; i < m->nslots; i++)
+        if (m->kids[i].kind == &cu_kind_dirty_arbiter && !m->kids[i].terminating)
+            return m->kids[i].pid;
+    return 0;
+}
+
 static int ctl_show(cu_master_t *m, const char *what, cu_buf_t *o)
 {
     if (strcmp(what, "workers") == 0) {
@@ -103,10 +113,18 @@ static int ctl_show(cu_master_t *m, const char *what, cu_buf_t *o)
                       "\"web_workers\": ",
                       (int)m->pid);
         json_workers(m, o, 1);
-        cu_ctl_printf(o,
-                      ", \"web_worker_count\": %zu, \"dirty_arbiter\": null, "
-                      "\"dirty_workers\": [], \"dirty_worker_count\": 0}",
+        cu_ctl_printf(o, ", \"web_worker_count\": %zu, \"dirty_arbiter\": ",
                       cu__child_count(m, &cu_kind_web, 1));
+        pid_t dp = dirty_pid(m);
+        if (dp)
+            cu_ctl_printf(o,
+                          "{\"pid\": %d, \"type\": \"dirty_arbiter\", \"role\": \"dirty master\"}",
+                          (int)dp);
+        else
+            cu_ctl_printf(o, "null");
+        cu_ctl_printf(o, ", \"dirty_workers\": ");
+        size_t dn = cu_dirty_ctl_workers(o, dp);
+        cu_ctl_printf(o, ", \"dirty_worker_count\": %zu}", dn);
     } else if (strcmp(what, "stats") == 0) {
         uint64_t requests = 0;
         for (size_t i = 0; i < m->nslots; i++)
@@ -115,12 +133,17 @@ static int ctl_show(cu_master_t *m, const char *what, cu_buf_t *o)
         cu_ctl_printf(o,
                       "{\"uptime\": %.2f, \"pid\": %d, \"workers_current\": %zu, "
                       "\"workers_target\": %d, \"workers_spawned\": %llu, "
-                      "\"workers_killed\": %llu, \"reloads\": %llu, \"dirty_arbiter_pid\": null, "
-                      "\"requests_live_workers\": %llu}",
+                      "\"workers_killed\": %llu, \"reloads\": %llu, \"dirty_arbiter_pid\": ",
                       (double)(time(NULL) - m->started), (int)m->pid,
                       cu__child_count(m, &cu_kind_web, 1), m->num_workers,
                       (unsigned long long)m->spawned, (unsigned long long)m->killed,
-                      (unsigned long long)m->reloads, (unsigned long long)requests);
+                      (unsigned long long)m->reloads);
+        pid_t dp = dirty_pid(m);
+        if (dp)
+            cu_ctl_printf(o, "%d", (int)dp);
+        else
+            cu_ctl_printf(o, "null");
+        cu_ctl_printf(o, ", \"requests_live_workers\": %llu}", (unsigned long long)requests);
     } else if (strcmp(what, "config") == 0) {
         json_config(m, o);
     } else if (strcmp(what, "listeners") == 0) {
@@ -138,7 +161,7 @@ static int ctl_show(cu_master_t *m, const char *what, cu_buf_t *o)
         }
         cu_ctl_printf(o, "], \"count\": %zu}", m->nls);
     } else if (strcmp(what, "dirty") == 0) {
-        cu_ctl_printf(o, "{\"enabled\": false, \"pid\": null, \"workers\": [], \"apps\": []}");
+        cu_dirty_ctl_show(o, dirty_pid(m));
     } else {
         cu_ctl_printf(o, "Invalid argument: Unknown show target: %s", what);
         return CU_ERROR;
@@ -223,7 +246,14 @@ static int ctl_command(void *ctx, int argc, char **argv, cu_buf_t *o)
         return ctl_worker(m, argc - 1, argv + 1, o);
     }
     if (strcmp(cmd, "dirty") == 0) {
-        cu_ctl_printf(o, "{\"success\": false, \"error\": \"Dirty arbiter not running\"}");
+        /* gunicorn's `dirty add|remove [N]`: a MANAGE message to the arbiter */
+        int add = argc >= 2 && strcmp(argv[1], "add") == 0;
+        if (argc < 2 || (!add && strcmp(argv[1], "remove") != 0)) {
+            cu_ctl_printf(o, "Invalid argument: Missing dirty action (add|remove)");
+            return CU_ERROR;
+        }
+        int count = argc >= 3 ? atoi(argv[2]) : 1;
+        cu_dirty_ctl_manage(o, dirty_pid(m), add ? CU_MANAGE_ADD : CU_MANAGE_REMOVE, count);
         return CU_OK;
     }
     /* These go through the signal path, exactly like kill -HUP/-USR1/-TERM/-INT. */

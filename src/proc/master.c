@@ -8,6 +8,7 @@
 #include "proc/master.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "dirty/dirty.h"
 #include "log/access.h"
 #include "proc/master_state.h"
 #include "proc/pidfile.h"
@@ -124,7 +125,10 @@ static void handle_signal(cu_master_t *m, int sig)
         cu_access_log_reopen();
         cu__children_kill(m, NULL, SIGUSR1);
         break;
-    case SIGHUP: cu__reload(m); break;
+    case SIGHUP:
+        cu__reload(m);
+        cu__children_kill(m, &cu_kind_dirty_arbiter, SIGHUP); /* it reloads its workers */
+        break;
     case SIGUSR2: cu__reexec(m); break;
     case SIGWINCH: cu__winch(m); break;
     default: cu_log_info("Ignoring unknown signal: %d", sig); break;
@@ -191,7 +195,10 @@ static void stop_children(cu_master_t *m)
     m->nls = 0;
     cu_timer_stop(m->loop, &m->tick);
 
-    m->stop_deadline_ms = cu_mono_ms() + (int64_t)m->cfg->graceful_timeout * 1000;
+    int grace = m->cfg->graceful_timeout;
+    if (cu__child_count(m, &cu_kind_dirty_arbiter, 1) && m->cfg->dirty_graceful_timeout + 1 > grace)
+        grace = m->cfg->dirty_graceful_timeout + 1; /* the arbiter waits for its own workers */
+    m->stop_deadline_ms = cu_mono_ms() + (int64_t)grace * 1000;
     cu__children_kill(m, NULL, m->state == CU_STOP_QUICK ? SIGQUIT : SIGTERM);
     cu__children_reap(m, 1);
     while (cu__child_count(m, NULL, 1) > 0 && cu_mono_ms() < m->stop_deadline_ms) {
@@ -344,6 +351,8 @@ int cu_master_run(cu_config_t *cfg)
         goto fail_heartbeat;
     }
     m.kids = cu_xcalloc(m.nslots, sizeof(*m.kids));
+    if (cu_dirty_master_init(cfg) != CU_OK)
+        goto fail_ready;
     cu_proctitle_set("cunicorn: master [%s]", m.proc_name);
 
     ha = cu__hook_arbiter(&m);
@@ -395,6 +404,7 @@ fail_ready:
     cu_py_hook_on_exit(&ha);
     cu_free(m.kids);
     cu_heartbeat_destroy(m.hb, m.nslots);
+    cu_dirty_master_cleanup();
 fail_heartbeat:
     cu_listeners_close(m.ls, m.nls, !m.reexec_pid && !m.master_pid && !m.systemd);
 fail_listen:

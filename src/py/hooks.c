@@ -27,14 +27,19 @@ enum {
     H_NWORKERS_CHANGED,
     H_ON_EXIT,
     H_SSL_CONTEXT,
+    H_ON_DIRTY_STARTING,
+    H_DIRTY_POST_FORK,
+    H_DIRTY_WORKER_INIT,
+    H_DIRTY_WORKER_EXIT,
     H_N
 };
 
 static const char *const hook_names[H_N] = {
-    "on_starting", "on_reload",        "when_ready",   "pre_fork",
-    "post_fork",   "post_worker_init", "worker_int",   "worker_abort",
-    "pre_exec",    "pre_request",      "post_request", "child_exit",
-    "worker_exit", "nworkers_changed", "on_exit",      "ssl_context",
+    "on_starting",       "on_reload",        "when_ready",        "pre_fork",
+    "post_fork",         "post_worker_init", "worker_int",        "worker_abort",
+    "pre_exec",          "pre_request",      "post_request",      "child_exit",
+    "worker_exit",       "nworkers_changed", "on_exit",           "ssl_context",
+    "on_dirty_starting", "dirty_post_fork",  "dirty_worker_init", "dirty_worker_exit",
 };
 
 static PyObject *hook_fn[H_N]; /* new refs; NULL = not set */
@@ -690,4 +695,30 @@ out:
     Py_XDECREF(resp);
     Py_XDECREF(e);
     PyErr_Restore(exc_type, exc_val, exc_tb);
+}
+
+/* ---- for py/dirty.c: the dirty-arbiter hooks with objects of its own ---- */
+
+int cu__hook_named(const char *name, PyObject **cfg, PyObject **log)
+{
+    for (int h = 0; h < H_N; h++) {
+        if (strcmp(hook_names[h], name) != 0)
+            continue;
+        if (hook_fn[h] == NULL)
+            return 0;
+        if (ensure_objects() != CU_OK)
+            return 0;
+        *cfg = cfg_obj;
+        *log = log_obj;
+        return 1;
+    }
+    return 0;
+}
+
+int cu__hook_call_named(const char *name, PyObject *const *args, size_t n)
+{
+    for (int h = 0; h < H_N; h++)
+        if (hook_fn[h] != NULL && strcmp(hook_names[h], name) == 0)
+            return call_hook(h, args, n);
+    return CU_OK;
 }

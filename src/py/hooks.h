@@ -128,6 +128,13 @@ void cu__hook_post_request(cu_conn_t *c, PyObject *req, PyObject *env, int pre_f
 /* The post_worker_init call, for cu_py_worker_init (GIL held): CU_ERROR if it raised
  * (logged). */
 int cu__hook_post_worker_init(void);
+
+/* The dirty-arbiter hooks (py/dirty.c builds the arbiter and worker objects). GIL held.
+ * cu__hook_named: 1 when hook `name` is set, with the shared cfg and log objects
+ * (borrowed); 0 when it is not set (or the objects could not be built: logged).
+ * cu__hook_call_named: call it, logging "Exception in <name> hook"; CU_ERROR if it raised. */
+int cu__hook_named(const char *name, PyObject **cfg, PyObject **log);
+int cu__hook_call_named(const char *name, PyObject *const *args, size_t n);
 #endif
 
 #endif

@@ -77,7 +77,9 @@ def _callable(name, v, arity):
 ARITY = {'on_starting': 1, 'on_reload': 1, 'when_ready': 1, 'pre_fork': 2,
          'post_fork': 2, 'post_worker_init': 1, 'worker_int': 1, 'worker_abort': 1,
          'pre_exec': 1, 'pre_request': 2, 'post_request': 4, 'child_exit': 2,
-         'worker_exit': 2, 'nworkers_changed': 3, 'on_exit': 1, 'ssl_context': 2}
+         'worker_exit': 2, 'nworkers_changed': 3, 'on_exit': 1, 'ssl_context': 2,
+         'on_dirty_starting': 1, 'dirty_post_fork': 2, 'dirty_worker_init': 1,
+         'dirty_worker_exit': 2}
 
 def _shown(v):
     '''What gunicorn's --print-config would show for a value its validator kept.'''
