@@ -63,10 +63,8 @@ PY_EMBED_C := $(OUT)/gen/py_embedded.c
 PY_OBJ := $(PY_SRC:%.c=$(OUT)/obj/%.o) $(OUT)/obj/gen/py_embedded.o
 APP_OBJ := $(APP_SRC:%.c=$(OUT)/obj/%.o)
 
-# Unit tests mirror src/: tests/unit/<layer>/test_*.c, sharing tests/unit/t.h. A test
-# still at the top (from a branch older than the move) is built too, never skipped: move
-# it into its layer's folder.
-UNIT_SRC := $(wildcard tests/unit/*/test_*.c tests/unit/test_*.c)
+# Unit tests mirror src/: tests/unit/<layer>/test_*.c, sharing tests/unit/t.h.
+UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
 
 .PHONY: all run test unit integration lint-py test-py conformance deps test-deps clean format format-check bench fuzz asan
@@ -108,8 +106,8 @@ $(OUT)/tests/%: tests/unit/%.c $(OUT)/libcu.a tests/unit/t.h
 	$(CC) $(CFLAGS) $(LDSAN) -Itests/unit -o $@ $< $(OUT)/libcu.a $(LDLIBS)
 
 # The engine's unit test links the engine itself (workers/ without Python).
-ENGINE_TEST_SRC := src/workers/engine.c src/workers/settings.c
-$(OUT)/tests/test_engine: tests/unit/test_engine.c $(ENGINE_TEST_SRC) $(OUT)/libcu.a tests/unit/t.h
+ENGINE_TEST_SRC := src/workers/engine.c src/workers/settings.c src/workers/blocking.c
+$(OUT)/tests/workers/test_engine: tests/unit/workers/test_engine.c $(ENGINE_TEST_SRC) $(OUT)/libcu.a tests/unit/t.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDSAN) -Itests/unit -o $@ $< $(ENGINE_TEST_SRC) $(OUT)/libcu.a $(LDLIBS)
 
@@ -175,7 +173,7 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRC)
 	clang $(FUZZ_CFLAGS) $< $(FUZZ_SRC) -o $@
 # The whole-connection target drives the real engine, connection and response code with a
 # stub dispatch: everything below py/ plus workers/engine.c, no Python.
-FUZZ_CONN_SRC := $(CORE_SRC) src/workers/engine.c src/workers/settings.c
+FUZZ_CONN_SRC := $(CORE_SRC) src/workers/engine.c src/workers/settings.c src/workers/blocking.c
 build/fuzz/fuzz_conn: tests/fuzz/fuzz_conn.c $(FUZZ_CONN_SRC) $(wildcard src/*/*.h)
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) $< $(FUZZ_CONN_SRC) -lpthread -o $@
