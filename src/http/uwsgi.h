@@ -65,16 +65,16 @@ typedef struct cu_uwsgi_request_s {
 
     /* Well-known vars; when a key repeats the last one wins (gunicorn keeps a dict).
      * p == NULL when absent. */
-    cu_str_t method;       /* REQUEST_METHOD */
-    cu_str_t path_info;    /* PATH_INFO (the proxy decoded it) */
-    cu_str_t query_string; /* QUERY_STRING */
-    cu_str_t request_uri;  /* REQUEST_URI: the raw request-target */
-    cu_str_t content_type; /* CONTENT_TYPE */
-    cu_str_t https;        /* HTTPS */
-    cu_str_t url_scheme;   /* wsgi.url_scheme */
-    cu_str_t remote_addr;  /* REMOTE_ADDR */
-    cu_str_t remote_port;  /* REMOTE_PORT */
-    cu_str_t connection;   /* HTTP_CONNECTION */
+    cu_str_t method;        /* REQUEST_METHOD */
+    cu_str_t path_info;     /* PATH_INFO (the proxy decoded it) */
+    cu_str_t query_string;  /* QUERY_STRING */
+    cu_str_t request_uri;   /* REQUEST_URI: the raw request-target */
+    cu_str_t content_type;  /* CONTENT_TYPE */
+    cu_str_t https;         /* HTTPS */
+    cu_str_t url_scheme;    /* wsgi.url_scheme */
+    cu_str_t remote_addr;   /* REMOTE_ADDR */
+    cu_str_t remote_port;   /* REMOTE_PORT */
+    cu_str_t connection;    /* HTTP_CONNECTION */
     int64_t content_length; /* CONTENT_LENGTH; 0 when absent or empty */
 
     enum cu_uwsgi_error error; /* set when the parser returns -1 */
