@@ -607,7 +607,7 @@ int cu__setting_apply(cu_config_t *cfg, const cu__setting_t *s, const char *valu
         if (strcmp(v, "http") == 0)
             cfg->protocol = CU_PROTOCOL_HTTP;
         else if (strcmp(v, "uwsgi") == 0)
-            snprintf(err, errlen, "protocol 'uwsgi' is not supported yet"), rc = 2;
+            cfg->protocol = CU_PROTOCOL_UWSGI;
         else
             snprintf(err, errlen, "protocol must be: http or uwsgi"), rc = 1;
         cu_free(v);

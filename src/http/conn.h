@@ -15,6 +15,7 @@
 #include "event/loop.h"
 #include "http/chunked.h"
 #include "http/h1.h"
+#include "http/uwsgi.h"
 #include "net/transport.h"
 
 #include <netinet/in.h>
@@ -38,6 +39,8 @@ typedef struct cu_conn_settings_s {
     void *stall_arg;             /* (the worker's heartbeat stamp) */
     const char *server_header;   /* "cunicorn" */
     size_t body_preread;         /* bodies up to this size are read by the loop before dispatch */
+    unsigned uwsgi_proto : 1;    /* listeners speak uwsgi (--protocol uwsgi): never chunked */
+    cu_uwsgi_opts_t uwsgi;       /* uwsgi packet limits */
 } cu_conn_settings_t;
 
 /* Everything the app layer needs to know about where a request came from. */
@@ -113,8 +116,9 @@ struct cu_conn_s {
     void *worker;            /* owning worker */
     cu_conn_t *next;         /* engine: all-connections list / pool */
     cu_conn_t *prev;
-    cu_chunked_t pre_dec; /* engine: scanning a chunked body being pre-read */
-    size_t pre_scanned;   /* bytes of body the pre-read scan has covered */
+    cu_chunked_t pre_dec;          /* engine: scanning a chunked body being pre-read */
+    size_t pre_scanned;            /* bytes of body the pre-read scan has covered */
+    struct cu_uwsgi_conn_s *uwsgi; /* uwsgi driver state (http/uwsgi_driver.c), or NULL */
 };
 
 /* ---- request body (blocking; without the GIL) ---- */

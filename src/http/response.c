@@ -191,7 +191,7 @@ static int emit_head(cu_conn_t *c, int64_t final_len)
         clen = r->content_length;
     } else if (final_len >= 0) {
         clen = final_len;
-    } else if (http11) {
+    } else if (http11 && !s->uwsgi_proto) {
         r->chunked = 1;
     } else {
         r->close_delimited = 1;

@@ -2,6 +2,7 @@
 #include "workers/engine.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "http/uwsgi_driver.h"
 #include "net/proxy.h"
 #include "proc/heartbeat.h"
 
@@ -362,6 +363,25 @@ static const cu_h1_opts_t *h1_opts(const cu_engine_t *e, const cu_conn_t *c)
     return c->peer.trusted_forwarder ? &e->settings.h1_trusted : &e->settings.h1;
 }
 
+/* The listener's protocol parses the next request head: HTTP/1, or a uwsgi packet
+ * (http/uwsgi_driver.c). Same contract as the parsers: > 0, -2, or -1 with the status and
+ * message to answer with. */
+static ssize_t parse_head(cu_engine_t *e, cu_conn_t *c, int *status, char *msg, size_t msglen)
+{
+    if (e->settings.uwsgi_proto) {
+        int allowed =
+            cu_cidr_match(&e->cfg->uwsgi_allow_ips, (const struct sockaddr *)&c->peer.addr);
+        return cu_uwsgi_conn_parse(c, allowed, status, msg, msglen);
+    }
+    ssize_t r =
+        cu_h1_parse_request(cu_buf_head(&c->in), cu_buf_unread(&c->in), &c->req, h1_opts(e, c));
+    if (r == -1) {
+        *status = cu_h1_error_status(c->req.error);
+        snprintf(msg, msglen, "%s", cu_h1_error_name(c->req.error));
+    }
+    return r;
+}
+
 /* Is the body (or BODY_PREREAD of it) in the buffer? Chunked bodies are scanned
  * incrementally with a scratch decoder, without copying. Returns -1 when the scan found
  * the chunked framing malformed: the request is answered here, the app never sees it. */
@@ -432,8 +452,9 @@ static void continue_request(cu_engine_t *e, cu_conn_t *c)
         return;
     }
     cu_h1_request_reset(&c->req);
-    ssize_t r =
-        cu_h1_parse_request(cu_buf_head(&c->in), cu_buf_unread(&c->in), &c->req, h1_opts(e, c));
+    int status;
+    char msg[160];
+    ssize_t r = parse_head(e, c, &status, msg, sizeof(msg));
     cu_assert(r > 0);
     c->state = ST_HEAD;
     dispatch(e, c);
@@ -474,8 +495,9 @@ static int process_input(cu_engine_t *e, cu_conn_t *c)
                 return 0;
             continue;
         }
-        ssize_t r =
-            cu_h1_parse_request(cu_buf_head(&c->in), cu_buf_unread(&c->in), &c->req, h1_opts(e, c));
+        int status;
+        char msg[160];
+        ssize_t r = parse_head(e, c, &status, msg, sizeof(msg));
         if (r == -2) {
             if (c->in.len - c->in.pos >= c->in.max) {
                 conn_error(e, c, 431, "Request header fields too large");
@@ -484,7 +506,7 @@ static int process_input(cu_engine_t *e, cu_conn_t *c)
             break;
         }
         if (r < 0) {
-            conn_error(e, c, cu_h1_error_status(c->req.error), cu_h1_error_name(c->req.error));
+            conn_error(e, c, status, msg);
             return 0;
         }
         start_request(e, c);
@@ -780,6 +802,7 @@ void cu_engine_destroy(cu_engine_t *e)
         cu_buf_free(&c->resp.head);
         cu_buf_free(&c->resp.stash);
         cu_free(c->hdrs);
+        cu_uwsgi_conn_free(c->uwsgi);
         cu_free(c);
     }
     cu_free(e->lio);

@@ -238,6 +238,9 @@ static void test_option_forms(void)
     cu_config_free(&c);
     CHECK(parse(&c, "--uwsgi-allow-from", "*", "app:app", NULL) == CU_OK && c.uwsgi_allow_ips.any);
     cu_config_free(&c);
+    CHECK(parse(&c, "--protocol", "uwsgi", "app:app", NULL) == CU_OK);
+    CHECK(c.protocol == CU_PROTOCOL_UWSGI);
+    cu_config_free(&c);
 
     /* '--' ends options; '-' is a value */
     CHECK(parse(&c, "--error-logfile", "-", "--", "-w", NULL) == CU_OK);
