@@ -2,6 +2,7 @@
  * left in the buffer, then from the socket; 100-continue; blocking waits with a stall limit. */
 #include "http/conn.h"
 #include "core/clock.h"
+#include "http/proto.h"
 
 #include <errno.h>
 
@@ -16,8 +17,11 @@ int cu_conn_wait(cu_conn_t *c, int events)
 
 void cu_conn_begin_request(cu_conn_t *c)
 {
-    cu_h1_request_t *r = &c->req;
-    c->rpos = c->in.pos + r->head_len;
+    cu_req_t *r = &c->request;
+    r->scheme = c->scheme;
+    r->peer = &c->peer;
+    r->listener = c->listener;
+    c->rpos = c->in.pos + c->head_len;
     c->body.done = 0;
     c->body.error = 0;
     c->body.timed_out = 0;
@@ -37,16 +41,14 @@ void cu_conn_begin_request(cu_conn_t *c)
     if (!c->body.done && r->expect_continue)
         c->body.continue_pending = 1;
     c->keep_alive = r->keep_alive && !c->closing;
-    c->resp.status = 0;
+    cu_resp_head_reset(&c->resp.h);
     c->resp.content_length = -1;
     c->resp.chunked = c->resp.close_delimited = c->resp.head_sent = c->resp.head_emitted =
         c->resp.hold = 0;
     c->resp.no_body = 0;
     c->resp.app_date = c->resp.app_server = 0;
     c->resp.body_sent = 0;
-    c->resp.head.pos = c->resp.head.len = 0;
     c->resp.stash.pos = c->resp.stash.len = 0;
-    c->resp.status_line_len = 0;
     /* Batch responses when the next request is already here and this one has no body. */
     c->defer_flush = c->body.done && c->in.len > c->rpos;
 }
@@ -97,9 +99,8 @@ static int fill_bin(cu_conn_t *c, size_t max)
 
 static int send_continue(cu_conn_t *c)
 {
-    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
     c->body.continue_pending = 0;
-    if (cu_buf_append(&c->out, cont, sizeof(cont) - 1) != CU_OK)
+    if (c->proto->continue_100 && c->proto->continue_100(c) != CU_OK)
         return CU_ERROR;
     return cu_conn_flush(c);
 }
@@ -260,6 +261,6 @@ int cu_conn_end_request(cu_conn_t *c)
         c->bin.pos = c->bin.len = 0;
     }
     c->rpos = c->in.pos;
-    cu_h1_request_reset(&c->req);
+    c->proto->reset(c);
     return CU_OK;
 }

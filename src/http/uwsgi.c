@@ -157,11 +157,29 @@ ssize_t cu_uwsgi_parse(const char *buf, size_t len, cu_uwsgi_request_t *req,
         }
         if (note_var(req, k, v) != CU_OK)
             return fail(req, CU_UWSGIE_CONTENT_LENGTH);
-        req->vars[req->nvars].key = k;
-        req->vars[req->nvars].value = v;
+        if (req->vars) {
+            req->vars[req->nvars].key = k;
+            req->vars[req->nvars].value = v;
+        }
         req->nvars++;
     }
     return (ssize_t)(CU_UWSGI_HEADER_LEN + req->datasize);
+}
+
+int cu_uwsgi_next_var(const char *buf, size_t plen, size_t *off, cu_uwsgi_var_t *v)
+{
+    size_t o = *off < CU_UWSGI_HEADER_LEN ? CU_UWSGI_HEADER_LEN : *off;
+    if (o + 4 > plen)
+        return 0;
+    const unsigned char *u = (const unsigned char *)buf;
+    v->key = (cu_str_t){buf + o + 2, le16(u + o)};
+    o += 2 + v->key.len;
+    cu_assert(o + 2 <= plen); /* the packet was validated by cu_uwsgi_parse */
+    v->value = (cu_str_t){buf + o + 2, le16(u + o)};
+    o += 2 + v->value.len;
+    cu_assert(o <= plen);
+    *off = o;
+    return 1;
 }
 
 int cu_uwsgi_https_on(cu_str_t s)

@@ -57,10 +57,11 @@ typedef struct cu_uwsgi_request_s {
     unsigned modifier1, modifier2;
     size_t datasize;
 
-    /* every var in packet order, in the caller's array */
+    /* every var in packet order, in the caller's array (NULL: counted, not stored; walk
+     * them with cu_uwsgi_next_var) */
     cu_uwsgi_var_t *vars;
     size_t nvars;
-    size_t max_vars; /* capacity of `vars`, set by the caller (<= CU_UWSGI_MAX_VARS) */
+    size_t max_vars; /* capacity of `vars` and cap on nvars, set by the caller (<= 1000) */
     size_t nfields;  /* vars named HTTP_* */
 
     /* Well-known vars; when a key repeats the last one wins (gunicorn keeps a dict).
@@ -94,6 +95,10 @@ void cu_uwsgi_request_reset(cu_uwsgi_request_t *req);
  * error; a body length the proxy and we could read differently is refused instead). */
 ssize_t cu_uwsgi_parse(const char *buf, size_t len, cu_uwsgi_request_t *req,
                        const cu_uwsgi_opts_t *opts);
+
+/* Walk the vars of a packet cu_uwsgi_parse accepted (buf, and the length it returned):
+ * *off starts at 0; each call stores the next var in *v and returns 1, then 0 at the end. */
+int cu_uwsgi_next_var(const char *buf, size_t plen, size_t *off, cu_uwsgi_var_t *v);
 
 /* Does `s` say HTTPS is on, as gunicorn reads the HTTPS var ("on", "1", "true", any case)? */
 int cu_uwsgi_https_on(cu_str_t s);

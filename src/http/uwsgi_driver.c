@@ -1,44 +1,53 @@
-/* The uwsgi protocol driver: a uwsgi packet becomes the connection's request, peer and
- * scheme. Contract in uwsgi_driver.h. */
-#include "http/uwsgi_driver.h"
+/* The uwsgi protocol driver (http/proto.h: cu_proto_uwsgi): a uwsgi packet (http/uwsgi.c)
+ * becomes the neutral request, with the client and the scheme the proxy's vars give; the
+ * response goes back as an HTTP/1.1 head and body, which is what nginx's uwsgi module
+ * reads, never chunked (a body of unknown length is delimited by closing). */
+#include "config/config.h"
+#include "http/conn.h"
+#include "http/proto.h"
+#include "http/uwsgi.h"
 #include "net/listen.h"
 
 #include <arpa/inet.h>
 
-/* Vars a packet may carry beyond its header fields (nginx's uwsgi_params sends 15). */
-#define CGI_VARS 128
+/* Per-connection state (c->pdata), allocated by the first request that needs it: a
+ * PATH_INFO re-encoded and a target rebuilt live here until the request ends. */
+typedef struct uwsgi_conn_s {
+    cu_buf_t scratch;
+} uwsgi_conn_t;
 
-struct cu_uwsgi_conn_s {
-    cu_uwsgi_var_t *vars;
-    size_t max_vars;
-    cu_buf_t scratch; /* PATH_INFO re-encoded and the target rebuilt, when needed */
-};
-
-void cu_uwsgi_conn_free(cu_uwsgi_conn_t *u)
+static void uwsgi_release(cu_conn_t *c)
 {
-    if (u == NULL)
-        return;
-    cu_free(u->vars);
-    cu_buf_free(&u->scratch);
-    cu_free(u);
+    uwsgi_conn_t *u = c->pdata;
+    if (u != NULL) {
+        cu_buf_free(&u->scratch);
+        cu_free(u);
+        c->pdata = NULL;
+    }
 }
 
-static cu_uwsgi_conn_t *state(cu_conn_t *c)
+static cu_buf_t *scratch(cu_conn_t *c)
 {
-    if (c->uwsgi == NULL) {
-        cu_uwsgi_conn_t *u = cu_xcalloc(1, sizeof(*u));
-        size_t fields = c->settings->uwsgi.max_fields;
-        u->max_vars = fields + CGI_VARS < CU_UWSGI_MAX_VARS ? fields + CGI_VARS : CU_UWSGI_MAX_VARS;
-        u->vars = cu_xcalloc(u->max_vars, sizeof(*u->vars));
+    if (c->pdata == NULL) {
+        uwsgi_conn_t *u = cu_xcalloc(1, sizeof(*u));
         /* a PATH_INFO of 65535 '%' re-encoded, plus '?' and the query */
         cu_buf_init(&u->scratch, 0, 4 * CU_UWSGI_MAX_PACKET);
-        c->uwsgi = u;
+        c->pdata = u;
     }
-    return c->uwsgi;
+    return &((uwsgi_conn_t *)c->pdata)->scratch;
+}
+
+static void uwsgi_reset(cu_conn_t *c)
+{
+    if (c->pdata != NULL) {
+        cu_buf_t *b = &((uwsgi_conn_t *)c->pdata)->scratch;
+        b->pos = b->len = 0;
+    }
 }
 
 /* The socket's peer (or the PROXY protocol's source) as text: the request's peer unless
- * the vars name the client. */
+ * the vars name the client. Runs before every packet, so that one packet's vars never
+ * leak into the next one's peer on a kept-alive connection. */
 static void peer_from_addr(cu_peer_t *p)
 {
     const struct sockaddr *sa = (const struct sockaddr *)&p->addr;
@@ -56,12 +65,13 @@ static void peer_from_addr(cu_peer_t *p)
     }
 }
 
-/* REMOTE_ADDR/REMOTE_PORT from the proxy, when REMOTE_ADDR is an IP address. */
+/* REMOTE_ADDR/REMOTE_PORT from the proxy, when REMOTE_ADDR is an IP address (anything else
+ * leaves the socket's peer). */
 static void peer_from_vars(cu_peer_t *p, cu_str_t addr, cu_str_t port)
 {
     char text[sizeof(p->host)];
     unsigned char bin[16];
-    if (addr.p == NULL || addr.len == 0 || addr.len >= sizeof(text))
+    if (addr.len == 0 || addr.len >= sizeof(text))
         return;
     memcpy(text, addr.p, addr.len);
     text[addr.len] = '\0';
@@ -81,9 +91,10 @@ static void peer_from_vars(cu_peer_t *p, cu_str_t addr, cu_str_t port)
         p->port = (int)v;
 }
 
-/* The request's path is raw (percent-encoded) for everyone who reads it, but PATH_INFO
- * arrives decoded by the proxy: escape its '%' so that decoding gives it back unchanged. */
-static int raw_path(cu_uwsgi_conn_t *u, cu_str_t pi, cu_str_t *out)
+/* The neutral request's path is raw (percent-encoded) for everyone who reads it, but
+ * PATH_INFO arrives decoded by the proxy (which routed on it): escape its '%' so that
+ * decoding gives it back unchanged, never decoded a second time. */
+static int raw_path(cu_conn_t *c, cu_str_t pi, cu_str_t *out)
 {
     size_t pct = 0;
     for (size_t i = 0; i < pi.len; i++)
@@ -92,9 +103,10 @@ static int raw_path(cu_uwsgi_conn_t *u, cu_str_t pi, cu_str_t *out)
         *out = pi;
         return CU_OK;
     }
-    if (cu_buf_reserve(&u->scratch, pi.len + 2 * pct) != CU_OK)
+    cu_buf_t *b = scratch(c);
+    if (cu_buf_reserve(b, pi.len + 2 * pct) != CU_OK)
         return CU_ERROR;
-    char *d = u->scratch.data + u->scratch.len;
+    char *d = b->data + b->len;
     for (size_t i = 0; i < pi.len; i++) {
         *d++ = pi.p[i];
         if (pi.p[i] == '%') {
@@ -102,123 +114,151 @@ static int raw_path(cu_uwsgi_conn_t *u, cu_str_t pi, cu_str_t *out)
             *d++ = '5';
         }
     }
-    *out = (cu_str_t){u->scratch.data + u->scratch.len, pi.len + 2 * pct};
-    u->scratch.len += out->len;
+    *out = (cu_str_t){b->data + b->len, pi.len + 2 * pct};
+    b->len += out->len;
     return CU_OK;
 }
 
 /* The request-target: REQUEST_URI when the proxy sent it, else path[?query] (gunicorn's
  * uri). */
-static int target(cu_uwsgi_conn_t *u, const cu_uwsgi_request_t *ur, cu_str_t path, cu_str_t *out)
+static int target(cu_conn_t *c, const cu_uwsgi_request_t *ur, cu_str_t *out)
 {
-    if (ur->request_uri.p != NULL && ur->request_uri.len > 0) {
+    cu_req_t *r = &c->request;
+    if (ur->request_uri.len > 0) {
         *out = ur->request_uri;
         return CU_OK;
     }
     if (ur->query_string.len == 0) {
-        *out = path;
+        *out = r->path;
         return CU_OK;
     }
-    size_t n = path.len + 1 + ur->query_string.len;
-    if (cu_buf_reserve(&u->scratch, n) != CU_OK)
+    cu_buf_t *b = scratch(c);
+    size_t plen = r->path.len, n = plen + 1 + ur->query_string.len;
+    /* the path may live in this buffer, which reserve may move: keep its offset */
+    int in_scratch = b->data != NULL && r->path.p >= b->data && r->path.p < b->data + b->len;
+    size_t poff = in_scratch ? (size_t)(r->path.p - b->data) : 0;
+    if (cu_buf_reserve(b, n) != CU_OK)
         return CU_ERROR;
-    /* reserve may move the buffer: a path living in it is copied from its new place */
-    char *d = u->scratch.data + u->scratch.len;
-    memmove(d, path.p, path.len);
-    d[path.len] = '?';
-    memcpy(d + path.len + 1, ur->query_string.p, ur->query_string.len);
+    if (in_scratch)
+        r->path.p = b->data + poff;
+    char *d = b->data + b->len;
+    memcpy(d, r->path.p, plen);
+    d[plen] = '?';
+    memcpy(d + plen + 1, ur->query_string.p, ur->query_string.len);
     *out = (cu_str_t){d, n};
-    u->scratch.len += n;
+    b->len += n;
     return CU_OK;
 }
 
-static int is_http_var(cu_str_t k)
+static int uwsgi_parse(cu_conn_t *c, int *status, const char **msg)
 {
-    return k.len > 5 && memcmp(k.p, "HTTP_", 5) == 0;
-}
-
-ssize_t cu_uwsgi_conn_parse(cu_conn_t *c, int allowed, int *status, char *msg, size_t msglen)
-{
-    cu_uwsgi_conn_t *u = state(c);
-    cu_h1_request_t *r = &c->req;
-    cu_uwsgi_request_t ur = {.vars = u->vars, .max_vars = u->max_vars};
+    const cu_conn_settings_t *s = c->settings;
+    cu_req_t *r = &c->request;
+    cu_uwsgi_request_t ur = {.vars = NULL, .max_vars = CU_UWSGI_MAX_VARS};
 
     peer_from_addr(&c->peer);
-    /* Scheme and forwarding come from the vars only: X-Forwarded-* headers on a uwsgi hop
-     * are whatever the client sent. */
+    /* Scheme and forwarding come from the vars only: X-Forwarded-* fields on a uwsgi hop
+     * are whatever the client sent nginx. */
     c->peer.trusted_forwarder = 0;
-    if (!allowed) {
+    if (s->uwsgi_allow != NULL &&
+        !cu_cidr_match(s->uwsgi_allow, (const struct sockaddr *)&c->peer.addr)) {
         *status = 403;
-        snprintf(msg, msglen, "uWSGI request from '%s' not allowed", c->peer.host);
-        return -1;
+        *msg = "uWSGI request not allowed (uwsgi_allow_ips)";
+        return CU_ERROR;
     }
-    ssize_t n = cu_uwsgi_parse(cu_buf_head(&c->in), cu_buf_unread(&c->in), &ur,
-                               &c->settings->uwsgi);
+    const char *buf = cu_buf_head(&c->in);
+    ssize_t n = cu_uwsgi_parse(buf, cu_buf_unread(&c->in), &ur, &s->uwsgi);
     if (n == -2)
-        return -2;
+        return CU_AGAIN; /* a packet is at most 64 KiB: head_max holds one */
     if (n < 0) {
         *status = cu_uwsgi_error_status(ur.error);
-        if (ur.error == CU_UWSGIE_MODIFIER)
-            snprintf(msg, msglen, "%s: %u", cu_uwsgi_error_name(ur.error), ur.modifier1);
-        else
-            snprintf(msg, msglen, "%s", cu_uwsgi_error_name(ur.error));
-        return -1;
+        *msg = cu_uwsgi_error_name(ur.error);
+        return CU_ERROR;
     }
 
     /* The request, as gunicorn's UWSGIRequest builds it. */
-    cu_h1_request_reset(r);
-    u->scratch.pos = u->scratch.len = 0;
+    uwsgi_reset(c);
+    memset(r, 0, sizeof(*r));
     r->method = ur.method.p ? ur.method : CU_STR("GET");
-    cu_str_t pi = ur.path_info.p && ur.path_info.len ? ur.path_info : CU_STR("/");
-    if (raw_path(u, pi, &r->path) != CU_OK || target(u, &ur, r->path, &r->target) != CU_OK) {
-        *status = 431;
-        snprintf(msg, msglen, "%s", cu_uwsgi_error_name(CU_UWSGIE_LIMIT_PACKET));
-        return -1;
-    }
     r->query = ur.query_string.p ? ur.query_string : CU_STR("");
     r->version_major = 1;
     r->version_minor = 1;
     r->content_length = ur.content_length;
     r->keep_alive = !cu_str_ieq_lit(ur.connection, "close");
-    r->head_len = (size_t)n;
+    if (raw_path(c, ur.path_info.len ? ur.path_info : CU_STR("/"), &r->path) != CU_OK ||
+        target(c, &ur, &r->target) != CU_OK) {
+        *status = 431;
+        *msg = "uWSGI packet too large";
+        return CU_ERROR;
+    }
 
-    char *base = c->in.data; /* the packet's bytes, writable: names are rewritten in place */
-    for (size_t i = 0; i < ur.nvars; i++) {
-        cu_str_t k = ur.vars[i].key, v = ur.vars[i].value;
+    /* Header fields: HTTP_* vars as gunicorn names them (HTTP_ACCEPT_ENCODING ->
+     * ACCEPT-ENCODING; the environ maps them back), CONTENT_TYPE and CONTENT_LENGTH. The
+     * names are rewritten in place in the read buffer: idempotent, so that parsing the same
+     * bytes again (the engine does after a read-ahead) gives the same request. */
+    char *w = c->in.data + c->in.pos;
+    size_t off = 0, nh = 0, ct = SIZE_MAX, cl = SIZE_MAX;
+    cu_uwsgi_var_t v;
+    while (cu_uwsgi_next_var(buf, (size_t)n, &off, &v)) {
         cu_str_t name;
-        if (is_http_var(k)) {
-            /* HTTP_ACCEPT_ENCODING -> ACCEPT-ENCODING (gunicorn's mapping; the environ maps
-             * it back). Rewriting is idempotent, so a second parse of the same bytes agrees. */
-            char *w = base + (k.p - base);
-            for (size_t j = 5; j < k.len; j++)
-                if (w[j] == '_')
-                    w[j] = '-';
-            name = (cu_str_t){k.p + 5, k.len - 5};
-        } else if (k.len == 12 && memcmp(k.p, "CONTENT_TYPE", 12) == 0) {
+        size_t *slot = NULL; /* CONTENT_*: one entry each, the last one wins (a dict) */
+        if (v.key.len > 5 && memcmp(v.key.p, "HTTP_", 5) == 0) {
+            char *k = w + (v.key.p - buf);
+            for (size_t j = 5; j < v.key.len; j++)
+                if (k[j] == '_')
+                    k[j] = '-';
+            name = (cu_str_t){v.key.p + 5, v.key.len - 5};
+        } else if (v.key.len == 12 && memcmp(v.key.p, "CONTENT_TYPE", 12) == 0) {
             name = CU_STR("CONTENT-TYPE");
-        } else if (k.len == 14 && memcmp(k.p, "CONTENT_LENGTH", 14) == 0) {
+            slot = &ct;
+        } else if (v.key.len == 14 && memcmp(v.key.p, "CONTENT_LENGTH", 14) == 0) {
             name = CU_STR("CONTENT-LENGTH");
+            slot = &cl;
         } else {
             continue;
         }
-        cu_assert(r->nheaders < r->max_headers); /* sized from max_fields + 2 */
-        r->headers[r->nheaders].name = name;
-        r->headers[r->nheaders].value = v;
-        r->headers[r->nheaders].folded = 0;
-        r->nheaders++;
+        size_t i = slot && *slot != SIZE_MAX ? *slot : nh++;
+        if (slot)
+            *slot = i;
+        cu_assert(i < s->max_headers); /* the parser capped HTTP_* at max_fields; + 2 */
+        c->hdrs[i].name = name;
+        c->hdrs[i].value = v.value;
+        c->hdrs[i].folded = 0;
     }
+    r->headers = c->hdrs;
+    r->nheaders = nh;
+    c->head_len = (size_t)n;
 
     peer_from_vars(&c->peer, ur.remote_addr, ur.remote_port);
-    const char *base_scheme =
-        c->listener && c->listener->tf && c->listener->tf->scheme ? c->listener->tf->scheme
-                                                                  : "http";
-    if (cu_uwsgi_https_on(ur.https))
-        c->scheme = "https";
-    else if (cu_str_ieq_lit(ur.url_scheme, "https"))
+    if (cu_uwsgi_https_on(ur.https) || cu_str_ieq_lit(ur.url_scheme, "https"))
         c->scheme = "https";
     else if (cu_str_ieq_lit(ur.url_scheme, "http"))
         c->scheme = "http";
     else
-        c->scheme = base_scheme;
-    return n;
+        c->scheme = c->listener && c->listener->tf && c->listener->tf->scheme
+                        ? c->listener->tf->scheme
+                        : "http";
+    return CU_OK;
 }
+
+/* HTTP/1.1 head as cu_proto_h1 writes it, but a body of unknown length is close-delimited:
+ * nginx would hand chunk markers to the client as body bytes. */
+static int uwsgi_emit_head(cu_conn_t *c, int64_t final_len)
+{
+    return cu_h1_write_head(c, final_len, 0);
+}
+
+static int uwsgi_error_page(cu_conn_t *c, int status, const char *reason, const char *msg)
+{
+    return cu_proto_h1.error_page(c, status, reason, msg);
+}
+
+const cu_proto_t cu_proto_uwsgi = {
+    .name = "uwsgi",
+    .reset = uwsgi_reset,
+    .parse = uwsgi_parse,
+    .emit_head = uwsgi_emit_head,
+    .error_page = uwsgi_error_page,
+    .continue_100 = NULL, /* the proxy handled Expect: 100-continue */
+    .release = uwsgi_release,
+};

@@ -20,6 +20,7 @@ struct cu_listener_s {
     int reuse_port;        /* --reuse-port TCP: bound, NOT listening (the master's address
                               reservation); workers listen on their own sockets */
     const cu_transport_factory_t *tf; /* transport of accepted connections; NULL = plain */
+    const struct cu_proto_s *proto;   /* protocol driver (http/proto.h); NULL = HTTP/1 */
 };
 
 /* One --bind value, parsed (gunicorn's util.parse_address). */

@@ -2,7 +2,7 @@
 #include "workers/engine.h"
 #include "core/clock.h"
 #include "core/log.h"
-#include "http/uwsgi_driver.h"
+#include "http/proto.h"
 #include "net/proxy.h"
 #include "proc/heartbeat.h"
 
@@ -73,7 +73,7 @@ static cu_conn_t *conn_new(cu_engine_t *e, int fd, const cu_listener_t *l,
         cu_buf_init(&c->in, READ_CHUNK, e->settings.head_max + e->settings.body_preread);
         cu_buf_init(&c->out, 0, SIZE_MAX / 2);
         cu_buf_init(&c->bin, 0, 1 << 20);
-        cu_buf_init(&c->resp.head, 0, 1 << 20);
+        cu_buf_init(&c->resp.h.store, 0, 1 << 20);
         cu_buf_init(&c->resp.stash, 0, 1 << 20);
         c->hdrs = cu_xcalloc(e->settings.max_headers, sizeof(*c->hdrs));
     }
@@ -96,10 +96,11 @@ static cu_conn_t *conn_new(cu_engine_t *e, int fd, const cu_listener_t *l,
     peer_describe(c);
     c->peer.trusted_forwarder =
         cu_cidr_match(&e->cfg->forwarded_allow_ips, (const struct sockaddr *)ss);
-    memset(&c->req, 0, sizeof(c->req));
-    c->req.headers = c->hdrs;
-    c->req.max_headers = e->settings.max_headers;
-    cu_h1_request_reset(&c->req);
+    const cu_proto_t *proto = l->proto ? l->proto : &cu_proto_h1;
+    if (c->proto != proto && c->proto && c->proto->release)
+        c->proto->release(c); /* a pooled connection last served another protocol */
+    c->proto = proto;
+    c->proto->reset(c);
     c->state = t.ops->handshake                       ? ST_HANDSHAKE
                : e->es.proxy_protocol != CU_PROXY_OFF ? ST_PROXY
                                                       : ST_HEAD;
@@ -334,12 +335,13 @@ static void dispatch(cu_engine_t *e, cu_conn_t *c)
     cu_conn_begin_request(c);
     /* Stopping: this is the last response unless more requests are already buffered
      * behind it (bytes past this body; a chunked body may hide them: keep it open). */
-    if (e->stopping && !c->req.chunked &&
-        c->in.len <= c->rpos + (size_t)(c->req.content_length > 0 ? c->req.content_length : 0))
+    if (e->stopping && !c->request.chunked &&
+        c->in.len <=
+            c->rpos + (size_t)(c->request.content_length > 0 ? c->request.content_length : 0))
         c->keep_alive = 0;
     if (e->settings.keepalive_ms == 0)
         c->keep_alive = 0;
-    c->req_start_us = cu_wall_us();
+    c->request.start_us = cu_wall_us();
     c->state = ST_APP;
     cu_timer_stop(e->loop, &c->timer);
     if (e->threaded) {
@@ -356,43 +358,17 @@ static void dispatch(cu_engine_t *e, cu_conn_t *c)
     after_request(e, c, rc);
 }
 
-/* Parser options for this peer: a trusted forwarder may send forwarder_headers whose
- * names contain '_' (SCRIPT_NAME, PATH_INFO), as in gunicorn. */
-static const cu_h1_opts_t *h1_opts(const cu_engine_t *e, const cu_conn_t *c)
-{
-    return c->peer.trusted_forwarder ? &e->settings.h1_trusted : &e->settings.h1;
-}
-
-/* The listener's protocol parses the next request head: HTTP/1, or a uwsgi packet
- * (http/uwsgi_driver.c). Same contract as the parsers: > 0, -2, or -1 with the status and
- * message to answer with. */
-static ssize_t parse_head(cu_engine_t *e, cu_conn_t *c, int *status, char *msg, size_t msglen)
-{
-    if (e->settings.uwsgi_proto) {
-        int allowed =
-            cu_cidr_match(&e->cfg->uwsgi_allow_ips, (const struct sockaddr *)&c->peer.addr);
-        return cu_uwsgi_conn_parse(c, allowed, status, msg, msglen);
-    }
-    ssize_t r =
-        cu_h1_parse_request(cu_buf_head(&c->in), cu_buf_unread(&c->in), &c->req, h1_opts(e, c));
-    if (r == -1) {
-        *status = cu_h1_error_status(c->req.error);
-        snprintf(msg, msglen, "%s", cu_h1_error_name(c->req.error));
-    }
-    return r;
-}
-
 /* Is the body (or BODY_PREREAD of it) in the buffer? Chunked bodies are scanned
  * incrementally with a scratch decoder, without copying. Returns -1 when the scan found
  * the chunked framing malformed: the request is answered here, the app never sees it. */
 static int preread_complete(cu_engine_t *e, cu_conn_t *c)
 {
-    size_t have = cu_buf_unread(&c->in) - c->req.head_len;
+    size_t have = cu_buf_unread(&c->in) - c->head_len;
     if (have >= e->settings.body_preread || c->in.len - c->in.pos >= c->in.max)
         return 1;
-    if (!c->req.chunked)
-        return (uint64_t)have >= (uint64_t)c->req.content_length;
-    const char *body = cu_buf_head(&c->in) + c->req.head_len;
+    if (!c->request.chunked)
+        return (uint64_t)have >= (uint64_t)c->request.content_length;
+    const char *body = cu_buf_head(&c->in) + c->head_len;
     while (c->pre_scanned < have) {
         size_t used = 0;
         cu_str_t d;
@@ -419,9 +395,9 @@ static void bad_chunked(cu_engine_t *e, cu_conn_t *c)
 /* The head is parsed: read a small body first if it is not all here yet, then dispatch. */
 static void start_request(cu_engine_t *e, cu_conn_t *c)
 {
-    int has_body = c->req.chunked || c->req.content_length > 0;
+    int has_body = c->request.chunked || c->request.content_length > 0;
     /* A client that sent Expect: 100-continue waits for us: do not wait for it. */
-    if (has_body && !c->req.expect_continue && e->settings.body_preread > 0) {
+    if (has_body && !c->request.expect_continue && e->settings.body_preread > 0) {
         c->pre_scanned = 0;
         cu_chunked_init(&c->pre_dec);
         int done = preread_complete(e, c);
@@ -451,11 +427,11 @@ static void continue_request(cu_engine_t *e, cu_conn_t *c)
         cu_timer_start(e->loop, &c->timer, e->settings.io_timeout_ms);
         return;
     }
-    cu_h1_request_reset(&c->req);
     int status;
-    char msg[160];
-    ssize_t r = parse_head(e, c, &status, msg, sizeof(msg));
-    cu_assert(r > 0);
+    const char *msg;
+    c->proto->reset(c);
+    int r = c->proto->parse(c, &status, &msg);
+    cu_assert(r == CU_OK);
     c->state = ST_HEAD;
     dispatch(e, c);
 }
@@ -495,17 +471,12 @@ static int process_input(cu_engine_t *e, cu_conn_t *c)
                 return 0;
             continue;
         }
-        int status;
-        char msg[160];
-        ssize_t r = parse_head(e, c, &status, msg, sizeof(msg));
-        if (r == -2) {
-            if (c->in.len - c->in.pos >= c->in.max) {
-                conn_error(e, c, 431, "Request header fields too large");
-                return 0;
-            }
+        int status = 400;
+        const char *msg = NULL;
+        int r = c->proto->parse(c, &status, &msg);
+        if (r == CU_AGAIN)
             break;
-        }
-        if (r < 0) {
+        if (r != CU_OK) {
             conn_error(e, c, status, msg);
             return 0;
         }
@@ -689,8 +660,10 @@ int cu_engine_init(cu_engine_t *e, cu_worker_ctx_t *ctx, cu_dispatch_cb dispatch
     e->settings.stall = stamp_slot;
     e->settings.stall_arg = ctx->slot;
     e->lio = cu_xcalloc(ctx->nlisteners ? ctx->nlisteners : 1, sizeof(*e->lio));
-    for (size_t i = 0; i < ctx->nlisteners; i++)
+    for (size_t i = 0; i < ctx->nlisteners; i++) {
+        ctx->listeners[i].proto = e->es.proto; /* --protocol: the same for every listener */
         cu_io_init(&e->lio[i], ctx->listeners[i].fd, on_accept, e);
+    }
     accept_resume(e);
     cu_timer_init(&e->hb_timer, on_heartbeat, e);
     cu_timer_init(&e->accept_timer, on_accept_timer, e);
@@ -799,10 +772,11 @@ void cu_engine_destroy(cu_engine_t *e)
         cu_buf_free(&c->in);
         cu_buf_free(&c->out);
         cu_buf_free(&c->bin);
-        cu_buf_free(&c->resp.head);
+        cu_resp_head_free(&c->resp.h);
         cu_buf_free(&c->resp.stash);
         cu_free(c->hdrs);
-        cu_uwsgi_conn_free(c->uwsgi);
+        if (c->proto && c->proto->release)
+            c->proto->release(c);
         cu_free(c);
     }
     cu_free(e->lio);

@@ -1,5 +1,6 @@
 /* Settings resolved once per worker from the configuration (see settings.h). */
 #include "workers/settings.h"
+#include "http/proto.h"
 
 #define BODY_PREREAD (64 * 1024)
 
@@ -53,7 +54,9 @@ void cu_settings_resolve(const cu_config_t *cfg, unsigned pid, cu_conn_settings_
     s->uwsgi.max_fields = nfields;
     s->uwsgi.max_field_size = field;
     if (cfg->protocol == CU_PROTOCOL_UWSGI) {
-        s->uwsgi_proto = 1;
+        es->proto = &cu_proto_uwsgi;
+        s->uwsgi_allow = &cfg->uwsgi_allow_ips;
+        s->request_uri = 1;
         s->max_headers = nfields + 2;
         if (s->head_max < CU_UWSGI_MAX_PACKET + 1024)
             s->head_max = CU_UWSGI_MAX_PACKET + 1024;

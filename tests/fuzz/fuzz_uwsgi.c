@@ -49,6 +49,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         assert(inside(r.method, in, end) && inside(r.path_info, in, end));
         assert(inside(r.request_uri, in, end) && inside(r.remote_addr, in, end));
         assert(r.content_length >= 0);
+        /* the walk over the accepted packet finds exactly the stored vars */
+        size_t off = 0, k = 0;
+        cu_uwsgi_var_t v;
+        while (cu_uwsgi_next_var(in, (size_t)rc, &off, &v)) {
+            assert(k < r.nvars && v.key.p == r.vars[k].key.p && v.key.len == r.vars[k].key.len);
+            assert(v.value.p == r.vars[k].value.p && v.value.len == r.vars[k].value.len);
+            k++;
+        }
+        assert(k == r.nvars && (r.nvars == 0 || off == (size_t)rc));
     }
     enum cu_uwsgi_error e = r.error;
     size_t whole = rc > 0 ? (size_t)rc : len;

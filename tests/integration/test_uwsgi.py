@@ -395,7 +395,8 @@ def test_allowed_and_refused_peers(make_server, nginx, worker, allow, ok):
         # nginx connects from 127.0.0.1; cunicorn refuses it with 403 (gunicorn's
         # ForbiddenUWSGIRequest code), which nginx passes on
         assert r.status == 403, r
-        assert s.wait_for_log(r"uWSGI request from '127\.0\.0\.1' not allowed")
+        assert s.wait_for_log(
+            r"Invalid request from ip=127\.0\.0\.1: uWSGI request not allowed")
 
 
 # ------------------------------------------------------------------- raw packets and bytes

@@ -121,6 +121,22 @@ static void test_nginx_packet(void)
     /* slices point into the caller's buffer */
     CHECK(r.vars[0].key.p == (const char *)p.b + 6);
 
+    /* without an array the vars are counted, not stored, and the walk finds the same */
+    cu_uwsgi_request_t r2 = {.vars = NULL, .max_vars = 200};
+    CHECK(cu_uwsgi_parse((const char *)p.b, p.len, &r2, &defaults) == (ssize_t)plen);
+    CHECK(r2.nvars == 17 && r2.nfields == 3 && r2.content_length == 5);
+    CHECK_STR(r2.remote_addr, "203.0.113.7");
+    size_t off = 0, k = 0;
+    cu_uwsgi_var_t v;
+    int same = 1;
+    while (cu_uwsgi_next_var((const char *)p.b, plen, &off, &v)) {
+        if (k >= r.nvars || !cu_str_eq(v.key, r.vars[k].key) ||
+            !cu_str_eq(v.value, r.vars[k].value) || v.key.p != r.vars[k].key.p)
+            same = 0;
+        k++;
+    }
+    CHECK(same && k == 17 && off == plen);
+
     /* every prefix is incomplete, never an error; the whole is the same packet */
     int all_incomplete = 1;
     for (size_t n = 0; n < plen; n++) {
