@@ -125,3 +125,17 @@ uwsgi_seeds = [
 for seed in uwsgi_seeds:
     for opt in (0, 0x0f):
         put("fuzz_uwsgi", bytes([opt]) + seed)
+
+# Whole connections in uwsgi mode (fuzz_conn split-mode bit 0x40): packets with bodies,
+# two on one connection, malformed ones, a plain HTTP request.
+get = uwsgi_packet([(b"REQUEST_METHOD", b"GET"), (b"PATH_INFO", b"/"), (b"HTTP_HOST", b"x")])
+post = uwsgi_packet([(b"REQUEST_METHOD", b"POST"), (b"PATH_INFO", b"/e"),
+                     (b"CONTENT_LENGTH", b"5"), (b"HTTP_CONNECTION", b"keep-alive")]) + b"hello"
+for conn in (get, post, get + post, post + get + get, uwsgi_packet(nginx_vars) + b"hello",
+             uwsgi_packet([(b"HTTP_CONNECTION", b"close")]) + get,
+             uwsgi_packet([(b"A", b"b")], modifier1=5), uwsgi_packet([(b"AAAA", b"bbbb")], datasize=8),
+             uwsgi_packet([(b"CONTENT_LENGTH", b"x")]), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+             post[:len(post) - 2]):
+    for flags, mode in ((0, 0x40), (0x20, 0x40), (0x40, 0x43), (0x80, 0xc0)):
+        split = bytes([5, 1, 7]) if mode & 7 else b""
+        put("fuzz_conn", bytes([flags, mode]) + split + conn)
