@@ -242,6 +242,17 @@ def test_uwsgi_vars_become_the_environ(make_server, nginx, worker):
 
 
 @needs_nginx
+def test_repeated_header_fields_are_joined(make_server, nginx, worker):
+    """nginx sends a repeated field as repeated HTTP_* vars; they are joined with ',' as
+    for HTTP (gunicorn's uwsgi parser keeps only the last)."""
+    s = uwsgi_server(make_server, worker)
+    port = nginx("127.0.0.1:%d" % s.port)
+    r = http(port, path="/environ", headers=[("X-Dup", "a"), ("X-Dup", "b")])
+    assert r.status == 200, r
+    assert json.loads(r.body)["HTTP_X_DUP"] == "a,b"
+
+
+@needs_nginx
 def test_https_var_sets_url_scheme(make_server, nginx, worker):
     s = uwsgi_server(make_server, worker)
     port = nginx("127.0.0.1:%d" % s.port)
