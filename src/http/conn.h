@@ -101,10 +101,9 @@ struct cu_conn_s {
     size_t rpos;              /* index in in.data of the next unread body byte */
     unsigned defer_flush : 1; /* more pipelined requests are buffered: batch responses */
 
-    int state;               /* conn.c's state machine */
+    int state;               /* the engine's connection state (workers/engine.c) */
     unsigned keep_alive : 1; /* may serve another request after this one */
     unsigned closing : 1;    /* close after the current response */
-    unsigned proxy_done : 1; /* PROXY header consumed (or not expected) */
     uint64_t nrequests;      /* requests served on this connection */
     void *worker;            /* owning worker */
     cu_conn_t *next;         /* engine: all-connections list / pool */
@@ -119,9 +118,6 @@ struct cu_conn_s {
  * Returns bytes read (> 0), 0 at the end of the body, -1 on error (client gone, read
  * timeout, malformed chunking: body.error is set and the connection will be closed). */
 ssize_t cu_body_read(cu_conn_t *c, char *dst, size_t n);
-
-/* Like cu_body_read but stops after the first '\n' (included). */
-ssize_t cu_body_readline(cu_conn_t *c, char *dst, size_t n);
 
 /* Discard what the app did not read so the next pipelined request can be parsed.
  * Returns CU_OK, or CU_ERROR when the rest is too large/slow and the connection should
