@@ -126,12 +126,10 @@ static int has_header(const cu_req_t *r, const char *name, const char *value)
 static void test_request(void)
 {
     static const char *const kv[] = {
-        "QUERY_STRING", "x=1",          "REQUEST_METHOD", "POST",
-        "CONTENT_TYPE", "text/plain",   "CONTENT_LENGTH", "5",
-        "REQUEST_URI",  "/a%2541?x=1",  "PATH_INFO",      "/a%41",
-        "HTTPS",        "on",           "REMOTE_ADDR",    "203.0.113.9",
-        "REMOTE_PORT",  "40001",        "DOCUMENT_ROOT",  "/srv",
-        "HTTP_HOST",    "example.com",  "HTTP_X_MY_FIELD", "v",
+        "QUERY_STRING",   "x=1",  "REQUEST_METHOD", "POST",        "CONTENT_TYPE",    "text/plain",
+        "CONTENT_LENGTH", "5",    "REQUEST_URI",    "/a%2541?x=1", "PATH_INFO",       "/a%41",
+        "HTTPS",          "on",   "REMOTE_ADDR",    "203.0.113.9", "REMOTE_PORT",     "40001",
+        "DOCUMENT_ROOT",  "/srv", "HTTP_HOST",      "example.com", "HTTP_X_MY_FIELD", "v",
     };
     char p[1024];
     size_t n = packet(p, kv, CU_NELEM(kv) / 2);
@@ -181,8 +179,8 @@ static void test_request(void)
     /* The next packet on the connection has no REMOTE_ADDR and no REQUEST_URI: the socket's
      * peer again (nothing left from the previous vars), the target rebuilt from the path
      * and the query, a streamed response close-delimited (never chunked). */
-    static const char *const kv2[] = {"PATH_INFO", "/s", "QUERY_STRING", "q=2",
-                                      "REMOTE_ADDR", "not-an-address"};
+    static const char *const kv2[] = {"PATH_INFO", "/s",          "QUERY_STRING",
+                                      "q=2",       "REMOTE_ADDR", "not-an-address"};
     n = packet(p, kv2, CU_NELEM(kv2) / 2);
     client_sends(p, n);
     CHECK(parse(&status, &msg) == CU_OK);
@@ -210,8 +208,8 @@ static void test_fields(void)
     const char *msg;
     char p[1024];
     /* CONTENT_TYPE twice: one entry, the last (gunicorn's dict); CONNECTION close */
-    static const char *const kv[] = {"CONTENT_TYPE", "a/b", "CONTENT_TYPE", "c/d",
-                                     "HTTP_CONNECTION", "close", "HTTP_", "x",
+    static const char *const kv[] = {"CONTENT_TYPE",    "a/b",   "CONTENT_TYPE", "c/d",
+                                     "HTTP_CONNECTION", "close", "HTTP_",        "x",
                                      "wsgi.url_scheme", "https"};
     setup();
     client_sends(p, packet(p, kv, CU_NELEM(kv) / 2));
@@ -223,9 +221,8 @@ static void test_fields(void)
     teardown();
 
     /* HTTP_* vars past the header slots' limit: 431 */
-    static const char *const many[] = {"HTTP_A", "1", "HTTP_B", "2", "HTTP_C", "3",
-                                       "HTTP_D", "4", "HTTP_E", "5", "HTTP_F", "6",
-                                       "HTTP_G", "7"};
+    static const char *const many[] = {"HTTP_A", "1", "HTTP_B", "2", "HTTP_C", "3", "HTTP_D", "4",
+                                       "HTTP_E", "5", "HTTP_F", "6", "HTTP_G", "7"};
     setup();
     client_sends(p, packet(p, many, CU_NELEM(many) / 2));
     CHECK(parse(&status, &msg) == CU_ERROR && status == 431 && msg != NULL);
