@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 
@@ -16,6 +17,11 @@ import pytest
 import server as srv
 
 NGINX = shutil.which("nginx")
+try:
+    import gunicorn  # noqa: F401  (the reference, run as a separate process)
+    HAVE_GUNICORN = True
+except ImportError:
+    HAVE_GUNICORN = False
 MiB = 1024 * 1024
 
 WORKERS = {"sync": ["-k", "sync"], "gthread": ["-k", "gthread", "--threads", "4"]}
@@ -250,6 +256,66 @@ def test_repeated_header_fields_are_joined(make_server, nginx, worker):
     r = http(port, path="/environ", headers=[("X-Dup", "a"), ("X-Dup", "b")])
     assert r.status == 200, r
     assert json.loads(r.body)["HTTP_X_DUP"] == "a,b"
+
+
+@pytest.fixture
+def gunicorn_uwsgi():
+    """gunicorn 27 itself with --protocol uwsgi on a free port (the reference)."""
+    procs = []
+
+    def start():
+        port = srv.free_port()
+        p = subprocess.Popen([sys.executable, "-m", "gunicorn", "--protocol", "uwsgi", "-b",
+                              "127.0.0.1:%d" % port, "--chdir", srv.APPS, "testapp:app"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(p)
+        wait_port(port, p)
+        return port
+
+    yield start
+    for p in procs:
+        p.terminate()
+        p.wait(10)
+
+
+# What may differ from gunicorn, on purpose (docs/uwsgi.md): the client's address instead of
+# nginx's, REQUEST_URI (gunicorn has none) and RAW_URI (gunicorn: the decoded path), a
+# PATH_INFO not decoded twice; and what differs between any two servers: the name, the
+# listening port. Only the CGI keys are compared (the wsgi.* objects are the servers' own).
+DIFFERENT = {"REMOTE_ADDR", "REMOTE_PORT", "REQUEST_URI", "RAW_URI", "PATH_INFO",
+             "SERVER_SOFTWARE", "SERVER_PORT"}
+
+
+@needs_nginx
+@pytest.mark.skipif(not HAVE_GUNICORN, reason="gunicorn is not installed")
+def test_environ_matches_gunicorn(make_server, nginx, gunicorn_uwsgi, worker):
+    s = uwsgi_server(make_server, worker)
+    gunicorn_port = gunicorn_uwsgi()
+    ours, theirs = nginx("127.0.0.1:%d" % s.port), nginx("127.0.0.1:%d" % gunicorn_port)
+    req = dict(method="POST", path="/environ/a%20b?x=1&y=%20",
+               headers=[("X-Custom", "v"), ("Content-Type", "text/plain"), ("Cookie", "c=d"),
+                        ("X-Test-Https", "on")], body=b"payload")
+    env = [json.loads(http(port, **req).body) for port in (ours, theirs)]
+    cgi = [{k: v for k, v in e.items() if k.isupper() and k not in DIFFERENT} for e in env]
+    assert cgi[0] == cgi[1]
+    assert {"REQUEST_METHOD", "QUERY_STRING", "CONTENT_TYPE", "CONTENT_LENGTH", "SERVER_NAME",
+            "SERVER_PROTOCOL", "SCRIPT_NAME", "HTTP_HOST", "HTTP_X_CUSTOM",
+            "HTTP_COOKIE"} <= set(cgi[0])
+    assert env[0]["wsgi.url_scheme"] == env[1]["wsgi.url_scheme"]
+    assert env[0]["PATH_INFO"] == env[1]["PATH_INFO"] == "/environ/a b"
+    assert env[0]["wsgi.url_scheme"] == "https" and env[0]["_body"] == "payload"
+    # the same response on the uwsgi side, for a streamed body of unknown length
+    got = []
+    for port in (s.port, gunicorn_port):
+        c = socket.create_connection(("127.0.0.1", port), timeout=10)
+        c.sendall(packet(request_vars(path=b"/stream", query=b"n=10")))
+        data, closed = srv.read_all_until_close(c, 10)
+        c.close()
+        version, status, headers, body = parse_response(data)
+        assert closed
+        got.append((version, status, body, headers.get("connection"),
+                    headers.get("transfer-encoding"), headers.get("content-length")))
+    assert got[0] == got[1] == ("HTTP/1.1", 200, b"x" * 10, "close", None, None)
 
 
 @needs_nginx
