@@ -3,6 +3,7 @@ packets written by the test itself: bodies, large headers, keep-alive, the uwsgi
 become the environ, uwsgi_allow_ips, a plain HTTP request on a uwsgi port, malformed
 packets. Every test runs under sync and gthread."""
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -17,11 +18,8 @@ import pytest
 import server as srv
 
 NGINX = shutil.which("nginx")
-try:
-    import gunicorn  # noqa: F401  (the reference, run as a separate process)
-    HAVE_GUNICORN = True
-except ImportError:
-    HAVE_GUNICORN = False
+# gunicorn 27, the reference, run as a separate process
+HAVE_GUNICORN = importlib.util.find_spec("gunicorn") is not None
 MiB = 1024 * 1024
 
 WORKERS = {"sync": ["-k", "sync"], "gthread": ["-k", "gthread", "--threads", "4"]}
