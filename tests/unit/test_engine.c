@@ -66,8 +66,8 @@ int main(void)
 
     int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    int pl = snprintf(addr.sun_path + 1, sizeof(addr.sun_path) - 1, "cu-test-engine-%d",
-                      (int)getpid());
+    int pl =
+        snprintf(addr.sun_path + 1, sizeof(addr.sun_path) - 1, "cu-test-engine-%d", (int)getpid());
     socklen_t al = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)pl);
     CHECK(lfd >= 0 && bind(lfd, (struct sockaddr *)&addr, al) == 0 && listen(lfd, 8) == 0);
     cu_listener_t l = {.fd = lfd, .family = AF_UNIX, .bind = "unix:@test"};
