@@ -497,6 +497,25 @@ def test_raw_packet_get_and_keep_alive(make_server, worker):
         c.close()
 
 
+def test_head_and_204_need_no_close(make_server, worker):
+    s = uwsgi_server(make_server, worker, args=["--keep-alive", "5"])
+    c = s.connect(10)
+    rd = srv.HTTPReader(c, 10)
+    try:
+        c.sendall(packet(request_vars(b"HEAD", b"/stream", query=b"n=5000")))
+        r = rd.read_response(head_request=True)
+        assert r.status == 200 and r.header("transfer-encoding") is None
+        c.sendall(packet(request_vars(path=b"/status", query=b"code=204")))
+        r = rd.read_response()
+        assert r.status == 204 and r.body == b""
+        c.sendall(packet(request_vars()))
+        r = rd.read_response()
+        assert r.status == 200 and r.body == b"Hello, World!"
+        assert rd.buf == b""  # nothing of the HEAD's body was sent
+    finally:
+        c.close()
+
+
 def test_raw_packet_split_and_pipelined_body(make_server, worker):
     s = uwsgi_server(make_server, worker)
     body = b"z" * 100000
