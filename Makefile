@@ -162,9 +162,10 @@ format-check:
 # libFuzzer targets (clang): each runs FUZZ_SECONDS on a scratch copy of its seed corpus,
 # ASan+UBSan on; an input slower than 10 s counts as a crash (a hang).
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := h1 chunked proxy conn dirty
+FUZZ_TARGETS := h1 chunked proxy conn uwsgi dirty
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Isrc
-FUZZ_SRC := src/http/h1.c src/http/chunked.c src/net/proxy.c src/core/core.c
+FUZZ_SRC := src/http/h1.c src/http/req.c src/http/chunked.c src/http/uwsgi.c src/net/proxy.c src/core/core.c \
+            src/core/buf.c
 build/fuzz/fuzz_dirty: tests/fuzz/fuzz_dirty.c src/dirty/proto.c src/dirty/proto.h src/core/buf.c src/core/core.c
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) $< src/dirty/proto.c src/core/buf.c src/core/core.c -o $@

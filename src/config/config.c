@@ -358,6 +358,8 @@ void cu_config_defaults(cu_config_t *cfg)
     cidr_default(&cfg->forwarded_allow_ips, fwd ? fwd : "127.0.0.1,::1");
     cfg->proxy_protocol = CU_PROXY_OFF;
     cidr_default(&cfg->proxy_allow_ips, "127.0.0.1,::1");
+    cfg->protocol = CU_PROTOCOL_HTTP;
+    cidr_default(&cfg->uwsgi_allow_ips, "127.0.0.1,::1");
     strlist_push(&cfg->forwarder_headers, cu_xstrdup("SCRIPT_NAME"));
     strlist_push(&cfg->forwarder_headers, cu_xstrdup("PATH_INFO"));
 
@@ -379,6 +381,7 @@ void cu_config_free(cu_config_t *cfg)
     cu_free(cfg->worker_class_str);
     cu_cidrlist_free(&cfg->forwarded_allow_ips);
     cu_cidrlist_free(&cfg->proxy_allow_ips);
+    cu_cidrlist_free(&cfg->uwsgi_allow_ips);
     cu_free(cfg->secure_scheme_headers);
     strlist_clear(&cfg->forwarder_headers);
     char **logstr[] = {&cfg->syslog_addr,   &cfg->syslog_prefix,  &cfg->syslog_facility,
@@ -600,6 +603,20 @@ int cu__setting_apply(cu_config_t *cfg, const cu__setting_t *s, const char *valu
             snprintf(err, errlen, "proxy_protocol must be: off, v1, v2, or auto");
         return rc;
     }
+    case CU__K_PROTO: {
+        /* gunicorn takes any string and serves HTTP unless it is exactly "uwsgi"; a typo
+         * must not silently serve the other protocol, so anything else is refused. */
+        char *v = strip_dup(value);
+        int rc = CU_OK;
+        if (strcmp(v, "http") == 0)
+            cfg->protocol = CU_PROTOCOL_HTTP;
+        else if (strcmp(v, "uwsgi") == 0)
+            cfg->protocol = CU_PROTOCOL_UWSGI;
+        else
+            snprintf(err, errlen, "protocol must be: http or uwsgi"), rc = 1;
+        cu_free(v);
+        return rc;
+    }
     case CU__K_CHDIR: {
         char *v = strip_dup(value);
         char *cwd = startup_cwd();
@@ -799,6 +816,7 @@ static void print_value(FILE *out, const cu_config_t *cfg, const cu__setting_t *
     }
     static const char *const hmap[] = {"drop", "refuse", "dangerous"};
     static const char *const proxy[] = {"off", "v1", "v2", "auto"};
+    static const char *const proto[] = {"http", "uwsgi"};
     switch ((enum cu__kind)s->kind) {
     case CU__K_INT: fprintf(out, "%d", *(const int *)(const void *)base); break;
     case CU__K_BOOL: fputs(*(const int *)(const void *)base ? "True" : "False", out); break;
@@ -823,6 +841,7 @@ static void print_value(FILE *out, const cu_config_t *cfg, const cu__setting_t *
     case CU__K_WORKER: put_str(out, cfg->worker_class_str, literal); break;
     case CU__K_HMAP: put_str(out, hmap[cfg->header_map], literal); break;
     case CU__K_PROXY: put_str(out, proxy[cfg->proxy_protocol], literal); break;
+    case CU__K_PROTO: put_str(out, proto[cfg->protocol], literal); break;
     case CU__K_CHDIR: put_str(out, cfg->chdir, literal); break;
     case CU__K_PYPATH: put_str(out, cfg->pythonpath_str, literal); break;
     case CU__K_PROCNAME:
@@ -883,7 +902,8 @@ int cu_config_lookup(const char *name, enum cu_config_vtype *vtype)
     case CU__K_CSV: *vtype = CU_CV_ADDRS; break;
     case CU__K_DICT: *vtype = CU_CV_DICT; break;
     case CU__K_HMAP:
-    case CU__K_PROXY: *vtype = CU_CV_CHOICE; break;
+    case CU__K_PROXY:
+    case CU__K_PROTO: *vtype = CU_CV_CHOICE; break;
     case CU__K_WORKER: *vtype = CU_CV_CLASS; break;
     case CU__K_HOOK: *vtype = CU_CV_HOOK; break;
     case CU__K_PROCNAME:

@@ -14,6 +14,7 @@
 enum cu_header_map { CU_HEADER_MAP_DROP, CU_HEADER_MAP_REFUSE, CU_HEADER_MAP_DANGEROUS };
 enum cu_proxy_protocol { CU_PROXY_OFF, CU_PROXY_V1, CU_PROXY_V2, CU_PROXY_AUTO };
 enum cu_worker_class { CU_WORKER_SYNC, CU_WORKER_GTHREAD };
+enum cu_protocol { CU_PROTOCOL_HTTP, CU_PROTOCOL_UWSGI };
 
 /* A list of strings (repeatable options such as --bind, --env, --pythonpath). */
 typedef struct cu_strlist_s {
@@ -21,7 +22,7 @@ typedef struct cu_strlist_s {
     size_t n;
 } cu_strlist_t;
 
-/* One allowed network for forwarded_allow_ips / proxy_allow_ips. */
+/* One allowed network for forwarded_allow_ips / proxy_allow_ips / uwsgi_allow_ips. */
 typedef struct cu_cidr_s {
     int family; /* AF_INET or AF_INET6; 0 = '*' (any), or AF_UNIX match */
     unsigned char addr[16];
@@ -70,6 +71,8 @@ typedef struct cu_config_s {
     cu_cidrlist_t forwarded_allow_ips; /* $FORWARDED_ALLOW_IPS or 127.0.0.1,::1 */
     enum cu_proxy_protocol proxy_protocol;
     cu_cidrlist_t proxy_allow_ips; /* 127.0.0.1,::1 */
+    enum cu_protocol protocol;     /* http: what every listener speaks */
+    cu_cidrlist_t uwsgi_allow_ips; /* 127.0.0.1,::1: peers allowed to send uwsgi packets */
     /* secure_scheme_headers: a dict in a config file; str(dict) here (NULL = gunicorn's
      * default). The dict itself is kept by the config-file loader (py/): see py/pylog.c. */
     char *secure_scheme_headers;
@@ -203,7 +206,7 @@ enum cu_config_vtype {
     CU_CV_STR,     /* validate_string: str (stripped) or None */
     CU_CV_LIST,    /* validate_list_string: str, or an iterable of str */
     CU_CV_ADDRS,   /* validate_string_to_addr_list: one comma-separated str */
-    CU_CV_CHOICE,  /* header_map / proxy_protocol: str (proxy_protocol: bool too) */
+    CU_CV_CHOICE,  /* header_map / proxy_protocol / protocol: str (proxy_protocol: bool too) */
     CU_CV_CLASS,   /* worker_class: str */
     CU_CV_HOOK,    /* a server hook: a callable, kept by the loader */
     CU_CV_FIXED,   /* config / default_proc_name: not taken from a file */

@@ -28,6 +28,7 @@ enum cu__kind {
     CU__K_WORKER,   /* worker_class */
     CU__K_HMAP,     /* header_map */
     CU__K_PROXY,    /* proxy_protocol */
+    CU__K_PROTO,    /* protocol: http or uwsgi */
     CU__K_CHDIR,    /* chdir */
     CU__K_PYPATH,   /* pythonpath */
     CU__K_PROCNAME, /* default_proc_name: derived from APP_MODULE */

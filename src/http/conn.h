@@ -15,6 +15,7 @@
 #include "event/loop.h"
 #include "http/chunked.h"
 #include "http/h1.h"
+#include "http/uwsgi.h"
 #include "net/transport.h"
 
 #include <netinet/in.h>
@@ -40,6 +41,9 @@ typedef struct cu_conn_settings_s {
     int (*block)(cu_conn_t *c, int events);
     const char *server_header; /* "cunicorn" */
     size_t body_preread;       /* bodies up to this size are read by the loop before dispatch */
+    cu_uwsgi_opts_t uwsgi;     /* uwsgi packet limits (--protocol uwsgi) */
+    const struct cu_cidrlist_s *uwsgi_allow; /* uwsgi_allow_ips (the config's list) */
+    unsigned request_uri : 1; /* the environ carries REQUEST_URI (uwsgi, as uWSGI does) */
 } cu_conn_settings_t;
 
 /* Response being produced for the current request: the neutral head (status and fields,

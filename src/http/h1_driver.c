@@ -40,8 +40,8 @@ static int h1_parse(cu_conn_t *c, int *status, const char **msg)
 /* The response head: status line in the request's version, Server/Date unless the app set
  * them, Connection, and the framing: the app's Content-Length, else ours when the whole
  * body is known (final_len >= 0: the app finished before anything was sent), else chunked
- * on HTTP/1.1 and close-delimited on HTTP/1.0. */
-static int h1_emit_head(cu_conn_t *c, int64_t final_len)
+ * on HTTP/1.1 (when chunked_ok) and close-delimited otherwise. */
+int cu_h1_write_head(cu_conn_t *c, int64_t final_len, int chunked_ok)
 {
     cu_resp_t *r = &c->resp;
     const cu_conn_settings_t *s = c->settings;
@@ -54,7 +54,7 @@ static int h1_emit_head(cu_conn_t *c, int64_t final_len)
         clen = r->content_length;
     } else if (final_len >= 0) {
         clen = final_len;
-    } else if (http11) {
+    } else if (http11 && chunked_ok) {
         r->chunked = 1;
     } else {
         r->close_delimited = 1;
@@ -122,6 +122,11 @@ static int h1_emit_head(cu_conn_t *c, int64_t final_len)
     *p++ = '\n';
     c->out.len = (size_t)(p - c->out.data);
     return CU_OK;
+}
+
+static int h1_emit_head(cu_conn_t *c, int64_t final_len)
+{
+    return cu_h1_write_head(c, final_len, 1);
 }
 
 /* gunicorn's error page. */

@@ -61,9 +61,20 @@ typedef struct cu_proto_s {
     /* Queue the interim response a client that sent Expect: 100-continue waits for, in
      * c->out. NULL when the protocol has none. CU_OK or CU_ERROR. */
     int (*continue_100)(cu_conn_t *c);
+
+    /* Free the driver's per-connection state (c->pdata) when the connection's memory is
+     * released. NULL when the driver keeps none. */
+    void (*release)(cu_conn_t *c);
 } cu_proto_t;
 
 /* HTTP/1.0 and 1.1 (h1_driver.c). */
 extern const cu_proto_t cu_proto_h1;
+
+/* uwsgi packets from a proxy (nginx uwsgi_pass), answered in HTTP/1.1 (uwsgi_driver.c). */
+extern const cu_proto_t cu_proto_uwsgi;
+
+/* cu_proto_h1's response head writer, for drivers whose peer reads HTTP/1 heads: with
+ * chunked_ok 0 a body of unknown length is close-delimited instead of chunked. */
+int cu_h1_write_head(cu_conn_t *c, int64_t final_len, int chunked_ok);
 
 #endif

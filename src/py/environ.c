@@ -14,6 +14,7 @@
 static struct {
     PyObject *tmpl;
     PyObject *k_method, *k_query, *k_raw_uri, *k_protocol, *k_path_info, *k_script_name;
+    PyObject *k_request_uri;
     PyObject *k_content_type, *k_content_length, *k_scheme, *k_remote_addr, *k_remote_port;
     PyObject *k_server_name, *k_server_port, *k_input;
     PyObject *v_empty, *v_http, *v_https, *v_http11, *v_http10, *v_80, *v_443;
@@ -239,6 +240,7 @@ static int intern_all(void)
         {&E.k_method, "REQUEST_METHOD"},
         {&E.k_query, "QUERY_STRING"},
         {&E.k_raw_uri, "RAW_URI"},
+        {&E.k_request_uri, "REQUEST_URI"},
         {&E.k_protocol, "SERVER_PROTOCOL"},
         {&E.k_path_info, "PATH_INFO"},
         {&E.k_script_name, "SCRIPT_NAME"},
@@ -668,6 +670,10 @@ PyObject *cu__environ_build(cu_conn_t *c, PyObject *input, int *status, char *ms
         put(env, E.k_query, latin1(r->query.p, r->query.len)) < 0 ||
         put(env, E.k_raw_uri, latin1(r->target.p, r->target.len)) < 0 ||
         PyDict_SetItem(env, E.k_input, input) < 0)
+        goto fail;
+    /* uwsgi: the proxy's REQUEST_URI (the raw request-target), as uWSGI passes it on */
+    if (c->settings->request_uri &&
+        put(env, E.k_request_uri, latin1(r->target.p, r->target.len)) < 0)
         goto fail;
 
     Py_XDECREF(st.host);

@@ -95,7 +95,10 @@ static cu_conn_t *conn_new(cu_engine_t *e, int fd, const cu_listener_t *l,
     peer_describe(c);
     c->peer.trusted_forwarder =
         cu_cidr_match(e->es.forwarded_allow_ips, (const struct sockaddr *)ss);
-    c->proto = l->proto ? l->proto : &cu_proto_h1;
+    const cu_proto_t *proto = l->proto ? l->proto : &cu_proto_h1;
+    if (c->proto != proto && c->proto && c->proto->release)
+        c->proto->release(c); /* a pooled connection last served another protocol */
+    c->proto = proto;
     c->proto->reset(c);
     c->state = t.ops->handshake                       ? ST_HANDSHAKE
                : e->es.proxy_protocol != CU_PROXY_OFF ? ST_PROXY
@@ -646,8 +649,10 @@ int cu_engine_init(cu_engine_t *e, cu_worker_ctx_t *ctx, cu_dispatch_cb dispatch
     }
     cu_settings_resolve(cfg, (unsigned)getpid(), &e->settings, &e->es);
     e->lio = cu_xcalloc(ctx->nlisteners ? ctx->nlisteners : 1, sizeof(*e->lio));
-    for (size_t i = 0; i < ctx->nlisteners; i++)
+    for (size_t i = 0; i < ctx->nlisteners; i++) {
+        ctx->listeners[i].proto = e->es.proto; /* --protocol: the same for every listener */
         cu_io_init(&e->lio[i], ctx->listeners[i].fd, on_accept, e);
+    }
     accept_resume(e);
     cu_timer_init(&e->hb_timer, on_heartbeat, e);
     cu_timer_init(&e->accept_timer, on_accept_timer, e);
@@ -794,6 +799,8 @@ void cu_engine_destroy(cu_engine_t *e)
         cu_resp_head_free(&c->resp.h);
         cu_buf_free(&c->resp.stash);
         cu_free(c->hdrs);
+        if (c->proto && c->proto->release)
+            c->proto->release(c);
         cu_free(c);
     }
     cu_free(e->lio);

@@ -1,5 +1,6 @@
 /* Settings resolved once per worker from the configuration (see settings.h). */
 #include "workers/settings.h"
+#include "http/proto.h"
 
 #define BODY_PREREAD (64 * 1024)
 
@@ -47,6 +48,19 @@ void cu_settings_resolve(const cu_config_t *cfg, unsigned pid, cu_conn_settings_
     s->max_headers = nfields + 1;
     s->server_header = "cunicorn";
     s->body_preread = BODY_PREREAD;
+    /* uwsgi: the header-field limits apply to the HTTP_* vars; a packet may hold up to the
+     * format's 64 KiB of vars, and CONTENT_TYPE/CONTENT_LENGTH become header entries too. */
+    s->uwsgi.max_datasize = CU_UWSGI_MAX_DATASIZE;
+    s->uwsgi.max_fields = nfields;
+    s->uwsgi.max_field_size = field;
+    if (cfg->protocol == CU_PROTOCOL_UWSGI) {
+        es->proto = &cu_proto_uwsgi;
+        s->uwsgi_allow = &cfg->uwsgi_allow_ips;
+        s->request_uri = 1;
+        s->max_headers = nfields + 2;
+        if (s->head_max < CU_UWSGI_MAX_PACKET + 1024)
+            s->head_max = CU_UWSGI_MAX_PACKET + 1024;
+    }
 
     es->max_conns = cfg->worker_connections > 0 ? (size_t)cfg->worker_connections : 1000;
     if (cfg->max_requests > 0) {

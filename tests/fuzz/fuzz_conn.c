@@ -4,8 +4,9 @@
  * running the loop after every piece. A stub dispatch reads the body and answers "200".
  *
  * Input: byte 0 = option flags, byte 1 = split mode (low 3 bits: number of explicit split
- * lengths that follow as one byte each; 0x80: trickle one byte per piece), then the bytes
- * the client sends. After the last piece the client shuts down its write side.
+ * lengths that follow as one byte each; 0x80: trickle one byte per piece; 0x40: the
+ * listener speaks uwsgi, cu_proto_uwsgi), then the bytes the client sends. After the last
+ * piece the client shuts down its write side.
  *
  * Oracles (besides ASan/UBSan and cu_assert): the server's output is a well-formed
  * sequence of responses with exactly one 200 per dispatched request, at most one error
@@ -14,6 +15,7 @@
  * the connection is closed once the client has finished and read everything. */
 #include "config/config.h"
 #include "core/log.h"
+#include "http/proto.h"
 #include "net/listen.h"
 #include "workers/blocking.h"
 #include "workers/engine.h"
@@ -340,6 +342,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     eng.settings.h1.strip_header_spaces = (flags >> 4) & 1;
     eng.settings.h1.limit_request_line = (flags & 0x20) ? 64 : 4094;
     eng.settings.keepalive_ms = (flags & 0x20) ? 0 : 2000;
+    listener.proto = (mode & 0x40) ? &cu_proto_uwsgi : NULL;
+    /* uwsgi: HTTP_* fields plus CONTENT_TYPE/LENGTH fit the header slots (h1's count) */
+    eng.settings.uwsgi.max_fields = eng.settings.max_headers - 2;
+    eng.settings.uwsgi.max_field_size = (flags & 0x20) ? 64 : 8190;
 
     cl.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (cl.fd < 0 || connect(cl.fd, (struct sockaddr *)&addr, addrlen) < 0)

@@ -88,3 +88,54 @@ if os.path.exists(smug):
     spec.loader.exec_module(mod)
     for case in mod.CASES:
         put_conn(0x02 if case.fold else 0, case.raw)
+
+
+# uwsgi packets (fuzz_uwsgi): what nginx's uwsgi_params sends, and malformed ones. The
+# first byte is the target's option byte (limits).
+def uwsgi_packet(pairs, modifier1=0, modifier2=0, datasize=None):
+    block = b"".join(len(k).to_bytes(2, "little") + k + len(v).to_bytes(2, "little") + v
+                     for k, v in pairs)
+    ds = len(block) if datasize is None else datasize
+    return bytes([modifier1]) + ds.to_bytes(2, "little") + bytes([modifier2]) + block
+
+
+nginx_vars = [(b"QUERY_STRING", b"a=1"), (b"REQUEST_METHOD", b"POST"),
+              (b"CONTENT_TYPE", b"text/plain"), (b"CONTENT_LENGTH", b"5"),
+              (b"REQUEST_URI", b"/x%20y?a=1"), (b"PATH_INFO", b"/x y"),
+              (b"DOCUMENT_ROOT", b"/srv"), (b"SERVER_PROTOCOL", b"HTTP/1.1"),
+              (b"REQUEST_SCHEME", b"http"), (b"HTTPS", b"on"), (b"REMOTE_ADDR", b"10.0.0.1"),
+              (b"REMOTE_PORT", b"40000"), (b"SERVER_PORT", b"80"), (b"SERVER_NAME", b"x"),
+              (b"HTTP_HOST", b"x"), (b"HTTP_USER_AGENT", b"curl"),
+              (b"HTTP_CONNECTION", b"close")]
+uwsgi_seeds = [
+    uwsgi_packet(nginx_vars) + b"hello",
+    uwsgi_packet([(b"REQUEST_METHOD", b"GET"), (b"PATH_INFO", b"/"),
+                  (b"CONTENT_LENGTH", b"")]),
+    uwsgi_packet([]),
+    uwsgi_packet([(b"CONTENT_LENGTH", b"+1")]),
+    uwsgi_packet([(b"CONTENT_LENGTH", b"99999999999999999999")]),
+    uwsgi_packet([(b"HTTP_X", b"1"), (b"HTTP_Y", b"2"), (b"HTTP_Z", b"3")]),
+    uwsgi_packet([(b"HTTP_X_LONG", b"v" * 40)]),
+    uwsgi_packet([(b"A", b"b")] * 6),
+    uwsgi_packet([(b"A", b"b")], modifier1=5),
+    uwsgi_packet([(b"AAAA", b"bbbb")], datasize=8),
+    uwsgi_packet([(b"A", b"b")], datasize=4000),
+    b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+]
+for seed in uwsgi_seeds:
+    for opt in (0, 0x0f):
+        put("fuzz_uwsgi", bytes([opt]) + seed)
+
+# Whole connections in uwsgi mode (fuzz_conn split-mode bit 0x40): packets with bodies,
+# two on one connection, malformed ones, a plain HTTP request.
+get = uwsgi_packet([(b"REQUEST_METHOD", b"GET"), (b"PATH_INFO", b"/"), (b"HTTP_HOST", b"x")])
+post = uwsgi_packet([(b"REQUEST_METHOD", b"POST"), (b"PATH_INFO", b"/e"),
+                     (b"CONTENT_LENGTH", b"5"), (b"HTTP_CONNECTION", b"keep-alive")]) + b"hello"
+for conn in (get, post, get + post, post + get + get, uwsgi_packet(nginx_vars) + b"hello",
+             uwsgi_packet([(b"HTTP_CONNECTION", b"close")]) + get,
+             uwsgi_packet([(b"A", b"b")], modifier1=5), uwsgi_packet([(b"AAAA", b"bbbb")], datasize=8),
+             uwsgi_packet([(b"CONTENT_LENGTH", b"x")]), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+             post[:len(post) - 2]):
+    for flags, mode in ((0, 0x40), (0x20, 0x40), (0x40, 0x43), (0x80, 0xc0)):
+        split = bytes([5, 1, 7]) if mode & 7 else b""
+        put("fuzz_conn", bytes([flags, mode]) + split + conn)

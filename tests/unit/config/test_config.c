@@ -87,6 +87,7 @@ static void test_defaults(void)
     CHECK(c.forwarded_allow_ips.src.n == 2 && c.forwarded_allow_ips.n == 2 &&
           !c.forwarded_allow_ips.any);
     CHECK(c.proxy_allow_ips.n == 2);
+    CHECK(c.protocol == CU_PROTOCOL_HTTP && c.uwsgi_allow_ips.n == 2 && !c.uwsgi_allow_ips.any);
     char cwd[4096];
     CHECK(getcwd(cwd, sizeof(cwd)) && c.chdir && c.chdir[0] == '/');
     CHECK(strcmp(c.errorlog, "-") == 0 && strcmp(c.loglevel, "info") == 0);
@@ -225,6 +226,22 @@ static void test_option_forms(void)
     CHECK(c.proxy_allow_ips.n == 1 && c.proxy_allow_ips.v[0].family == AF_INET6);
     cu_config_free(&c);
 
+    /* uwsgi_allow_ips: CIDRs matched as networks, '*' for all (gunicorn compares strings) */
+    CHECK(parse(&c, "--protocol", " http ", "--uwsgi-allow-from", "10.0.0.0/8, ::1", "app:app",
+                NULL) == CU_OK);
+    CHECK(c.protocol == CU_PROTOCOL_HTTP && c.uwsgi_allow_ips.n == 2 && !c.uwsgi_allow_ips.any);
+    struct sockaddr_in in4 = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "10.200.3.4", &in4.sin_addr);
+    CHECK(cu_cidr_match(&c.uwsgi_allow_ips, (struct sockaddr *)&in4));
+    inet_pton(AF_INET, "127.0.0.1", &in4.sin_addr);
+    CHECK(!cu_cidr_match(&c.uwsgi_allow_ips, (struct sockaddr *)&in4));
+    cu_config_free(&c);
+    CHECK(parse(&c, "--uwsgi-allow-from", "*", "app:app", NULL) == CU_OK && c.uwsgi_allow_ips.any);
+    cu_config_free(&c);
+    CHECK(parse(&c, "--protocol", "uwsgi", "app:app", NULL) == CU_OK);
+    CHECK(c.protocol == CU_PROTOCOL_UWSGI);
+    cu_config_free(&c);
+
     /* '--' ends options; '-' is a value */
     CHECK(parse(&c, "--error-logfile", "-", "--", "-w", NULL) == CU_OK);
     CHECK(strcmp(c.app_uri, "-w") == 0 && c.workers == 1);
@@ -303,6 +320,13 @@ static void test_errors(void)
     CHECK(parse(&c, "--proxy-protocol", "v3", "app:app", NULL) == 1);
     CHECK(has(errtext, "proxy_protocol must be: off, v1, v2, or auto"));
     cu_config_free(&c);
+    /* gunicorn serves HTTP for any protocol but "uwsgi"; a typo is refused here */
+    CHECK(parse(&c, "--protocol", "uWSGI", "app:app", NULL) == 1);
+    CHECK(has(errtext, "protocol must be: http or uwsgi"));
+    cu_config_free(&c);
+    CHECK(parse(&c, "--uwsgi-allow-from", "10.0.0.1/8", "app:app", NULL) == 1);
+    CHECK(has(errtext, "uwsgi_allow_ips") && has(errtext, "has host bits set"));
+    cu_config_free(&c);
     CHECK(parse(&c, "-e", "NOEQUALS", "app:app", NULL) == 1 && has(errtext, "raw_env"));
     cu_config_free(&c);
 }
@@ -350,12 +374,15 @@ static void test_help_version_print(void)
 
     static char buf[65536];
     CHECK(parse(&c, "--print-config", "-w", "3", "-b", "a:1", "-b", "b:2", "--forwarded-allow-ips",
-                "10.0.0.0/8, *", "--proxy-protocol", "v1", "x:app", NULL) == CU_OK);
+                "10.0.0.0/8, *", "--proxy-protocol", "v1", "--uwsgi-allow-from", "::1, 10.1.0.0/16",
+                "x:app", NULL) == CU_OK);
     print_to(&c, buf, sizeof(buf));
     CHECK(has(buf, "\nworkers                            = 3\n"));
     CHECK(has(buf, "\nbind                               = ['a:1', 'b:2']\n"));
     CHECK(has(buf, "\nforwarded_allow_ips                = ['10.0.0.0/8', '*']\n"));
     CHECK(has(buf, "\nproxy_protocol                     = v1\n"));
+    CHECK(has(buf, "\nprotocol                           = http\n"));
+    CHECK(has(buf, "\nuwsgi_allow_ips                    = ['::1', '10.1.0.0/16']\n"));
     CHECK(has(buf, "\nprint_config                       = True\n"));
     CHECK(has(buf, "\ndefault_proc_name                  = x:app\n"));
     CHECK(has(buf, "\ncertfile                           = None\n"));
