@@ -1,0 +1,194 @@
+/* The ssl_context hook: gunicorn's default_ssl_context_factory in Python, the hook called
+ * with it, and the SSL_CTX of the ssl.SSLContext it returns handed to the C transport
+ * (net/tls.c), after checking that Python's _ssl runs on the very libssl cunicorn does.
+ * Without a hook, no Python is involved: the C default context is the same one. */
+#include "py/py_internal.h"
+
+#include "core/log.h"
+#include "net/tls.h"
+#include "py/hooks.h"
+#include "py/tls.h"
+
+#include <dlfcn.h>
+#include <openssl/crypto.h>
+
+static const char tls_src[] =
+    "import ssl\n"
+    "\n"
+    "def factory_for(conf):\n"
+    "    def default_ssl_context_factory():\n"
+    "        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=conf.ca_certs)\n"
+    "        context.load_cert_chain(certfile=conf.certfile, keyfile=conf.keyfile)\n"
+    "        context.verify_mode = conf.cert_reqs\n"
+    "        if conf.ciphers:\n"
+    "            context.set_ciphers(conf.ciphers)\n"
+    "        context.set_alpn_protocols(['http/1.1'])\n"
+    "        return context\n"
+    "    return default_ssl_context_factory\n"
+    "\n"
+    "def check(ctx):\n"
+    "    '''What cunicorn cannot honour exactly is refused, never ignored.'''\n"
+    "    if not isinstance(ctx, ssl.SSLContext):\n"
+    "        raise TypeError('ssl_context must return an ssl.SSLContext, not %s'\n"
+    "                        % type(ctx).__name__)\n"
+    "    if ctx.protocol == ssl.PROTOCOL_TLS_CLIENT:\n"
+    "        raise ValueError('ssl_context returned a client context (PROTOCOL_TLS_CLIENT); '\n"
+    "                         'a server needs ssl.PROTOCOL_TLS_SERVER')\n"
+    "    if ctx.sni_callback is not None:\n"
+    "        raise ValueError('sni_callback is not supported by cunicorn '\n"
+    "                         '(handshakes run in C, outside Python)')\n"
+    "    if getattr(ctx, 'keylog_filename', None):\n"
+    "        raise ValueError('keylog_filename is not supported by cunicorn')\n"
+    "    if getattr(ctx, '_msg_callback', None) is not None:\n"
+    "        raise ValueError('_msg_callback is not supported by cunicorn')\n"
+    "    return (int(ctx.verify_mode), int(ctx.options))\n";
+
+static PyObject *support;  /* the module above (new ref) */
+static PyObject *contexts; /* list: every SSLContext whose SSL_CTX serves or served (their
+                              ALPN callback reads the Python object) */
+
+/* The layout every CPython 3 ssl.SSLContext starts with. */
+typedef struct {
+    PyObject_HEAD SSL_CTX *ctx;
+} py_sslcontext_head_t;
+
+/* Does Python's _ssl call into the libssl this binary links? Same version number, and
+ * SSL_CTX_new as _ssl resolves it is ours. GIL held. */
+static int same_libssl(char *err, size_t errlen)
+{
+    PyObject *ssl = PyImport_ImportModule("ssl"); /* new ref */
+    PyObject *num = ssl ? PyObject_GetAttrString(ssl, "OPENSSL_VERSION_NUMBER") : NULL;
+    PyObject *text = ssl ? PyObject_GetAttrString(ssl, "OPENSSL_VERSION") : NULL;
+    PyObject *mod = PyImport_ImportModule("_ssl");
+    PyObject *file = mod ? PyObject_GetAttrString(mod, "__file__") : NULL;
+    int ok = 0;
+    if (!num || !text || !file) {
+        PyErr_Clear();
+        snprintf(err, errlen, "ssl_context: Python's ssl module is not available");
+        goto done;
+    }
+    unsigned long pyver = PyLong_AsUnsignedLong(num);
+    if (pyver != OpenSSL_version_num()) {
+        snprintf(err, errlen,
+                 "ssl_context: Python's ssl module runs %s but cunicorn runs %s; the context "
+                 "the hook returns cannot be used",
+                 PyUnicode_AsUTF8(text), OpenSSL_version(OPENSSL_VERSION));
+        goto done;
+    }
+    const char *path = PyUnicode_AsUTF8(file);
+    void *h = path ? dlopen(path, RTLD_LAZY | RTLD_NOLOAD) : NULL;
+    void *theirs = h ? dlsym(h, "SSL_CTX_new") : NULL;
+    if (h)
+        dlclose(h);
+    if (theirs != (void *)SSL_CTX_new) {
+        snprintf(err, errlen,
+                 "ssl_context: Python's _ssl (%s) does not use the libssl cunicorn is linked "
+                 "with; the context the hook returns cannot be used",
+                 path ? path : "?");
+        goto done;
+    }
+    ok = 1;
+done:
+    PyErr_Clear();
+    Py_XDECREF(ssl);
+    Py_XDECREF(num);
+    Py_XDECREF(text);
+    Py_XDECREF(mod);
+    Py_XDECREF(file);
+    return ok;
+}
+
+/* The exception text for err. GIL held; clears it. */
+static void exc_text(const char *what, char *err, size_t errlen)
+{
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyObject *s = value ? PyObject_Str(value) : NULL;
+    const char *t = s ? PyUnicode_AsUTF8(s) : NULL;
+    const char *tn = type ? ((PyTypeObject *)type)->tp_name : "error";
+    snprintf(err, errlen, "%s: %s: %s", what, tn, t ? t : "?");
+    Py_XDECREF(s);
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
+    PyErr_Clear();
+}
+
+/* cu_tls_build_cb: call the hook, take its context's SSL_CTX. Takes the GIL. */
+static SSL_CTX *hook_build(void *arg, const cu_config_t *cfg, char *err, size_t errlen)
+{
+    PyGILState_STATE g = PyGILState_Ensure();
+    SSL_CTX *out = NULL;
+    PyObject *fn = NULL, *conf = NULL, *factory = NULL, *ctx = NULL, *facts = NULL;
+    if (cu__hook_ssl_context(&fn, &conf) != CU_OK || fn == NULL) {
+        exc_text("ssl_context", err, errlen);
+        goto done;
+    }
+    factory = PyObject_CallMethod(support, "factory_for", "O", conf);
+    ctx = factory ? PyObject_CallFunctionObjArgs(fn, conf, factory, NULL) : NULL;
+    if (!ctx) {
+        exc_text("ssl_context hook raised", err, errlen);
+        goto done;
+    }
+    facts = PyObject_CallMethod(support, "check", "O", ctx);
+    if (!facts) {
+        exc_text("ssl_context", err, errlen);
+        goto done;
+    }
+    SSL_CTX *c = ((py_sslcontext_head_t *)ctx)->ctx;
+    long mode = PyLong_AsLong(PyTuple_GET_ITEM(facts, 0));
+    unsigned long long opts = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(facts, 1));
+    int vm = c ? SSL_CTX_get_verify_mode(c) : -1;
+    long cmode = vm & SSL_VERIFY_FAIL_IF_NO_PEER_CERT ? 2 : vm & SSL_VERIFY_PEER ? 1 : 0;
+    if (PyErr_Occurred() || !c || cmode != mode || (unsigned long long)SSL_CTX_get_options(c) != opts) {
+        PyErr_Clear();
+        snprintf(err, errlen, "ssl_context: cannot read the returned SSLContext's OpenSSL "
+                              "context on this Python");
+        goto done;
+    }
+    if (PyList_Append(contexts, ctx) < 0) {
+        exc_text("ssl_context", err, errlen);
+        goto done;
+    }
+    /* resumption with client certificates needs a session id context */
+    static const unsigned char sid[] = "cunicorn";
+    SSL_CTX_set_session_id_context(c, sid, sizeof(sid) - 1);
+    SSL_CTX_up_ref(c);
+    out = c;
+done:
+    Py_XDECREF(factory);
+    Py_XDECREF(ctx);
+    Py_XDECREF(facts);
+    PyGILState_Release(g);
+    return out;
+}
+
+cu_tls_t *cu_py_tls_new(const cu_config_t *cfg, char *err, size_t errlen)
+{
+    PyGILState_STATE g = PyGILState_Ensure();
+    PyObject *fn = NULL, *conf = NULL;
+    int use_hook = 0;
+    if (cu__hook_ssl_context(&fn, &conf) != CU_OK) {
+        exc_text("ssl_context", err, errlen);
+        PyGILState_Release(g);
+        return NULL;
+    }
+    if (fn) {
+        use_hook = 1;
+        if (!same_libssl(err, errlen))
+            goto fail;
+        if (!support && !(support = cu__py_module_from_source("cunicorn._tls", tls_src))) {
+            exc_text("ssl_context", err, errlen);
+            goto fail;
+        }
+        if (!contexts && !(contexts = PyList_New(0))) {
+            exc_text("ssl_context", err, errlen);
+            goto fail;
+        }
+    }
+    PyGILState_Release(g);
+    return cu_tls_new(cfg, use_hook ? hook_build : NULL, NULL, err, errlen);
+fail:
+    PyGILState_Release(g);
+    return NULL;
+}
