@@ -2,38 +2,16 @@
  * left in the buffer, then from the socket; 100-continue; blocking waits with a stall limit. */
 #include "http/conn.h"
 #include "core/clock.h"
-#include "proc/heartbeat.h"
 
 #include <errno.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #define BODY_BUF_SIZE (64 * 1024)
 #define DRAIN_MAX     (4 * 1024 * 1024)
 
-int cu_conn_wait(cu_conn_t *c, short events)
+int cu_conn_wait(cu_conn_t *c, int events)
 {
-    int left = c->settings->io_timeout_ms;
-    for (;;) {
-        struct pollfd p = {.fd = c->fd, .events = events};
-        int slice = left > 1000 ? 1000 : left;
-        int r = poll(&p, 1, slice);
-        if (r > 0) {
-            if ((p.revents & events) != 0)
-                return CU_OK;
-            return CU_ERROR; /* POLLERR/POLLHUP/POLLNVAL without what we wanted */
-        }
-        if (r < 0 && errno != EINTR)
-            return CU_ERROR;
-        /* A slow client must not look like a stuck worker to the master. */
-        cu_heartbeat_stamp(c->settings->slot, cu_mono_ms());
-        if (r == 0) {
-            left -= slice;
-            if (left <= 0)
-                return CU_AGAIN;
-        }
-    }
+    return cu_transport_wait(&c->t, events, c->settings->io_timeout_ms, c->settings->stall,
+                             c->settings->stall_arg);
 }
 
 void cu_conn_begin_request(cu_conn_t *c)
@@ -102,18 +80,14 @@ static int fill_bin(cu_conn_t *c, size_t max)
     if (max && room > max)
         room = max;
     for (;;) {
-        ssize_t n = read(c->fd, c->bin.data + c->bin.len, room);
+        ssize_t n = c->t.ops->read(&c->t, c->bin.data + c->bin.len, room);
         if (n > 0) {
             c->bin.len += (size_t)n;
             return CU_OK;
         }
-        if (n == 0)
+        if (n != CU_AGAIN)
             return CU_ERROR;
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN)
-            return CU_ERROR;
-        int w = cu_conn_wait(c, POLLIN);
+        int w = cu_conn_wait(c, c->t.want);
         if (w == CU_AGAIN)
             c->body.timed_out = 1;
         if (w != CU_OK)
@@ -156,22 +130,20 @@ static ssize_t body_read(cu_conn_t *c, char *dst, size_t n, int line)
                 want = (size_t)c->body.remaining;
             if (avail.len == 0 && !line && want >= 4096) {
                 /* Large reads go straight from the socket into the caller's memory. */
-                ssize_t r = read(c->fd, dst, want);
+                ssize_t r = c->t.ops->read(&c->t, dst, want);
                 if (r > 0) {
                     c->body.remaining -= r;
                     if (c->body.remaining == 0)
                         c->body.done = 1;
                     return r;
                 }
-                if (r == 0 || (errno != EAGAIN && errno != EINTR))
+                if (r != CU_AGAIN)
                     return body_fail(c);
-                if (errno == EAGAIN) {
-                    int w = cu_conn_wait(c, POLLIN);
-                    if (w == CU_AGAIN)
-                        c->body.timed_out = 1;
-                    if (w != CU_OK)
-                        return body_fail(c);
-                }
+                int w = cu_conn_wait(c, c->t.want);
+                if (w == CU_AGAIN)
+                    c->body.timed_out = 1;
+                if (w != CU_OK)
+                    return body_fail(c);
                 continue;
             }
             if (avail.len == 0) {

@@ -15,23 +15,29 @@
 #include "event/loop.h"
 #include "http/chunked.h"
 #include "http/h1.h"
+#include "net/transport.h"
 
 #include <netinet/in.h>
 #include <sys/socket.h>
 
 typedef struct cu_conn_s cu_conn_t;
 typedef struct cu_listener_s cu_listener_t;
-typedef struct cu_heartbeat_slot_s cu_heartbeat_slot_t;
 
-/* Per-worker settings every connection of the worker shares (read-only while serving). */
+/* Per-worker settings every connection of the worker shares (read-only while serving),
+ * resolved once from the configuration by cu_settings_resolve (workers/settings.h): the
+ * hot path reads these, never cu_config_t. */
 typedef struct cu_conn_settings_s {
-    cu_h1_opts_t h1;
-    cu_h1_opts_t h1_trusted;   /* h1 plus forwarder_headers: peers in forwarded_allow_ips */
-    int io_timeout_ms;         /* body read / response write stall limit */
-    size_t head_max;           /* cap of the read buffer while reading a head */
-    cu_heartbeat_slot_t *slot; /* stamped while blocked in socket I/O */
-    const char *server_header; /* "cunicorn" */
-    size_t body_preread;       /* bodies up to this size are read by the loop before dispatch */
+    cu_h1_opts_t h1;             /* effective limits (gunicorn's rules already applied) */
+    cu_h1_opts_t h1_trusted;     /* h1 plus forwarder_headers: peers in forwarded_allow_ips */
+    int io_timeout_ms;           /* body read / response write stall limit */
+    int head_timeout_ms;         /* a request head (or a handshake) must arrive within this */
+    int keepalive_ms;            /* idle time between requests; 0 = keep-alive off */
+    size_t head_max;             /* cap of the read buffer while reading a head */
+    size_t max_headers;          /* header slots per connection (effective field limit + 1) */
+    cu_transport_stall_cb stall; /* called about once a second while blocked in socket I/O */
+    void *stall_arg;             /* (the worker's heartbeat stamp) */
+    const char *server_header;   /* "cunicorn" */
+    size_t body_preread;         /* bodies up to this size are read by the loop before dispatch */
 } cu_conn_settings_t;
 
 /* Everything the app layer needs to know about where a request came from. */
@@ -80,13 +86,13 @@ typedef struct cu_body_s {
 } cu_body_t;
 
 struct cu_conn_s {
-    int fd;
+    cu_transport_t t; /* every byte in and out goes through t.ops */
     const cu_conn_settings_t *settings;
     cu_io_t io;
     cu_timer_t timer;
     const cu_listener_t *listener;
     cu_peer_t peer;
-    const char *url_scheme; /* "http" (or "https" from a trusted header later) */
+    const char *scheme; /* "http", or the listener transport's ("https") */
 
     cu_buf_t in; /* read buffer: head of the current request + anything after */
     cu_h1_request_t req;
@@ -189,8 +195,9 @@ int cu_conn_end_request(cu_conn_t *c);
 int cu_conn_flush_nb(cu_conn_t *c);
 /* Write c->out completely, waiting up to io_timeout. CU_OK or CU_ERROR. */
 int cu_conn_flush(cu_conn_t *c);
-/* Wait (poll) until fd is ready for `events` (POLLIN/POLLOUT), stamping the heartbeat.
- * CU_OK; CU_AGAIN when io_timeout passed; CU_ERROR on hang-up or error. */
-int cu_conn_wait(cu_conn_t *c, short events);
+/* Block until the transport can progress on `events` (CU_EV_READ/CU_EV_WRITE; after a
+ * CU_AGAIN pass c->t.want), calling the settings' stall callback meanwhile. CU_OK; CU_AGAIN
+ * when io_timeout passed; CU_ERROR on hang-up or error. Only for the blocking adapters. */
+int cu_conn_wait(cu_conn_t *c, int events);
 
 #endif

@@ -5,10 +5,6 @@
 
 #include <arpa/inet.h>
 
-#define H1_MAX_REQUEST_LINE 8190
-#define H1_UNLIMITED_LINE   (1024 * 1024)
-#define H1_MAX_FIELDS       32768
-#define H1_DEFAULT_FIELD    8190
 #define H1_MAX_LEADING_CRLF 8
 
 /* Byte classes: T token char (RFC 9110 5.6.2), M token char gunicorn accepts in a method by
@@ -536,15 +532,6 @@ ssize_t cu_h1_parse_request(const char *buf, size_t len, cu_h1_request_t *req,
     size_t lim_fields = opts->limit_request_fields;
     size_t lim_size = opts->limit_request_field_size;
     int e;
-
-    if (lim_line == 0)
-        lim_line = H1_UNLIMITED_LINE;
-    else if (lim_line > H1_MAX_REQUEST_LINE)
-        lim_line = H1_MAX_REQUEST_LINE;
-    if (lim_fields == 0 || lim_fields > H1_MAX_FIELDS)
-        lim_fields = H1_MAX_FIELDS;
-    if (lim_size == 0)
-        lim_size = H1_DEFAULT_FIELD;
 
     if (req->base != buf) {
         if (req->scan_pos > 0)

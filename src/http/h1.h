@@ -29,10 +29,11 @@ const char *cu_h1_error_name(enum cu_h1_error e);
 
 enum cu_h1_header_map { CU_H1_HMAP_DROP, CU_H1_HMAP_REFUSE, CU_H1_HMAP_DANGEROUS };
 
-/* The settings are copied as gunicorn holds them; the parser applies gunicorn's mapping:
- * limit_request_line 0 = unlimited (internal cap 1 MiB), values >= 8190 are 8190;
- * limit_request_fields 0 or > 32768 = 32768 (every field line counts, dropped ones too);
- * limit_request_field_size 0 = 8190 (bytes of one field incl. CRLF and folded lines). */
+/* Effective limits, applied as given: gunicorn's mapping from its settings (request line
+ * 0 = unlimited, i.e. 1 MiB, and >= 8190 -> 8190; fields 0 or > 32768 -> 32768; field size
+ * 0 -> 8190) is done once, by config.h's cu_config_eff_* (see workers/settings.c). Every
+ * field line counts against limit_request_fields, dropped ones too; a field's size includes
+ * its CRLF and folded lines. */
 typedef struct cu_h1_opts_s {
     size_t limit_request_line;
     size_t limit_request_fields;

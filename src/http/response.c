@@ -4,8 +4,6 @@
 #include "http/conn.h"
 
 #include <errno.h>
-#include <poll.h>
-#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -46,17 +44,14 @@ static void iov_advance(struct iovec **iov, int *n, size_t w)
 static int write_fully_iov(cu_conn_t *c, struct iovec *iov, int n)
 {
     while (n > 0) {
-        ssize_t w = writev(c->fd, iov, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN) {
-                if (cu_conn_wait(c, POLLOUT) != CU_OK)
-                    return CU_ERROR;
-                continue;
-            }
-            return CU_ERROR;
+        ssize_t w = c->t.ops->writev(&c->t, iov, n);
+        if (w == CU_AGAIN) {
+            if (cu_conn_wait(c, c->t.want) != CU_OK)
+                return CU_ERROR;
+            continue;
         }
+        if (w < 0)
+            return CU_ERROR;
         iov_advance(&iov, &n, (size_t)w);
     }
     return CU_OK;
@@ -72,14 +67,10 @@ static int fail(cu_conn_t *c)
 int cu_conn_flush_nb(cu_conn_t *c)
 {
     while (cu_buf_unread(&c->out)) {
-        ssize_t w = write(c->fd, cu_buf_head(&c->out), cu_buf_unread(&c->out));
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN)
-                return CU_AGAIN;
-            return CU_ERROR;
-        }
+        struct iovec iov = {(void *)cu_buf_head(&c->out), cu_buf_unread(&c->out)};
+        ssize_t w = c->t.ops->writev(&c->t, &iov, 1);
+        if (w < 0)
+            return (int)w; /* CU_AGAIN (c->t.want says on what) or CU_ERROR */
         cu_buf_consume(&c->out, (size_t)w);
     }
     return CU_OK;
@@ -269,10 +260,8 @@ static int write_or_keep(cu_conn_t *c, struct iovec *iov, int k)
     struct iovec *v = all;
     size_t out_len = cu_buf_unread(&c->out);
     for (;;) {
-        ssize_t w = n ? writev(c->fd, v, n) : 0;
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0 && errno != EAGAIN)
+        ssize_t w = n ? c->t.ops->writev(&c->t, v, n) : 0;
+        if (w < 0 && w != CU_AGAIN)
             return fail(c);
         if (w > 0) {
             /* Bytes from c->out go first: account for them there. */
@@ -293,7 +282,9 @@ static int write_or_keep(cu_conn_t *c, struct iovec *iov, int k)
                     return fail(c);
             return CU_OK;
         }
-        if (cu_conn_wait(c, POLLOUT) != CU_OK)
+        if (w > 0)
+            continue; /* wait only after CU_AGAIN: then t.want says on what */
+        if (cu_conn_wait(c, c->t.want) != CU_OK)
             return fail(c);
     }
 }
@@ -361,6 +352,22 @@ int cu_resp_write(cu_conn_t *c, const void *p, size_t n)
     return send_body(c, p, n, r->hold);
 }
 
+/* Part of a file through the transport: sendfile when it has one, else read and write. */
+static ssize_t send_file_part(cu_conn_t *c, int fd, off_t *off, size_t count)
+{
+    if (c->t.ops->sendfile)
+        return c->t.ops->sendfile(&c->t, fd, off, count);
+    char buf[65536];
+    ssize_t got = pread(fd, buf, count < sizeof(buf) ? count : sizeof(buf), *off);
+    if (got <= 0)
+        return CU_ERROR;
+    struct iovec iov = {buf, (size_t)got};
+    ssize_t w = c->t.ops->writev(&c->t, &iov, 1);
+    if (w > 0)
+        *off += w;
+    return w;
+}
+
 int cu_resp_sendfile(cu_conn_t *c, int fd, off_t offset, int64_t count)
 {
     cu_resp_t *r = &c->resp;
@@ -409,34 +416,14 @@ int cu_resp_sendfile(cu_conn_t *c, int fd, off_t offset, int64_t count)
         return CU_ERROR;
     r->body_sent += (uint64_t)count;
     while (count > 0) {
-        size_t chunk = count > (1 << 30) ? (size_t)1 << 30 : (size_t)count;
-        ssize_t w = sendfile(c->fd, fd, &offset, chunk);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN) {
-                if (cu_conn_wait(c, POLLOUT) != CU_OK)
-                    return fail(c);
-                continue;
-            }
-            if (errno == EINVAL || errno == ENOSYS) {
-                /* Not sendfile-able (pipe, special file): copy. */
-                char buf[65536];
-                ssize_t got = pread(
-                    fd, buf, sizeof(buf) < (size_t)count ? sizeof(buf) : (size_t)count, offset);
-                if (got <= 0)
-                    return fail(c);
-                struct iovec iov = {buf, (size_t)got};
-                if (write_fully_iov(c, &iov, 1) != CU_OK)
-                    return fail(c);
-                offset += got;
-                count -= got;
-                continue;
-            }
-            return fail(c);
+        ssize_t w = send_file_part(c, fd, &offset, (size_t)count);
+        if (w == CU_AGAIN) {
+            if (cu_conn_wait(c, c->t.want) != CU_OK)
+                return fail(c);
+            continue;
         }
-        if (w == 0)
-            return fail(c); /* file shrank under us: the framing is now wrong */
+        if (w <= 0)
+            return fail(c); /* includes a file that shrank: the framing is now wrong */
         count -= w;
     }
     if (r->chunked && cu_buf_append(&c->out, "\r\n", 2) != CU_OK)

@@ -635,7 +635,7 @@ PyObject *cu__environ_build(cu_conn_t *c, PyObject *input, int *status, char *ms
     if (env == NULL)
         return NULL;
     hdr_state_t st = {
-        .https = c->url_scheme != NULL && strcmp(c->url_scheme, "https") == 0,
+        .https = strcmp(c->scheme, "https") == 0,
     };
     for (size_t i = 0; i < r->nheaders; i++)
         if (add_header(env, c, &r->headers[i], &st, status, msg, msglen) != 0)

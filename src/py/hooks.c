@@ -794,9 +794,8 @@ static PyObject *build_request(cu_conn_t *c)
     PyObject *req = NULL;
     if (method && headers && peer && uri && path && query && frag)
         req = PyObject_CallMethod(support, "Request", "OOOOO(ii)OsOO", method, uri, path, query,
-                                  frag, r->version_major, r->version_minor, headers,
-                                  c->url_scheme ? c->url_scheme : "http", peer,
-                                  r->keep_alive ? Py_False : Py_True);
+                                  frag, r->version_major, r->version_minor, headers, c->scheme,
+                                  peer, r->keep_alive ? Py_False : Py_True);
     Py_XDECREF(method);
     Py_XDECREF(headers);
     Py_XDECREF(peer);

@@ -13,24 +13,24 @@
 #include <unistd.h>
 
 enum conn_state {
-    ST_PROXY,  /* waiting for the PROXY protocol header */
-    ST_HEAD,   /* reading a request head (or idle between requests) */
-    ST_BODY,   /* head complete; reading the body into memory before dispatch */
-    ST_APP,    /* the app owns the request */
-    ST_WRITE,  /* the response is queued; the socket was full */
-    ST_LINGER, /* closing: output done, discarding input until EOF or a short timeout */
+    ST_HANDSHAKE, /* the transport's handshake (TLS) runs before any protocol byte */
+    ST_PROXY,     /* waiting for the PROXY protocol header */
+    ST_HEAD,      /* reading a request head (or idle between requests) */
+    ST_BODY,      /* head complete; reading the body into memory before dispatch */
+    ST_APP,       /* the app owns the request */
+    ST_WRITE,     /* the response is queued; the socket was full */
+    ST_LINGER,    /* closing: output done, discarding input until EOF or a short timeout */
     ST_CLOSED,
 };
 
 #define READ_CHUNK       4096
-#define BODY_PREREAD     (64 * 1024)
 #define OUT_BACKPRESSURE (64 * 1024)
 #define LINGER_MS        2000
 #define LINGER_MAX       (256 * 1024)
 
 static void conn_on_io(cu_loop_t *loop, cu_io_t *io, int events);
 static void conn_on_timer(cu_loop_t *loop, cu_timer_t *t);
-static void process_input(cu_engine_t *e, cu_conn_t *c);
+static int process_input(cu_engine_t *e, cu_conn_t *c);
 
 /* ---- connection lifetime ---- */
 
@@ -52,9 +52,18 @@ static void peer_describe(cu_conn_t *c)
     }
 }
 
+/* A connection for accepted fd, or NULL when the listener's transport refused it (the
+ * fd is then closed). */
 static cu_conn_t *conn_new(cu_engine_t *e, int fd, const cu_listener_t *l,
                            const struct sockaddr_storage *ss, socklen_t sl)
 {
+    cu_transport_t t;
+    cu_transport_init(&t, &cu_transport_plain, fd);
+    if (l->tf && l->tf->open(l->tf->ctx, &t, fd) != CU_OK) {
+        cu_transport_init(&t, &cu_transport_plain, fd);
+        t.ops->close(&t);
+        return NULL;
+    }
     cu_conn_t *c = e->pool;
     if (c) {
         e->pool = c->next;
@@ -65,13 +74,13 @@ static cu_conn_t *conn_new(cu_engine_t *e, int fd, const cu_listener_t *l,
         cu_buf_init(&c->bin, 0, 1 << 20);
         cu_buf_init(&c->resp.head, 0, 1 << 20);
         cu_buf_init(&c->resp.stash, 0, 1 << 20);
-        c->hdrs = cu_xcalloc(e->max_headers, sizeof(*c->hdrs));
+        c->hdrs = cu_xcalloc(e->settings.max_headers, sizeof(*c->hdrs));
     }
-    c->fd = fd;
+    c->t = t;
     c->settings = &e->settings;
     c->listener = l;
     c->worker = e;
-    c->url_scheme = "http";
+    c->scheme = l->tf && l->tf->scheme ? l->tf->scheme : "http";
     c->in.pos = c->in.len = 0;
     c->out.pos = c->out.len = 0;
     c->bin.pos = c->bin.len = 0;
@@ -88,10 +97,12 @@ static cu_conn_t *conn_new(cu_engine_t *e, int fd, const cu_listener_t *l,
         cu_cidr_match(&e->cfg->forwarded_allow_ips, (const struct sockaddr *)ss);
     memset(&c->req, 0, sizeof(c->req));
     c->req.headers = c->hdrs;
-    c->req.max_headers = e->max_headers;
+    c->req.max_headers = e->settings.max_headers;
     cu_h1_request_reset(&c->req);
-    c->state = e->cfg->proxy_protocol != CU_PROXY_OFF ? ST_PROXY : ST_HEAD;
-    c->proxy_done = c->state != ST_PROXY;
+    c->state = t.ops->handshake                       ? ST_HANDSHAKE
+               : e->es.proxy_protocol != CU_PROXY_OFF ? ST_PROXY
+                                                      : ST_HEAD;
+    c->proxy_done = e->es.proxy_protocol == CU_PROXY_OFF;
     cu_io_init(&c->io, fd, conn_on_io, c);
     cu_timer_init(&c->timer, conn_on_timer, c);
 
@@ -112,8 +123,7 @@ static void conn_close(cu_engine_t *e, cu_conn_t *c)
         return;
     cu_io_del(e->loop, &c->io);
     cu_timer_stop(e->loop, &c->timer);
-    close(c->fd);
-    c->fd = -1;
+    c->t.ops->close(&c->t);
     c->state = ST_CLOSED;
     if (c->prev)
         c->prev->next = c->next;
@@ -125,7 +135,7 @@ static void conn_close(cu_engine_t *e, cu_conn_t *c)
     c->next = e->dead;
     e->dead = c;
     e->nconns--;
-    if (!e->accepting && !e->stopping && e->nconns < e->max_conns)
+    if (!e->accepting && !e->stopping && e->nconns < e->es.max_conns)
         accept_resume(e);
 }
 
@@ -136,11 +146,13 @@ static void conn_linger(cu_engine_t *e, cu_conn_t *c)
     if (cu_buf_unread(&c->out) && cu_conn_flush_nb(c) == CU_AGAIN) {
         c->closing = 1;
         c->state = ST_WRITE;
-        cu_io_set(e->loop, &c->io, CU_EV_WRITE | e->oneshot);
+        cu_io_set(e->loop, &c->io, c->t.want | e->oneshot);
         cu_timer_start(e->loop, &c->timer, e->settings.io_timeout_ms);
         return;
     }
-    if (shutdown(c->fd, SHUT_WR) < 0) {
+    /* A transport that cannot say goodbye at once (TLS close_notify on a full socket)
+     * is closed: lingering is a courtesy, not a promise. */
+    if (c->t.ops->shutdown(&c->t) != CU_OK) {
         conn_close(e, c);
         return;
     }
@@ -183,7 +195,7 @@ static void accept_resume(cu_engine_t *e)
 static void on_accept_timer(cu_loop_t *loop, cu_timer_t *t)
 {
     cu_engine_t *e = t->data;
-    if (!e->stopping && e->nconns < e->max_conns)
+    if (!e->stopping && e->nconns < e->es.max_conns)
         accept_resume(e);
 }
 
@@ -191,7 +203,7 @@ static void on_accept_timer(cu_loop_t *loop, cu_timer_t *t)
 static void accept_some(cu_engine_t *e, const cu_listener_t *l, int max)
 {
     for (int i = 0; i < max && e->accepting; i++) {
-        if (e->nconns >= e->max_conns) {
+        if (e->nconns >= e->es.max_conns) {
             /* worker_connections reached: the backlog keeps the rest, nothing is dropped. */
             accept_pause(e);
             return;
@@ -219,9 +231,10 @@ static void accept_some(cu_engine_t *e, const cu_listener_t *l, int max)
             sl = sizeof(sa_family_t);
         }
         cu_conn_t *c = conn_new(e, fd, l, &ss, sl);
+        if (!c)
+            continue;
         cu_io_set(e->loop, &c->io, CU_EV_READ | e->oneshot);
-        cu_timer_start(e->loop, &c->timer,
-                       e->cfg->timeout > 0 ? (int64_t)e->cfg->timeout * 1000 : 30000);
+        cu_timer_start(e->loop, &c->timer, e->settings.head_timeout_ms);
     }
 }
 
@@ -263,9 +276,9 @@ static int handle_proxy(cu_engine_t *e, cu_conn_t *c)
         conn_error(e, c, 403, "Proxy request from a peer that is not allowed");
         return CU_ERROR;
     }
-    int accept = e->cfg->proxy_protocol == CU_PROXY_V1   ? CU_PROXY_ACCEPT_V1
-                 : e->cfg->proxy_protocol == CU_PROXY_V2 ? CU_PROXY_ACCEPT_V2
-                                                         : CU_PROXY_ACCEPT_ANY;
+    int accept = e->es.proxy_protocol == CU_PROXY_V1   ? CU_PROXY_ACCEPT_V1
+                 : e->es.proxy_protocol == CU_PROXY_V2 ? CU_PROXY_ACCEPT_V2
+                                                       : CU_PROXY_ACCEPT_ANY;
     cu_proxy_info_t info;
     ssize_t r = cu_proxy_parse(p, n, accept, &info);
     if (r == -2)
@@ -296,7 +309,7 @@ static void after_request(cu_engine_t *e, cu_conn_t *c, int rc)
     e->nrequests++;
     if (e->ctx->slot)
         e->ctx->slot->requests = e->nrequests;
-    if (e->max_requests && e->nrequests >= e->max_requests && !e->stopping) {
+    if (e->es.max_requests && e->nrequests >= e->es.max_requests && !e->stopping) {
         cu_log_info("Autorestarting worker after current request.");
         if (e->ctx->slot)
             e->ctx->slot->retiring = 1; /* the master starts the replacement now */
@@ -323,7 +336,7 @@ static void dispatch(cu_engine_t *e, cu_conn_t *c)
     if (e->stopping && !c->req.chunked &&
         c->in.len <= c->rpos + (size_t)(c->req.content_length > 0 ? c->req.content_length : 0))
         c->keep_alive = 0;
-    if (e->cfg->keepalive <= 0)
+    if (e->settings.keepalive_ms == 0)
         c->keep_alive = 0;
     c->req_start_us = cu_wall_us();
     c->state = ST_APP;
@@ -426,8 +439,19 @@ static void continue_request(cu_engine_t *e, cu_conn_t *c)
     dispatch(e, c);
 }
 
-/* Parse and serve every complete request in the buffer, then decide what to wait for. */
-static void process_input(cu_engine_t *e, cu_conn_t *c)
+/* Wait for the client's next bytes. Returns 1 instead when the transport already holds
+ * some (TLS records decrypted ahead): no read event would come for them, read now. */
+static int arm_read(cu_engine_t *e, cu_conn_t *c)
+{
+    if (cu_transport_pending(&c->t))
+        return 1;
+    cu_io_set(e->loop, &c->io, CU_EV_READ | e->oneshot);
+    return 0;
+}
+
+/* Parse and serve every complete request in the buffer, then decide what to wait for.
+ * Returns 1 when the caller must read again now (see arm_read), else 0. */
+static int process_input(cu_engine_t *e, cu_conn_t *c)
 {
     while (c->state == ST_HEAD || c->state == ST_PROXY || c->state == ST_BODY) {
         if (c->state == ST_BODY) {
@@ -447,7 +471,7 @@ static void process_input(cu_engine_t *e, cu_conn_t *c)
             if (prc == CU_AGAIN)
                 break;
             if (prc == CU_ERROR)
-                return;
+                return 0;
             continue;
         }
         ssize_t r =
@@ -455,73 +479,90 @@ static void process_input(cu_engine_t *e, cu_conn_t *c)
         if (r == -2) {
             if (c->in.len - c->in.pos >= c->in.max) {
                 conn_error(e, c, 431, "Request header fields too large");
-                return;
+                return 0;
             }
             break;
         }
         if (r < 0) {
             conn_error(e, c, cu_h1_error_status(c->req.error), cu_h1_error_name(c->req.error));
-            return;
+            return 0;
         }
         start_request(e, c);
     }
-    if (c->state == ST_BODY) {
-        cu_io_set(e->loop, &c->io, CU_EV_READ | e->oneshot);
-        return;
-    }
+    if (c->state == ST_BODY)
+        return arm_read(e, c);
     if (c->state != ST_HEAD && c->state != ST_PROXY)
-        return;
+        return 0;
     /* Push out batched responses before waiting for the client. */
     if (cu_buf_unread(&c->out)) {
         int frc = cu_conn_flush_nb(c);
         if (frc == CU_ERROR) {
             conn_close(e, c);
-            return;
+            return 0;
         }
         if (frc == CU_AGAIN) {
             c->state = ST_WRITE;
-            cu_io_set(e->loop, &c->io, CU_EV_WRITE | e->oneshot);
+            cu_io_set(e->loop, &c->io, c->t.want | e->oneshot);
             cu_timer_start(e->loop, &c->timer, e->settings.io_timeout_ms);
-            return;
+            return 0;
         }
     }
-    if (e->stopping && cu_buf_unread(&c->in) == 0) {
+    if (e->stopping && cu_buf_unread(&c->in) == 0 && !cu_transport_pending(&c->t)) {
         conn_close(e, c);
-        return;
+        return 0;
     }
-    cu_io_set(e->loop, &c->io, CU_EV_READ | e->oneshot);
+    int now = arm_read(e, c);
     if (cu_buf_unread(&c->in) == 0 && c->nrequests > 0) {
-        cu_timer_start(e->loop, &c->timer, (int64_t)e->cfg->keepalive * 1000);
+        cu_timer_start(e->loop, &c->timer, e->settings.keepalive_ms);
     } else if (!cu_timer_active(&c->timer)) {
         /* A head must arrive whole within `timeout`, however it trickles in. */
-        cu_timer_start(e->loop, &c->timer,
-                       e->cfg->timeout > 0 ? (int64_t)e->cfg->timeout * 1000 : 30000);
+        cu_timer_start(e->loop, &c->timer, e->settings.head_timeout_ms);
     }
+    return now;
 }
 
 static void conn_on_read(cu_engine_t *e, cu_conn_t *c)
 {
-    if (cu_buf_reserve(&c->in, READ_CHUNK) != CU_OK && c->in.cap == c->in.len) {
-        if (c->state == ST_BODY) {
-            continue_request(e, c); /* the buffer is full: dispatch what we have */
+    for (;;) {
+        if (cu_buf_reserve(&c->in, READ_CHUNK) != CU_OK && c->in.cap == c->in.len) {
+            if (c->state == ST_BODY) {
+                continue_request(e, c); /* the buffer is full: dispatch what we have */
+                return;
+            }
+            conn_error(e, c, 431, "Request header fields too large");
             return;
         }
-        conn_error(e, c, 431, "Request header fields too large");
-        return;
-    }
-    ssize_t n = read(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len);
-    if (n > 0) {
+        ssize_t n = c->t.ops->read(&c->t, c->in.data + c->in.len, c->in.cap - c->in.len);
+        if (n == CU_AGAIN) {
+            cu_io_set(e->loop, &c->io, c->t.want | e->oneshot); /* re-arm a one-shot watcher */
+            return;
+        }
+        if (n <= 0) {
+            conn_close(e, c);
+            return;
+        }
         if (c->nrequests > 0 && cu_buf_unread(&c->in) == 0)
             cu_timer_stop(e->loop, &c->timer); /* keep-alive idle timer -> head timer */
         c->in.len += (size_t)n;
-        process_input(e, c);
+        if (!process_input(e, c))
+            return;
+    }
+}
+
+/* The transport's handshake, before any protocol byte; under the head timer. */
+static void conn_handshake(cu_engine_t *e, cu_conn_t *c)
+{
+    int rc = c->t.ops->handshake(&c->t);
+    if (rc == CU_AGAIN) {
+        cu_io_set(e->loop, &c->io, c->t.want | e->oneshot);
         return;
     }
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-        cu_io_set(e->loop, &c->io, CU_EV_READ | e->oneshot); /* re-arm a one-shot watcher */
+    if (rc != CU_OK) {
+        conn_close(e, c);
         return;
     }
-    conn_close(e, c);
+    c->state = e->es.proxy_protocol != CU_PROXY_OFF ? ST_PROXY : ST_HEAD;
+    conn_on_read(e, c);
 }
 
 static void conn_on_io(cu_loop_t *loop, cu_io_t *io, int events)
@@ -529,13 +570,14 @@ static void conn_on_io(cu_loop_t *loop, cu_io_t *io, int events)
     cu_conn_t *c = io->data;
     cu_engine_t *e = c->worker;
     switch (c->state) {
+    case ST_HANDSHAKE: conn_handshake(e, c); break;
     case ST_PROXY:
     case ST_HEAD:
     case ST_BODY: conn_on_read(e, c); break;
     case ST_WRITE: {
         int rc = cu_conn_flush_nb(c);
         if (rc == CU_AGAIN) {
-            cu_io_set(loop, &c->io, CU_EV_WRITE | e->oneshot);
+            cu_io_set(loop, &c->io, c->t.want | e->oneshot);
             break;
         }
         if (rc == CU_ERROR) {
@@ -548,22 +590,25 @@ static void conn_on_io(cu_loop_t *loop, cu_io_t *io, int events)
             break;
         }
         c->state = ST_HEAD;
-        process_input(e, c);
+        if (process_input(e, c))
+            conn_on_read(e, c);
         break;
     }
     case ST_LINGER: {
         char tmp[16384];
-        ssize_t n = read(c->fd, tmp, sizeof(tmp));
+        ssize_t n = c->t.ops->read(&c->t, tmp, sizeof(tmp));
         if (n > 0) {
             c->in.len += (size_t)n; /* count only */
             if (c->in.len > LINGER_MAX)
                 conn_close(e, c);
+            else if (cu_transport_pending(&c->t))
+                conn_on_io(loop, io, events);
             else
                 cu_io_set(loop, &c->io, CU_EV_READ | e->oneshot);
             break;
         }
-        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-            cu_io_set(loop, &c->io, CU_EV_READ | e->oneshot);
+        if (n == CU_AGAIN) {
+            cu_io_set(loop, &c->io, c->t.want | e->oneshot);
             break;
         }
         conn_close(e, c);
@@ -599,6 +644,12 @@ static void on_heartbeat(cu_loop_t *loop, cu_timer_t *t)
     cu_timer_start(loop, t, 1000);
 }
 
+/* A blocking wait on a slow client stamps the heartbeat: the worker is not stuck. */
+static void stamp_slot(void *arg)
+{
+    cu_heartbeat_stamp(arg, cu_mono_ms());
+}
+
 int cu_engine_init(cu_engine_t *e, cu_worker_ctx_t *ctx, cu_dispatch_cb dispatch_cb)
 {
     const cu_config_t *cfg = ctx->cfg;
@@ -612,51 +663,9 @@ int cu_engine_init(cu_engine_t *e, cu_worker_ctx_t *ctx, cu_dispatch_cb dispatch
         cu_log_error("cannot create event loop: %s", strerror(errno));
         return CU_ERROR;
     }
-    cu_conn_settings_t *s = &e->settings;
-    s->h1.limit_request_line = (size_t)cfg->limit_request_line;
-    s->h1.limit_request_fields = (size_t)cfg->limit_request_fields;
-    s->h1.limit_request_field_size = (size_t)cfg->limit_request_field_size;
-    s->h1.header_map = cfg->header_map == CU_HEADER_MAP_REFUSE      ? CU_H1_HMAP_REFUSE
-                       : cfg->header_map == CU_HEADER_MAP_DANGEROUS ? CU_H1_HMAP_DANGEROUS
-                                                                    : CU_H1_HMAP_DROP;
-    s->h1.permit_obsolete_folding = cfg->permit_obsolete_folding != 0;
-    s->h1.strip_header_spaces = cfg->strip_header_spaces != 0;
-    s->h1.permit_unconventional_http_method = cfg->permit_unconventional_http_method != 0;
-    s->h1.permit_unconventional_http_version = cfg->permit_unconventional_http_version != 0;
-    s->h1.casefold_http_method = cfg->casefold_http_method != 0;
-    s->h1_trusted = s->h1;
-    if (cfg->forwarder_headers.n > 0) {
-        e->fwd_names = cu_xcalloc(cfg->forwarder_headers.n, sizeof(*e->fwd_names));
-        for (size_t i = 0; i < cfg->forwarder_headers.n; i++)
-            e->fwd_names[i] =
-                (cu_str_t){cfg->forwarder_headers.v[i], strlen(cfg->forwarder_headers.v[i])};
-        s->h1_trusted.forwarder_headers = e->fwd_names;
-        s->h1_trusted.n_forwarder_headers = cfg->forwarder_headers.n;
-    }
-    s->io_timeout_ms = cfg->timeout > 0 ? cfg->timeout * 1000 : 30000;
-    size_t line = cfg->limit_request_line > 0 ? (size_t)cfg->limit_request_line : 8190;
-    size_t field = cfg->limit_request_field_size > 0 ? (size_t)cfg->limit_request_field_size : 8190;
-    /* Room for the largest head the limits allow (plus a PROXY v2 header and slack). */
-    size_t nfields = cfg->limit_request_fields > 0 && cfg->limit_request_fields <= 32768
-                         ? (size_t)cfg->limit_request_fields
-                         : 32768;
-    s->head_max = line + 4 + (nfields + 1) * (field + 2) + 2 + 1024;
-    s->slot = ctx->slot;
-    s->server_header = "cunicorn";
-    s->body_preread = BODY_PREREAD;
-
-    /* gunicorn: 0 or more than 32768 fields means 32768. */
-    e->max_headers = cfg->limit_request_fields > 0 && cfg->limit_request_fields <= 32768
-                         ? (size_t)cfg->limit_request_fields + 1
-                         : 32769;
-    e->max_conns = cfg->worker_connections > 0 ? (size_t)cfg->worker_connections : 1000;
-    if (cfg->max_requests > 0) {
-        uint64_t jitter = 0;
-        if (cfg->max_requests_jitter > 0)
-            jitter = (uint64_t)((unsigned)getpid() * 2654435761u) %
-                     ((uint64_t)cfg->max_requests_jitter + 1);
-        e->max_requests = (uint64_t)cfg->max_requests + jitter;
-    }
+    cu_settings_resolve(cfg, (unsigned)getpid(), &e->settings, &e->es);
+    e->settings.stall = stamp_slot;
+    e->settings.stall_arg = ctx->slot;
     e->lio = cu_xcalloc(ctx->nlisteners ? ctx->nlisteners : 1, sizeof(*e->lio));
     for (size_t i = 0; i < ctx->nlisteners; i++)
         cu_io_init(&e->lio[i], ctx->listeners[i].fd, on_accept, e);
@@ -667,14 +676,6 @@ int cu_engine_init(cu_engine_t *e, cu_worker_ctx_t *ctx, cu_dispatch_cb dispatch
     return CU_OK;
 }
 
-/* Nothing unread in the kernel for this idle connection (and the peer has not closed)? */
-static int nothing_pending(int fd)
-{
-    char b;
-    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
-}
-
 void cu_engine_stop(cu_engine_t *e)
 {
     if (e->stopping)
@@ -682,7 +683,7 @@ void cu_engine_stop(cu_engine_t *e)
     /* Clients already queued in the listen backlog connected to us: answer them rather
      * than leave them to be reset when the listener closes. */
     for (size_t i = 0; i < e->ctx->nlisteners && e->accepting; i++)
-        accept_some(e, &e->ctx->listeners[i], (int)e->max_conns);
+        accept_some(e, &e->ctx->listeners[i], (int)e->es.max_conns);
     e->stopping = 1;
     accept_pause(e);
     cu_timer_stop(e->loop, &e->accept_timer);
@@ -701,7 +702,7 @@ void cu_engine_stop(cu_engine_t *e)
         next = c->next;
         if (c->state != ST_HEAD || cu_buf_unread(&c->in) || cu_buf_unread(&c->out))
             continue; /* in flight: finishes, answered with Connection: close */
-        if (c->nrequests > 0 && nothing_pending(c->fd)) {
+        if (c->nrequests > 0 && cu_transport_idle(&c->t)) {
             conn_close(e, c); /* idle keep-alive: nothing was asked of us */
         } else {
             /* A request may be on its way (a new connection, or bytes not read yet): serve
@@ -782,7 +783,7 @@ void cu_engine_destroy(cu_engine_t *e)
         cu_free(c);
     }
     cu_free(e->lio);
-    cu_free(e->fwd_names);
+    cu_settings_free(&e->es);
     cu_loop_destroy(e->loop);
     e->loop = NULL;
     pthread_mutex_destroy(&e->mu);

@@ -331,12 +331,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     /* Options that change parsing, per input. */
-    cfg.proxy_protocol = (flags & 1) ? CU_PROXY_AUTO : CU_PROXY_OFF;
+    eng.es.proxy_protocol = (flags & 1) ? CU_PROXY_AUTO : CU_PROXY_OFF;
     eng.settings.h1.permit_obsolete_folding = (flags >> 1) & 1;
     eng.settings.h1.header_map = (enum cu_h1_header_map)((flags >> 2) % 3);
     eng.settings.h1.strip_header_spaces = (flags >> 4) & 1;
     eng.settings.h1.limit_request_line = (flags & 0x20) ? 64 : 4094;
-    cfg.keepalive = (flags & 0x20) ? 0 : 2;
+    eng.settings.keepalive_ms = (flags & 0x20) ? 0 : 2000;
 
     cl.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (cl.fd < 0 || connect(cl.fd, (struct sockaddr *)&addr, addrlen) < 0)
