@@ -120,9 +120,8 @@ SSL_CTX *cu_tls_ctx_default(const cu_config_t *cfg, char *err, size_t errlen)
     }
     if (cfg->ca_certs && *cfg->ca_certs &&
         !SSL_CTX_load_verify_locations(ctx, cfg->ca_certs, NULL)) {
-        snprintf(err, errlen, "ca_certs: cannot load CA certificates from '%s': %s",
-                 cfg->ca_certs, access(cfg->ca_certs, R_OK) ? strerror(errno)
-                                                            : ssl_errstr(e, sizeof(e)));
+        snprintf(err, errlen, "ca_certs: cannot load CA certificates from '%s': %s", cfg->ca_certs,
+                 access(cfg->ca_certs, R_OK) ? strerror(errno) : ssl_errstr(e, sizeof(e)));
         goto fail;
     }
     if (!SSL_CTX_use_certificate_chain_file(ctx, cert)) {
@@ -137,8 +136,8 @@ SSL_CTX *cu_tls_ctx_default(const cu_config_t *cfg, char *err, size_t errlen)
                      strerror(errno));
         else if (mismatch(ERR_peek_last_error()))
             snprintf(err, errlen,
-                     "%s: the private key in '%s' does not match the certificate in '%s'",
-                     which, key, cert);
+                     "%s: the private key in '%s' does not match the certificate in '%s'", which,
+                     key, cert);
         else if (asked)
             snprintf(err, errlen,
                      "%s: the private key in '%s' is encrypted (password-protected); use an "
@@ -150,8 +149,10 @@ SSL_CTX *cu_tls_ctx_default(const cu_config_t *cfg, char *err, size_t errlen)
         goto fail;
     }
     if (!SSL_CTX_check_private_key(ctx)) {
-        snprintf(err, errlen, "keyfile: the private key in '%s' does not match the certificate "
-                 "in '%s'", key, cert);
+        snprintf(err, errlen,
+                 "keyfile: the private key in '%s' does not match the certificate "
+                 "in '%s'",
+                 key, cert);
         goto fail;
     }
     switch (cfg->cert_reqs) {
@@ -200,9 +201,8 @@ static void stamp_file(const char *path, file_stamp_t *st)
 
 static int stamp_same(const file_stamp_t *a, const file_stamp_t *b)
 {
-    return a->missing == b->missing && a->dev == b->dev && a->ino == b->ino &&
-           a->size == b->size && a->mtime.tv_sec == b->mtime.tv_sec &&
-           a->mtime.tv_nsec == b->mtime.tv_nsec;
+    return a->missing == b->missing && a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+           a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec;
 }
 
 /* A new context from the settings, ALPN set. NULL with err set on failure. */
@@ -353,7 +353,8 @@ static int io_result(cu_transport_t *t, int ret, const char *what)
         ERR_clear_error();
     } else {
         cu_log_debug("ssl %s failed: %s", what,
-                     e == SSL_ERROR_SYSCALL && !code ? strerror(errno) : ssl_errstr(buf, sizeof(buf)));
+                     e == SSL_ERROR_SYSCALL && !code ? strerror(errno)
+                                                     : ssl_errstr(buf, sizeof(buf)));
     }
     /* after a fatal error no close_notify may be sent */
     SSL_set_quiet_shutdown(ssl, 1);

@@ -109,7 +109,8 @@ int cu_transport_wait(cu_transport_t *t, int events, int timeout_ms, cu_transpor
 {
     if ((events & CU_EV_READ) && cu_transport_pending(t))
         return CU_OK;
-    short want = (short)(((events & CU_EV_READ) ? POLLIN : 0) | ((events & CU_EV_WRITE) ? POLLOUT : 0));
+    short want =
+        (short)(((events & CU_EV_READ) ? POLLIN : 0) | ((events & CU_EV_WRITE) ? POLLOUT : 0));
     int left = timeout_ms;
     for (;;) {
         struct pollfd p = {.fd = t->fd, .events = want};

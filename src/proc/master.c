@@ -577,15 +577,13 @@ static int tls_apply(cu_master_t *m, const cu_config_t *cfg, int starting)
         }
         cu_log_error("Reload: TLS: %s; keeping the previous TLS context", err);
         tls = m->tls;
-        m->tls = NULL;
     }
-    if (tls) {
-        cu_log_error("TLS: serving HTTPS needs the engine's transports, not merged yet");
-        fprintf(stderr, "\nError: TLS listeners are not available in this build yet\n\n");
-        cu_tls_free(tls);
-        return CU_ERROR;
-    }
-    cu_tls_free(m->tls);
+    if (tls && tls != m->tls)
+        cu_tls_factory(tls, &m->tls_factory);
+    for (size_t i = 0; i < m->nls; i++)
+        m->ls[i].tf = tls ? &m->tls_factory : NULL;
+    if (m->tls != tls)
+        cu_tls_free(m->tls); /* workers forked with it keep their own copy */
     m->tls = tls;
     return CU_OK;
 }

@@ -41,7 +41,46 @@ static const char tls_src[] =
     "        raise ValueError('keylog_filename is not supported by cunicorn')\n"
     "    if getattr(ctx, '_msg_callback', None) is not None:\n"
     "        raise ValueError('_msg_callback is not supported by cunicorn')\n"
-    "    return (int(ctx.verify_mode), int(ctx.options))\n";
+    "    return (int(ctx.verify_mode), int(ctx.options))\n"
+    "\n"
+    "def _decode(der):\n"
+    "    '''The dict ssl.SSLSocket.getpeercert() gives, by the ssl module's own decoder.'''\n"
+    "    import os, _ssl\n"
+    "    fd = os.memfd_create('peercert', os.MFD_CLOEXEC)\n"
+    "    try:\n"
+    "        os.write(fd, ssl.DER_cert_to_PEM_cert(der).encode())\n"
+    "        return _ssl._test_decode_cert('/proc/self/fd/%d' % fd)\n"
+    "    finally:\n"
+    "        os.close(fd)\n"
+    "\n"
+    "class TLSSocket:\n"
+    "    '''environ['gunicorn.socket'] of a TLS connection: what apps read of ssl.SSLSocket.'''\n"
+    "    __slots__ = ('_der', '_verified', '_cipher', '_version', '_alpn', '_dict')\n"
+    "\n"
+    "    def __init__(self, der, verified, cipher, version, alpn):\n"
+    "        self._der, self._verified, self._cipher = der, verified, cipher\n"
+    "        self._version, self._alpn, self._dict = version, alpn, None\n"
+    "\n"
+    "    def getpeercert(self, binary_form=False):\n"
+    "        if binary_form or self._der is None:\n"
+    "            return self._der\n"
+    "        if not self._verified:\n"
+    "            return {}  # as ssl: a certificate not asked for is not decoded\n"
+    "        if self._dict is None:\n"
+    "            self._dict = _decode(self._der)\n"
+    "        return self._dict\n"
+    "\n"
+    "    def cipher(self):\n"
+    "        return self._cipher\n"
+    "\n"
+    "    def version(self):\n"
+    "        return self._version\n"
+    "\n"
+    "    def selected_alpn_protocol(self):\n"
+    "        return self._alpn\n"
+    "\n"
+    "    def __repr__(self):\n"
+    "        return '<cunicorn TLSSocket %s %s>' % (self._version, self._cipher[0])\n";
 
 static PyObject *support;  /* the module above (new ref) */
 static PyObject *contexts; /* list: every SSLContext whose SSL_CTX serves or served (their
@@ -140,10 +179,12 @@ static SSL_CTX *hook_build(void *arg, const cu_config_t *cfg, char *err, size_t 
     unsigned long long opts = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(facts, 1));
     int vm = c ? SSL_CTX_get_verify_mode(c) : -1;
     long cmode = vm & SSL_VERIFY_FAIL_IF_NO_PEER_CERT ? 2 : vm & SSL_VERIFY_PEER ? 1 : 0;
-    if (PyErr_Occurred() || !c || cmode != mode || (unsigned long long)SSL_CTX_get_options(c) != opts) {
+    if (PyErr_Occurred() || !c || cmode != mode ||
+        (unsigned long long)SSL_CTX_get_options(c) != opts) {
         PyErr_Clear();
-        snprintf(err, errlen, "ssl_context: cannot read the returned SSLContext's OpenSSL "
-                              "context on this Python");
+        snprintf(err, errlen,
+                 "ssl_context: cannot read the returned SSLContext's OpenSSL "
+                 "context on this Python");
         goto done;
     }
     if (PyList_Append(contexts, ctx) < 0) {
@@ -163,6 +204,64 @@ done:
     return out;
 }
 
+static int load_support(void)
+{
+    if (!support)
+        support = cu__py_module_from_source("cunicorn._tls", tls_src);
+    return support ? CU_OK : CU_ERROR;
+}
+
+/* env[key] = str(v) (latin-1: never fails on the bytes OpenSSL gives). -1 on error. */
+static int set_str(PyObject *env, const char *key, const char *v, Py_ssize_t n)
+{
+    PyObject *o = PyUnicode_DecodeLatin1(v, n < 0 ? (Py_ssize_t)strlen(v) : n, NULL);
+    int rc = o ? PyDict_SetItemString(env, key, o) : -1;
+    Py_XDECREF(o);
+    return rc;
+}
+
+int cu__tls_environ(PyObject *env, cu_conn_t *c)
+{
+    cu_tls_info_t in;
+    SSL *ssl = cu_tls_ssl(&c->t);
+    if (!ssl || cu_tls_info(&c->t, &in) != CU_OK)
+        return 0;
+    int rc = -1;
+    size_t n = 0, dn_len = 0, pem_len = 0;
+    unsigned char *der = cu_tls_peer_der(&c->t, &n);
+    char *dn = der ? cu_tls_peer_subject(&c->t, &dn_len) : NULL;
+    char *pem = der ? cu_tls_peer_pem(&c->t, &pem_len) : NULL;
+    PyObject *sock = NULL, *derobj = NULL;
+    if (set_str(env, "SSL_PROTOCOL", in.protocol, -1) < 0 ||
+        set_str(env, "SSL_CIPHER", in.cipher, -1) < 0 ||
+        set_str(env, "SSL_CLIENT_VERIFY", in.verify, -1) < 0)
+        goto done;
+    if (dn && set_str(env, "SSL_CLIENT_S_DN", dn, (Py_ssize_t)dn_len) < 0)
+        goto done;
+    if (pem && set_str(env, "SSL_CLIENT_CERT", pem, (Py_ssize_t)pem_len) < 0)
+        goto done;
+    if (load_support() != CU_OK)
+        goto done;
+    derobj = der ? PyBytes_FromStringAndSize((const char *)der, (Py_ssize_t)n) : Py_NewRef(Py_None);
+    if (!derobj)
+        goto done;
+    const SSL_CIPHER *ci = SSL_get_current_cipher(ssl);
+    sock = PyObject_CallMethod(support, "TLSSocket", "OO(ssi)sz#", derobj,
+                               in.verified ? Py_True : Py_False, in.cipher,
+                               ci ? SSL_CIPHER_get_version(ci) : "", in.cipher_bits, in.protocol,
+                               in.alpn, (Py_ssize_t)in.alpn_len);
+    if (!sock)
+        goto done;
+    rc = PyDict_SetItemString(env, "gunicorn.socket", sock);
+done:
+    Py_XDECREF(sock);
+    Py_XDECREF(derobj);
+    free(der);
+    free(dn);
+    free(pem);
+    return rc;
+}
+
 cu_tls_t *cu_py_tls_new(const cu_config_t *cfg, char *err, size_t errlen)
 {
     PyGILState_STATE g = PyGILState_Ensure();
@@ -177,7 +276,7 @@ cu_tls_t *cu_py_tls_new(const cu_config_t *cfg, char *err, size_t errlen)
         use_hook = 1;
         if (!same_libssl(err, errlen))
             goto fail;
-        if (!support && !(support = cu__py_module_from_source("cunicorn._tls", tls_src))) {
+        if (load_support() != CU_OK) {
             exc_text("ssl_context", err, errlen);
             goto fail;
         }

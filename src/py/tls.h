@@ -15,4 +15,14 @@
  * calls the hook again (taking the GIL) from the worker that notices the change. */
 cu_tls_t *cu_py_tls_new(const cu_config_t *cfg, char *err, size_t errlen);
 
+#ifdef Py_PYTHON_H
+#include "http/conn.h"
+/* The TLS keys of a request on a TLS connection (environ.c calls it; GIL held):
+ * SSL_PROTOCOL, SSL_CIPHER, SSL_CLIENT_VERIFY and, with a client certificate,
+ * SSL_CLIENT_S_DN (RFC 2253) and SSL_CLIENT_CERT (PEM), as mod_ssl names them; and
+ * gunicorn.socket, an object with ssl.SSLSocket's getpeercert(binary_form=False), cipher(),
+ * version() and selected_alpn_protocol(). 0, or -1 with an exception set. */
+int cu__tls_environ(PyObject *env, cu_conn_t *c);
+#endif
+
 #endif

@@ -103,8 +103,8 @@ static void make_files(void)
 
 static void remove_files(void)
 {
-    const char *all[] = {path_ca,    path_cert,      path_key,     path_ccert,
-                         path_ckey,  path_other_key, path_enc_key, path_cert2};
+    const char *all[] = {path_ca,   path_cert,      path_key,     path_ccert,
+                         path_ckey, path_other_key, path_enc_key, path_cert2};
     for (size_t i = 0; i < CU_NELEM(all); i++)
         unlink(all[i]);
     rmdir(dir);
