@@ -86,6 +86,11 @@ static PyObject *support;  /* the module above (new ref) */
 static PyObject *contexts; /* list: every SSLContext whose SSL_CTX serves or served (their
                               ALPN callback reads the Python object) */
 
+/* The SSL_CTX of each entry of `contexts`, also held here: Python objects are never freed
+ * (no Py_Finalize), and a C pointer keeps what they own visibly reachable for LeakSanitizer. */
+static SSL_CTX **held;
+static size_t nheld;
+
 /* The layout every CPython 3 ssl.SSLContext starts with. */
 typedef struct {
     PyObject_HEAD SSL_CTX *ctx;
@@ -191,6 +196,8 @@ static SSL_CTX *hook_build(void *arg, const cu_config_t *cfg, char *err, size_t 
         exc_text("ssl_context", err, errlen);
         goto done;
     }
+    held = cu_xrealloc(held, (nheld + 1) * sizeof(*held));
+    held[nheld++] = c;
     /* resumption with client certificates needs a session id context */
     static const unsigned char sid[] = "cunicorn";
     SSL_CTX_set_session_id_context(c, sid, sizeof(sid) - 1);
