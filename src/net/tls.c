@@ -304,6 +304,10 @@ int cu_tls_reload(cu_tls_t *tls)
 
 void cu_tls_check_files(cu_tls_t *tls)
 {
+    /* A context from the ssl_context hook is rebuilt on HUP only: calling Python (and
+     * waiting for the GIL) from the accept path could stall or deadlock the loop. */
+    if (tls->build)
+        return;
     int64_t now = cu_mono_ms();
     int64_t next = atomic_load_explicit(&tls->next_check_ms, memory_order_relaxed);
     if (now < next || !atomic_compare_exchange_strong(&tls->next_check_ms, &next, now + 1000))

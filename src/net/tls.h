@@ -46,7 +46,8 @@ int cu_tls_reload(cu_tls_t *tls);
 
 /* Rebuild when certfile, keyfile or ca_certs changed on disk (a stat each, at most once a
  * second; a failed rebuild is retried only when the files change again). Thread-safe;
- * the factory calls it on accept. */
+ * the factory calls it on accept. Does nothing for a context made by a build callback (the
+ * ssl_context hook): that one is rebuilt on HUP. */
 void cu_tls_check_files(cu_tls_t *tls);
 
 /* The listener factory for tls: open() makes a tls transport over fd with the current

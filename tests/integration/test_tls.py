@@ -435,3 +435,32 @@ def test_testssl_no_weak_protocols_or_ciphers(make_server, certs, tmp_path):
     # category, severity LOW (checked above: nothing worse)
     assert by_id["cipherlist_STRONG"] == "offered"
     assert by_id["ALPN"] == "http/1.1"
+
+
+def test_session_resumption_across_workers(make_server, certs):
+    """Tickets are on and every worker shares the ticket keys (the context is made in the
+    master before fork): a session from one worker resumes on any."""
+    s = make_server("tlsapp:app", tls_args(certs), workers=2)
+    ctx = client_ctx(certs)
+
+    def one(session=None):
+        with socket.create_connection((s.host, s.port), timeout=10) as raw:
+            with ctx.wrap_socket(raw, server_hostname="localhost", session=session) as t:
+                t.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                data = b""
+                while True:
+                    chunk = t.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                return t.session, t.session_reused, json.loads(data.partition(b"\r\n\r\n")[2])
+
+    sess, reused, _ = one()
+    assert not reused
+    pids, count = set(), 0
+    for _ in range(30):
+        _, reused, env = one(sess)
+        count += reused
+        pids.add(env["pid"])
+    assert count == 30
+    assert len(pids) == 2 or len(set(s.worker_pids())) == 2
