@@ -6,6 +6,9 @@ Prints requests/s, p50/p99 latency and the ratios the project targets:
 The server is pinned to CPU 0 and wrk to CPU 1. Every load is bounded in time.
 
   python3 bench/run.py [--seconds 5] [--only hello,idle,trickle,big,upload]
+  python3 bench/run.py --tls     HTTPS: keep-alive hello, a new connection (full handshake)
+                                 per request, and 200 idle handshakes, against nginx (and
+                                 granian when installed) with the same certificate
 """
 import argparse
 import os
@@ -49,13 +52,19 @@ def free_port():
     return p
 
 
-def wait_ready(port, proc, timeout=15):
+def wait_ready(port, proc, timeout=15, tls=False):
     end = time.time() + timeout
     while time.time() < end:
         if proc.poll() is not None:
             raise RuntimeError("server exited with %s" % proc.returncode)
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as raw:
+                s = raw
+                if tls:
+                    import ssl
+                    ctx = ssl.create_default_context()
+                    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+                    s = ctx.wrap_socket(raw)
                 s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
                 if s.recv(100).startswith(b"HTTP/1."):
                     return
@@ -72,10 +81,11 @@ def pin(cpu):
 class Server:
     def __init__(self, name, argv, port, env=None, cwd=None):
         self.name, self.port = name, port
+        self.tls = name.endswith(" tls")
         self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(pin(0) + argv, cwd=cwd or BENCH, env=env,
                                      stdout=self.log, stderr=self.log, start_new_session=True)
-        wait_ready(port, self.proc)
+        wait_ready(port, self.proc, tls=self.tls)
 
     def worker_rss_kb(self):
         """Peak RSS (VmHWM) of each process in the server's tree, worker processes only."""
@@ -105,15 +115,58 @@ class Server:
 
     def stop(self):
         try:
-            os.killpg(self.proc.pid, signal.SIGTERM if self.name != "nginx" else signal.SIGQUIT)
+            os.killpg(self.proc.pid, signal.SIGQUIT if self.name.startswith("nginx") else signal.SIGTERM)
             self.proc.wait(10)
         except Exception:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
 
 
+def make_cert(tmp):
+    """A self-signed P-256 certificate every TLS server uses (nginx's default curve too)."""
+    cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+    if not os.path.exists(cert):
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
+                        "-days", "2", "-subj", "/CN=localhost"], check=True, capture_output=True)
+    return cert, key
+
+
 def start(kind, port, tmp):
     bind = "127.0.0.1:%d" % port
+    if kind == "cunicorn sync tls":
+        cert, key = make_cert(tmp)
+        return Server(kind, [CUNICORN, "-w", "1", "-b", bind, "--certfile", cert, "--keyfile",
+                             key, "--keep-alive", "75", "bench_app:app"], port)
+    if kind == "granian tls":
+        cert, key = make_cert(tmp)
+        return Server(kind, [PY, "-m", "granian", "--interface", "wsgi", "--workers", "1",
+                             "--host", "127.0.0.1", "--port", str(port), "--ssl-certificate",
+                             cert, "--ssl-keyfile", key, "bench_app:app"], port)
+    if kind == "nginx tls":
+        cert, key = make_cert(tmp)
+        root = os.path.join(tmp, "www")
+        os.makedirs(root, exist_ok=True)
+        with open(os.path.join(root, "index.txt"), "wb") as f:
+            f.write(HELLO)
+        conf = os.path.join(tmp, "nginx-tls.conf")
+        with open(conf, "w") as f:
+            f.write("""
+worker_processes 1; daemon off; pid %(tmp)s/nginx-tls.pid; error_log %(tmp)s/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off; keepalive_requests 1000000; client_body_temp_path %(tmp)s;
+  proxy_temp_path %(tmp)s; fastcgi_temp_path %(tmp)s; uwsgi_temp_path %(tmp)s; scgi_temp_path %(tmp)s;
+  default_type text/plain; open_file_cache max=100;
+  ssl_protocols TLSv1.2 TLSv1.3; ssl_session_tickets on;
+  server { listen %(bind)s ssl; root %(root)s;
+    ssl_certificate %(cert)s; ssl_certificate_key %(key)s;
+    location = / { try_files /index.txt =404; }
+  }
+}
+""" % {"tmp": tmp, "bind": bind, "root": root, "cert": cert, "key": key})
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        return Server(kind, [nginx, "-c", conf, "-e", os.path.join(tmp, "error.log")], port)
     if kind == "cunicorn sync":
         return Server(kind, [CUNICORN, "-w", "1", "-b", bind, "bench_app:app"], port)
     if kind == "cunicorn gthread":
@@ -188,11 +241,13 @@ class SlowClients:
             s.close()
 
 
-def wrk(port, path, seconds, conns=50, script=None):
+def wrk(port, path, seconds, conns=50, script=None, tls=False, close=False):
     cmd = pin(1) + ["wrk", "-t1", "-c%d" % conns, "-d%ds" % seconds, "--latency", "--timeout", "4s"]
     if script:
         cmd += ["-s", script]
-    cmd.append("http://127.0.0.1:%d%s" % (port, path))
+    if close:
+        cmd += ["-H", "Connection: close"]  # a new connection, a full handshake, per request
+    cmd.append("%s://127.0.0.1:%d%s" % ("https" if tls else "http", port, path))
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30).stdout
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     p50 = re.search(r"\s50%\s+([\d.]+)(us|ms|s)", out)
@@ -219,7 +274,17 @@ def main():
     ap.add_argument("--seconds", type=int, default=int(os.environ.get("BENCH_SECONDS", "5")))
     ap.add_argument("--only", default="hello,idle,trickle,big,upload")
     ap.add_argument("--servers", default="cunicorn sync,cunicorn gthread,gunicorn sync,gunicorn gthread,nginx static")
+    ap.add_argument("--tls", action="store_true",
+                    help="HTTPS scenarios: hello, handshake, idle against nginx (and granian)")
     args = ap.parse_args()
+    if args.tls:
+        args.only = "hello,handshake,idle"
+        args.servers = "cunicorn sync tls,nginx tls"
+        try:
+            import granian  # noqa: F401
+            args.servers += ",granian tls"
+        except ImportError:
+            print("bench: granian not installed (pip install granian): not compared", flush=True)
     ensure_peers()
     if not os.path.exists(CUNICORN):
         sys.exit("bench: %s not built (run make)" % CUNICORN)
@@ -234,12 +299,14 @@ def main():
             try:
                 for sc in scen:
                     if sc == "hello":
-                        r = wrk(port, "/", args.seconds)
+                        r = wrk(port, "/", args.seconds, tls=srv.tls)
+                    elif sc == "handshake":
+                        r = wrk(port, "/", args.seconds, conns=20, tls=srv.tls, close=True)
                     elif sc in ("idle", "trickle"):
                         slow = SlowClients(port, 200, trickle=(sc == "trickle"))
                         time.sleep(0.5)
                         try:
-                            r = wrk(port, "/", args.seconds)
+                            r = wrk(port, "/", args.seconds, tls=srv.tls)
                         finally:
                             slow.close()
                     elif sc == "big":
@@ -270,6 +337,17 @@ def main():
             return None
         return ra["rps"] / rb["rps"] if rb["rps"] else float("inf")
 
+    for peer in ("nginx tls", "granian tls"):
+        for sc in ("hello", "handshake"):
+            r = ratio("cunicorn sync tls", peer, sc)
+            if r is not None:
+                print("  %-17s / %-17s %-9s %8.2fx  (target >= 0.8x nginx)" % (
+                    "cunicorn sync tls", peer, sc, r))
+    base = results.get(("cunicorn sync tls", "hello"))
+    idle = results.get(("cunicorn sync tls", "idle"))
+    if base and idle and base["rps"]:
+        print("  cunicorn sync tls idle handshakes vs hello: %6.1f %%  (target within 10 %%)"
+              % (100.0 * idle["rps"] / base["rps"]))
     for cu in ("cunicorn sync", "cunicorn gthread"):
         for peer, target in (("nginx static", 0.8), ("gunicorn gthread", 20.0), ("gunicorn sync", None)):
             r = ratio(cu, peer)
