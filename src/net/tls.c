@@ -270,6 +270,25 @@ void cu_tls_free(cu_tls_t *tls)
     free(tls);
 }
 
+/* Give `to` the session ticket keys of `from`, so that tickets issued by one resume on the
+ * other. */
+static void copy_ticket_keys(SSL_CTX *to, SSL_CTX *from)
+{
+    unsigned char keys[80];
+    if (SSL_CTX_get_tlsext_ticket_keys(from, keys, sizeof(keys)) == 1)
+        SSL_CTX_set_tlsext_ticket_keys(to, keys, sizeof(keys));
+    OPENSSL_cleanse(keys, sizeof(keys));
+}
+
+void cu_tls_inherit_tickets(cu_tls_t *to, cu_tls_t *from)
+{
+    pthread_mutex_lock(&from->lock);
+    pthread_mutex_lock(&to->lock);
+    copy_ticket_keys(to->ctx, from->ctx);
+    pthread_mutex_unlock(&to->lock);
+    pthread_mutex_unlock(&from->lock);
+}
+
 /* Swap in a freshly built context. Lock held. */
 static int rebuild_locked(cu_tls_t *tls, const char *why)
 {
@@ -281,11 +300,7 @@ static int rebuild_locked(cu_tls_t *tls, const char *why)
                      why, err);
         return CU_ERROR;
     }
-    /* keep the ticket keys: sessions issued before the rotation still resume */
-    unsigned char keys[80];
-    if (SSL_CTX_get_tlsext_ticket_keys(tls->ctx, keys, sizeof(keys)) == 1)
-        SSL_CTX_set_tlsext_ticket_keys(ctx, keys, sizeof(keys));
-    OPENSSL_cleanse(keys, sizeof(keys));
+    copy_ticket_keys(ctx, tls->ctx); /* sessions issued before the rotation still resume */
     SSL_CTX_free(tls->ctx);
     tls->ctx = ctx;
     cu_log_info("TLS: %s: new connections get the new certificate", why);

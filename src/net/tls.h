@@ -44,6 +44,10 @@ void cu_tls_free(cu_tls_t *tls);
  * (logged) with the previous context still serving. Thread-safe. */
 int cu_tls_reload(cu_tls_t *tls);
 
+/* Give `to` the session ticket keys of `from` (HUP: the new workers resume the sessions
+ * the old ones issued). */
+void cu_tls_inherit_tickets(cu_tls_t *to, cu_tls_t *from);
+
 /* Rebuild when certfile, keyfile or ca_certs changed on disk (a stat each, at most once a
  * second; a failed rebuild is retried only when the files change again). Thread-safe;
  * the factory calls it on accept. Does nothing for a context made by a build callback (the

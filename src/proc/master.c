@@ -578,8 +578,11 @@ static int tls_apply(cu_master_t *m, const cu_config_t *cfg, int starting)
         cu_log_error("Reload: TLS: %s; keeping the previous TLS context", err);
         tls = m->tls;
     }
-    if (tls && tls != m->tls)
+    if (tls && tls != m->tls) {
+        if (m->tls)
+            cu_tls_inherit_tickets(tls, m->tls);
         cu_tls_factory(tls, &m->tls_factory);
+    }
     for (size_t i = 0; i < m->nls; i++)
         m->ls[i].tf = tls ? &m->tls_factory : NULL;
     if (m->tls != tls)

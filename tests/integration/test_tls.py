@@ -464,3 +464,27 @@ def test_session_resumption_across_workers(make_server, certs):
         pids.add(env["pid"])
     assert count == 30
     assert len(pids) == 2 or len(set(s.worker_pids())) == 2
+
+
+def test_sessions_resume_after_hup(make_server, certs):
+    s = make_server("tlsapp:app", tls_args(certs))
+    ctx = client_ctx(certs)
+
+    def connect(session=None):
+        with socket.create_connection((s.host, s.port), timeout=10) as raw:
+            with ctx.wrap_socket(raw, server_hostname="localhost", session=session) as t:
+                t.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                data = b""
+                while True:
+                    chunk = t.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                return t.session, t.session_reused, json.loads(data.partition(b"\r\n\r\n")[2])
+
+    sess, _, env = connect()
+    old = env["pid"]
+    s.proc.send_signal(1)  # HUP: a new context in the master, new workers
+    assert srv.wait_until(lambda: connect()[2]["pid"] != old, 20)
+    _, reused, env = connect(sess)
+    assert env["pid"] != old and reused
