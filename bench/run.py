@@ -101,6 +101,19 @@ class Server:
                 out.append(int(m.group(1)))
         return out
 
+    def cpu_seconds(self):
+        """utime + stime of every process in the server's tree so far."""
+        tck = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for pid in self.tree():
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    rest = f.read().rsplit(")", 1)[1].split()
+                total += int(rest[11]) + int(rest[12])
+            except (OSError, IndexError, ValueError):
+                pass
+        return total / tck
+
     def tree(self):
         pids, todo = [], [self.proc.pid]
         while todo:
@@ -273,18 +286,23 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=int(os.environ.get("BENCH_SECONDS", "5")))
     ap.add_argument("--only", default="hello,idle,trickle,big,upload")
-    ap.add_argument("--servers", default="cunicorn sync,cunicorn gthread,gunicorn sync,gunicorn gthread,nginx static")
+    ap.add_argument("--servers", default=None)
     ap.add_argument("--tls", action="store_true",
                     help="HTTPS scenarios: hello, handshake, idle against nginx (and granian)")
     args = ap.parse_args()
     if args.tls:
-        args.only = "hello,handshake,idle"
-        args.servers = "cunicorn sync tls,nginx tls"
-        try:
-            import granian  # noqa: F401
-            args.servers += ",granian tls"
-        except ImportError:
-            print("bench: granian not installed (pip install granian): not compared", flush=True)
+        if args.only == ap.get_default("only"):
+            args.only = "hello,handshake,idle"
+        if args.servers is None:
+            args.servers = "cunicorn sync tls,nginx tls"
+            try:
+                import granian  # noqa: F401
+                args.servers += ",granian tls"
+            except ImportError:
+                print("bench: granian not installed (pip install granian): not compared",
+                      flush=True)
+    if args.servers is None:
+        args.servers = "cunicorn sync,cunicorn gthread,gunicorn sync,gunicorn gthread,nginx static"
     ensure_peers()
     if not os.path.exists(CUNICORN):
         sys.exit("bench: %s not built (run make)" % CUNICORN)
@@ -298,6 +316,7 @@ def main():
             srv = start(kind, port, tmp)
             try:
                 for sc in scen:
+                    cpu0 = srv.cpu_seconds()
                     if sc == "hello":
                         r = wrk(port, "/", args.seconds, tls=srv.tls)
                     elif sc == "handshake":
@@ -318,9 +337,14 @@ def main():
                                 script=os.path.join(BENCH, "upload.lua"))
                     else:
                         continue
+                    # server CPU per request: a figure a busy machine disturbs far less than req/s
+                    cpu = srv.cpu_seconds() - cpu0
+                    n = r["rps"] * args.seconds
+                    r["cpu_us"] = 1e6 * cpu / n if n else None
                     results[(kind, sc)] = r
-                    print("%-17s %-8s %10.0f req/s  p50 %8s ms  p99 %8s ms  %s" % (
-                        kind, sc, r["rps"], fmt_ms(r["p50"]), fmt_ms(r["p99"]), r["errors"]), flush=True)
+                    print("%-17s %-9s %10.0f req/s  p50 %8s ms  p99 %8s ms  cpu %7s us/req  %s" % (
+                        kind, sc, r["rps"], fmt_ms(r["p50"]), fmt_ms(r["p99"]),
+                        "-" if r["cpu_us"] is None else "%.1f" % r["cpu_us"], r["errors"]), flush=True)
                 rss[kind] = srv.worker_rss_kb()
             finally:
                 srv.stop()
@@ -340,9 +364,13 @@ def main():
     for peer in ("nginx tls", "granian tls"):
         for sc in ("hello", "handshake"):
             r = ratio("cunicorn sync tls", peer, sc)
+            a, b = results.get(("cunicorn sync tls", sc)), results.get((peer, sc))
             if r is not None:
-                print("  %-17s / %-17s %-9s %8.2fx  (target >= 0.8x nginx)" % (
-                    "cunicorn sync tls", peer, sc, r))
+                cpu = ""
+                if a and b and a.get("cpu_us") and b.get("cpu_us"):
+                    cpu = "  by CPU per request %.2fx" % (b["cpu_us"] / a["cpu_us"])
+                print("  %-17s / %-17s %-9s %8.2fx%s  (target >= 0.8x nginx)" % (
+                    "cunicorn sync tls", peer, sc, r, cpu))
     base = results.get(("cunicorn sync tls", "hello"))
     idle = results.get(("cunicorn sync tls", "idle"))
     if base and idle and base["rps"]:

@@ -10,6 +10,7 @@
 #include "py/tls.h"
 
 #include <dlfcn.h>
+#include <pthread.h>
 #include <openssl/crypto.h>
 
 static const char tls_src[] =
@@ -227,12 +228,83 @@ static int set_str(PyObject *env, const char *key, const char *v, Py_ssize_t n)
     return rc;
 }
 
+/* A connection's TLS facts do not change between its requests: they are built once, as a
+ * dict kept in the SSL's ex_data, and copied into each request's environ. SSL_free runs in
+ * the loop without the GIL, so it only queues the dict; the next request (GIL held)
+ * releases what was queued. */
+static int cache_index = -1;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t dead_lock = PTHREAD_MUTEX_INITIALIZER;
+static PyObject **dead;
+static size_t ndead, dead_cap;
+
+static void cache_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+    if (!ptr)
+        return;
+    pthread_mutex_lock(&dead_lock);
+    if (ndead == dead_cap) {
+        dead_cap = dead_cap ? dead_cap * 2 : 64;
+        dead = cu_xrealloc(dead, dead_cap * sizeof(*dead));
+    }
+    dead[ndead++] = ptr;
+    pthread_mutex_unlock(&dead_lock);
+}
+
+static void cache_init(void)
+{
+    cache_index = SSL_get_ex_new_index(0, "cunicorn environ", NULL, NULL, cache_free);
+}
+
+/* Release the dicts of closed connections. GIL held. */
+static void release_dead(void)
+{
+    if (!ndead) /* a racy peek is fine: the next request looks again */
+        return;
+    pthread_mutex_lock(&dead_lock);
+    PyObject **list = dead;
+    size_t n = ndead;
+    dead = NULL;
+    ndead = dead_cap = 0;
+    pthread_mutex_unlock(&dead_lock);
+    for (size_t i = 0; i < n; i++)
+        Py_DECREF(list[i]);
+    free(list);
+}
+
+/* The TLS keys of one connection (new ref), or NULL with an exception set. */
+static PyObject *build_items(cu_conn_t *c, SSL *ssl, const cu_tls_info_t *info);
+
 int cu__tls_environ(PyObject *env, cu_conn_t *c)
 {
     cu_tls_info_t in;
     SSL *ssl = cu_tls_ssl(&c->t);
-    if (!ssl || cu_tls_info(&c->t, &in) != CU_OK)
+    if (!ssl)
         return 0;
+    pthread_once(&cache_once, cache_init);
+    release_dead();
+    PyObject *items = SSL_get_ex_data(ssl, cache_index); /* owned by the SSL */
+    if (!items) {
+        if (cu_tls_info(&c->t, &in) != CU_OK)
+            return 0;
+        items = build_items(c, ssl, &in);
+        if (!items)
+            return -1;
+        if (!SSL_set_ex_data(ssl, cache_index, items)) {
+            int rc = PyDict_Update(env, items);
+            Py_DECREF(items);
+            return rc;
+        }
+    }
+    return PyDict_Update(env, items);
+}
+
+static PyObject *build_items(cu_conn_t *c, SSL *ssl, const cu_tls_info_t *info)
+{
+    cu_tls_info_t in = *info;
+    PyObject *env = PyDict_New();
+    if (!env)
+        return NULL;
     int rc = -1;
     size_t n = 0, dn_len = 0, pem_len = 0;
     unsigned char *der = cu_tls_peer_der(&c->t, &n);
@@ -266,7 +338,9 @@ done:
     free(der);
     free(dn);
     free(pem);
-    return rc;
+    if (rc < 0)
+        Py_CLEAR(env);
+    return env;
 }
 
 cu_tls_t *cu_py_tls_new(const cu_config_t *cfg, char *err, size_t errlen)
