@@ -85,6 +85,12 @@ $(OUT)/tests/%: tests/unit/%.c $(OUT)/libcu.a tests/unit/t.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDSAN) -Itests/unit -o $@ $< $(OUT)/libcu.a $(LDLIBS)
 
+# The engine's unit test links the engine itself (workers/ without Python).
+ENGINE_TEST_SRC := src/workers/engine.c src/workers/settings.c
+$(OUT)/tests/test_engine: tests/unit/test_engine.c $(ENGINE_TEST_SRC) $(OUT)/libcu.a tests/unit/t.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDSAN) -Itests/unit -o $@ $< $(ENGINE_TEST_SRC) $(OUT)/libcu.a $(LDLIBS)
+
 -include $(shell find $(OUT)/obj -name '*.d' 2>/dev/null)
 
 run: deps all

@@ -2,6 +2,7 @@
  * left in the buffer, then from the socket; 100-continue; blocking waits with a stall limit. */
 #include "http/conn.h"
 #include "core/clock.h"
+#include "http/proto.h"
 
 #include <errno.h>
 
@@ -16,8 +17,11 @@ int cu_conn_wait(cu_conn_t *c, int events)
 
 void cu_conn_begin_request(cu_conn_t *c)
 {
-    cu_h1_request_t *r = &c->req;
-    c->rpos = c->in.pos + r->head_len;
+    cu_req_t *r = &c->request;
+    r->scheme = c->scheme;
+    r->peer = &c->peer;
+    r->listener = c->listener;
+    c->rpos = c->in.pos + c->head_len;
     c->body.done = 0;
     c->body.error = 0;
     c->body.timed_out = 0;
@@ -37,16 +41,14 @@ void cu_conn_begin_request(cu_conn_t *c)
     if (!c->body.done && r->expect_continue)
         c->body.continue_pending = 1;
     c->keep_alive = r->keep_alive && !c->closing;
-    c->resp.status = 0;
+    cu_resp_head_reset(&c->resp.h);
     c->resp.content_length = -1;
     c->resp.chunked = c->resp.close_delimited = c->resp.head_sent = c->resp.head_emitted =
         c->resp.hold = 0;
     c->resp.no_body = 0;
     c->resp.app_date = c->resp.app_server = 0;
     c->resp.body_sent = 0;
-    c->resp.head.pos = c->resp.head.len = 0;
     c->resp.stash.pos = c->resp.stash.len = 0;
-    c->resp.status_line_len = 0;
     /* Batch responses when the next request is already here and this one has no body. */
     c->defer_flush = c->body.done && c->in.len > c->rpos;
 }
@@ -97,9 +99,8 @@ static int fill_bin(cu_conn_t *c, size_t max)
 
 static int send_continue(cu_conn_t *c)
 {
-    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
     c->body.continue_pending = 0;
-    if (cu_buf_append(&c->out, cont, sizeof(cont) - 1) != CU_OK)
+    if (c->proto->continue_100 && c->proto->continue_100(c) != CU_OK)
         return CU_ERROR;
     return cu_conn_flush(c);
 }
@@ -112,8 +113,8 @@ static ssize_t body_fail(cu_conn_t *c)
     return -1;
 }
 
-/* Copy up to n body bytes into dst; stop after '\n' when `line`. */
-static ssize_t body_read(cu_conn_t *c, char *dst, size_t n, int line)
+/* Copy up to n body bytes into dst. */
+static ssize_t body_read(cu_conn_t *c, char *dst, size_t n)
 {
     if (c->body.error)
         return -1;
@@ -128,7 +129,7 @@ static ssize_t body_read(cu_conn_t *c, char *dst, size_t n, int line)
             size_t want = n;
             if ((uint64_t)want > (uint64_t)c->body.remaining)
                 want = (size_t)c->body.remaining;
-            if (avail.len == 0 && !line && want >= 4096) {
+            if (avail.len == 0 && want >= 4096) {
                 /* Large reads go straight from the socket into the caller's memory. */
                 ssize_t r = c->t.ops->read(&c->t, dst, want);
                 if (r > 0) {
@@ -155,11 +156,6 @@ static ssize_t body_read(cu_conn_t *c, char *dst, size_t n, int line)
             }
             if (want > avail.len)
                 want = avail.len;
-            if (line) {
-                const char *nl = memchr(avail.p, '\n', want);
-                if (nl)
-                    want = (size_t)(nl - avail.p) + 1;
-            }
             memcpy(dst, avail.p, want);
             consume(c, from_bin, want);
             c->body.remaining -= (int64_t)want;
@@ -171,11 +167,6 @@ static ssize_t body_read(cu_conn_t *c, char *dst, size_t n, int line)
          * bytes stay unconsumed (so nothing moves them) until it is used up. */
         if (c->body.pend_len) {
             size_t take = c->body.pend_len < n ? c->body.pend_len : n;
-            if (line) {
-                const char *nl = memchr(c->body.pend, '\n', take);
-                if (nl)
-                    take = (size_t)(nl - c->body.pend) + 1;
-            }
             memcpy(dst, c->body.pend, take);
             c->body.pend += take;
             c->body.pend_len -= take;
@@ -212,12 +203,7 @@ static ssize_t body_read(cu_conn_t *c, char *dst, size_t n, int line)
 
 ssize_t cu_body_read(cu_conn_t *c, char *dst, size_t n)
 {
-    return body_read(c, dst, n, 0);
-}
-
-ssize_t cu_body_readline(cu_conn_t *c, char *dst, size_t n)
-{
-    return body_read(c, dst, n, 1);
+    return body_read(c, dst, n);
 }
 
 int cu_body_drain(cu_conn_t *c)
@@ -234,7 +220,7 @@ int cu_body_drain(cu_conn_t *c)
     char tmp[16384];
     size_t total = 0;
     while (!c->body.done) {
-        ssize_t r = body_read(c, tmp, sizeof(tmp), 0);
+        ssize_t r = body_read(c, tmp, sizeof(tmp));
         if (r < 0)
             return CU_ERROR;
         total += (size_t)r;
@@ -260,6 +246,6 @@ int cu_conn_end_request(cu_conn_t *c)
         c->bin.pos = c->bin.len = 0;
     }
     c->rpos = c->in.pos;
-    cu_h1_request_reset(&c->req);
+    c->proto->reset(c);
     return CU_OK;
 }

@@ -40,19 +40,10 @@ typedef struct cu_conn_settings_s {
     size_t body_preread;         /* bodies up to this size are read by the loop before dispatch */
 } cu_conn_settings_t;
 
-/* Everything the app layer needs to know about where a request came from. */
-typedef struct cu_peer_s {
-    struct sockaddr_storage addr; /* client (after PROXY protocol, if any) */
-    socklen_t addrlen;
-    char host[64]; /* REMOTE_ADDR text ("" for unix sockets) */
-    int port;      /* REMOTE_PORT, 0 for unix */
-    int is_unix;
-    int trusted_forwarder; /* real socket peer is in forwarded_allow_ips */
-} cu_peer_t;
-
-/* Response being produced for the current request. */
+/* Response being produced for the current request: the neutral head (status and fields,
+ * structured until emitted) and the HTTP/1 writer's framing state. */
 typedef struct cu_resp_s {
-    int status;                   /* 0 until cu_resp_begin */
+    cu_resp_head_t h;             /* h.status is 0 until cu_resp_begin */
     int64_t content_length;       /* from the app's Content-Length, -1 if none */
     unsigned chunked : 1;         /* we add chunked framing */
     unsigned close_delimited : 1; /* HTTP/1.0 without length: close after */
@@ -62,11 +53,9 @@ typedef struct cu_resp_s {
     unsigned hold : 1;            /* body is complete in the app's hands: batch it (cu_resp_hold) */
     unsigned no_body : 1;         /* HEAD, 1xx, 204, 304 */
     uint64_t body_sent;           /* body bytes the app produced (B/b atoms) */
-    cu_buf_t head;           /* "HTTP/1.1 200 OK\r\n" + app headers, kept until the request ends */
-    cu_buf_t stash;          /* body written before the head went out (small responses) */
-    size_t status_line_len;  /* bytes of the status line at the start of head */
-    unsigned app_date : 1;   /* app set Date: do not add ours */
-    unsigned app_server : 1; /* app set Server */
+    cu_buf_t stash;               /* body written before the head went out (small responses) */
+    unsigned app_date : 1;        /* app set Date: do not add ours */
+    unsigned app_server : 1;      /* app set Server */
 } cu_resp_t;
 
 /* Per-request body reader state. */
@@ -94,8 +83,12 @@ struct cu_conn_s {
     cu_peer_t peer;
     const char *scheme; /* "http", or the listener transport's ("https") */
 
-    cu_buf_t in; /* read buffer: head of the current request + anything after */
-    cu_h1_request_t req;
+    cu_buf_t in;                    /* read buffer: head of the current request + anything after */
+    const struct cu_proto_s *proto; /* the listener's protocol driver (http/proto.h) */
+    void *pdata;                    /* a driver's own per-connection state */
+    cu_h1_request_t req;            /* the HTTP/1 driver's parser state */
+    cu_req_t request;     /* the current request, protocol-neutral: what py/ and logs read */
+    size_t head_len;      /* bytes of `in` the current request's head took */
     cu_h1_header_t *hdrs; /* array of limit_request_fields + 1 entries */
     cu_body_t body;
     cu_resp_t resp;
@@ -104,12 +97,10 @@ struct cu_conn_s {
     size_t rpos;              /* index in in.data of the next unread body byte */
     unsigned defer_flush : 1; /* more pipelined requests are buffered: batch responses */
 
-    int state;               /* conn.c's state machine */
+    int state;               /* the engine's connection state (workers/engine.c) */
     unsigned keep_alive : 1; /* may serve another request after this one */
     unsigned closing : 1;    /* close after the current response */
-    unsigned proxy_done : 1; /* PROXY header consumed (or not expected) */
     uint64_t nrequests;      /* requests served on this connection */
-    int64_t req_start_us;    /* wall clock when the head was complete (access log) */
     void *worker;            /* owning worker */
     cu_conn_t *next;         /* engine: all-connections list / pool */
     cu_conn_t *prev;
@@ -123,9 +114,6 @@ struct cu_conn_s {
  * Returns bytes read (> 0), 0 at the end of the body, -1 on error (client gone, read
  * timeout, malformed chunking: body.error is set and the connection will be closed). */
 ssize_t cu_body_read(cu_conn_t *c, char *dst, size_t n);
-
-/* Like cu_body_read but stops after the first '\n' (included). */
-ssize_t cu_body_readline(cu_conn_t *c, char *dst, size_t n);
 
 /* Discard what the app did not read so the next pipelined request can be parsed.
  * Returns CU_OK, or CU_ERROR when the rest is too large/slow and the connection should

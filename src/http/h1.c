@@ -606,51 +606,20 @@ ssize_t cu_h1_parse_request(const char *buf, size_t len, cu_h1_request_t *req,
     return -2;
 }
 
-size_t cu_h1_unfold(const cu_h1_header_t *h, char *dst)
+void cu_h1_to_req(const cu_h1_request_t *h, cu_req_t *r)
 {
-    const char *p = h->value.p, *end = p + h->value.len;
-    size_t n = 0, seg = 0; /* seg: where the current line's text starts in dst */
-
-    while (p < end) {
-        if (*p == '\r') {
-            while (n > seg && is_ws((unsigned char)dst[n - 1]))
-                n--;
-            dst[n++] = ' ';
-            p++;
-            if (p < end && *p == '\n')
-                p++;
-            while (p < end && is_ws((unsigned char)*p))
-                p++;
-            seg = n;
-            continue;
-        }
-        dst[n++] = *p++;
-    }
-    return n;
-}
-
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
-size_t cu_h1_percent_decode(cu_str_t src, char *dst)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < src.len; i++) {
-        int hi, lo;
-        if (src.p[i] == '%' && i + 2 < src.len && (hi = hexval((unsigned char)src.p[i + 1])) >= 0 &&
-            (lo = hexval((unsigned char)src.p[i + 2])) >= 0) {
-            dst[n++] = (char)(hi << 4 | lo);
-            i += 2;
-        } else {
-            dst[n++] = src.p[i];
-        }
-    }
-    return n;
+    r->method = h->method;
+    r->method_lower = h->method_lower;
+    r->target = h->target;
+    r->path = h->path;
+    r->query = h->query;
+    r->fragment = h->fragment;
+    r->version_major = h->version_major;
+    r->version_minor = h->version_minor;
+    r->headers = h->headers;
+    r->nheaders = h->nheaders;
+    r->content_length = h->content_length;
+    r->chunked = h->chunked;
+    r->keep_alive = h->keep_alive;
+    r->expect_continue = h->expect_continue;
 }

@@ -6,6 +6,7 @@
 #define CU_H1_H
 
 #include "core/cu_core.h"
+#include "http/req.h"
 
 /* Which failure, so the caller can answer like gunicorn. */
 enum cu_h1_error {
@@ -52,11 +53,8 @@ typedef struct cu_h1_opts_s {
         casefold_http_method : 1; /* the method is upper-cased by the consumer: see method_lower */
 } cu_h1_opts_t;
 
-typedef struct cu_h1_header_s {
-    cu_str_t name;       /* as on the wire (case preserved), no surrounding whitespace */
-    cu_str_t value;      /* leading/trailing whitespace trimmed; see `folded` */
-    unsigned folded : 1; /* value spans obs-fold line breaks: copy with cu_h1_unfold() */
-} cu_h1_header_t;
+/* Header fields are the neutral ones (http/req.h): the parser fills them in place. */
+typedef cu_header_t cu_h1_header_t;
 
 typedef struct cu_h1_request_s {
     /* request line */
@@ -125,12 +123,20 @@ void cu_h1_request_reset(cu_h1_request_t *req);
 ssize_t cu_h1_parse_request(const char *buf, size_t len, cu_h1_request_t *req,
                             const cu_h1_opts_t *opts);
 
-/* Copy a folded header value into dst, replacing each line break and the whitespace
- * around it with one space. dst must hold value.len bytes. Returns bytes written. */
-size_t cu_h1_unfold(const cu_h1_header_t *h, char *dst);
+/* Copy a folded header value into dst (see cu_header_value). */
+static inline size_t cu_h1_unfold(const cu_h1_header_t *h, char *dst)
+{
+    return cu_header_value(h, dst);
+}
 
-/* Percent-decode src into dst (dst may equal src.p; holds src.len bytes). Invalid escapes are
- * copied as they are. Returns bytes written. */
-size_t cu_h1_percent_decode(cu_str_t src, char *dst);
+/* Percent-decode (see cu_percent_decode). */
+static inline size_t cu_h1_percent_decode(cu_str_t src, char *dst)
+{
+    return cu_percent_decode(src, dst);
+}
+
+/* Publish the parsed head as the protocol-neutral request (slices shared, nothing copied).
+ * scheme, peer, listener and start_us are the caller's. */
+void cu_h1_to_req(const cu_h1_request_t *h, cu_req_t *r);
 
 #endif

@@ -2,8 +2,8 @@
 #include "workers/engine.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "http/proto.h"
 #include "net/proxy.h"
-#include "proc/heartbeat.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -72,7 +72,7 @@ static cu_conn_t *conn_new(cu_engine_t *e, int fd, const cu_listener_t *l,
         cu_buf_init(&c->in, READ_CHUNK, e->settings.head_max + e->settings.body_preread);
         cu_buf_init(&c->out, 0, SIZE_MAX / 2);
         cu_buf_init(&c->bin, 0, 1 << 20);
-        cu_buf_init(&c->resp.head, 0, 1 << 20);
+        cu_buf_init(&c->resp.h.store, 0, 1 << 20);
         cu_buf_init(&c->resp.stash, 0, 1 << 20);
         c->hdrs = cu_xcalloc(e->settings.max_headers, sizeof(*c->hdrs));
     }
@@ -95,14 +95,11 @@ static cu_conn_t *conn_new(cu_engine_t *e, int fd, const cu_listener_t *l,
     peer_describe(c);
     c->peer.trusted_forwarder =
         cu_cidr_match(&e->cfg->forwarded_allow_ips, (const struct sockaddr *)ss);
-    memset(&c->req, 0, sizeof(c->req));
-    c->req.headers = c->hdrs;
-    c->req.max_headers = e->settings.max_headers;
-    cu_h1_request_reset(&c->req);
+    c->proto = l->proto ? l->proto : &cu_proto_h1;
+    c->proto->reset(c);
     c->state = t.ops->handshake                       ? ST_HANDSHAKE
                : e->es.proxy_protocol != CU_PROXY_OFF ? ST_PROXY
                                                       : ST_HEAD;
-    c->proxy_done = e->es.proxy_protocol == CU_PROXY_OFF;
     cu_io_init(&c->io, fd, conn_on_io, c);
     cu_timer_init(&c->timer, conn_on_timer, c);
 
@@ -269,7 +266,6 @@ static int handle_proxy(cu_engine_t *e, cu_conn_t *c)
     if (like == 0) {
         /* No PROXY header: plain HTTP from this peer, with its socket address. */
         c->state = ST_HEAD;
-        c->proxy_done = 1;
         return CU_OK;
     }
     if (!cu_cidr_match(&e->cfg->proxy_allow_ips, (const struct sockaddr *)&c->peer.addr)) {
@@ -295,7 +291,6 @@ static int handle_proxy(cu_engine_t *e, cu_conn_t *c)
     }
     cu_buf_consume(&c->in, (size_t)r);
     c->state = ST_HEAD;
-    c->proxy_done = 1;
     return CU_OK;
 }
 
@@ -307,12 +302,12 @@ static void after_request(cu_engine_t *e, cu_conn_t *c, int rc)
         rc = CU_ERROR;
     int reusable = rc == CU_OK && cu_conn_end_request(c) == CU_OK;
     e->nrequests++;
-    if (e->ctx->slot)
-        e->ctx->slot->requests = e->nrequests;
+    if (e->report.served)
+        e->report.served(e->report.arg, e->nrequests);
     if (e->es.max_requests && e->nrequests >= e->es.max_requests && !e->stopping) {
         cu_log_info("Autorestarting worker after current request.");
-        if (e->ctx->slot)
-            e->ctx->slot->retiring = 1; /* the master starts the replacement now */
+        if (e->report.retiring)
+            e->report.retiring(e->report.arg); /* the master starts the replacement now */
         cu_engine_stop(e);
     }
     if (!reusable) {
@@ -333,12 +328,13 @@ static void dispatch(cu_engine_t *e, cu_conn_t *c)
     cu_conn_begin_request(c);
     /* Stopping: this is the last response unless more requests are already buffered
      * behind it (bytes past this body; a chunked body may hide them: keep it open). */
-    if (e->stopping && !c->req.chunked &&
-        c->in.len <= c->rpos + (size_t)(c->req.content_length > 0 ? c->req.content_length : 0))
+    if (e->stopping && !c->request.chunked &&
+        c->in.len <=
+            c->rpos + (size_t)(c->request.content_length > 0 ? c->request.content_length : 0))
         c->keep_alive = 0;
     if (e->settings.keepalive_ms == 0)
         c->keep_alive = 0;
-    c->req_start_us = cu_wall_us();
+    c->request.start_us = cu_wall_us();
     c->state = ST_APP;
     cu_timer_stop(e->loop, &c->timer);
     if (e->threaded) {
@@ -355,24 +351,17 @@ static void dispatch(cu_engine_t *e, cu_conn_t *c)
     after_request(e, c, rc);
 }
 
-/* Parser options for this peer: a trusted forwarder may send forwarder_headers whose
- * names contain '_' (SCRIPT_NAME, PATH_INFO), as in gunicorn. */
-static const cu_h1_opts_t *h1_opts(const cu_engine_t *e, const cu_conn_t *c)
-{
-    return c->peer.trusted_forwarder ? &e->settings.h1_trusted : &e->settings.h1;
-}
-
 /* Is the body (or BODY_PREREAD of it) in the buffer? Chunked bodies are scanned
  * incrementally with a scratch decoder, without copying. Returns -1 when the scan found
  * the chunked framing malformed: the request is answered here, the app never sees it. */
 static int preread_complete(cu_engine_t *e, cu_conn_t *c)
 {
-    size_t have = cu_buf_unread(&c->in) - c->req.head_len;
+    size_t have = cu_buf_unread(&c->in) - c->head_len;
     if (have >= e->settings.body_preread || c->in.len - c->in.pos >= c->in.max)
         return 1;
-    if (!c->req.chunked)
-        return (uint64_t)have >= (uint64_t)c->req.content_length;
-    const char *body = cu_buf_head(&c->in) + c->req.head_len;
+    if (!c->request.chunked)
+        return (uint64_t)have >= (uint64_t)c->request.content_length;
+    const char *body = cu_buf_head(&c->in) + c->head_len;
     while (c->pre_scanned < have) {
         size_t used = 0;
         cu_str_t d;
@@ -399,9 +388,9 @@ static void bad_chunked(cu_engine_t *e, cu_conn_t *c)
 /* The head is parsed: read a small body first if it is not all here yet, then dispatch. */
 static void start_request(cu_engine_t *e, cu_conn_t *c)
 {
-    int has_body = c->req.chunked || c->req.content_length > 0;
+    int has_body = c->request.chunked || c->request.content_length > 0;
     /* A client that sent Expect: 100-continue waits for us: do not wait for it. */
-    if (has_body && !c->req.expect_continue && e->settings.body_preread > 0) {
+    if (has_body && !c->request.expect_continue && e->settings.body_preread > 0) {
         c->pre_scanned = 0;
         cu_chunked_init(&c->pre_dec);
         int done = preread_complete(e, c);
@@ -431,10 +420,11 @@ static void continue_request(cu_engine_t *e, cu_conn_t *c)
         cu_timer_start(e->loop, &c->timer, e->settings.io_timeout_ms);
         return;
     }
-    cu_h1_request_reset(&c->req);
-    ssize_t r =
-        cu_h1_parse_request(cu_buf_head(&c->in), cu_buf_unread(&c->in), &c->req, h1_opts(e, c));
-    cu_assert(r > 0);
+    int status;
+    const char *msg;
+    c->proto->reset(c);
+    int r = c->proto->parse(c, &status, &msg);
+    cu_assert(r == CU_OK);
     c->state = ST_HEAD;
     dispatch(e, c);
 }
@@ -474,17 +464,13 @@ static int process_input(cu_engine_t *e, cu_conn_t *c)
                 return 0;
             continue;
         }
-        ssize_t r =
-            cu_h1_parse_request(cu_buf_head(&c->in), cu_buf_unread(&c->in), &c->req, h1_opts(e, c));
-        if (r == -2) {
-            if (c->in.len - c->in.pos >= c->in.max) {
-                conn_error(e, c, 431, "Request header fields too large");
-                return 0;
-            }
+        int status = 400;
+        const char *msg = NULL;
+        int r = c->proto->parse(c, &status, &msg);
+        if (r == CU_AGAIN)
             break;
-        }
-        if (r < 0) {
-            conn_error(e, c, cu_h1_error_status(c->req.error), cu_h1_error_name(c->req.error));
+        if (r != CU_OK) {
+            conn_error(e, c, status, msg);
             return 0;
         }
         start_request(e, c);
@@ -636,7 +622,8 @@ static void conn_on_timer(cu_loop_t *loop, cu_timer_t *t)
 static void on_heartbeat(cu_loop_t *loop, cu_timer_t *t)
 {
     cu_engine_t *e = t->data;
-    cu_heartbeat_stamp(e->ctx->slot, cu_time.mono_ms);
+    if (e->report.stamp)
+        e->report.stamp(e->report.arg);
     if (getppid() != e->ctx->ppid) {
         cu_log_info("Parent changed, shutting down: %d", (int)getpid());
         e->quit = 1;
@@ -644,10 +631,12 @@ static void on_heartbeat(cu_loop_t *loop, cu_timer_t *t)
     cu_timer_start(loop, t, 1000);
 }
 
-/* A blocking wait on a slow client stamps the heartbeat: the worker is not stuck. */
-static void stamp_slot(void *arg)
+/* A blocking wait on a slow client reports liveness: the worker is not stuck. */
+static void stall_stamp(void *arg)
 {
-    cu_heartbeat_stamp(arg, cu_mono_ms());
+    cu_engine_t *e = arg;
+    if (e->report.stamp)
+        e->report.stamp(e->report.arg);
 }
 
 int cu_engine_init(cu_engine_t *e, cu_worker_ctx_t *ctx, cu_dispatch_cb dispatch_cb)
@@ -664,8 +653,8 @@ int cu_engine_init(cu_engine_t *e, cu_worker_ctx_t *ctx, cu_dispatch_cb dispatch
         return CU_ERROR;
     }
     cu_settings_resolve(cfg, (unsigned)getpid(), &e->settings, &e->es);
-    e->settings.stall = stamp_slot;
-    e->settings.stall_arg = ctx->slot;
+    e->settings.stall = stall_stamp;
+    e->settings.stall_arg = e;
     e->lio = cu_xcalloc(ctx->nlisteners ? ctx->nlisteners : 1, sizeof(*e->lio));
     for (size_t i = 0; i < ctx->nlisteners; i++)
         cu_io_init(&e->lio[i], ctx->listeners[i].fd, on_accept, e);
@@ -739,24 +728,59 @@ void cu_engine_set_threaded(cu_engine_t *e)
     cu_loop_set_lock(e->loop, engine_lock, engine_unlock, e);
 }
 
+/* One iteration: wait up to wait_ms for events, run them and the due timers, then the
+ * engine's own bookkeeping. Called with the engine lock held when threaded. */
+static void engine_iterate(cu_engine_t *e, int wait_ms)
+{
+    int rc = cu_loop_run_once(e->loop, wait_ms);
+    /* Pooled, never freed while serving: a stale event another thread still holds finds a
+     * valid (closed or reused) connection and does no harm. */
+    release_dead(e);
+    if (rc < 0) {
+        cu_log_error("event loop: %s", strerror(-rc));
+        e->quit = 1;
+    }
+    if (e->tick)
+        e->tick(e);
+    if (e->stopping && e->nconns == 0)
+        e->quit = 1;
+}
+
+int cu_engine_step(cu_engine_t *e)
+{
+    if (e->threaded)
+        pthread_mutex_lock(&e->mu);
+    if (!e->quit)
+        engine_iterate(e, 0);
+    int done = e->quit;
+    if (done)
+        cu_loop_wakeup_all(e->loop);
+    if (e->threaded)
+        pthread_mutex_unlock(&e->mu);
+    return done ? CU_DONE : CU_OK;
+}
+
+int cu_engine_fd(const cu_engine_t *e)
+{
+    return cu_loop_fd(e->loop);
+}
+
+int64_t cu_engine_next_deadline(cu_engine_t *e)
+{
+    if (e->threaded)
+        pthread_mutex_lock(&e->mu);
+    int64_t d = cu_loop_next_deadline(e->loop);
+    if (e->threaded)
+        pthread_mutex_unlock(&e->mu);
+    return d;
+}
+
 void cu_engine_run(cu_engine_t *e)
 {
     if (e->threaded)
         pthread_mutex_lock(&e->mu);
-    while (!e->quit) {
-        int rc = cu_loop_run_once(e->loop, e->threaded ? 250 : 1000);
-        /* Pooled, never freed while serving: a stale event another thread still holds
-         * finds a valid (closed or reused) connection and does no harm. */
-        release_dead(e);
-        if (rc < 0 && rc != -EINTR) {
-            cu_log_error("event loop: %s", strerror(-rc));
-            e->quit = 1;
-        }
-        if (e->tick)
-            e->tick(e);
-        if (e->stopping && e->nconns == 0)
-            e->quit = 1;
-    }
+    while (!e->quit)
+        engine_iterate(e, e->threaded ? 250 : 1000);
     /* Every thread waiting in the loop must see it too. */
     cu_loop_wakeup_all(e->loop);
     if (e->threaded)
@@ -777,7 +801,7 @@ void cu_engine_destroy(cu_engine_t *e)
         cu_buf_free(&c->in);
         cu_buf_free(&c->out);
         cu_buf_free(&c->bin);
-        cu_buf_free(&c->resp.head);
+        cu_resp_head_free(&c->resp.h);
         cu_buf_free(&c->resp.stash);
         cu_free(c->hdrs);
         cu_free(c);
