@@ -134,8 +134,10 @@ def test_curl_and_environ(make_server, certs):
         assert b"200 OK" not in got
 
 
-def test_requests_keepalive_and_large_bodies(make_server, certs):
-    s = start(make_server, certs, "--keep-alive", "5")
+@pytest.mark.parametrize("threads", [1, 4])
+def test_requests_keepalive_and_large_bodies(make_server, certs, threads):
+    s = start(make_server, certs, "--keep-alive", "5", "--threads", str(threads),
+              "--do-handshake-on-connect")
     with requests.Session() as sess:
         pids = set()
         for _ in range(20):
