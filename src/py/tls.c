@@ -11,6 +11,7 @@
 
 #include <dlfcn.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <openssl/crypto.h>
 
 static const char tls_src[] =
@@ -236,7 +237,8 @@ static int cache_index = -1;
 static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t dead_lock = PTHREAD_MUTEX_INITIALIZER;
 static PyObject **dead;
-static size_t ndead, dead_cap;
+static _Atomic size_t ndead; /* written under dead_lock; peeked without it */
+static size_t dead_cap;
 
 static void cache_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
 {
@@ -259,13 +261,14 @@ static void cache_init(void)
 /* Release the dicts of closed connections. GIL held. */
 static void release_dead(void)
 {
-    if (!ndead) /* a racy peek is fine: the next request looks again */
+    if (!atomic_load_explicit(&ndead, memory_order_relaxed)) /* the next request looks again */
         return;
     pthread_mutex_lock(&dead_lock);
     PyObject **list = dead;
     size_t n = ndead;
     dead = NULL;
-    ndead = dead_cap = 0;
+    ndead = 0;
+    dead_cap = 0;
     pthread_mutex_unlock(&dead_lock);
     for (size_t i = 0; i < n; i++)
         Py_DECREF(list[i]);
