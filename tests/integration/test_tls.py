@@ -490,3 +490,26 @@ def test_sessions_resume_after_hup(make_server, certs):
     assert srv.wait_until(lambda: connect()[2]["pid"] != old, 20)
     _, reused, env = connect(sess)
     assert env["pid"] != old and reused
+
+
+def test_broken_renewal_keeps_serving(make_server, certs, tmp_path):
+    """A renewal caught half-done (new certificate, old key) is logged and the working
+    certificate keeps serving, after a file change and after HUP alike."""
+    cert = str(tmp_path / "live.pem")
+    shutil.copy(certs.server[0], cert)
+    s = make_server("tlsapp:app", ["--certfile", cert, "--keyfile", certs.server[1]])
+    # a certificate for another key
+    with open(certs.client[0], "rb") as f:
+        other = f.read()
+    with open(cert, "wb") as f:
+        f.write(other)
+    assert srv.wait_until(lambda: "cannot be built" in s.log() or https_get(s, certs)[0] != 200,
+                          20)
+    assert "does not match" in s.log()
+    assert _serial(s, certs) == "64"
+    s.proc.send_signal(1)  # HUP
+    assert srv.wait_until(lambda: "Reload: TLS: keyfile" in s.log(), 20)
+    assert srv.wait_until(lambda: len(s.worker_pids()) == 1, 20)
+    assert _serial(s, certs) == "64" and https_get(s, certs)[0] == 200
+    shutil.copy(certs.renewed[0], cert)  # the renewal completes
+    assert srv.wait_until(lambda: _serial(s, certs) == "C8", 20)
