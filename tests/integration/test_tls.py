@@ -513,3 +513,13 @@ def test_broken_renewal_keeps_serving(make_server, certs, tmp_path):
     assert _serial(s, certs) == "64" and https_get(s, certs)[0] == 200
     shutil.copy(certs.renewed[0], cert)  # the renewal completes
     assert srv.wait_until(lambda: _serial(s, certs) == "C8", 20)
+
+
+def test_unix_socket_listener_speaks_tls(make_server, certs, tmp_path):
+    path = str(tmp_path / "tls.sock")
+    s = make_server("tlsapp:app", tls_args(certs), binds=["unix:" + path])
+    out = subprocess.run(["curl", "-sS", "--cacert", certs.p("ca.pem"), "--unix-socket", path,
+                          "https://localhost/"], capture_output=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    env = json.loads(out.stdout)
+    assert env["url_scheme"] == "https" and env["SSL_PROTOCOL"] == "TLSv1.3"
