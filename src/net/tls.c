@@ -348,7 +348,7 @@ void cu_tls_check_files(cu_tls_t *tls)
 
 SSL *cu_tls_ssl(const cu_transport_t *t)
 {
-    return t->ops == &cu_transport_tls ? t->impl : NULL;
+    return t->ops == &cu_transport_tls || t->ops == &cu_transport_tls_ktls ? t->impl : NULL;
 }
 
 /* Map SSL_get_error after a call that did not complete. Returns CU_AGAIN (t->want set),
@@ -389,8 +389,12 @@ static int tls_handshake(cu_transport_t *t)
     ERR_clear_error();
     errno = 0;
     int r = SSL_do_handshake(t->impl);
-    if (r == 1)
+    if (r == 1) {
+        /* the kernel took the keys (SSL_OP_ENABLE_KTLS): files go out with SSL_sendfile */
+        if (BIO_get_ktls_send(SSL_get_wbio(t->impl)))
+            t->ops = &cu_transport_tls_ktls;
         return CU_OK;
+    }
     r = io_result(t, r, "handshake");
     return r == CU_AGAIN ? CU_AGAIN : CU_ERROR;
 }
@@ -483,14 +487,40 @@ static void tls_close(cu_transport_t *t)
     t->fd = -1;
 }
 
-/* sendfile is NULL: file responses are read and written through SSL_write (kernel TLS
- * offload is not used yet; see docs/tls.md). */
+/* Kernel TLS only: the kernel encrypts what sendfile(2) sends. */
+static ssize_t tls_sendfile(cu_transport_t *t, int fd, off_t *off, size_t count)
+{
+    ERR_clear_error();
+    errno = 0;
+    ossl_ssize_t n = SSL_sendfile(t->impl, fd, *off, count, 0);
+    if (n > 0) {
+        *off += n;
+        return n;
+    }
+    int r = io_result(t, (int)n, "sendfile");
+    return r == CU_AGAIN ? CU_AGAIN : CU_ERROR;
+}
+
+/* Without kernel TLS, sendfile is NULL: file responses are read and written through
+ * SSL_write. */
 const cu_transport_ops_t cu_transport_tls = {
     .name = "tls",
     .handshake = tls_handshake,
     .read = tls_read,
     .writev = tls_writev,
     .sendfile = NULL,
+    .pending = tls_pending,
+    .shutdown = tls_shutdown,
+    .close = tls_close,
+};
+
+/* The same, once the handshake handed the keys to the kernel (kernel TLS send). */
+const cu_transport_ops_t cu_transport_tls_ktls = {
+    .name = "tls",
+    .handshake = tls_handshake,
+    .read = tls_read,
+    .writev = tls_writev,
+    .sendfile = tls_sendfile,
     .pending = tls_pending,
     .shutdown = tls_shutdown,
     .close = tls_close,

@@ -58,7 +58,11 @@ void cu_tls_check_files(cu_tls_t *tls);
  * context; scheme "https". */
 void cu_tls_factory(cu_tls_t *tls, cu_transport_factory_t *out);
 
+/* The tls transport. A connection whose context has SSL_OP_ENABLE_KTLS (an ssl_context
+ * hook sets it) and whose kernel took the keys switches to cu_transport_tls_ktls after the
+ * handshake: the same operations plus sendfile (SSL_sendfile). */
 extern const cu_transport_ops_t cu_transport_tls;
+extern const cu_transport_ops_t cu_transport_tls_ktls;
 
 /* The SSL of a tls transport (borrowed), NULL for any other transport. */
 SSL *cu_tls_ssl(const cu_transport_t *t);

@@ -670,7 +670,7 @@ PyObject *cu__environ_build(cu_conn_t *c, PyObject *input, int *status, char *ms
         put(env, E.k_raw_uri, latin1(r->target.p, r->target.len)) < 0 ||
         PyDict_SetItem(env, E.k_input, input) < 0)
         goto fail;
-    if (c->t.ops == &cu_transport_tls && cu__tls_environ(env, c) < 0) /* py/tls.c */
+    if (cu_tls_ssl(&c->t) && cu__tls_environ(env, c) < 0) /* py/tls.c */
         goto fail;
 
     Py_XDECREF(st.host);

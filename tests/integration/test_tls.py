@@ -523,3 +523,23 @@ def test_unix_socket_listener_speaks_tls(make_server, certs, tmp_path):
     assert out.returncode == 0, out.stderr
     env = json.loads(out.stdout)
     assert env["url_scheme"] == "https" and env["SSL_PROTOCOL"] == "TLSv1.3"
+
+
+def test_ktls_via_hook_serves_files(make_server, certs, tmp_path):
+    """Kernel TLS asked for by the hook: wsgi.file_wrapper responses arrive intact, through
+    SSL_sendfile where the kernel takes the keys, through SSL_write where it does not."""
+    conf = tmp_path / "ktls.conf.py"
+    conf.write_text(
+        "import ssl\n"
+        "def ssl_context(conf, default_ssl_context_factory):\n"
+        "    ctx = default_ssl_context_factory()\n"
+        "    ctx.options |= getattr(ssl, 'OP_ENABLE_KTLS', 1 << 3)\n"
+        "    return ctx\n")
+    s = start(make_server, certs, "-c", str(conf))
+    with open(os.path.join(srv.APPS, "tlsapp.py"), "rb") as fh:
+        want = fh.read()
+    with requests.Session() as sess:
+        for _ in range(3):
+            r = sess.get("https://127.0.0.1:%d/file" % s.port, verify=certs.p("ca.pem"),
+                         timeout=30)
+            assert r.status_code == 200 and r.content == want
