@@ -1,5 +1,6 @@
 /* Request bodies on a connection: Content-Length and chunked, read from what the head read
- * left in the buffer, then from the socket; 100-continue; blocking waits with a stall limit. */
+ * left in the buffer, then from the transport; 100-continue; waits through the worker
+ * class's blocking adapter (settings->block). */
 #include "http/conn.h"
 #include "core/clock.h"
 #include "http/proto.h"
@@ -11,8 +12,7 @@
 
 int cu_conn_wait(cu_conn_t *c, int events)
 {
-    return cu_transport_wait(&c->t, events, c->settings->io_timeout_ms, c->settings->stall,
-                             c->settings->stall_arg);
+    return c->settings->block ? c->settings->block(c, events) : CU_ERROR;
 }
 
 void cu_conn_begin_request(cu_conn_t *c)

@@ -631,14 +631,6 @@ static void on_heartbeat(cu_loop_t *loop, cu_timer_t *t)
     cu_timer_start(loop, t, 1000);
 }
 
-/* A blocking wait on a slow client reports liveness: the worker is not stuck. */
-static void stall_stamp(void *arg)
-{
-    cu_engine_t *e = arg;
-    if (e->report.stamp)
-        e->report.stamp(e->report.arg);
-}
-
 int cu_engine_init(cu_engine_t *e, cu_worker_ctx_t *ctx, cu_dispatch_cb dispatch_cb)
 {
     const cu_config_t *cfg = ctx->cfg;
@@ -653,8 +645,6 @@ int cu_engine_init(cu_engine_t *e, cu_worker_ctx_t *ctx, cu_dispatch_cb dispatch
         return CU_ERROR;
     }
     cu_settings_resolve(cfg, (unsigned)getpid(), &e->settings, &e->es);
-    e->settings.stall = stall_stamp;
-    e->settings.stall_arg = e;
     e->lio = cu_xcalloc(ctx->nlisteners ? ctx->nlisteners : 1, sizeof(*e->lio));
     for (size_t i = 0; i < ctx->nlisteners; i++)
         cu_io_init(&e->lio[i], ctx->listeners[i].fd, on_accept, e);

@@ -6,6 +6,7 @@
 #include "proc/heartbeat.h"
 #include "py/hooks.h"
 #include "py/py.h"
+#include "workers/blocking.h"
 #include "workers/engine.h"
 #include "workers/gthread.h"
 
@@ -144,8 +145,9 @@ static int gthread_setup(cu_engine_t *e, const cu_config_t *cfg)
  * gunicorn does, that sync with --threads > 1 is gthread). A new class (asyncio, gevent)
  * is one more row: its run may drive the engine with cu_engine_step from its own loop. */
 static const cu_worker_class_t worker_classes[] = {
-    {"sync", 0, sync_setup, cu_engine_run, sync_teardown, app_dispatch},
-    {"gthread", 1, gthread_setup, cu_engine_run, cu_gthread_teardown, app_dispatch},
+    {"sync", 0, sync_setup, cu_engine_run, sync_teardown, app_dispatch, cu_blocking_wait},
+    {"gthread", 1, gthread_setup, cu_engine_run, cu_gthread_teardown, app_dispatch,
+     cu_blocking_wait},
 };
 
 const cu_worker_class_t *cu_worker_class_find(const char *name)
@@ -181,6 +183,7 @@ int cu_worker_main(cu_worker_ctx_t *ctx)
     if (cu_engine_init(&e, ctx, wc->dispatch) != CU_OK)
         return CU_WORKER_BOOT_ERROR;
     e.tick = tick; /* also acts on a signal that came during boot, at the first iteration */
+    e.settings.block = wc->block;
     if (ctx->slot) {
         e.report.stamp = report_stamp;
         e.report.served = report_served;

@@ -29,7 +29,8 @@ typedef struct cu_conn_s cu_conn_t;
  * (cu_engine_run, or a loop of its own around cu_engine_step); teardown undoes setup (join
  * = 0 on a quick exit: do not wait). dispatch runs a complete request (the app) and returns
  * CU_OK or CU_ERROR (close the connection). `threaded`: the Python runtime is prepared for
- * several threads. */
+ * several threads. `block`: how an app thread waits for a slow client (workers/blocking.h);
+ * a class driven by an event loop has none. */
 typedef struct cu_worker_class_s {
     const char *name; /* "sync", "gthread" */
     int threaded;
@@ -37,6 +38,7 @@ typedef struct cu_worker_class_s {
     void (*run)(cu_engine_t *e);
     void (*teardown)(cu_engine_t *e, int join);
     int (*dispatch)(cu_engine_t *e, cu_conn_t *c);
+    int (*block)(cu_conn_t *c, int events); /* blocking adapter; NULL: never block */
 } cu_worker_class_t;
 
 /* The class named `name`, or NULL. */
