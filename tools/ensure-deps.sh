@@ -21,10 +21,14 @@ if ! have "$PYTHON"; then
 elif ! "$PYTHON" -c 'import sysconfig,os,sys; h=sysconfig.get_paths()["include"]; sys.exit(0 if os.path.exists(os.path.join(h,"Python.h")) else 1)'; then
   missing="$missing Python.h($PYTHON)"; pkgs="$pkgs python3-dev"
 fi
+# OpenSSL headers for TLS listeners (pkg-config finds them)
+if ! pkg-config --exists openssl 2>/dev/null; then
+  missing="$missing libssl-dev"; pkgs="$pkgs libssl-dev"
+fi
 if [ "$what" = test ]; then
   # clang: libFuzzer targets (make fuzz); slowhttptest: the slow-client suite
-  for c in clang clang-format curl nginx haproxy slowhttptest; do
-    have "$c" || { missing="$missing $c"; case $c in nginx) pkgs="$pkgs nginx-light";; *) pkgs="$pkgs $c";; esac; }
+  for c in clang clang-format curl nginx haproxy slowhttptest openssl testssl; do
+    have "$c" || { missing="$missing $c"; case $c in nginx) pkgs="$pkgs nginx-light";; testssl) pkgs="$pkgs testssl.sh";; *) pkgs="$pkgs $c";; esac; }
   done
   # gcc's ASan/UBSan runtimes come with gcc; llvm-symbolizer makes reports readable.
   have llvm-symbolizer || pkgs="$pkgs llvm"

@@ -15,7 +15,9 @@
 #include "proc/proctitle.h"
 #include "proc/sdnotify.h"
 #include "proc/signals.h"
+#include "net/tls.h"
 #include "py/py.h"
+#include "py/tls.h"
 #include "workers/settings.h"
 
 #include <errno.h>
@@ -71,6 +73,32 @@ const char *cu__proc_name(cu_master_t *m, const cu_config_t *cfg)
         return base;
     snprintf(m->proc_name_buf, sizeof(m->proc_name_buf), "%s.2", base);
     return m->proc_name_buf;
+}
+
+int cu__tls_apply(cu_master_t *m, const cu_config_t *cfg, int starting)
+{
+    char err[1024];
+    cu_tls_t *tls = NULL;
+    if (cu_tls_enabled(cfg) && !(tls = cu_py_tls_new(cfg, err, sizeof(err)))) {
+        if (starting) {
+            cu_log_error("TLS: %s", err);
+            fprintf(stderr, "\nError: %s\n\n", err);
+            return CU_ERROR;
+        }
+        cu_log_error("Reload: TLS: %s; keeping the previous TLS context", err);
+        tls = m->tls;
+    }
+    if (tls && tls != m->tls) {
+        if (m->tls)
+            cu_tls_inherit_tickets(tls, m->tls);
+        cu_tls_factory(tls, &m->tls_factory);
+    }
+    for (size_t i = 0; i < m->nls; i++)
+        m->ls[i].tf = tls ? &m->tls_factory : NULL;
+    if (m->tls != tls)
+        cu_tls_free(m->tls); /* workers forked with it keep their own copy */
+    m->tls = tls;
+    return CU_OK;
 }
 
 void cu__log_listening(const cu_master_t *m)
@@ -329,6 +357,8 @@ int cu_master_run(cu_config_t *cfg)
     }
     if (open_listeners(&m) != CU_OK)
         goto fail_listen;
+    if (cu__tls_apply(&m, cfg, 1) != CU_OK)
+        goto fail_heartbeat;
     if (m.set_uid || m.set_gid) {
         /* gunicorn hands unix sockets to the workers' user. */
         for (size_t i = 0; i < m.nls; i++)
@@ -409,6 +439,7 @@ fail_heartbeat:
     cu_listeners_close(m.ls, m.nls, !m.reexec_pid && !m.master_pid && !m.systemd);
 fail_listen:
 fail_signals:
+    cu_tls_free(m.tls);
     if (m.pidfile)
         cu_pidfile_unlink(m.pidfile, m.pid);
     cu_free(m.pidfile);

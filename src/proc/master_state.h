@@ -61,6 +61,9 @@ struct cu_master_s {
     /* control-socket stats */
     time_t started;
     uint64_t spawned, killed, reloads;
+    /* TLS listeners (net/tls.c): the server context and the factory every listener uses */
+    struct cu_tls_s *tls;
+    cu_transport_factory_t tls_factory;
 };
 
 /* The command line and the directory the master started in (master.c). */
@@ -74,6 +77,10 @@ void cu__set_num_workers(cu_master_t *m, int n); /* runs nworkers_changed when i
 void cu__halt(cu_master_t *m, const char *reason, int code);
 void cu__log_listening(const cu_master_t *m);
 const char *cu__proc_name(cu_master_t *m, const cu_config_t *cfg);
+/* TLS (certfile or keyfile set): build the server context for cfg, through the ssl_context
+ * hook when one is set, and make every listener use it. At startup (starting = 1) a failure
+ * is CU_ERROR with the reason logged (naming the setting); on HUP the previous context stays. */
+int cu__tls_apply(cu_master_t *m, const cu_config_t *cfg, int starting);
 
 /* reload.c: HUP. */
 void cu__reload(cu_master_t *m);

@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "net/listen.h"
 #include "py/pylog.h"
+#include "py/tls.h"
 
 #include <sys/socket.h>
 
@@ -674,6 +675,8 @@ PyObject *cu__environ_build(cu_conn_t *c, PyObject *input, int *status, char *ms
     /* uwsgi: the proxy's REQUEST_URI (the raw request-target), as uWSGI passes it on */
     if (c->settings->request_uri &&
         put(env, E.k_request_uri, latin1(r->target.p, r->target.len)) < 0)
+        goto fail;
+    if (cu_tls_ssl(&c->t) && cu__tls_environ(env, c) < 0) /* py/tls.c */
         goto fail;
 
     Py_XDECREF(st.host);

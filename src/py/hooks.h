@@ -125,6 +125,10 @@ extern PyObject *cu__hook_pre_request_fn, *cu__hook_post_request_fn;
 PyObject *cu__hook_request(cu_conn_t *c, int *raised);
 void cu__hook_post_request(cu_conn_t *c, PyObject *req, PyObject *env, int pre_failed);
 
+/* The ssl_context hook (borrowed; NULL when not set) and, when it is set, the Config
+ * object hooks receive (borrowed). GIL held. CU_OK, or CU_ERROR with the error logged. */
+int cu__hook_ssl_context(PyObject **fn, PyObject **conf);
+
 /* The post_worker_init call, for cu_py_worker_init (GIL held): CU_ERROR if it raised
  * (logged). */
 int cu__hook_post_worker_init(void);

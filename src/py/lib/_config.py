@@ -121,6 +121,8 @@ def convert(vtype, name, v, default):
             raise TypeError('Invalid type for casting: %s' % v)
         return ('set', v)
     if vtype == STR:
+        if name == 'ssl_version' and not isinstance(v, str):
+            return ('set', str(v))  # validate_ssl_version takes any value
         v = _string(v)
         return ('none',) if v is None else ('set', v)
     if vtype == LIST:
