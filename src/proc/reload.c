@@ -83,7 +83,7 @@ void cu__reload(cu_master_t *m)
     m->cfg = nc;
     m->owned_cfg = nc;
     m->proc_name = cu__proc_name(m, nc);
-    (void)cu_py_reconfigure(nc); /* chdir, sys.path, raw_env, server.cfg: as gunicorn */
+    (void)cu_py_reconfigure(nc);   /* chdir, sys.path, raw_env, server.cfg: as gunicorn */
     (void)cu__tls_apply(m, nc, 0); /* renewed certificates, changed SSL settings */
 
     cu_hook_arbiter_t a = cu__hook_arbiter(m);
