@@ -100,8 +100,9 @@ export ASAN_OPTIONS := detect_leaks=1:abort_on_error=0:detect_stack_use_after_re
 export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
 export LSAN_OPTIONS := suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
 
+# Time bounds in the tests are scaled x3 for the sanitizer build (tests/integration/server.py).
 integration: all
-	CUNICORN_BIN=$(CURDIR)/$(OUT)/cunicorn $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration tests/conformance
+	CUNICORN_BIN=$(CURDIR)/$(OUT)/cunicorn $(if $(filter asan,$(BUILD)),CUNICORN_TIME_SCALE=3) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration tests/conformance
 
 # The whole suite: normal build, then the sanitizer build (unit + integration again).
 test: test-deps
