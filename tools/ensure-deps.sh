@@ -19,83 +19,74 @@ if ! have "$PYTHON"; then
 elif ! "$PYTHON" -c 'import sysconfig,os,sys; h=sysconfig.get_paths()["include"]; sys.exit(0 if os.path.exists(os.path.join(h,"Python.h")) else 1)'; then
   missing="$missing Python.h($PYTHON)"; pkgs="$pkgs python3-dev"
 fi
-# Test extras: each test that needs one skips when it is missing (clang: make fuzz;
-# clang-format: format-check; curl, nginx, haproxy, slowhttptest: their integration tests),
-# so a machine where they cannot be installed (no network, no root) still runs the suite.
-opt_pkgs=""
+# What the build needs fails the script; test extras (below) only warn when they cannot be
+# installed (no network, not root): every test that needs one skips without it.
+build_missing=$missing
+build_pkgs=$pkgs
 if [ "$what" = test ]; then
+  # clang: libFuzzer targets (make fuzz); slowhttptest: the slow-client suite
   for c in clang clang-format curl nginx haproxy slowhttptest; do
-    have "$c" || case $c in nginx) opt_pkgs="$opt_pkgs nginx-light";; *) opt_pkgs="$opt_pkgs $c";; esac
+    have "$c" || { missing="$missing $c"; case $c in nginx) pkgs="$pkgs nginx-light";; *) pkgs="$pkgs $c";; esac; }
   done
   # gcc's ASan/UBSan runtimes come with gcc; llvm-symbolizer makes reports readable.
-  have llvm-symbolizer || opt_pkgs="$opt_pkgs llvm"
+  have llvm-symbolizer || pkgs="$pkgs llvm"
   # Debian's python3 comes without pip; the test packages are installed with it.
   if have "$PYTHON" && ! "$PYTHON" -m pip --version >/dev/null 2>&1; then
-    pkgs="$pkgs python3-pip"
+    missing="$missing pip($PYTHON)"; pkgs="$pkgs python3-pip"
   fi
 fi
 
-apt_ok=0
-if [ -n "$pkgs$opt_pkgs" ] && [ "$(id -u)" = 0 ] && have apt-get; then
-  apt_ok=1
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null 2>&1 || true
-fi
 if [ -n "$pkgs" ]; then
-  if [ $apt_ok = 1 ]; then
+  if [ "$(id -u)" = 0 ] && have apt-get; then
     echo "ensure-deps: installing Debian packages:$pkgs"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null 2>&1 || true
     # shellcheck disable=SC2086
-    apt-get install -y -qq $pkgs >/dev/null || { echo "ensure-deps: apt-get install$pkgs failed" >&2; exit 1; }
-  elif [ -n "$missing" ]; then
-    echo "ensure-deps: missing:$missing" >&2
-    echo "ensure-deps: on Debian, as root: apt-get install$pkgs" >&2
+    if ! apt-get install -y -qq $pkgs >/dev/null 2>&1; then
+      # one at a time: a package that cannot be had must not stop the others
+      for p in $pkgs; do
+        apt-get install -y -qq "$p" >/dev/null 2>&1 && continue
+        case " $build_pkgs " in
+          *" $p "*) echo "ensure-deps: apt-get install $p failed" >&2; exit 1;;
+          *) echo "ensure-deps: warning: $p not installed; the tests that need it are skipped" >&2;;
+        esac
+      done
+    fi
+  elif [ -n "$build_missing" ]; then
+    echo "ensure-deps: missing:$build_missing" >&2
+    echo "ensure-deps: on Debian, as root: apt-get install$build_pkgs" >&2
     exit 1
+  elif [ -n "$missing" ]; then
+    echo "ensure-deps: warning: missing:$missing (the tests that need them are skipped)" >&2
+    echo "ensure-deps: on Debian, as root: apt-get install$pkgs" >&2
   fi
 fi
-if [ -n "$opt_pkgs" ]; then
-  # one at a time: a package this Debian does not have must not stop the others
-  for p in $opt_pkgs; do
-    if [ $apt_ok = 1 ] && apt-get install -y -qq "$p" >/dev/null 2>&1; then
-      echo "ensure-deps: installed $p"
-    else
-      echo "ensure-deps: warning: $p not installed; the tests that need it are skipped" >&2
-    fi
-  done
-fi
-
-# pip_install NAME...: into $PYTHON; returns non-zero if pip failed.
-pip_install() {
-  # Debian's own python refuses pip without this flag (PEP 668); pyenv's does not need it.
-  "$PYTHON" -m pip install -q "$@" 2>/dev/null ||
-    "$PYTHON" -m pip install -q --break-system-packages "$@"
-}
 
 if [ "$what" = test ]; then
-  # What the tests import (grep -r '^import\|^from' tests): pytest and requests are
-  # needed to run at all; the others are skipped without them (flask, django: the
-  # framework tests; gunicorn: the --print-config comparison; PasteDeploy: --paste).
-  # bench/run.py installs its own peers (granian, ...) when it runs.
+  pymods="pytest requests flask django gunicorn"
   need=""
-  for m in pytest requests; do
+  for m in $pymods; do
     "$PYTHON" -c "import $m" >/dev/null 2>&1 || need="$need $m"
   done
+  # pip name differs from the import name
+  "$PYTHON" -c "import paste.deploy" >/dev/null 2>&1 || need="$need PasteDeploy"
   if [ -n "$need" ]; then
     echo "ensure-deps: pip installing into $PYTHON:$need"
-    # shellcheck disable=SC2086
-    pip_install $need || { echo "ensure-deps: could not pip install$need into $PYTHON" >&2; exit 1; }
+    # Debian's own python refuses pip without this flag (PEP 668); pyenv's does not need it.
+    "$PYTHON" -m pip install -q $need 2>/dev/null ||
+      "$PYTHON" -m pip install -q --break-system-packages $need 2>/dev/null ||
+      for m in $need; do
+        "$PYTHON" -m pip install -q "$m" 2>/dev/null ||
+          "$PYTHON" -m pip install -q --break-system-packages "$m" 2>/dev/null ||
+          echo "ensure-deps: warning: could not pip install $m into $PYTHON" >&2
+      done
+    # pytest and requests are needed to run at all (imported at collection); without the
+    # others (flask, django: framework tests; gunicorn: --print-config comparison;
+    # PasteDeploy: --paste) their tests skip. bench/run.py installs its own peers.
+    for m in pytest requests; do
+      "$PYTHON" -c "import $m" >/dev/null 2>&1 ||
+        { echo "ensure-deps: could not pip install $m into $PYTHON" >&2; exit 1; }
+    done
   fi
-  opt=""
-  for m in flask django gunicorn; do
-    "$PYTHON" -c "import $m" >/dev/null 2>&1 || opt="$opt $m"
-  done
-  # pip name differs from the import name
-  "$PYTHON" -c "import paste.deploy" >/dev/null 2>&1 || opt="$opt PasteDeploy"
-  for m in $opt; do
-    if pip_install "$m"; then
-      echo "ensure-deps: pip installed $m"
-    else
-      echo "ensure-deps: warning: could not pip install $m; the tests that need it are skipped" >&2
-    fi
-  done
 fi
 exit 0
