@@ -141,8 +141,9 @@ lint-py:
 test-py: lint-py
 	$(PYTHON) -m pytest -q -p no:cacheprovider tests/py
 
+# Time bounds in the tests are scaled x3 for the sanitizer build (tests/integration/server.py).
 integration: all
-	CUNICORN_BIN=$(CURDIR)/$(OUT)/cunicorn $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration tests/conformance
+	CUNICORN_BIN=$(CURDIR)/$(OUT)/cunicorn $(if $(filter asan,$(BUILD)),CUNICORN_TIME_SCALE=3) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration tests/conformance
 
 # The whole suite: normal build, then the sanitizer build (unit + integration again).
 test: test-deps

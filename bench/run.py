@@ -1,14 +1,23 @@
 #!/usr/bin/env python3
-"""Benchmark cunicorn against gunicorn (latest from PyPI) and nginx, side by side, one run.
+"""Benchmark cunicorn against gunicorn, granian (latest from PyPI) and nginx, side by side, one run.
 
 Prints requests/s, p50/p99 latency and the ratios the project targets:
   cunicorn >= 0.8x nginx static, >= 20x gunicorn gthread, slow-client runs within 10 %.
 The server is pinned to CPU 0 and wrk to CPU 1. Every load is bounded in time.
 
+<<<<<<< HEAD
   python3 bench/run.py [--seconds 5] [--only hello,idle,trickle,big,upload]
   python3 bench/run.py --tls     HTTPS: keep-alive hello, a new connection (full handshake)
                                  per request, and 200 idle handshakes, against nginx (and
                                  granian when installed) with the same certificate
+=======
+  python3 bench/run.py [--seconds 5] [--rounds 3] [--only hello,idle,trickle,big,upload,flask,django]
+
+flask and django serve a JSON view of a real framework (bench_app.py) with each server,
+granian included (pip-installed here when missing, like gunicorn); their servers run side
+by side and are loaded in turn for --rounds rounds, the ratios being the median of the
+ratios of neighbouring runs (robust to a machine whose load drifts).
+>>>>>>> robust
 """
 import argparse
 import os
@@ -29,12 +38,17 @@ PY = sys.executable
 HELLO = b"Hello, World!"
 
 
-def ensure_peers():
-    try:
-        import gunicorn  # noqa: F401
-    except ImportError:
-        print("bench: installing gunicorn from PyPI", flush=True)
-        subprocess.check_call([PY, "-m", "pip", "install", "-q", "gunicorn"])
+def ensure_peers(need_frameworks):
+    # peers are installed from PyPI by their ordinary client, never copied in
+    mods = {"gunicorn": "gunicorn", "granian": "granian"}
+    if need_frameworks:
+        mods.update({"flask": "flask", "django": "django"})
+    for mod, pkg in mods.items():
+        try:
+            __import__(mod)
+        except ImportError:
+            print("bench: installing %s from PyPI" % pkg, flush=True)
+            subprocess.check_call([PY, "-m", "pip", "install", "-q", pkg])
     missing = [t for t in ("wrk", "nginx") if not shutil.which(t) and not os.path.exists("/usr/sbin/" + t)]
     if missing:
         if os.geteuid() == 0 and shutil.which("apt-get"):
@@ -52,12 +66,17 @@ def free_port():
     return p
 
 
+<<<<<<< HEAD
 def wait_ready(port, proc, timeout=15, tls=False):
+=======
+def wait_ready(port, proc, timeout=30):
+>>>>>>> robust
     end = time.time() + timeout
     while time.time() < end:
         if proc.poll() is not None:
             raise RuntimeError("server exited with %s" % proc.returncode)
         try:
+<<<<<<< HEAD
             with socket.create_connection(("127.0.0.1", port), timeout=1) as raw:
                 s = raw
                 if tls:
@@ -66,6 +85,10 @@ def wait_ready(port, proc, timeout=15, tls=False):
                     ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
                     s = ctx.wrap_socket(raw)
                 s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+=======
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+>>>>>>> robust
                 if s.recv(100).startswith(b"HTTP/1."):
                     return
         except OSError:
@@ -102,16 +125,27 @@ class Server:
         return out
 
     def cpu_seconds(self):
+<<<<<<< HEAD
         """utime + stime of every process in the server's tree so far."""
+=======
+        """User + system CPU time used so far by every process of the server (all threads)."""
+>>>>>>> robust
         tck = os.sysconf("SC_CLK_TCK")
         total = 0
         for pid in self.tree():
             try:
                 with open("/proc/%d/stat" % pid) as f:
+<<<<<<< HEAD
                     rest = f.read().rsplit(")", 1)[1].split()
                 total += int(rest[11]) + int(rest[12])
             except (OSError, IndexError, ValueError):
                 pass
+=======
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])
+>>>>>>> robust
         return total / tck
 
     def tree(self):
@@ -135,6 +169,7 @@ class Server:
             self.proc.wait()
 
 
+<<<<<<< HEAD
 def make_cert(tmp):
     """A self-signed P-256 certificate every TLS server uses (nginx's default curve too)."""
     cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
@@ -146,6 +181,14 @@ def make_cert(tmp):
 
 
 def start(kind, port, tmp):
+=======
+# scenario -> (WSGI app in bench_app.py, path wrk requests, connections)
+APPS = {"flask": ("bench_app:flask_app", "/json?k=v", 50),
+        "django": ("bench_app:django_app", "/json/?k=v", 50)}
+
+
+def start(kind, port, tmp, app="bench_app:app"):
+>>>>>>> robust
     bind = "127.0.0.1:%d" % port
     if kind == "cunicorn sync tls":
         cert, key = make_cert(tmp)
@@ -181,15 +224,20 @@ http {
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         return Server(kind, [nginx, "-c", conf, "-e", os.path.join(tmp, "error.log")], port)
     if kind == "cunicorn sync":
-        return Server(kind, [CUNICORN, "-w", "1", "-b", bind, "bench_app:app"], port)
+        return Server(kind, [CUNICORN, "-w", "1", "-b", bind, app], port)
     if kind == "cunicorn gthread":
         return Server(kind, [CUNICORN, "-w", "1", "-k", "gthread", "--threads", "4", "-b", bind,
-                             "bench_app:app"], port)
+                             app], port)
     if kind == "gunicorn sync":
-        return Server(kind, [PY, "-m", "gunicorn", "-w", "1", "-b", bind, "bench_app:app"], port)
+        return Server(kind, [PY, "-m", "gunicorn", "-w", "1", "-b", bind, app], port)
     if kind == "gunicorn gthread":
         return Server(kind, [PY, "-m", "gunicorn", "-w", "1", "-k", "gthread", "--threads", "4",
-                             "-b", bind, "bench_app:app"], port)
+                             "-b", bind, app], port)
+    if kind == "granian":
+        # one worker, its defaults otherwise (one runtime thread; WSGI blocking threads)
+        return Server(kind, [PY, "-m", "granian", "--interface", "wsgi", "--workers", "1",
+                             "--host", "127.0.0.1", "--port", str(port), "--no-ws",
+                             "--log-level", "warning", app], port)
     if kind == "nginx static":
         root = os.path.join(tmp, "www")
         os.makedirs(root, exist_ok=True)
@@ -294,8 +342,38 @@ def wrk(port, path, seconds, conns=50, script=None, tls=False, close=False):
         v = float(m.group(1))
         return v / 1000 if m.group(2) == "us" else v * 1000 if m.group(2) == "s" else v
 
+    nreq = re.search(r"(\d+) requests in", out)
     return {"rps": float(rps.group(1)) if rps else 0.0, "p50": ms(p50), "p99": ms(p99),
+            "requests": int(nreq.group(1)) if nreq else 0,
             "errors": (errs.group(1) if errs else "") + (" non2xx=%s" % non2xx.group(1) if non2xx else "")}
+
+
+def interleaved(sc, servers, seconds, nrounds, tmp):
+    """A framework scenario: every server started with the scenario's app at once, then
+    `nrounds` rounds in which each is loaded in turn (A B C A B C ...), so that a change in
+    the machine's load hits every server alike. Returns ({kind: [wrk result per round]},
+    {kind: peak worker RSS})."""
+    app, path, conns = APPS[sc]
+    started = {}
+    runs = {}
+    try:
+        for kind in servers:
+            if kind == "nginx static":
+                continue  # no framework there
+            started[kind] = start(kind, free_port(), tmp, app)
+            runs[kind] = []
+        for _ in range(nrounds):
+            for kind, srv in started.items():
+                c0 = srv.cpu_seconds()
+                r = wrk(srv.port, path, seconds, conns=conns)
+                # CPU per request: what the server costs, whatever share of the CPU it got
+                r["cpu_us"] = 1e6 * (srv.cpu_seconds() - c0) / r["requests"] if r["requests"] else None
+                runs[kind].append(r)
+        rss = {kind: srv.worker_rss_kb() for kind, srv in started.items()}
+    finally:
+        for srv in started.values():
+            srv.stop()
+    return runs, rss
 
 
 def fmt_ms(v):
@@ -305,6 +383,7 @@ def fmt_ms(v):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=int(os.environ.get("BENCH_SECONDS", "5")))
+<<<<<<< HEAD
     ap.add_argument("--only", default="hello,idle,trickle,big,upload")
     ap.add_argument("--servers", default=None)
     ap.add_argument("--tls", action="store_true",
@@ -324,19 +403,51 @@ def main():
     if args.servers is None:
         args.servers = "cunicorn sync,cunicorn gthread,gunicorn sync,gunicorn gthread,nginx static"
     ensure_peers()
+=======
+    ap.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", "3")),
+                    help="framework scenarios: rounds of every server in turn (median)")
+    ap.add_argument("--only", default="hello,idle,trickle,big,upload,flask,django")
+    ap.add_argument("--servers", default="cunicorn sync,cunicorn gthread,gunicorn sync,gunicorn gthread,granian,nginx static")
+    args = ap.parse_args()
+    scen = args.only.split(",")
+    ensure_peers(any(sc in APPS for sc in scen))
+>>>>>>> robust
     if not os.path.exists(CUNICORN):
         sys.exit("bench: %s not built (run make)" % CUNICORN)
-    scen = args.only.split(",")
     servers = args.servers.split(",")
     results = {}
     rss = {}
+    rounds = {}  # (kind, scenario) -> [wrk result per round], framework scenarios
+    cpu_us = {}  # (kind, scenario) -> median server CPU time per request (us)
     with tempfile.TemporaryDirectory() as tmp:
+        for sc in [s for s in scen if s in APPS]:
+            got, got_rss = interleaved(sc, servers, args.seconds, args.rounds, tmp)
+            for kind, v in got_rss.items():
+                rss["%s %s" % (kind, sc)] = v
+            for kind, runs in got.items():
+                rounds[(kind, sc)] = runs
+                r = sorted(runs, key=lambda x: x["rps"])[len(runs) // 2]  # the median run
+                results[(kind, sc)] = r
+                cpu = sorted(x["cpu_us"] for x in runs if x["cpu_us"])
+                cpu_med = cpu[len(cpu) // 2] if cpu else None
+                cpu_us[(kind, sc)] = cpu_med
+                print("%-17s %-8s %10.0f req/s  p50 %8s ms  p99 %8s ms  %s  (median of %s)  CPU %s us/req" % (
+                    kind, sc, r["rps"], fmt_ms(r["p50"]), fmt_ms(r["p99"]), r["errors"],
+                    " ".join("%.0f" % x["rps"] for x in runs),
+                    "%.0f" % cpu_med if cpu_med else "-"), flush=True)
         for kind in servers:
+            plain = [s for s in scen if s not in APPS]
+            if not plain:
+                continue
             port = free_port()
             srv = start(kind, port, tmp)
             try:
+<<<<<<< HEAD
                 for sc in scen:
                     cpu0 = srv.cpu_seconds()
+=======
+                for sc in plain:
+>>>>>>> robust
                     if sc == "hello":
                         r = wrk(port, "/", args.seconds, tls=srv.tls)
                     elif sc == "handshake":
@@ -376,6 +487,12 @@ def main():
     print("ratios:")
 
     def ratio(a, b, sc="hello"):
+        if (a, sc) in rounds and (b, sc) in rounds:
+            # median of the ratios of runs made one right after the other: the machine's
+            # load drifts between rounds, much less between neighbours
+            rs = sorted(x["rps"] / y["rps"] if y["rps"] else float("inf")
+                        for x, y in zip(rounds[(a, sc)], rounds[(b, sc)]))
+            return rs[len(rs) // 2]
         ra, rb = results.get((a, sc)), results.get((b, sc))
         if not ra or not rb:
             return None
@@ -401,7 +518,15 @@ def main():
             print("  cunicorn sync tls %s vs hello: %6.1f %% req/s%s  (target within 10 %%)"
                   % (what, 100.0 * r["rps"] / base["rps"], cpu))
     for cu in ("cunicorn sync", "cunicorn gthread"):
-        for peer, target in (("nginx static", 0.8), ("gunicorn gthread", 20.0), ("gunicorn sync", None)):
+        for sc, peer, target in (("flask", "gunicorn gthread", 2.5), ("flask", "granian", 1.3),
+                                 ("django", "gunicorn gthread", None), ("django", "granian", None)):
+            r = ratio(cu, peer, sc)
+            if r is not None:
+                ca, cb = cpu_us.get((cu, sc)), cpu_us.get((peer, sc))
+                print("  %-17s / %-17s %-7s %8.2fx%s%s" % (
+                    cu, peer, sc, r, "  (target >= %.1fx)" % target if target else "",
+                    "  CPU per request %.2fx less" % (cb / ca) if ca and cb else ""))
+        for peer, target in (("nginx static", 0.8), ("gunicorn gthread", 20.0), ("gunicorn sync", None), ("granian", None)):
             r = ratio(cu, peer)
             if r is not None:
                 print("  %-17s / %-17s hello   %8.2fx%s" % (cu, peer, r, "  (target >= %.1fx)" % target if target else ""))

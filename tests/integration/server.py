@@ -32,8 +32,53 @@ def _is_sanitized(path):
 # ASan keeps freed memory in quarantine (256 MiB by default): RSS bounds must allow for it.
 SANITIZED = _is_sanitized(BIN)
 
+# How much slower than the release build a request may be on this binary: every time bound
+# a test asserts is multiplied by it. ASan+UBSan run the server about 2-3x slower, so 3 for
+# a sanitizer binary; CUNICORN_TIME_SCALE overrides (the Makefile sets it for its ASan
+# pass, and a very slow CI machine may raise it).
+TIME_SCALE = float(os.environ.get("CUNICORN_TIME_SCALE") or (3.0 if SANITIZED else 1.0))
+
+
+def scaled(seconds):
+    """A time bound for this build: seconds on the release build, x TIME_SCALE otherwise."""
+    return seconds * TIME_SCALE
+
+
+def median(values):
+    v = sorted(values)
+    n = len(v)
+    if not n:
+        return 0.0
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+
+
+def timed(fn, n):
+    """Call fn() n times; returns the list of wall times in seconds (fn's result unused)."""
+    out = []
+    for _ in range(n):
+        t0 = time.monotonic()
+        fn()
+        out.append(time.monotonic() - t0)
+    return out
+
+
+def latency_bound(baseline, factor, floor):
+    """Bound for a latency measured under some condition, from a baseline measured in the same
+    run on the same server: factor x the baseline, never below floor (both scaled for this
+    build). The floor absorbs scheduler noise of a loaded machine; a test that uses it must
+    argue why the failure it guards against costs more than the bound."""
+    return max(factor * baseline, scaled(floor))
+
+
+def open_fds(pid):
+    """Number of open file descriptors of pid (None if it is gone)."""
+    try:
+        return len(os.listdir("/proc/%d/fd" % pid))
+    except OSError:
+        return None
+
 READY_TIMEOUT = float(os.environ.get("CUNICORN_READY_TIMEOUT", "20" if SANITIZED else "10"))
-IO_TIMEOUT = 10.0
+IO_TIMEOUT = scaled(10.0)
 
 
 TEST_TIME_LIMIT = int(os.environ.get("CUNICORN_TEST_TIME_LIMIT", "180"))
@@ -91,8 +136,10 @@ def ipv6_loopback_works():
 
 
 def wait_until(pred, timeout, interval=0.02):
-    """Poll pred() until it returns a truthy value or the deadline passes."""
-    deadline = time.monotonic() + timeout
+    """Poll pred() until it returns a truthy value or the deadline passes. The deadline is
+    only how long to wait for something that must happen: it is scaled for this build
+    (TIME_SCALE), as are wait_for_log, wait_workers and wait_exit, which poll through it."""
+    deadline = time.monotonic() + scaled(timeout)
     while True:
         v = pred()
         if v:
@@ -583,7 +630,7 @@ class Server:
 
     def wait_exit(self, timeout=10.0):
         try:
-            return self.proc.wait(timeout)
+            return self.proc.wait(scaled(timeout))
         except subprocess.TimeoutExpired:
             return None
 
@@ -609,8 +656,8 @@ class Server:
             return rx.search(read()[since:])
         m = wait_until(find, timeout)
         if not m:
-            raise ServerError("log never matched %r within %.1fs:\n%s"
-                              % (regex, timeout, self.describe()))
+            raise ServerError("log never matched %r within %.1fs (x%g):\n%s"
+                              % (regex, timeout, TIME_SCALE, self.describe()))
         return m
 
     def describe(self):

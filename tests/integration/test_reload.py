@@ -129,6 +129,14 @@ class LoadGen:
         if sock is not None:
             sock.close()
 
+    def wait_served(self, more=1, timeout=20):
+        """Poll until `more` further requests have succeeded (readiness of the load, and
+        proof that it is still served)."""
+        with self.lock:
+            target = self.counts["ok"] + more
+        ok = srv.wait_until(lambda: self.counts["ok"] >= target, timeout)
+        assert ok, "load not served: %s %s" % (dict(self.counts), self.errors[:5])
+
     def report(self, label):
         print("\n[%s] %s" % (label, self.counts))
         return self.counts
@@ -145,15 +153,15 @@ def test_hup_10_times_under_load(make_server):
                                      "--no-control-socket"])
     before = set(s.worker_pids())
     with LoadGen(s) as lg:
-        time.sleep(0.3)
+        lg.wait_served(10)
         for i in range(10):
             os.kill(s.proc.pid, signal.SIGHUP)
             assert wait_log(s, r"Hang up: Master", i + 1)
-            time.sleep(0.35)
-        time.sleep(0.5)
+            time.sleep(0.35)  # pacing, not synchronisation
+            lg.wait_served(10)  # served between every two HUPs
+        lg.wait_served(10)
     c = lg.report("10 x HUP")
     assert c["failed"] == 0, lg.errors
-    assert c["ok"] > 100
     assert srv.wait_until(lambda: len(s.worker_pids()) == 2, 15)
     assert not before & set(s.worker_pids())
     assert s.stop() == 0
@@ -162,18 +170,18 @@ def test_hup_10_times_under_load(make_server):
 def test_ttin_ttou_kill9_under_load(make_server):
     s = make_server(workers=2, args=["--keep-alive", "5", "--no-control-socket"])
     with LoadGen(s, retry_fresh=True) as lg:
-        time.sleep(0.3)
+        lg.wait_served(10)
         os.kill(s.proc.pid, signal.SIGTTIN)
         assert srv.wait_until(lambda: len(s.worker_pids()) == 3, 15)
-        time.sleep(0.3)
+        lg.wait_served(10)
         os.kill(s.proc.pid, signal.SIGTTOU)
         assert srv.wait_until(lambda: len(s.worker_pids()) == 2, 15)
-        time.sleep(0.3)
+        lg.wait_served(10)
         victim = s.worker_pids()[0]
         os.kill(victim, signal.SIGKILL)
         assert srv.wait_until(lambda: victim not in s.worker_pids()
                               and len(s.worker_pids()) == 2, 15)
-        time.sleep(0.5)
+        lg.wait_served(20)
     c = lg.report("TTIN/TTOU/kill -9")
     assert c["failed"] == 0, lg.errors
     assert s.stop() == 0
@@ -184,10 +192,12 @@ def test_max_requests_50_under_load(make_server):
     s = make_server(workers=2, args=["--keep-alive", "5", "--max-requests", "50",
                                      "--no-control-socket"])
     with LoadGen(s) as lg:
-        time.sleep(3)
+        # a count, not a duration: at least 3 recycles under load
+        assert srv.wait_until(lambda: s.log().count("Autorestarting worker") >= 3, 60), \
+            (dict(lg.counts), s.describe())
+        lg.wait_served(10)
     c = lg.report("max-requests 50")
     assert c["failed"] == 0, lg.errors
-    assert s.log().count("Autorestarting worker") >= 3
     assert s.stop() == 0
 
 

@@ -3,7 +3,6 @@ import json
 import os
 import signal
 import threading
-import time
 
 import pytest
 
@@ -65,11 +64,11 @@ def test_quick_shutdown(make_server, sig):
     s = make_server("testapp:app", ["--graceful-timeout", "30"])
     t, result, off = _start_slow(s, 20)
     s.wait_for_log(r"sleep-start", since=off, timeout=5)
-    t0 = time.monotonic()
+    # Quick means: without waiting for the in-flight request (20 s) or the graceful
+    # timeout (30 s). Both are far beyond the bound, which is scaled for this build.
     s.signal(sig)
-    code = s.wait_exit(10)
+    code = s.wait_exit(5)  # x TIME_SCALE: 5 s, 15 s for a sanitizer build
     assert code == 0, "the signal did not stop the server quickly\n" + s.describe()
-    assert time.monotonic() - t0 < 5
     t.join(10)
     # the slow request was cut off
     assert "resp" not in result or result["resp"].body != b"slept 20"

@@ -4,7 +4,6 @@ master serving. Then a graceful TERM of the new master under load (QUIT is gunic
 quick stop, which cuts in-flight requests)."""
 import os
 import signal
-import time
 
 import pytest
 
@@ -29,20 +28,20 @@ def test_usr2_winch_quit_under_load(make_server):
                                      "--pid", pidfile])
     old = s.proc.pid
     with LoadGen(s) as lg:
-        time.sleep(0.3)
+        lg.wait_served(10)
         os.kill(old, signal.SIGUSR2)
         assert srv.wait_until(lambda: _pid_in(pidfile) not in (None, old), 15)
         new = _pid_in(pidfile)
         assert _pid_in(pidfile + ".oldbin") == old
         assert srv.wait_until(lambda: len(srv.children_of(new)) == 2, 15)
-        time.sleep(0.3)
+        lg.wait_served(10)
         os.kill(old, signal.SIGWINCH)
         assert srv.wait_until(lambda: srv.children_of(old) == [new], 15)
-        time.sleep(0.3)
+        lg.wait_served(10)
         os.kill(old, signal.SIGQUIT)
         s.proc.wait(15)
         assert srv.wait_until(lambda: "Master has been promoted" in s.log(), 10)
-        time.sleep(0.3)
+        lg.wait_served(10)
         lg.stopping = True
         os.kill(new, signal.SIGTERM)
         assert srv.wait_until(lambda: not srv.pid_alive(new), 15)

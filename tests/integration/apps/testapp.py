@@ -199,6 +199,21 @@ def app(environ, start_response):
         time.sleep(float(q.get("s", "1")))
         return _reply(start_response, "slept %s" % q.get("s", "1"))
 
+    if path == "/gate":
+        # Streams "first", then waits (at most 30 s) for the client to create the file named
+        # by ?f= before it sends "second": a client that sees "first" before it creates the
+        # file proves the body was not held back, whatever the machine's speed.
+        gate = q["f"]
+        start_response("200 OK", [("Content-Type", "text/plain")])
+
+        def gated():
+            yield b"first\n"
+            deadline = time.monotonic() + 30
+            while not os.path.exists(gate) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            yield b"second\n" if os.path.exists(gate) else b"gate never opened\n"
+        return gated()
+
     if path == "/noread":
         return _reply(start_response, "did not read the body")
 

@@ -5,6 +5,8 @@ import threading
 import time
 
 local = threading.local()
+_barriers = {}
+_barriers_lock = threading.Lock()
 
 
 def app(environ, start_response):
@@ -17,6 +19,17 @@ def app(environ, start_response):
     elif path == "/sleep":
         time.sleep(float(environ.get("QUERY_STRING") or "1"))
         body = b"slept"
+    elif path == "/barrier":
+        # Returns only when n requests are inside the app at the same time (at most 20 s):
+        # proves concurrency by a count, not by wall time.
+        n = int(environ.get("QUERY_STRING") or "2")
+        with _barriers_lock:
+            b = _barriers.setdefault(n, threading.Barrier(n))
+        try:
+            b.wait(20)
+            body = b"met"
+        except threading.BrokenBarrierError:
+            body = b"broken"
     elif path == "/body":
         body = environ["wsgi.input"].read()
     else:
