@@ -47,7 +47,7 @@ if [ -n "$pkgs" ]; then
 fi
 
 if [ "$what" = test ]; then
-  pymods="pytest requests flask django gunicorn"
+  pymods="pytest requests flask django gunicorn httpbin"
   need=""
   for m in $pymods; do
     "$PYTHON" -c "import $m" >/dev/null 2>&1 || need="$need $m"

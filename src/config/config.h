@@ -8,6 +8,15 @@
 
 #define CU_VERSION "0.1.0"
 
+/* The gunicorn release whose behaviour cunicorn follows. */
+#define CU_GUNICORN_VERSION "27.0.1"
+
+/* environ["SERVER_SOFTWARE"] (and the SERVER_SOFTWARE environment variable, as gunicorn's
+ * arbiter sets it). Apps test for "gunicorn/" (httpbin accepts chunked uploads only then),
+ * so the string starts as gunicorn's does and names cunicorn in a product comment
+ * (RFC 9110 10.2.4 syntax): "gunicorn/27.0.1 (cunicorn 0.1.0)". */
+#define CU_SERVER_SOFTWARE "gunicorn/" CU_GUNICORN_VERSION " (cunicorn " CU_VERSION ")"
+
 enum cu_header_map { CU_HEADER_MAP_DROP, CU_HEADER_MAP_REFUSE, CU_HEADER_MAP_DANGEROUS };
 enum cu_proxy_protocol { CU_PROXY_OFF, CU_PROXY_V1, CU_PROXY_V2, CU_PROXY_AUTO };
 enum cu_worker_class { CU_WORKER_SYNC, CU_WORKER_GTHREAD };

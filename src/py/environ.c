@@ -321,7 +321,7 @@ int cu__environ_init(const cu_config_t *cfg, int multithread)
     if (rc == 0)
         rc = PyDict_SetItemString(d, "wsgi.input_terminated", Py_True);
     if (rc == 0)
-        rc = set_str(d, "SERVER_SOFTWARE", "cunicorn/" CU_VERSION);
+        rc = set_str(d, "SERVER_SOFTWARE", CU_SERVER_SOFTWARE);
     if (rc == 0)
         rc = PyDict_SetItem(d, E.k_script_name, E.script_name);
     if (rc < 0) {

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -654,3 +655,15 @@ class Server:
             return resp
         finally:
             s.close()
+
+
+class GunicornServer(Server):
+    """The reference: real gunicorn 27 (python -m gunicorn) started like Server starts
+    cunicorn, for differential tests that compare what both do with the same input."""
+
+    def command(self):
+        cmd = [sys.executable, "-m", "gunicorn"] + Server.command(self)[1:]
+        return cmd
+
+    def sanitizer_reports(self):
+        return []
