@@ -16,7 +16,7 @@ enum cu_h1_error {
     CU_H1E_HEADER,           /* 400 InvalidHeader (bad value, bad framing headers) */
     CU_H1E_HEADER_NAME,      /* 400 InvalidHeaderName (incl. '_' with header_map=refuse) */
     CU_H1E_OBS_FOLD,         /* 400 ObsoleteFolding (folding not permitted) */
-    CU_H1E_LIMIT_LINE,       /* 400 LimitRequestLine (gunicorn 27 answers 414) */
+    CU_H1E_LIMIT_LINE,       /* 414 LimitRequestLine */
     CU_H1E_LIMIT_FIELDS,     /* 431 LimitRequestHeaders: too many fields */
     CU_H1E_LIMIT_FIELD_SIZE, /* 431 LimitRequestHeaders: a field too large */
     CU_H1E_TRANSFER_CODING,  /* 501 UnsupportedTransferCoding */
@@ -26,6 +26,17 @@ enum cu_h1_error {
 /* Status code and gunicorn's reason/message for an error. */
 int cu_h1_error_status(enum cu_h1_error e);
 const char *cu_h1_error_name(enum cu_h1_error e);
+
+struct cu_h1_request_s;
+
+/* gunicorn's text for a failed parse (req->error and its detail), written to dst (at most
+ * cap - 1 bytes and a NUL; cap > 0). page = 0: str() of the exception gunicorn raises, the
+ * <reason> of its "Invalid request from ip=...: <reason>" log line ("Invalid HTTP method:
+ * 'G@T'", "Request Line is too large (5014 > 4094)"); page = 1: the message of its error
+ * page ("Invalid Method 'Invalid HTTP method: 'G@T''"). Offending bytes are shown as
+ * Python's repr() of their latin-1 decoding, as gunicorn shows them. Returns the length.
+ * The detail slices point into the buffer of the failed parse: call before it changes. */
+size_t cu_h1_error_message(const struct cu_h1_request_s *req, int page, char *dst, size_t cap);
 
 enum cu_h1_header_map { CU_H1_HMAP_DROP, CU_H1_HMAP_REFUSE, CU_H1_HMAP_DANGEROUS };
 
@@ -84,7 +95,16 @@ typedef struct cu_h1_request_s {
 
     /* results */
     enum cu_h1_error error; /* set when the parser returns -1 */
-    size_t head_len;        /* bytes of the whole head including the final CRLF */
+    /* what failed, for cu_h1_error_message: the offending bytes (request line, method,
+     * version, field line, header name or value; into the buffer or a static string), and
+     * for CU_H1E_LIMIT_LINE the line's length and the limit applied */
+    cu_str_t err_text;
+    size_t err_size, err_limit;
+    unsigned err_upper : 1;   /* err_text is a header name gunicorn shows upper-cased */
+    unsigned err_version : 1; /* a well-formed version out of range: shown as "(2, 0)" */
+    unsigned err_partial : 1; /* CU_H1E_LIMIT_LINE before the line's end: err_size is what
+                                 was seen so far */
+    size_t head_len;          /* bytes of the whole head including the final CRLF */
 
     /* resumption state: zero before the first call on a new request (cu_h1_request_reset).
      * Head lines are validated and stored as each one completes; the slices point into the

@@ -480,6 +480,7 @@ static const char *reason_for(int status)
     case 404: return "Not Found";
     case 408: return "Request Timeout";
     case 413: return "Payload Too Large";
+    case 414: return "URI Too Long";
     case 417: return "Expectation Failed";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
@@ -487,6 +488,31 @@ static const char *reason_for(int status)
     case 503: return "Service Unavailable";
     default: return "Error";
     }
+}
+
+/* html.escape(s) as gunicorn applies it to its error page's message: & < > " ' become
+ * entities, so a request path or header echoed there is text, never markup. Truncates at a
+ * whole character to fit cap (> 0) with its NUL. */
+static void html_escape(const char *s, char *dst, size_t cap)
+{
+    size_t n = 0;
+    for (; *s; s++) {
+        const char *r = *s == '&'    ? "&amp;"
+                        : *s == '<'  ? "&lt;"
+                        : *s == '>'  ? "&gt;"
+                        : *s == '"'  ? "&quot;"
+                        : *s == '\'' ? "&#x27;"
+                                     : NULL;
+        size_t k = r ? strlen(r) : 1;
+        if (n + k >= cap)
+            break;
+        if (r)
+            memcpy(dst + n, r, k);
+        else
+            dst[n] = *s;
+        n += k;
+    }
+    dst[n] = '\0';
 }
 
 int cu_resp_error(cu_conn_t *c, int status, const char *msg)
@@ -500,11 +526,12 @@ int cu_resp_error(cu_conn_t *c, int status, const char *msg)
         msg = c->body.too_large ? "Chunked trailer section too large" : "Invalid chunked body";
     }
     const char *reason = reason_for(status);
-    char body[1024];
+    char esc[4096], body[4608];
+    html_escape(msg ? msg : "", esc, sizeof(esc));
     int bl = snprintf(body, sizeof(body),
                       "<html>\n  <head>\n    <title>%s</title>\n  </head>\n  <body>\n"
                       "    <h1><p>%s</p></h1>\n    %s\n  </body>\n</html>\n",
-                      reason, reason, msg ? msg : "");
+                      reason, reason, esc);
     if (bl < 0 || (size_t)bl >= sizeof(body))
         bl = (int)strlen(body);
     char head[256];

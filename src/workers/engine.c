@@ -150,13 +150,40 @@ static void conn_linger(cu_engine_t *e, cu_conn_t *c)
     cu_timer_start(e->loop, &c->timer, LINGER_MS);
 }
 
-static void conn_error(cu_engine_t *e, cu_conn_t *c, int status, const char *msg)
+/* gunicorn's warning (`why`), then its error page with `page` as the message, then close. */
+static void conn_error_page(cu_engine_t *e, cu_conn_t *c, int status, const char *why,
+                            const char *page)
 {
-    cu_log_warn("Invalid request from ip=%s: %s", c->peer.host[0] ? c->peer.host : "unix", msg);
+    cu_log_warn("Invalid request from ip=%s: %s", c->peer.host[0] ? c->peer.host : "unix", why);
     /* The response is small: queue it and let conn_linger push it out without blocking. */
     c->defer_flush = 1;
-    (void)cu_resp_error(c, status, msg);
+    (void)cu_resp_error(c, status, page);
     conn_linger(e, c);
+}
+
+static void conn_error(cu_engine_t *e, cu_conn_t *c, int status, const char *msg)
+{
+    conn_error_page(e, c, status, msg, msg);
+}
+
+/* A head the parser refused: gunicorn's status, and its texts with the offending bytes. */
+static void conn_parse_error(cu_engine_t *e, cu_conn_t *c)
+{
+    char why[4096], page[4096];
+    if (c->req.error == CU_H1E_LIMIT_LINE && c->req.err_partial) {
+        /* gunicorn reads 8 KiB before it judges a line, so it reports a whole line up to
+         * that size: count what the client already sent (it is discarded anyway). */
+        char peek[8192];
+        ssize_t k = recv(c->fd, peek, sizeof(peek), MSG_PEEK | MSG_DONTWAIT);
+        const char *nl = k > 0 ? memchr(peek, '\n', (size_t)k) : NULL;
+        size_t more = nl ? (size_t)(nl - peek) : k > 0 ? (size_t)k : 0;
+        if (nl && nl > peek && nl[-1] == '\r')
+            more--;
+        c->req.err_size += more;
+    }
+    cu_h1_error_message(&c->req, 0, why, sizeof(why));
+    cu_h1_error_message(&c->req, 1, page, sizeof(page));
+    conn_error_page(e, c, cu_h1_error_status(c->req.error), why, page);
 }
 
 /* ---- accepting ---- */
@@ -460,7 +487,7 @@ static void process_input(cu_engine_t *e, cu_conn_t *c)
             break;
         }
         if (r < 0) {
-            conn_error(e, c, cu_h1_error_status(c->req.error), cu_h1_error_name(c->req.error));
+            conn_parse_error(e, c);
             return;
         }
         start_request(e, c);

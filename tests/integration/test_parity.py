@@ -52,3 +52,66 @@ def test_httpbin_accepts_chunked_upload_as_under_gunicorn(make_server, gunicorn_
         assert r.request.headers.get("Transfer-Encoding") == "chunked"
         out[name] = r.json()["data"]
     assert out["cunicorn"] == out["gunicorn"] == body.decode()
+
+
+# ------------------------------------------------- parse errors: status, page, log (3, 4)
+
+BAD = [
+    b"G@T / HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GARBAGE\r\n\r\n",
+    b"GET /a\x7f'\" HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET / HTTP/1.1\nHost: x\r\n\r\n",
+    b"GET / HTTP/2.0\r\nHost: x\r\n\r\n",
+    b"GET / HTTP/1.x\r\nHost: x\r\n\r\n",
+    b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: x\r\nBad Name: v\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: x\r\nX-A\xe9: v\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x01b\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: x\r\nx-a: a\r\n b\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: x\nA: b\r\n\r\n",
+    b"GET / HTTP/1.1\r\nnocolon\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1x\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: bogus, chunked\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: x\r\nExpect: foo\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(101)) + b"\r\n",
+    b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n",
+]
+
+
+def _answer(server, raw):
+    s = server.connect()
+    try:
+        s.sendall(raw)
+        data, _ = srv.read_all_until_close(s)
+    finally:
+        s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    return head.split(b"\r\n")[0], body
+
+
+def _warnings(server, n):
+    rx = r"\[WARNING\] (Invalid request from ip=.*)"
+    srv.wait_until(lambda: len(re.findall(rx, server.log())) >= n, 10)
+    return re.findall(rx, server.log())
+
+
+def test_parse_errors_answer_and_log_like_gunicorn(make_server, gunicorn_server):
+    g = gunicorn_server("testapp:app")
+    c = make_server("testapp:app")
+    got = {}
+    for name, s in (("gunicorn", g), ("cunicorn", c)):
+        got[name] = [_answer(s, raw) for raw in BAD]
+        got[name + "-log"] = _warnings(s, len(BAD))
+    for i, raw in enumerate(BAD):
+        (gs, gb), (cs, cb) = got["gunicorn"][i], got["cunicorn"][i]
+        if gs.startswith(b"HTTP/1.1 501"):  # gunicorn keeps the reason "Bad Request" there
+            gs = b"HTTP/1.1 501 Not Implemented"
+            gb = gb.replace(b"Bad Request", b"Not Implemented")
+        assert (cs, cb) == (gs, gb), raw[:60]
+        assert got["cunicorn-log"][i] == got["gunicorn-log"][i], raw[:60]
+    # the issue's example, word for word
+    assert ("Invalid request from ip=127.0.0.1: Request Line is too large (5014 > 4094)"
+            in got["cunicorn-log"])
