@@ -506,9 +506,11 @@ static int set_path(PyObject *env, const cu_h1_request_t *r, PyObject *script, i
                  memcmp(PyUnicode_1BYTE_DATA(script), path.p, (size_t)sl) == 0;
         if (!ok) {
             PyObject *p = latin1(path.p, path.len);
-            PyObject *m = p ? PyUnicode_FromFormat(
-                                  "Request path %R does not start with SCRIPT_NAME %R", p, script)
-                            : NULL;
+            PyObject *m =
+                p ? PyUnicode_FromFormat(
+                        "Configuration problem: Request path %R does not start with SCRIPT_NAME %R",
+                        p, script)
+                  : NULL;
             const char *t = m ? PyUnicode_AsUTF8(m) : NULL;
             if (t == NULL) {
                 Py_XDECREF(p);

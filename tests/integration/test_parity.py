@@ -115,3 +115,24 @@ def test_parse_errors_answer_and_log_like_gunicorn(make_server, gunicorn_server)
     # the issue's example, word for word
     assert ("Invalid request from ip=127.0.0.1: Request Line is too large (5014 > 4094)"
             in got["cunicorn-log"])
+
+
+# ------------------------------------------------------- the SCRIPT_NAME error page (7)
+
+def test_script_name_mismatch_page_escapes_the_path(make_server, gunicorn_server):
+    """The 500 page for a path outside SCRIPT_NAME quotes the raw path: html-escaped, as
+    gunicorn does, so a crafted path is text in the browser, never markup."""
+    env = {"SCRIPT_NAME": "/app"}
+    raw = b"GET /<script>alert('x')</script>&\"? HTTP/1.1\r\nHost: x\r\n\r\n"
+    got = {}
+    for name, s in (("gunicorn", gunicorn_server("testapp:app", env=env)),
+                    ("cunicorn", make_server("testapp:app", env=env))):
+        status, body = _answer(s, raw)
+        got[name] = (status.split(b" ")[1], body, _warnings(s, 1))
+    status, body, log = got["cunicorn"]
+    assert status == b"500"
+    assert b"<script>" not in body
+    assert b"&lt;script&gt;alert(" in body and b"&lt;/script&gt;&amp;&quot;" in body
+    # gunicorn says "500 Bad Request"; the page and the warning are the same
+    assert body.replace(b"Internal Server Error", b"Bad Request") == got["gunicorn"][1]
+    assert log == got["gunicorn"][2]
