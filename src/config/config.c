@@ -499,6 +499,14 @@ static int apply_bool(int *field, const cu__setting_t *s, const char *value, cha
     return rc;
 }
 
+const char *cu_config_worker_class_str(const cu_config_t *cfg)
+{
+    const char *wc = cfg->worker_class_str ? cfg->worker_class_str : "sync";
+    size_t n = strlen(wc);
+    int sync = strcmp(wc, "sync") == 0 || (n >= 10 && strcmp(wc + n - 10, "SyncWorker") == 0);
+    return sync && cfg->threads > 1 ? "gthread" : wc;
+}
+
 /* Which worker classes cunicorn runs; gunicorn's spellings of them. */
 static int worker_class_known(const char *v, int *is_sync)
 {

@@ -259,4 +259,8 @@ void cu_cidrlist_free(cu_cidrlist_t *l);
 struct sockaddr;
 int cu_cidr_match(const cu_cidrlist_t *l, const struct sockaddr *sa);
 
+/* gunicorn's cfg.worker_class_str: the worker_class as given, "gthread" for sync with
+ * threads > 1 ("Using worker: %s" at startup). Borrowed from cfg. */
+const char *cu_config_worker_class_str(const cu_config_t *cfg);
+
 #endif

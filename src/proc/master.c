@@ -1282,7 +1282,7 @@ int cu_master_run(cu_config_t *cfg)
     }
     cu_log_debug("Arbiter booted");
     log_listening(&m);
-    cu_log_info("Using worker: %s", cfg->worker_class_str ? cfg->worker_class_str : "sync");
+    cu_log_info("Using worker: %s", cu_config_worker_class_str(cfg));
     cu_sd_notify("READY=1\nSTATUS=cunicorn arbiter booted");
 
     /* Twice the pool (HUP runs old and new side by side), at least CU_MIN_SLOTS. */

@@ -92,6 +92,24 @@ static const char support_src[] =
     "    except Exception:\n"
     "        return text\n"
     "\n"
+    "def parse_address(bind):\n"
+    "    '''A bind as gunicorn's cfg.address lists it: (host, port), a unix path, an fd.'''\n"
+    "    if bind.startswith('unix:'):\n"
+    "        return bind[7:] if bind.startswith('unix://') else bind[5:]\n"
+    "    if bind.startswith('fd://'):\n"
+    "        return int(bind[5:])\n"
+    "    if bind.startswith('tcp://'):\n"
+    "        bind = bind[6:]\n"
+    "    host, port = bind, '8000'\n"
+    "    if '[' in bind and ']' in bind:\n"
+    "        host, _, rest = bind[1:].partition(']')\n"
+    "        port = rest[1:] if rest.startswith(':') else port\n"
+    "    elif ':' in bind:\n"
+    "        host, port = bind.split(':')[:2]\n"
+    "    elif bind == '':\n"
+    "        host = '0.0.0.0'\n"
+    "    return host.lower(), int(port)\n"
+    "\n"
     "class Setting:\n"
     "    __slots__ = ('name', 'value')\n"
     "    def __init__(self, name, value):\n"
@@ -126,7 +144,7 @@ static const char support_src[] =
     "        return 'gthread' if sync and self.threads > 1 else wc\n"
     "    @property\n"
     "    def address(self):\n"
-    "        return list(self.bind)\n"
+    "        return [parse_address(b) for b in self.bind]\n"
     "    @property\n"
     "    def env(self):\n"
     "        return dict(e.split('=', 1) for e in self.raw_env)\n"
@@ -190,6 +208,19 @@ static const char support_src[] =
     "        pass\n"
     "    def __str__(self):\n"
     "        return '<Worker %s>' % self.pid\n"
+    "\n"
+    "class SyncWorker(Worker):\n"
+    "    '''worker under the sync class (gunicorn.workers.sync.SyncWorker).'''\n"
+    "\n"
+    "class ThreadWorker(Worker):\n"
+    "    '''worker under gthread (gunicorn.workers.gthread.ThreadWorker).'''\n"
+    "\n"
+    "def new_worker(age, ppid, cfg, log):\n"
+    "    '''The worker object of the class that runs: sync with threads > 1 is gthread.'''\n"
+    "    wc = cfg.settings['worker_class'].value\n"
+    "    sync = wc in ('sync', 'egg:gunicorn#sync', 'gunicorn.workers.sync.SyncWorker')\n"
+    "    cls = SyncWorker if sync and cfg.threads <= 1 else ThreadWorker\n"
+    "    return cls(age, ppid, cfg, log)\n"
     "\n"
     "class Request:\n"
     "    '''req: the parsed request head, as gunicorn's Request exposes it.'''\n"
@@ -377,7 +408,7 @@ static PyObject *worker_for(int age, pid_t pid, pid_t ppid)
     PyObject *w = PyDict_GetItemWithError(by_age, key); /* borrowed */
     if (w == NULL && !PyErr_Occurred()) {
         PyObject *nw =
-            PyObject_CallMethod(support, "Worker", "ilOO", age, (long)ppid, cfg_obj, log_obj);
+            PyObject_CallMethod(support, "new_worker", "ilOO", age, (long)ppid, cfg_obj, log_obj);
         if (nw != NULL && PyDict_SetItem(by_age, key, nw) == 0)
             w = nw;
         Py_XDECREF(nw);

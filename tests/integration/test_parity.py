@@ -136,3 +136,44 @@ def test_script_name_mismatch_page_escapes_the_path(make_server, gunicorn_server
     # gunicorn says "500 Bad Request"; the page and the warning are the same
     assert body.replace(b"Internal Server Error", b"Bad Request") == got["gunicorn"][1]
     assert log == got["gunicorn"][2]
+
+
+# ---------------------------------------------------------------- hook objects (5)
+
+HOOKS_CONF = '''
+import json
+def _rec(**kw):
+    with open(%(out)r, "a") as f:
+        f.write(json.dumps(kw) + "\\n")
+def when_ready(server):
+    _rec(hook="when_ready", address=repr(server.address))
+def post_fork(server, worker):
+    _rec(hook="post_fork", cls=type(worker).__name__, address=repr(server.address))
+'''
+
+
+@pytest.mark.parametrize("extra", [[], ["--threads", "3"], ["-k", "gthread"],
+                                   ["-k", "gunicorn.workers.sync.SyncWorker", "--threads", "2"]])
+def test_hook_objects_and_worker_log_as_gunicorn(make_server, gunicorn_server, tmp_path, extra):
+    got = {}
+    for name in ("gunicorn", "cunicorn"):
+        out = tmp_path / (name + ".jsonl")
+        conf = tmp_path / (name + ".conf.py")
+        conf.write_text(HOOKS_CONF % {"out": str(out)})
+        port = srv.free_port()
+        sock = str(tmp_path / (name + ".sock"))
+        binds = ["127.0.0.1:%d" % port, "unix:" + sock]
+        start = gunicorn_server if name == "gunicorn" else make_server
+        s = start("testapp:app", ["-c", str(conf)] + extra, binds=binds)
+        srv.wait_until(lambda: out.exists() and out.read_text().count("\n") >= 2, 10)
+        recs = [json.loads(x) for x in out.read_text().splitlines()]
+        text = json.dumps(recs).replace(str(port), "PORT").replace(sock, "SOCK")
+        worker = re.search(r"\[INFO\] (Using worker: .*)", s.log()).group(1)
+        got[name] = (sorted(json.loads(text), key=lambda r: r["hook"]), worker)
+        s.close()
+    assert got["cunicorn"] == got["gunicorn"]
+    recs, worker = got["cunicorn"]
+    assert recs[1]["address"] == "[('127.0.0.1', PORT), 'SOCK']"
+    threaded = "--threads" in extra or "gthread" in extra
+    assert recs[0]["cls"] == ("ThreadWorker" if threaded else "SyncWorker")
+    assert worker == "Using worker: " + ("gthread" if threaded else "sync")
