@@ -13,7 +13,7 @@
 
 /* Byte classes: T token char (RFC 9110 5.6.2), M token char gunicorn accepts in a method by
  * default (no a-z, no '#'), B forbidden in a field value (CTL except HTAB, DEL), R allowed in
- * a request-target (printable ASCII, RFC 3986). */
+ * a request-target (printable ASCII, RFC 3986; bytes >= 0x80 are allowed there too). */
 enum { T = 1, M = 2, B = 4, R = 8 };
 
 static const unsigned char ctab[256] = {
@@ -238,8 +238,10 @@ static int parse_request_line(const char *p, size_t n, cu_h1_request_t *req, con
     req->target = slice(t, sp2);
     if (t == sp2)
         return why(req, CU_H1E_REQUEST_LINE, line, 0);
+    /* Printable ASCII, and bytes >= 0x80: unencoded UTF-8 from clients and scanners, which
+     * nginx accepts and PEP 3333 reads as latin-1 (gunicorn 27 refuses them). */
     for (const char *c = t; c < sp2; c++)
-        if (!(ctab[(unsigned char)*c] & R))
+        if (!(ctab[(unsigned char)*c] & R) && (unsigned char)*c < 0x80)
             return why(req, CU_H1E_REQUEST_LINE, line, 0);
     if (*t == '/') {
         split_path(req, t, sp2);

@@ -134,7 +134,8 @@ void cu_h1_request_reset(cu_h1_request_t *req);
  * Every line must end in CRLF: a bare LF fails at once (request line: CU_H1E_REQUEST_LINE,
  * fields: CU_H1E_HEADER). Rules follow gunicorn 26/27 (message.py): method 3..20 chars of
  * upper-case token unless permit_unconventional_http_method, version HTTP/1.<digit> unless
- * permit_unconventional_http_version, target printable ASCII in origin form, absolute form
+ * permit_unconventional_http_version, target printable ASCII or bytes >= 0x80 (as nginx;
+ * gunicorn 27 refuses those) in origin form, absolute form
  * (scheme "://", bracketed hosts checked), authority form for CONNECT only, "*" for OPTIONS
  * only; repeated Host or Content-Type, repeated or non-digit Content-Length, Transfer-Encoding
  * with Content-Length, on HTTP/1.0, or not ending in chunked -> CU_H1E_HEADER; an unknown

@@ -360,7 +360,12 @@ static void test_request_line(void)
     CHECK(fails("GET  / HTTP/1.1\r\n\r\n", CU_H1E_REQUEST_LINE));
     CHECK(fails("GET /\r\n\r\n", CU_H1E_REQUEST_LINE));
     CHECK(fails("GET /a\x01 HTTP/1.1\r\n\r\n", CU_H1E_REQUEST_LINE));
-    CHECK(fails("GET /\xc3\xa9 HTTP/1.1\r\n\r\n", CU_H1E_REQUEST_LINE));
+    CHECK(parse("GET /caf\xc3\xa9?q=\xff#\x80 HTTP/1.1\r\n\r\n", &r) > 0); /* raw bytes >= 0x80 */
+    CHECK_STR(r.path, "/caf\xc3\xa9");
+    CHECK_STR(r.query, "q=\xff");
+    CHECK_STR(r.fragment, "\x80");
+    CHECK(fails("GET /\x7f HTTP/1.1\r\n\r\n", CU_H1E_REQUEST_LINE));
+    CHECK(fails("GET /\xc3\xa9\x01 HTTP/1.1\r\n\r\n", CU_H1E_REQUEST_LINE));
     CHECK(fails("GET /\r HTTP/1.1\r\n\r\n", CU_H1E_REQUEST_LINE));
     CHECK(fails("GET / HTTP/1.1\n\r\n", CU_H1E_REQUEST_LINE));
     CHECK(fails("\nGET / HTTP/1.1\r\n\r\n", CU_H1E_REQUEST_LINE));
