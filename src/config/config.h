@@ -90,6 +90,10 @@ typedef struct cu_config_s {
     char *pidfile;           /* NULL = none */
     char *proc_name;         /* NULL = default (app module) */
     int preload_app;
+    int sendfile;         /* -1 = None (gunicorn's default: $SENDFILE decides); see
+                             cu_config_use_sendfile */
+    char *tmp_upload_dir; /* accepted and validated as gunicorn; unused, as in gunicorn */
+    char *http_parser;    /* auto, fast or python: cunicorn's C parser serves all three */
     /* process management (proc/master.c) */
     int daemon;              /* -D */
     char *user;              /* -u: name or uid; NULL = do not change */
@@ -258,6 +262,11 @@ void cu_cidrlist_free(cu_cidrlist_t *l);
  * forwarded headers and the PROXY protocol. */
 struct sockaddr;
 int cu_cidr_match(const cu_cidrlist_t *l, const struct sockaddr *sa);
+
+/* gunicorn's cfg.sendfile: 0 when the sendfile setting was given at all (--no-sendfile,
+ * or any value in a config file: gunicorn only tests that it is set), otherwise $SENDFILE
+ * (y, 1, yes, true, any case) when that is set, otherwise 1. */
+int cu_config_use_sendfile(const cu_config_t *cfg);
 
 /* gunicorn's cfg.worker_class_str: the worker_class as given, "gthread" for sync with
  * threads > 1 ("Using worker: %s" at startup). Borrowed from cfg. */

@@ -189,7 +189,7 @@ static int write_iter(cu_conn_t *c, cu__start_resp_t *sr, PyObject *result)
  * when the file cannot be sent that way (no fileno, not a regular file): iterate instead. */
 static int write_file(cu_conn_t *c, cu__start_resp_t *sr, cu__filewrapper_t *fw)
 {
-    if (fw->filelike == NULL)
+    if (fw->filelike == NULL || !cu_config_use_sendfile(cu__py.cfg))
         return 1;
     PyObject *fno = PyObject_CallMethod(fw->filelike, "fileno", NULL); /* new ref */
     if (fno == NULL) {

@@ -43,6 +43,9 @@ def check_both(tmp_path, conf):
     ("bind = [1]\n", "Error: Not a string: 1"),
     ("forwarded_allow_ips = '10.0.0.1/8'\n", "has host bits set"),
     ("header_map = 'x'\n", "Error: Invalid header map behaviour: x"),
+    ("http_parser = 'pico'\n", "Error: http_parser must be one of: auto, fast, python"),
+    ("sendfile = 'maybe'\n", "Error: Invalid boolean: maybe"),
+    ("tmp_upload_dir = 5\n", "Error: Not a string: 5"),
     ("def on_starting(a, b): pass\n", "Error: Value must have an arity of: 1"),
     ("on_starting = 5\n", "Error: Value is not callable: 5"),
     ("on_starting = 'nodots'\n", "is not import string"),
@@ -80,10 +83,10 @@ def test_unknown_names_are_ignored(tmp_path):
 def test_not_yet_settings_are_named(tmp_path):
     (tmp_path / "cfapp.py").write_text(APP)
     (tmp_path / "gunicorn.conf.py").write_text(
-        "ciphers = 'ALL'\ncertfile = 'x.pem'\ntmp_upload_dir = '/tmp'\n")
+        "ciphers = 'ALL'\ncertfile = 'x.pem'\nroot_path = '/x'\n")
     c = run([srv.BIN, "cfapp:app"], tmp_path)
     assert c.returncode == 1
-    for name in ("ciphers", "certfile", "tmp_upload_dir"):
+    for name in ("ciphers", "certfile", "root_path"):
         assert ("cunicorn: setting '%s' (from gunicorn.conf.py) is not supported yet" % name
                 in c.stderr)
 

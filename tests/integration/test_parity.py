@@ -177,3 +177,45 @@ def test_hook_objects_and_worker_log_as_gunicorn(make_server, gunicorn_server, t
     threaded = "--threads" in extra or "gthread" in extra
     assert recs[0]["cls"] == ("ThreadWorker" if threaded else "SyncWorker")
     assert worker == "Using worker: " + ("gthread" if threaded else "sync")
+
+
+# ---------------------------------------------------------------- settings
+
+@pytest.mark.parametrize("args,env,conf,uses_sendfile", [
+    ([], {}, "", True),
+    (["--no-sendfile"], {}, "", False),
+    ([], {"SENDFILE": "0"}, "", False),
+    ([], {"SENDFILE": "Yes"}, "", True),
+    ([], {}, "sendfile = True\n", False),  # gunicorn: any value given disables it
+])
+def test_sendfile_setting_as_gunicorn(make_server, gunicorn_server, tmp_path, args, env, conf,
+                                      uses_sendfile):
+    """wsgi.file_wrapper goes out with sendfile(2) (the file's read() is never called) unless
+    the setting or $SENDFILE says otherwise; gunicorn takes the same path in each case."""
+    (tmp_path / "c.py").write_text(conf)
+    args = args + ["-c", str(tmp_path / "c.py")]
+    bodies = {}
+    for name, start in (("gunicorn", gunicorn_server), ("cunicorn", make_server)):
+        s = start("parityapp:file_app", args, env=env)
+        bodies[name] = requests.get(s.url, timeout=10).content
+    assert bodies["cunicorn"] == bodies["gunicorn"]
+    expect = b"sent by sendfile\n" * 100
+    assert bodies["cunicorn"] == (expect if uses_sendfile else expect.upper())
+
+
+@pytest.mark.parametrize("value", ["auto", "fast", "python", "PYTHON"])
+def test_http_parser_values_are_served_by_the_c_parser(make_server, value):
+    s = make_server("testapp:app", ["--http-parser", value])
+    assert requests.get(s.url, timeout=10).status_code == 200
+    if value == "auto":
+        assert "http_parser" not in s.log()
+    else:
+        assert ("http_parser = '%s': requests are parsed by cunicorn's C parser" % value.lower()
+                in s.log())
+
+
+def test_tmp_upload_dir_is_accepted(make_server, tmp_path):
+    (tmp_path / "c.py").write_text("tmp_upload_dir = %r\n" % str(tmp_path))
+    s = make_server("testapp:app", ["-c", str(tmp_path / "c.py")])
+    r = requests.post(s.url + "/echo", data=b"x" * 200000, timeout=10)
+    assert r.status_code == 200 and len(r.content) == 200000

@@ -318,7 +318,16 @@ static void test_not_yet(void)
     cu_config_free(&c);
     CHECK(parse(&c, "--ciphers", "ALL", "app:app", NULL) == 2 && has(errtext, "(ciphers)"));
     cu_config_free(&c);
-    CHECK(parse(&c, "--no-sendfile", "app:app", NULL) == 2 && has(errtext, "(sendfile)"));
+    CHECK(parse(&c, "app:app", NULL) == 0 && c.sendfile == -1);
+    cu_config_free(&c);
+    CHECK(parse(&c, "--no-sendfile", "app:app", NULL) == 0 && c.sendfile == 0 &&
+          !cu_config_use_sendfile(&c));
+    cu_config_free(&c);
+    CHECK(parse(&c, "--http-parser", " Python", "app:app", NULL) == 0 &&
+          strcmp(c.http_parser, "python") == 0);
+    cu_config_free(&c);
+    CHECK(parse(&c, "--http-parser", "pico", "app:app", NULL) != 0 &&
+          has(errtext, "http_parser must be one of: auto, fast, python"));
     cu_config_free(&c);
     CHECK(parse(&c, "--http2-max-c", "5", "app:app", NULL) == 2 &&
           has(errtext, "http2_max_concurrent_streams"));
