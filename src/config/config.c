@@ -398,6 +398,7 @@ void cu_config_free(cu_config_t *cfg)
     cu_free(cfg->group);
     cu_free(cfg->worker_tmp_dir);
     cu_free(cfg->tmp_upload_dir);
+    cu_free(cfg->logger_class);
     cu_free(cfg->http_parser);
     cu_free(cfg->control_socket);
     cu_free(cfg->proc_name);
@@ -586,6 +587,7 @@ int cu__setting_apply(cu_config_t *cfg, const cu__setting_t *s, const char *valu
         return CU_OK;
     }
     case CU__K_SENDFILE: return apply_bool((int *)(void *)base, s, value, err, errlen);
+    case CU__K_LOGGER: set_str((char **)(void *)base, strip_dup(value)); return CU_OK;
     case CU__K_PARSER: {
         char *v = strip_dup(value);
         for (char *p = v; *p; p++)
@@ -840,6 +842,11 @@ static void print_value(FILE *out, const cu_config_t *cfg, const cu__setting_t *
         break;
     }
     case CU__K_PARSER: put_str(out, *(char *const *)(const void *)base, literal); break;
+    case CU__K_LOGGER: {
+        const char *v = *(char *const *)(const void *)base;
+        put_str(out, v ? v : s->def, literal);
+        break;
+    }
     case CU__K_BOOL: fputs(*(const int *)(const void *)base ? "True" : "False", out); break;
     case CU__K_STR: {
         const char *v = *(char *const *)(const void *)base;
@@ -925,7 +932,8 @@ int cu_config_lookup(const char *name, enum cu_config_vtype *vtype)
     case CU__K_DICT: *vtype = CU_CV_DICT; break;
     case CU__K_HMAP:
     case CU__K_PROXY: *vtype = CU_CV_CHOICE; break;
-    case CU__K_WORKER: *vtype = CU_CV_CLASS; break;
+    case CU__K_WORKER:
+    case CU__K_LOGGER: *vtype = CU_CV_CLASS; break;
     case CU__K_HOOK: *vtype = CU_CV_HOOK; break;
     case CU__K_PROCNAME:
     case CU__K_CONFIG: *vtype = CU_CV_FIXED; break;

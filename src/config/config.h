@@ -117,6 +117,7 @@ typedef struct cu_config_s {
     char *syslog_prefix;   /* NULL = proc name */
     char *syslog_facility; /* NULL = "user" */
     int disable_redirect_access_to_syslog;
+    char *logger_class;   /* NULL = gunicorn.glogging.Logger: the C logger (py/pylog.c) */
     char *logconfig;      /* fileConfig file */
     char *logconfig_dict; /* str(dict) of the config-file dict (kept by py/); NULL = {} */
     char *logconfig_json; /* dictConfig from a JSON file */

@@ -164,8 +164,10 @@ const cu__setting_t cu__settings[] = {
         "info", "Error log level: debug, info, warning, error or critical."),
     SUP("capture_output", S_LOG, FL("--capture-output"), NULL, CU__A_TRUE, CU__K_BOOL, CU__T_STR,
         capture_output, "False", "Send the application's stdout/stderr to the error log file."),
-    NOT("logger_class", S_LOG, FL("--logger-class"), "STRING", CU__A_STORE, CU__T_STR,
-        "gunicorn.glogging.Logger", "Python logger class to use."),
+    SUP("logger_class", S_LOG, FL("--logger-class"), "STRING", CU__A_STORE, CU__K_LOGGER, CU__T_STR,
+        logger_class, "gunicorn.glogging.Logger",
+        "A gunicorn Logger (sub)class that gets every error and access log call; the default "
+        "is cunicorn's C logger."),
     SUP("logconfig", S_LOG, FL("--log-config"), "FILE", CU__A_STORE, CU__K_STR, CU__T_STR,
         logconfig, "None", "Python logging config file (fileConfig format)."),
     SUP("logconfig_dict", S_LOG, NOFL, NULL, CU__A_NONE, CU__K_DICT, CU__T_STR, logconfig_dict,

@@ -37,6 +37,7 @@ enum cu__kind {
     CU__K_CSV,      /* cu_strlist_t field from one comma-separated str (validate_string_to_list) */
     CU__K_PARSER,   /* http_parser: char * field, auto/fast/python (validate_http_parser) */
     CU__K_SENDFILE, /* sendfile: int field, -1 = None, else validate_bool */
+    CU__K_LOGGER,   /* logger_class: char * field, NULL = gunicorn.glogging.Logger */
     CU__K_OTHER,    /* not supported yet: only its default is known */
 };
 

@@ -128,6 +128,15 @@ extern PyObject *cu__hook_pre_request_fn, *cu__hook_post_request_fn;
 PyObject *cu__hook_request(cu_conn_t *c, int *raised);
 void cu__hook_post_request(cu_conn_t *c, PyObject *req, PyObject *env, int pre_failed);
 
+/* The cfg object hooks receive (borrowed; NULL with the error logged). GIL held. */
+PyObject *cu__hook_cfg_object(void);
+
+/* logger.access(resp, req, environ, request_time) for the request on c, with gunicorn's
+ * objects (req: the hooks' req when given, else built; environ {} when NULL; request_time a
+ * datetime.timedelta of duration_us). Logs what it raises. GIL held. */
+void cu__hook_logger_access(PyObject *logger, cu_conn_t *c, PyObject *req, PyObject *env,
+                            int64_t duration_us);
+
 /* A module object `name` running `src` (new ref; NULL with an exception set). */
 PyObject *cu__py_module_from_source(const char *name, const char *src);
 

@@ -289,6 +289,8 @@ void cu_py_worker_exit(void)
 void cu__py_log_exception(int level, const char *msg)
 {
     PyObject *type, *value, *tb;
+    if (PyErr_Occurred() && cu__pylog_exception(level, msg))
+        return; /* logger_class formats the traceback itself */
     PyErr_Fetch(&type, &value, &tb);
     if (type == NULL) {
         cu_log(level, "%s", msg);

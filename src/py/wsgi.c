@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "log/access.h"
 #include "log/statsd.h"
+#include "py/pylog.h"
 #include "py/reload.h"
 
 #include <errno.h>
@@ -332,10 +333,15 @@ static ssize_t env_lookup(void *ctx, const char *name, size_t nlen, char *buf, s
     return (ssize_t)len;
 }
 
-static void access_log(cu_conn_t *c, PyObject *env)
+static void access_log(cu_conn_t *c, PyObject *env, PyObject *hreq)
 {
     int64_t end_us = cu_wall_us();
     cu_statsd_request(c->resp.status, end_us - c->req_start_us); /* no-op unless statsd_host */
+    PyObject *logger = cu__pylog_logger();
+    if (logger != NULL) { /* logger_class: gunicorn calls its access() for every request */
+        cu__hook_logger_access(logger, c, hreq, env, end_us - c->req_start_us);
+        return;
+    }
     if (!cu_access_log_enabled())
         return;
     cu_access_rec_t rec = {
@@ -403,7 +409,7 @@ static int handle(cu_conn_t *c)
     }
 
 done:
-    access_log(c, env);
+    access_log(c, env, hreq);
     if (result != NULL && close_result(result) < 0) {
         cu__py_log_exception(CU_LOG_ERROR, "Error handling request");
         /* The response may be complete already; make sure the connection is not reused. */

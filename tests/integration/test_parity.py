@@ -219,3 +219,63 @@ def test_tmp_upload_dir_is_accepted(make_server, tmp_path):
     s = make_server("testapp:app", ["-c", str(tmp_path / "c.py")])
     r = requests.post(s.url + "/echo", data=b"x" * 200000, timeout=10)
     assert r.status_code == 200 and len(r.content) == 200000
+
+
+def _records(path, pred, n):
+    srv.wait_until(lambda: path.exists() and
+                   len([x for x in path.read_text().splitlines() if pred(json.loads(x))]) >= n,
+                   10)
+    return [r for r in map(json.loads, path.read_text().splitlines()) if pred(r)]
+
+
+@pytest.mark.parametrize("worker", [[], ["--threads", "2"]])
+def test_logger_class_gets_error_and_access_calls_like_gunicorn(make_server, gunicorn_server,
+                                                                tmp_path, worker):
+    """A JSON logger_class (a glogging.Logger subclass) receives the error-log lines and one
+    access() per request with gunicorn's objects; cunicorn's records equal gunicorn's."""
+    got = {}
+    for name, start in (("gunicorn", gunicorn_server), ("cunicorn", make_server)):
+        out = tmp_path / (name + ".jsonl")
+        # the startup lines go to the JSON file, not stderr: wait for the worker there
+        s = start("testapp:app", ["--logger-class", "parityapp.JsonLogger"] + worker,
+                  env={"JSONLOG": str(out)}, ready=False)
+        _records(out, lambda r: "Booting worker" in r.get("msg", ""), 1)
+        assert srv.wait_until(s._can_connect, 10), s.describe()
+        sess = requests.Session()
+        assert sess.get(s.url + "/?a=1", headers={"User-Agent": "ua/1"}).status_code == 200
+        assert sess.get(s.url + "/status?code=404", headers={"User-Agent": "ua/2"}).status_code \
+            == 404
+        assert sess.get(s.url + "/exc_before", headers={"User-Agent": "ua/3"}).status_code == 500
+        assert _answer(s, b"G@T / HTTP/1.1\r\nHost: x\r\n\r\n")[0].startswith(b"HTTP/1.1 400")
+        acc = _records(out, lambda r: r.get("access"), 3)
+        errs = _records(out, lambda r: r.get("level") in ("warning", "error"), 2)
+        infos = _records(out, lambda r: r.get("level") == "info", 1)
+        got[name] = (acc, errs, [r["msg"].split(":")[0] for r in infos])
+        # nothing went to the C logger's stderr format for the access lines
+        s.close()
+    g_acc, g_errs, g_info = got["gunicorn"]
+    c_acc, c_errs, c_info = got["cunicorn"]
+    # gunicorn's error path logs an environ without the request headers (ua '-' for the
+    # 500); cunicorn passes the request's environ
+    assert g_acc[2]["ua"] == "-"
+    g_acc[2]["ua"] = "ua/3"
+    assert c_acc == g_acc
+    assert [r["ua"] for r in c_acc] == ["ua/1", "ua/2", "ua/3"]
+    assert c_errs == g_errs
+    assert {"level": "error", "msg": "Error handling request GET /exc_before",
+            "exc": "RuntimeError"} in c_errs or any(
+        r["msg"] == "Error handling request GET /exc_before" and "exc" in r for r in c_errs)
+    assert "Booting worker with pid" in c_info and "Booting worker with pid" in g_info
+
+
+def test_logger_class_given_as_a_class_in_the_config_file(make_server, tmp_path):
+    out = tmp_path / "log.jsonl"
+    conf = tmp_path / "c.py"
+    conf.write_text("from parityapp import JsonLogger\nlogger_class = JsonLogger\n")
+    s = make_server("testapp:app", ["-c", str(conf)], env={"JSONLOG": str(out)}, ready=False)
+    _records(out, lambda r: "Booting worker" in r.get("msg", ""), 1)
+    assert srv.wait_until(s._can_connect, 10), s.describe()
+    assert requests.get(s.url + "/", timeout=10).status_code == 200
+    acc = _records(out, lambda r: r.get("access"), 1)
+    assert acc[0]["r"] == "GET / HTTP/1.1" and acc[0]["status"] == "200 OK"
+    assert "Booting worker" not in s.log()  # the class owns the error log
