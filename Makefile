@@ -132,7 +132,7 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRC)
 	clang $(FUZZ_CFLAGS) $< $(FUZZ_SRC) -o $@
 # The whole-connection target drives the real engine, connection and response code with a
 # stub dispatch: everything below py/ plus workers/engine.c, no Python.
-FUZZ_CONN_SRC := $(CORE_SRC) src/workers/engine.c
+FUZZ_CONN_SRC := $(CORE_SRC) src/workers/engine.c src/workers/settings.c
 build/fuzz/fuzz_conn: tests/fuzz/fuzz_conn.c $(FUZZ_CONN_SRC) $(wildcard src/*/*.h)
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) $< $(FUZZ_CONN_SRC) -lpthread -o $@

@@ -2,44 +2,26 @@
  * left in the buffer, then from the socket; 100-continue; blocking waits with a stall limit. */
 #include "http/conn.h"
 #include "core/clock.h"
-#include "proc/heartbeat.h"
+#include "http/proto.h"
 
 #include <errno.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #define BODY_BUF_SIZE (64 * 1024)
 #define DRAIN_MAX     (4 * 1024 * 1024)
 
-int cu_conn_wait(cu_conn_t *c, short events)
+int cu_conn_wait(cu_conn_t *c, int events)
 {
-    int left = c->settings->io_timeout_ms;
-    for (;;) {
-        struct pollfd p = {.fd = c->fd, .events = events};
-        int slice = left > 1000 ? 1000 : left;
-        int r = poll(&p, 1, slice);
-        if (r > 0) {
-            if ((p.revents & events) != 0)
-                return CU_OK;
-            return CU_ERROR; /* POLLERR/POLLHUP/POLLNVAL without what we wanted */
-        }
-        if (r < 0 && errno != EINTR)
-            return CU_ERROR;
-        /* A slow client must not look like a stuck worker to the master. */
-        cu_heartbeat_stamp(c->settings->slot, cu_mono_ms());
-        if (r == 0) {
-            left -= slice;
-            if (left <= 0)
-                return CU_AGAIN;
-        }
-    }
+    return cu_transport_wait(&c->t, events, c->settings->io_timeout_ms, c->settings->stall,
+                             c->settings->stall_arg);
 }
 
 void cu_conn_begin_request(cu_conn_t *c)
 {
-    cu_h1_request_t *r = &c->req;
-    c->rpos = c->in.pos + r->head_len;
+    cu_req_t *r = &c->request;
+    r->scheme = c->scheme;
+    r->peer = &c->peer;
+    r->listener = c->listener;
+    c->rpos = c->in.pos + c->head_len;
     c->body.done = 0;
     c->body.error = 0;
     c->body.timed_out = 0;
@@ -59,16 +41,14 @@ void cu_conn_begin_request(cu_conn_t *c)
     if (!c->body.done && r->expect_continue)
         c->body.continue_pending = 1;
     c->keep_alive = r->keep_alive && !c->closing;
-    c->resp.status = 0;
+    cu_resp_head_reset(&c->resp.h);
     c->resp.content_length = -1;
     c->resp.chunked = c->resp.close_delimited = c->resp.head_sent = c->resp.head_emitted =
         c->resp.hold = 0;
     c->resp.no_body = 0;
     c->resp.app_date = c->resp.app_server = 0;
     c->resp.body_sent = 0;
-    c->resp.head.pos = c->resp.head.len = 0;
     c->resp.stash.pos = c->resp.stash.len = 0;
-    c->resp.status_line_len = 0;
     /* Batch responses when the next request is already here and this one has no body. */
     c->defer_flush = c->body.done && c->in.len > c->rpos;
 }
@@ -102,18 +82,14 @@ static int fill_bin(cu_conn_t *c, size_t max)
     if (max && room > max)
         room = max;
     for (;;) {
-        ssize_t n = read(c->fd, c->bin.data + c->bin.len, room);
+        ssize_t n = c->t.ops->read(&c->t, c->bin.data + c->bin.len, room);
         if (n > 0) {
             c->bin.len += (size_t)n;
             return CU_OK;
         }
-        if (n == 0)
+        if (n != CU_AGAIN)
             return CU_ERROR;
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN)
-            return CU_ERROR;
-        int w = cu_conn_wait(c, POLLIN);
+        int w = cu_conn_wait(c, c->t.want);
         if (w == CU_AGAIN)
             c->body.timed_out = 1;
         if (w != CU_OK)
@@ -123,9 +99,8 @@ static int fill_bin(cu_conn_t *c, size_t max)
 
 static int send_continue(cu_conn_t *c)
 {
-    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
     c->body.continue_pending = 0;
-    if (cu_buf_append(&c->out, cont, sizeof(cont) - 1) != CU_OK)
+    if (c->proto->continue_100 && c->proto->continue_100(c) != CU_OK)
         return CU_ERROR;
     return cu_conn_flush(c);
 }
@@ -156,22 +131,20 @@ static ssize_t body_read(cu_conn_t *c, char *dst, size_t n, int line)
                 want = (size_t)c->body.remaining;
             if (avail.len == 0 && !line && want >= 4096) {
                 /* Large reads go straight from the socket into the caller's memory. */
-                ssize_t r = read(c->fd, dst, want);
+                ssize_t r = c->t.ops->read(&c->t, dst, want);
                 if (r > 0) {
                     c->body.remaining -= r;
                     if (c->body.remaining == 0)
                         c->body.done = 1;
                     return r;
                 }
-                if (r == 0 || (errno != EAGAIN && errno != EINTR))
+                if (r != CU_AGAIN)
                     return body_fail(c);
-                if (errno == EAGAIN) {
-                    int w = cu_conn_wait(c, POLLIN);
-                    if (w == CU_AGAIN)
-                        c->body.timed_out = 1;
-                    if (w != CU_OK)
-                        return body_fail(c);
-                }
+                int w = cu_conn_wait(c, c->t.want);
+                if (w == CU_AGAIN)
+                    c->body.timed_out = 1;
+                if (w != CU_OK)
+                    return body_fail(c);
                 continue;
             }
             if (avail.len == 0) {
@@ -288,6 +261,6 @@ int cu_conn_end_request(cu_conn_t *c)
         c->bin.pos = c->bin.len = 0;
     }
     c->rpos = c->in.pos;
-    cu_h1_request_reset(&c->req);
+    c->proto->reset(c);
     return CU_OK;
 }

@@ -15,38 +15,35 @@
 #include "event/loop.h"
 #include "http/chunked.h"
 #include "http/h1.h"
+#include "net/transport.h"
 
 #include <netinet/in.h>
 #include <sys/socket.h>
 
 typedef struct cu_conn_s cu_conn_t;
 typedef struct cu_listener_s cu_listener_t;
-typedef struct cu_heartbeat_slot_s cu_heartbeat_slot_t;
 
-/* Per-worker settings every connection of the worker shares (read-only while serving). */
+/* Per-worker settings every connection of the worker shares (read-only while serving),
+ * resolved once from the configuration by cu_settings_resolve (workers/settings.h): the
+ * hot path reads these, never cu_config_t. */
 typedef struct cu_conn_settings_s {
-    cu_h1_opts_t h1;
-    cu_h1_opts_t h1_trusted;   /* h1 plus forwarder_headers: peers in forwarded_allow_ips */
-    int io_timeout_ms;         /* body read / response write stall limit */
-    size_t head_max;           /* cap of the read buffer while reading a head */
-    cu_heartbeat_slot_t *slot; /* stamped while blocked in socket I/O */
-    const char *server_header; /* "cunicorn" */
-    size_t body_preread;       /* bodies up to this size are read by the loop before dispatch */
+    cu_h1_opts_t h1;             /* effective limits (gunicorn's rules already applied) */
+    cu_h1_opts_t h1_trusted;     /* h1 plus forwarder_headers: peers in forwarded_allow_ips */
+    int io_timeout_ms;           /* body read / response write stall limit */
+    int head_timeout_ms;         /* a request head (or a handshake) must arrive within this */
+    int keepalive_ms;            /* idle time between requests; 0 = keep-alive off */
+    size_t head_max;             /* cap of the read buffer while reading a head */
+    size_t max_headers;          /* header slots per connection (effective field limit + 1) */
+    cu_transport_stall_cb stall; /* called about once a second while blocked in socket I/O */
+    void *stall_arg;             /* (the worker's heartbeat stamp) */
+    const char *server_header;   /* "cunicorn" */
+    size_t body_preread;         /* bodies up to this size are read by the loop before dispatch */
 } cu_conn_settings_t;
 
-/* Everything the app layer needs to know about where a request came from. */
-typedef struct cu_peer_s {
-    struct sockaddr_storage addr; /* client (after PROXY protocol, if any) */
-    socklen_t addrlen;
-    char host[64]; /* REMOTE_ADDR text ("" for unix sockets) */
-    int port;      /* REMOTE_PORT, 0 for unix */
-    int is_unix;
-    int trusted_forwarder; /* real socket peer is in forwarded_allow_ips */
-} cu_peer_t;
-
-/* Response being produced for the current request. */
+/* Response being produced for the current request: the neutral head (status and fields,
+ * structured until emitted) and the HTTP/1 writer's framing state. */
 typedef struct cu_resp_s {
-    int status;                   /* 0 until cu_resp_begin */
+    cu_resp_head_t h;             /* h.status is 0 until cu_resp_begin */
     int64_t content_length;       /* from the app's Content-Length, -1 if none */
     unsigned chunked : 1;         /* we add chunked framing */
     unsigned close_delimited : 1; /* HTTP/1.0 without length: close after */
@@ -56,11 +53,9 @@ typedef struct cu_resp_s {
     unsigned hold : 1;            /* body is complete in the app's hands: batch it (cu_resp_hold) */
     unsigned no_body : 1;         /* HEAD, 1xx, 204, 304 */
     uint64_t body_sent;           /* body bytes the app produced (B/b atoms) */
-    cu_buf_t head;           /* "HTTP/1.1 200 OK\r\n" + app headers, kept until the request ends */
-    cu_buf_t stash;          /* body written before the head went out (small responses) */
-    size_t status_line_len;  /* bytes of the status line at the start of head */
-    unsigned app_date : 1;   /* app set Date: do not add ours */
-    unsigned app_server : 1; /* app set Server */
+    cu_buf_t stash;               /* body written before the head went out (small responses) */
+    unsigned app_date : 1;        /* app set Date: do not add ours */
+    unsigned app_server : 1;      /* app set Server */
 } cu_resp_t;
 
 /* Per-request body reader state. */
@@ -80,16 +75,20 @@ typedef struct cu_body_s {
 } cu_body_t;
 
 struct cu_conn_s {
-    int fd;
+    cu_transport_t t; /* every byte in and out goes through t.ops */
     const cu_conn_settings_t *settings;
     cu_io_t io;
     cu_timer_t timer;
     const cu_listener_t *listener;
     cu_peer_t peer;
-    const char *url_scheme; /* "http" (or "https" from a trusted header later) */
+    const char *scheme; /* "http", or the listener transport's ("https") */
 
-    cu_buf_t in; /* read buffer: head of the current request + anything after */
-    cu_h1_request_t req;
+    cu_buf_t in;                    /* read buffer: head of the current request + anything after */
+    const struct cu_proto_s *proto; /* the listener's protocol driver (http/proto.h) */
+    void *pdata;                    /* a driver's own per-connection state */
+    cu_h1_request_t req;            /* the HTTP/1 driver's parser state */
+    cu_req_t request;     /* the current request, protocol-neutral: what py/ and logs read */
+    size_t head_len;      /* bytes of `in` the current request's head took */
     cu_h1_header_t *hdrs; /* array of limit_request_fields + 1 entries */
     cu_body_t body;
     cu_resp_t resp;
@@ -103,7 +102,6 @@ struct cu_conn_s {
     unsigned closing : 1;    /* close after the current response */
     unsigned proxy_done : 1; /* PROXY header consumed (or not expected) */
     uint64_t nrequests;      /* requests served on this connection */
-    int64_t req_start_us;    /* wall clock when the head was complete (access log) */
     void *worker;            /* owning worker */
     cu_conn_t *next;         /* engine: all-connections list / pool */
     cu_conn_t *prev;
@@ -189,8 +187,9 @@ int cu_conn_end_request(cu_conn_t *c);
 int cu_conn_flush_nb(cu_conn_t *c);
 /* Write c->out completely, waiting up to io_timeout. CU_OK or CU_ERROR. */
 int cu_conn_flush(cu_conn_t *c);
-/* Wait (poll) until fd is ready for `events` (POLLIN/POLLOUT), stamping the heartbeat.
- * CU_OK; CU_AGAIN when io_timeout passed; CU_ERROR on hang-up or error. */
-int cu_conn_wait(cu_conn_t *c, short events);
+/* Block until the transport can progress on `events` (CU_EV_READ/CU_EV_WRITE; after a
+ * CU_AGAIN pass c->t.want), calling the settings' stall callback meanwhile. CU_OK; CU_AGAIN
+ * when io_timeout passed; CU_ERROR on hang-up or error. Only for the blocking adapters. */
+int cu_conn_wait(cu_conn_t *c, int events);
 
 #endif

@@ -5,11 +5,8 @@
 
 #include <arpa/inet.h>
 
-#define H1_MAX_REQUEST_LINE 8190
-#define H1_UNLIMITED_LINE   (1024 * 1024)
-#define H1_MAX_FIELDS       32768
-#define H1_DEFAULT_FIELD    8190
 #define H1_MAX_LEADING_CRLF 8
+#define H1_LINE_LOOKAHEAD   8192 /* gunicorn's read size: a partial line is judged past it */
 
 /* Byte classes: T token char (RFC 9110 5.6.2), M token char gunicorn accepts in a method by
  * default (no a-z, no '#'), B forbidden in a field value (CTL except HTAB, DEL), R allowed in
@@ -578,15 +575,6 @@ ssize_t cu_h1_parse_request(const char *buf, size_t len, cu_h1_request_t *req,
     size_t lim_size = opts->limit_request_field_size;
     int e;
 
-    if (lim_line == 0)
-        lim_line = H1_UNLIMITED_LINE;
-    else if (lim_line > H1_MAX_REQUEST_LINE)
-        lim_line = H1_MAX_REQUEST_LINE;
-    if (lim_fields == 0 || lim_fields > H1_MAX_FIELDS)
-        lim_fields = H1_MAX_FIELDS;
-    if (lim_size == 0)
-        lim_size = H1_DEFAULT_FIELD;
-
     if (req->base != buf) {
         if (req->scan_pos > 0)
             cu_h1_request_reset(req); /* slices point into the old buffer: start over */
@@ -650,7 +638,10 @@ ssize_t cu_h1_parse_request(const char *buf, size_t len, cu_h1_request_t *req,
     if (part > 0 && buf[len - 1] == '\r')
         part--;
     if (!req->in_fields) {
-        if (part > lim_line) {
+        /* gunicorn judges a request line once it read up to 8 KiB, so it reports the size
+         * of a whole line of that length: wait for the line's end up to there (the verdict
+         * is the same, only the size in the message gets exact). */
+        if (part > lim_line && part > H1_LINE_LOOKAHEAD) {
             req->err_partial = 1;
             return fail_line_limit(req, part, lim_line);
         }
@@ -662,53 +653,22 @@ ssize_t cu_h1_parse_request(const char *buf, size_t len, cu_h1_request_t *req,
     return -2;
 }
 
-size_t cu_h1_unfold(const cu_h1_header_t *h, char *dst)
+void cu_h1_to_req(const cu_h1_request_t *h, cu_req_t *r)
 {
-    const char *p = h->value.p, *end = p + h->value.len;
-    size_t n = 0, seg = 0; /* seg: where the current line's text starts in dst */
-
-    while (p < end) {
-        if (*p == '\r') {
-            while (n > seg && is_ws((unsigned char)dst[n - 1]))
-                n--;
-            dst[n++] = ' ';
-            p++;
-            if (p < end && *p == '\n')
-                p++;
-            while (p < end && is_ws((unsigned char)*p))
-                p++;
-            seg = n;
-            continue;
-        }
-        dst[n++] = *p++;
-    }
-    return n;
-}
-
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
-size_t cu_h1_percent_decode(cu_str_t src, char *dst)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < src.len; i++) {
-        int hi, lo;
-        if (src.p[i] == '%' && i + 2 < src.len && (hi = hexval((unsigned char)src.p[i + 1])) >= 0 &&
-            (lo = hexval((unsigned char)src.p[i + 2])) >= 0) {
-            dst[n++] = (char)(hi << 4 | lo);
-            i += 2;
-        } else {
-            dst[n++] = src.p[i];
-        }
-    }
-    return n;
+    r->method = h->method;
+    r->method_lower = h->method_lower;
+    r->target = h->target;
+    r->path = h->path;
+    r->query = h->query;
+    r->fragment = h->fragment;
+    r->version_major = h->version_major;
+    r->version_minor = h->version_minor;
+    r->headers = h->headers;
+    r->nheaders = h->nheaders;
+    r->content_length = h->content_length;
+    r->chunked = h->chunked;
+    r->keep_alive = h->keep_alive;
+    r->expect_continue = h->expect_continue;
 }
 
 /* ---- gunicorn's error texts ---- */

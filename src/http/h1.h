@@ -6,6 +6,7 @@
 #define CU_H1_H
 
 #include "core/cu_core.h"
+#include "http/req.h"
 
 /* Which failure, so the caller can answer like gunicorn. */
 enum cu_h1_error {
@@ -40,10 +41,11 @@ size_t cu_h1_error_message(const struct cu_h1_request_s *req, int page, char *ds
 
 enum cu_h1_header_map { CU_H1_HMAP_DROP, CU_H1_HMAP_REFUSE, CU_H1_HMAP_DANGEROUS };
 
-/* The settings are copied as gunicorn holds them; the parser applies gunicorn's mapping:
- * limit_request_line 0 = unlimited (internal cap 1 MiB), values >= 8190 are 8190;
- * limit_request_fields 0 or > 32768 = 32768 (every field line counts, dropped ones too);
- * limit_request_field_size 0 = 8190 (bytes of one field incl. CRLF and folded lines). */
+/* Effective limits, applied as given: gunicorn's mapping from its settings (request line
+ * 0 = unlimited, i.e. 1 MiB, and >= 8190 -> 8190; fields 0 or > 32768 -> 32768; field size
+ * 0 -> 8190) is done once, by config.h's cu_config_eff_* (see workers/settings.c). Every
+ * field line counts against limit_request_fields, dropped ones too; a field's size includes
+ * its CRLF and folded lines. */
 typedef struct cu_h1_opts_s {
     size_t limit_request_line;
     size_t limit_request_fields;
@@ -62,11 +64,8 @@ typedef struct cu_h1_opts_s {
         casefold_http_method : 1; /* the method is upper-cased by the consumer: see method_lower */
 } cu_h1_opts_t;
 
-typedef struct cu_h1_header_s {
-    cu_str_t name;       /* as on the wire (case preserved), no surrounding whitespace */
-    cu_str_t value;      /* leading/trailing whitespace trimmed; see `folded` */
-    unsigned folded : 1; /* value spans obs-fold line breaks: copy with cu_h1_unfold() */
-} cu_h1_header_t;
+/* Header fields are the neutral ones (http/req.h): the parser fills them in place. */
+typedef cu_header_t cu_h1_header_t;
 
 typedef struct cu_h1_request_s {
     /* request line */
@@ -128,29 +127,38 @@ void cu_h1_request_reset(cu_h1_request_t *req);
 /* Parse a request head at buf[0..len).
  * Returns the head length (> 0) when complete; -2 when incomplete (call again with more);
  * -1 when malformed (req->error says why). Limits are enforced on incomplete input too:
- * a request line or header field that already exceeds its limit fails with -1 without
- * waiting for more bytes. Up to 8 leading empty lines (CRLF) before the request line are
- * skipped and counted in the returned length (gunicorn skips one; a 9th is an error).
- * Every line must end in CRLF: a bare LF fails at once (request line: CU_H1E_REQUEST_LINE,
- * fields: CU_H1E_HEADER). Rules follow gunicorn 26/27 (message.py): method 3..20 chars of
- * upper-case token unless permit_unconventional_http_method, version HTTP/1.<digit> unless
- * permit_unconventional_http_version, target printable ASCII or bytes >= 0x80 (as nginx;
- * gunicorn 27 refuses those) in origin form, absolute form
- * (scheme "://", bracketed hosts checked), authority form for CONNECT only, "*" for OPTIONS
- * only; repeated Host or Content-Type, repeated or non-digit Content-Length, Transfer-Encoding
- * with Content-Length, on HTTP/1.0, or not ending in chunked -> CU_H1E_HEADER; an unknown
- * coding -> CU_H1E_TRANSFER_CODING; an Expect other than 100-continue -> CU_H1E_EXPECT.
- * keep_alive: CONNECT and gzip/deflate/compress codings close; a Connection token "close"
- * closes, "keep-alive" keeps; otherwise HTTP/1.1+ keeps and HTTP/1.0 closes. */
+ * a header field that already exceeds its limit fails with -1 without waiting for more
+ * bytes, a request line once it exceeds both its limit and 8 KiB (gunicorn's read size, so
+ * that the size reported for a shorter line is the whole line's). Up to 8 leading empty lines
+ * (CRLF) before the request line are skipped and counted in the returned length (gunicorn skips
+ * one; a 9th is an error). Every line must end in CRLF: a bare LF fails at once (request line:
+ * CU_H1E_REQUEST_LINE, fields: CU_H1E_HEADER). Rules follow gunicorn 26/27 (message.py):
+ * method 3..20 chars of upper-case token unless permit_unconventional_http_method, version
+ * HTTP/1.<digit> unless permit_unconventional_http_version, target printable ASCII or bytes >= 0x80
+ * (as nginx; gunicorn 27 refuses those) in origin form, absolute form (scheme "://", bracketed
+ * hosts checked), authority form for CONNECT only, "*" for OPTIONS only; repeated Host or
+ * Content-Type, repeated or non-digit Content-Length, Transfer-Encoding with Content-Length, on
+ * HTTP/1.0, or not ending in chunked -> CU_H1E_HEADER; an unknown coding -> CU_H1E_TRANSFER_CODING;
+ * an Expect other than 100-continue -> CU_H1E_EXPECT. keep_alive: CONNECT and gzip/deflate/compress
+ * codings close; a Connection token "close" closes, "keep-alive" keeps; otherwise HTTP/1.1+ keeps
+ * and HTTP/1.0 closes. */
 ssize_t cu_h1_parse_request(const char *buf, size_t len, cu_h1_request_t *req,
                             const cu_h1_opts_t *opts);
 
-/* Copy a folded header value into dst, replacing each line break and the whitespace
- * around it with one space. dst must hold value.len bytes. Returns bytes written. */
-size_t cu_h1_unfold(const cu_h1_header_t *h, char *dst);
+/* Copy a folded header value into dst (see cu_header_value). */
+static inline size_t cu_h1_unfold(const cu_h1_header_t *h, char *dst)
+{
+    return cu_header_value(h, dst);
+}
 
-/* Percent-decode src into dst (dst may equal src.p; holds src.len bytes). Invalid escapes are
- * copied as they are. Returns bytes written. */
-size_t cu_h1_percent_decode(cu_str_t src, char *dst);
+/* Percent-decode (see cu_percent_decode). */
+static inline size_t cu_h1_percent_decode(cu_str_t src, char *dst)
+{
+    return cu_percent_decode(src, dst);
+}
+
+/* Publish the parsed head as the protocol-neutral request (slices shared, nothing copied).
+ * scheme, peer, listener and start_us are the caller's. */
+void cu_h1_to_req(const cu_h1_request_t *h, cu_req_t *r);
 
 #endif

@@ -1,11 +1,10 @@
-/* Response writer: status line, headers, framing (Content-Length, chunked, close-delimited),
- * batching of small writes into one write, sendfile, gunicorn-style error pages. */
-#include "core/clock.h"
+/* Response writer: the app's status and fields kept structured, body framing (chunked
+ * and Content-Length accounting), batching of small writes into one write with the head,
+ * sendfile, error responses. The protocol driver (c->proto) serialises heads and pages. */
 #include "http/conn.h"
+#include "http/proto.h"
 
 #include <errno.h>
-#include <poll.h>
-#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -46,17 +45,14 @@ static void iov_advance(struct iovec **iov, int *n, size_t w)
 static int write_fully_iov(cu_conn_t *c, struct iovec *iov, int n)
 {
     while (n > 0) {
-        ssize_t w = writev(c->fd, iov, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN) {
-                if (cu_conn_wait(c, POLLOUT) != CU_OK)
-                    return CU_ERROR;
-                continue;
-            }
-            return CU_ERROR;
+        ssize_t w = c->t.ops->writev(&c->t, iov, n);
+        if (w == CU_AGAIN) {
+            if (cu_conn_wait(c, c->t.want) != CU_OK)
+                return CU_ERROR;
+            continue;
         }
+        if (w < 0)
+            return CU_ERROR;
         iov_advance(&iov, &n, (size_t)w);
     }
     return CU_OK;
@@ -72,14 +68,10 @@ static int fail(cu_conn_t *c)
 int cu_conn_flush_nb(cu_conn_t *c)
 {
     while (cu_buf_unread(&c->out)) {
-        ssize_t w = write(c->fd, cu_buf_head(&c->out), cu_buf_unread(&c->out));
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN)
-                return CU_AGAIN;
-            return CU_ERROR;
-        }
+        struct iovec iov = {(void *)cu_buf_head(&c->out), cu_buf_unread(&c->out)};
+        ssize_t w = c->t.ops->writev(&c->t, &iov, 1);
+        if (w < 0)
+            return (int)w; /* CU_AGAIN (c->t.want says on what) or CU_ERROR */
         cu_buf_consume(&c->out, (size_t)w);
     }
     return CU_OK;
@@ -106,19 +98,13 @@ int cu_resp_begin(cu_conn_t *c, const char *status, size_t len)
     for (size_t i = 0; i < len; i++)
         if (status[i] == '\r' || status[i] == '\n' || status[i] == '\0')
             return CU_ERROR;
-    r->status = (status[0] - '0') * 100 + (status[1] - '0') * 10 + (status[2] - '0');
+    int code = (status[0] - '0') * 100 + (status[1] - '0') * 10 + (status[2] - '0');
+    if (cu_resp_head_status(&r->h, code, status, len) != CU_OK)
+        return CU_ERROR;
     r->content_length = -1;
     r->app_date = r->app_server = 0;
-    r->no_body = r->status < 200 || r->status == 204 || r->status == 304 ||
-                 cu_str_ieq_lit(c->req.method, "head");
-    r->head.pos = r->head.len = 0;
-    /* gunicorn answers in the request's version. */
-    int http10 = c->req.version_major == 1 && c->req.version_minor == 0;
-    if (cu_buf_append(&r->head, http10 ? "HTTP/1.0 " : "HTTP/1.1 ", 9) != CU_OK ||
-        cu_buf_append(&r->head, status, len) != CU_OK ||
-        cu_buf_append(&r->head, "\r\n", 2) != CU_OK)
-        return CU_ERROR;
-    r->status_line_len = r->head.len;
+    r->no_body =
+        code < 200 || code == 204 || code == 304 || cu_str_ieq_lit(c->request.method, "head");
     return CU_OK;
 }
 
@@ -170,87 +156,16 @@ int cu_resp_header(cu_conn_t *c, const char *name, size_t nlen, const char *valu
     } else if (nlen == 6 && cu_str_ieq_lit(n, "server")) {
         r->app_server = 1;
     }
-    if (cu_buf_reserve(&r->head, nlen + vlen + 4) != CU_OK)
-        return CU_ERROR;
-    char *p = r->head.data + r->head.len;
-    memcpy(p, name, nlen);
-    p += nlen;
-    *p++ = ':';
-    *p++ = ' ';
-    memcpy(p, value, vlen);
-    p += vlen;
-    *p++ = '\r';
-    *p++ = '\n';
-    r->head.len = (size_t)(p - r->head.data);
-    return CU_OK;
+    return cu_resp_head_add(&r->h, name, nlen, value, vlen);
 }
 
-/* Put the final head into c->out. `final_len` >= 0 when the whole body is known (the app
- * finished before anything was sent): then Content-Length replaces chunked framing. */
+/* Put the final head into c->out: the driver serialises it. */
 static int emit_head(cu_conn_t *c, int64_t final_len)
 {
-    cu_resp_t *r = &c->resp;
-    const cu_conn_settings_t *s = c->settings;
-    int http11 = c->req.version_major == 1 && c->req.version_minor >= 1;
-    int64_t clen = -1;
-
-    if (r->no_body) {
-        clen = r->content_length; /* HEAD keeps the app's length; 204/304 send what it gave */
-    } else if (r->content_length >= 0) {
-        clen = r->content_length;
-    } else if (final_len >= 0) {
-        clen = final_len;
-    } else if (http11) {
-        r->chunked = 1;
-    } else {
-        r->close_delimited = 1;
-        c->closing = 1;
-    }
-    if (c->closing)
-        c->keep_alive = 0;
-
-    char extra[256];
-    size_t n = 0;
-    cu_time_update();
-    if (!r->app_server)
-        n += (size_t)snprintf(extra + n, sizeof(extra) - n, "Server: %s\r\n", s->server_header);
-    if (!r->app_date) {
-        memcpy(extra + n, "Date: ", 6);
-        n += 6;
-        memcpy(extra + n, cu_time.http_date, cu_time.http_date_len);
-        n += cu_time.http_date_len;
-        memcpy(extra + n, "\r\n", 2);
-        n += 2;
-    }
-    if (c->keep_alive) {
-        memcpy(extra + n, "Connection: keep-alive\r\n", 24);
-        n += 24;
-    } else {
-        memcpy(extra + n, "Connection: close\r\n", 19);
-        n += 19;
-    }
-    if (r->chunked) {
-        memcpy(extra + n, "Transfer-Encoding: chunked\r\n", 28);
-        n += 28;
-    } else if (clen >= 0 && r->content_length < 0) {
-        n += (size_t)snprintf(extra + n, sizeof(extra) - n, "Content-Length: %lld\r\n",
-                              (long long)clen);
-    }
-    size_t need = r->head.len + n + 2;
-    if (cu_buf_reserve(&c->out, need) != CU_OK)
+    if (c->proto->emit_head(c, final_len) != CU_OK)
         return CU_ERROR;
-    char *p = c->out.data + c->out.len;
-    memcpy(p, r->head.data, r->status_line_len);
-    p += r->status_line_len;
-    memcpy(p, extra, n);
-    p += n;
-    memcpy(p, r->head.data + r->status_line_len, r->head.len - r->status_line_len);
-    p += r->head.len - r->status_line_len;
-    *p++ = '\r';
-    *p++ = '\n';
-    c->out.len = (size_t)(p - c->out.data);
-    r->head_sent = 1;
-    r->head_emitted = 1;
+    c->resp.head_sent = 1;
+    c->resp.head_emitted = 1;
     return CU_OK;
 }
 
@@ -269,10 +184,8 @@ static int write_or_keep(cu_conn_t *c, struct iovec *iov, int k)
     struct iovec *v = all;
     size_t out_len = cu_buf_unread(&c->out);
     for (;;) {
-        ssize_t w = n ? writev(c->fd, v, n) : 0;
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0 && errno != EAGAIN)
+        ssize_t w = n ? c->t.ops->writev(&c->t, v, n) : 0;
+        if (w < 0 && w != CU_AGAIN)
             return fail(c);
         if (w > 0) {
             /* Bytes from c->out go first: account for them there. */
@@ -293,7 +206,9 @@ static int write_or_keep(cu_conn_t *c, struct iovec *iov, int k)
                     return fail(c);
             return CU_OK;
         }
-        if (cu_conn_wait(c, POLLOUT) != CU_OK)
+        if (w > 0)
+            continue; /* wait only after CU_AGAIN: then t.want says on what */
+        if (cu_conn_wait(c, c->t.want) != CU_OK)
             return fail(c);
     }
 }
@@ -333,7 +248,7 @@ static int send_body(cu_conn_t *c, const void *p, size_t n, int batch)
 int cu_resp_write(cu_conn_t *c, const void *p, size_t n)
 {
     cu_resp_t *r = &c->resp;
-    if (r->status == 0)
+    if (r->h.status == 0)
         return CU_ERROR;
     if (r->content_length >= 0) {
         uint64_t left = (uint64_t)r->content_length - r->body_sent;
@@ -359,6 +274,22 @@ int cu_resp_write(cu_conn_t *c, const void *p, size_t n)
         }
     }
     return send_body(c, p, n, r->hold);
+}
+
+/* Part of a file through the transport: sendfile when it has one, else read and write. */
+static ssize_t send_file_part(cu_conn_t *c, int fd, off_t *off, size_t count)
+{
+    if (c->t.ops->sendfile)
+        return c->t.ops->sendfile(&c->t, fd, off, count);
+    char buf[65536];
+    ssize_t got = pread(fd, buf, count < sizeof(buf) ? count : sizeof(buf), *off);
+    if (got <= 0)
+        return CU_ERROR;
+    struct iovec iov = {buf, (size_t)got};
+    ssize_t w = c->t.ops->writev(&c->t, &iov, 1);
+    if (w > 0)
+        *off += w;
+    return w;
 }
 
 int cu_resp_sendfile(cu_conn_t *c, int fd, off_t offset, int64_t count)
@@ -409,34 +340,14 @@ int cu_resp_sendfile(cu_conn_t *c, int fd, off_t offset, int64_t count)
         return CU_ERROR;
     r->body_sent += (uint64_t)count;
     while (count > 0) {
-        size_t chunk = count > (1 << 30) ? (size_t)1 << 30 : (size_t)count;
-        ssize_t w = sendfile(c->fd, fd, &offset, chunk);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN) {
-                if (cu_conn_wait(c, POLLOUT) != CU_OK)
-                    return fail(c);
-                continue;
-            }
-            if (errno == EINVAL || errno == ENOSYS) {
-                /* Not sendfile-able (pipe, special file): copy. */
-                char buf[65536];
-                ssize_t got = pread(
-                    fd, buf, sizeof(buf) < (size_t)count ? sizeof(buf) : (size_t)count, offset);
-                if (got <= 0)
-                    return fail(c);
-                struct iovec iov = {buf, (size_t)got};
-                if (write_fully_iov(c, &iov, 1) != CU_OK)
-                    return fail(c);
-                offset += got;
-                count -= got;
-                continue;
-            }
-            return fail(c);
+        ssize_t w = send_file_part(c, fd, &offset, (size_t)count);
+        if (w == CU_AGAIN) {
+            if (cu_conn_wait(c, c->t.want) != CU_OK)
+                return fail(c);
+            continue;
         }
-        if (w == 0)
-            return fail(c); /* file shrank under us: the framing is now wrong */
+        if (w <= 0)
+            return fail(c); /* includes a file that shrank: the framing is now wrong */
         count -= w;
     }
     if (r->chunked && cu_buf_append(&c->out, "\r\n", 2) != CU_OK)
@@ -447,7 +358,7 @@ int cu_resp_sendfile(cu_conn_t *c, int fd, off_t offset, int64_t count)
 int cu_resp_finish(cu_conn_t *c)
 {
     cu_resp_t *r = &c->resp;
-    if (r->status == 0)
+    if (r->h.status == 0)
         return fail(c);
     if (!r->head_emitted) {
         if (emit_head(c, (int64_t)cu_buf_unread(&r->stash)) != CU_OK)
@@ -490,31 +401,6 @@ static const char *reason_for(int status)
     }
 }
 
-/* html.escape(s) as gunicorn applies it to its error page's message: & < > " ' become
- * entities, so a request path or header echoed there is text, never markup. Truncates at a
- * whole character to fit cap (> 0) with its NUL. */
-static void html_escape(const char *s, char *dst, size_t cap)
-{
-    size_t n = 0;
-    for (; *s; s++) {
-        const char *r = *s == '&'    ? "&amp;"
-                        : *s == '<'  ? "&lt;"
-                        : *s == '>'  ? "&gt;"
-                        : *s == '"'  ? "&quot;"
-                        : *s == '\'' ? "&#x27;"
-                                     : NULL;
-        size_t k = r ? strlen(r) : 1;
-        if (n + k >= cap)
-            break;
-        if (r)
-            memcpy(dst + n, r, k);
-        else
-            dst[n] = *s;
-        n += k;
-    }
-    dst[n] = '\0';
-}
-
 int cu_resp_error(cu_conn_t *c, int status, const char *msg)
 {
     /* An app that failed because its client stalled mid-body did nothing wrong. */
@@ -525,28 +411,16 @@ int cu_resp_error(cu_conn_t *c, int status, const char *msg)
         status = c->body.too_large ? 431 : 400;
         msg = c->body.too_large ? "Chunked trailer section too large" : "Invalid chunked body";
     }
-    const char *reason = reason_for(status);
-    char esc[4096], body[4608];
-    html_escape(msg ? msg : "", esc, sizeof(esc));
-    int bl = snprintf(body, sizeof(body),
-                      "<html>\n  <head>\n    <title>%s</title>\n  </head>\n  <body>\n"
-                      "    <h1><p>%s</p></h1>\n    %s\n  </body>\n</html>\n",
-                      reason, reason, esc);
-    if (bl < 0 || (size_t)bl >= sizeof(body))
-        bl = (int)strlen(body);
-    char head[256];
-    int hl = snprintf(head, sizeof(head),
-                      "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: text/html\r\n"
-                      "Content-Length: %d\r\n\r\n",
-                      status, reason, bl);
-    c->resp.status = status;
+    cu_resp_head_reset(&c->resp.h);
+    int bl = c->proto->error_page(c, status, reason_for(status), msg);
+    cu_resp_head_reset(&c->resp.h);
+    c->resp.h.status = status;
     c->resp.head_sent = 1;
     c->resp.head_emitted = 1;
-    c->resp.body_sent = (uint64_t)bl;
+    c->resp.body_sent = bl > 0 ? (uint64_t)bl : 0;
     c->closing = 1;
     c->keep_alive = 0;
-    if (cu_buf_append(&c->out, head, (size_t)hl) != CU_OK ||
-        cu_buf_append(&c->out, body, (size_t)bl) != CU_OK)
+    if (bl < 0)
         return CU_ERROR;
     return cu_conn_flush(c);
 }
@@ -558,7 +432,7 @@ void cu_conn_abort(cu_conn_t *c)
     c->keep_alive = 0;
     /* Body the app produced but we held back goes out now; the missing end (last chunk,
      * or bytes short of Content-Length, then the close) tells the client it is cut. */
-    if (r->status && !r->head_emitted && emit_head(c, -1) == CU_OK && cu_buf_unread(&r->stash))
+    if (r->h.status && !r->head_emitted && emit_head(c, -1) == CU_OK && cu_buf_unread(&r->stash))
         (void)send_body(c, cu_buf_head(&r->stash), cu_buf_unread(&r->stash), 1);
     r->stash.pos = r->stash.len = 0;
 }

@@ -218,7 +218,7 @@ static int ieq(const char *a, size_t alen, const char *b, size_t blen, int dash_
 }
 
 /* A header value, unfolded when it spans obs-fold line breaks. */
-static void put_hdr_value(out_t *o, const cu_h1_header_t *h, int flags)
+static void put_hdr_value(out_t *o, const cu_header_t *h, int flags)
 {
     if (!h->folded) {
         put_str(o, h->value.p, h->value.len, flags);
@@ -241,12 +241,12 @@ static void put_hdr_value(out_t *o, const cu_h1_header_t *h, int flags)
 
 /* The environ view of a header (HTTP_NAME): repeated fields joined with ','. Returns 0 if
  * the request has none. */
-static int put_environ_header(out_t *o, const cu_h1_request_t *req, const char *name, int flags)
+static int put_environ_header(out_t *o, const cu_req_t *req, const char *name, int flags)
 {
     int found = 0;
     size_t nlen = strlen(name);
     for (size_t i = 0; i < req->nheaders; i++) {
-        const cu_h1_header_t *h = &req->headers[i];
+        const cu_header_t *h = &req->headers[i];
         if (!ieq(h->name.p, h->name.len, name, nlen, 1))
             continue;
         if (found++)
@@ -298,7 +298,7 @@ static int utf8_valid(const unsigned char *s, size_t n)
 
 /* %(u)s: the user name from "Authorization: Basic base64(user:password)", decoded as
  * Python's b64decode does (non-alphabet bytes skipped, padding required). */
-static void put_user(out_t *o, const cu_h1_request_t *req)
+static void put_user(out_t *o, const cu_req_t *req)
 {
     char vbuf[1024];
     out_t v = {vbuf, 0, sizeof(vbuf)};
@@ -354,7 +354,7 @@ none:
     putc_(o, '-');
 }
 
-static void put_method(out_t *o, const cu_h1_request_t *req)
+static void put_method(out_t *o, const cu_req_t *req)
 {
     for (size_t i = 0; i < req->method.len; i++) {
         char c = req->method.p[i];
@@ -364,7 +364,7 @@ static void put_method(out_t *o, const cu_h1_request_t *req)
     }
 }
 
-static void put_protocol(out_t *o, const cu_h1_request_t *req)
+static void put_protocol(out_t *o, const cu_req_t *req)
 {
     char b[32];
     int n = snprintf(b, sizeof(b), "HTTP/%d.%d", req->version_major, req->version_minor);
@@ -394,35 +394,21 @@ static void put_path_info(out_t *o, cu_str_t path)
     }
 }
 
-/* Response header from the head we sent: "HTTP/1.1 200 OK\r\nName: value\r\n...". The
- * last field with the name wins, as gunicorn's dict of them does. */
-static int put_resp_header(out_t *o, const cu_resp_t *resp, const char *name, size_t nlen)
+/* A response header the app set. The last field with the name wins, as gunicorn's dict of
+ * them does. */
+static int put_resp_header(out_t *o, const cu_resp_head_t *resp, const char *name, size_t nlen)
 {
-    const char *s = resp->head.data, *e = s ? s + resp->head.len : NULL;
-    const char *best = NULL;
-    size_t best_len = 0;
-    if (!s)
+    if (!resp)
         return 0;
-    const char *line = memchr(s, '\n', (size_t)(e - s));
-    while (line && ++line < e) {
-        const char *eol = memchr(line, '\n', (size_t)(e - line));
-        const char *end = eol ? eol : e;
-        const char *colon = memchr(line, ':', (size_t)(end - line));
-        if (colon && ieq(line, (size_t)(colon - line), name, nlen, 0)) {
-            const char *vs = colon + 1, *ve = end;
-            while (vs < ve && (*vs == ' ' || *vs == '\t'))
-                vs++;
-            while (ve > vs && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'))
-                ve--;
-            best = vs;
-            best_len = (size_t)(ve - vs);
+    for (size_t i = resp->nfields; i-- > 0;) {
+        cu_str_t n = cu_resp_field_name(resp, i);
+        if (ieq(n.p, n.len, name, nlen, 0)) {
+            cu_str_t v = cu_resp_field_value(resp, i);
+            put_str(o, v.p, v.len, ESC_QUOTE | LATIN1);
+            return 1;
         }
-        line = eol;
     }
-    if (!best)
-        return 0;
-    put_str(o, best, best_len, ESC_QUOTE | LATIN1);
-    return 1;
+    return 0;
 }
 
 static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -452,8 +438,7 @@ static void put_time(out_t *o, int64_t us)
 
 static void put_atom(out_t *o, const piece_t *pc, const cu_access_rec_t *r)
 {
-    const cu_conn_t *c = r->c;
-    const cu_h1_request_t *req = &c->req;
+    const cu_req_t *req = r->req;
     int64_t dt = r->end_us - r->start_us;
     if (dt < 0)
         dt = 0;
@@ -464,7 +449,7 @@ static void put_atom(out_t *o, const piece_t *pc, const cu_access_rec_t *r)
 
     switch ((enum piece_kind)pc->kind) {
     case P_LIT: put(o, pc->text, pc->len); break;
-    case P_h: put_str(o, c->peer.host, strlen(c->peer.host), ESC_QUOTE); break;
+    case P_h: put_str(o, req->peer->host, strlen(req->peer->host), ESC_QUOTE); break;
     case P_l: putc_(o, '-'); break;
     case P_u: put_user(o, req); break;
     case P_t: put_time(o, r->end_us); break;
@@ -480,11 +465,11 @@ static void put_atom(out_t *o, const piece_t *pc, const cu_access_rec_t *r)
     case P_q: put_str(o, req->query.p, req->query.len, ESC_QUOTE | LATIN1); break;
     case P_H: put_protocol(o, req); break;
     case P_s:
-        n = snprintf(b, sizeof(b), "%d", c->resp.status);
+        n = snprintf(b, sizeof(b), "%d", r->resp ? r->resp->status : 0);
         put(o, b, (size_t)n);
         break;
     case P_B:
-    case P_b: put_u64(o, c->resp.body_sent); break;
+    case P_b: put_u64(o, r->body_sent); break;
     case P_f:
         if (!put_environ_header(o, req, "referer", ESC_QUOTE | LATIN1))
             putc_(o, '-');
@@ -505,7 +490,7 @@ static void put_atom(out_t *o, const piece_t *pc, const cu_access_rec_t *r)
         put(o, b, (size_t)n);
         break;
     case P_REQ_HDR: {
-        const cu_h1_header_t *last = NULL;
+        const cu_header_t *last = NULL;
         for (size_t i = 0; i < req->nheaders; i++)
             if (ieq(req->headers[i].name.p, req->headers[i].name.len, pc->text, pc->len, 0))
                 last = &req->headers[i];
@@ -516,7 +501,7 @@ static void put_atom(out_t *o, const piece_t *pc, const cu_access_rec_t *r)
         break;
     }
     case P_RESP_HDR:
-        if (!put_resp_header(o, &c->resp, pc->text, pc->len))
+        if (!put_resp_header(o, r->resp, pc->text, pc->len))
             putc_(o, '-');
         break;
     case P_ENV: {

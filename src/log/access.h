@@ -7,7 +7,7 @@
 #define CU_ACCESS_H
 
 #include "core/cu_core.h"
-#include "http/conn.h"
+#include "http/req.h"
 
 #define CU_ACCESS_DEFAULT_FORMAT "%(h)s %(l)s %(u)s %(t)s \"%(r)s\" %(s)s %(b)s \"%(f)s\" \"%(a)s\""
 
@@ -21,10 +21,12 @@ typedef ssize_t (*cu_access_env_cb)(void *ctx, const char *name, size_t nlen, ch
                                     size_t cap);
 
 typedef struct cu_access_rec_s {
-    const cu_conn_t *c;   /* request head (c->req), peer, response (status, body_sent, head) */
-    int64_t start_us;     /* wall clock at request start */
-    int64_t end_us;       /* wall clock at response end */
-    cu_access_env_cb env; /* may be NULL */
+    const cu_req_t *req;        /* the request (method, target, headers, peer) */
+    const cu_resp_head_t *resp; /* status and the app's fields; NULL: none yet */
+    uint64_t body_sent;         /* response body bytes (%(b)s) */
+    int64_t start_us;           /* wall clock at request start */
+    int64_t end_us;             /* wall clock at response end */
+    cu_access_env_cb env;       /* may be NULL */
     void *env_ctx;
 } cu_access_rec_t;
 

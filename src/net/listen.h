@@ -4,6 +4,7 @@
 
 #include "config/config.h"
 #include "core/cu_core.h"
+#include "net/transport.h"
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -18,6 +19,8 @@ struct cu_listener_s {
     char server_port[8];   /* SERVER_PORT default: bound port text ("" for unix) */
     int reuse_port;        /* --reuse-port TCP: bound, NOT listening (the master's address
                               reservation); workers listen on their own sockets */
+    const cu_transport_factory_t *tf; /* transport of accepted connections; NULL = plain */
+    const struct cu_proto_s *proto;   /* protocol driver (http/proto.h); NULL = HTTP/1 */
 };
 
 /* One --bind value, parsed (gunicorn's util.parse_address). */

@@ -76,6 +76,16 @@ typedef struct cu_transport_factory_s {
     const char *scheme;
 } cu_transport_factory_t;
 
+/* Bytes held inside the transport (see ops->pending). */
+static inline size_t cu_transport_pending(cu_transport_t *t)
+{
+    return t->ops->pending ? t->ops->pending(t) : 0;
+}
+
+/* Nothing to read: no pending bytes, none in the kernel, and no EOF (an idle keep-alive
+ * connection that may be closed without losing a request). Never blocks. */
+int cu_transport_idle(cu_transport_t *t);
+
 /* Called by cu_transport_wait about once a second while it waits (the heartbeat stamp),
  * so that a long wait does not look like a stuck worker. */
 typedef void (*cu_transport_stall_cb)(void *arg);

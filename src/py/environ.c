@@ -380,7 +380,7 @@ static int set_or_join(PyObject *env, PyObject *key, PyObject *val)
     return rc;
 }
 
-static PyObject *method_str(const cu_h1_request_t *r)
+static PyObject *method_str(const cu_req_t *r)
 {
     char up[32];
     const char *p = r->method.p;
@@ -496,8 +496,8 @@ static int set_remote(PyObject *env, const cu_peer_t *peer)
 }
 
 /* PATH_INFO: the raw path minus SCRIPT_NAME, percent-decoded, bytes read as latin-1. */
-static int set_path(PyObject *env, const cu_h1_request_t *r, PyObject *script, int *status,
-                    char *msg, size_t msglen)
+static int set_path(PyObject *env, const cu_req_t *r, PyObject *script, int *status, char *msg,
+                    size_t msglen)
 {
     cu_str_t path = r->path;
     Py_ssize_t sl = PyUnicode_GET_LENGTH(script);
@@ -531,7 +531,7 @@ static int set_path(PyObject *env, const cu_h1_request_t *r, PyObject *script, i
 
     char stack[1024];
     char *buf = path.len <= sizeof(stack) ? stack : cu_xmalloc(path.len);
-    size_t n = memchr(path.p, '%', path.len) ? cu_h1_percent_decode(path, buf) : 0;
+    size_t n = memchr(path.p, '%', path.len) ? cu_percent_decode(path, buf) : 0;
     PyObject *pi = latin1(n ? buf : path.p, n ? n : path.len); /* new ref */
     if (buf != stack) {
         cu_free(buf);
@@ -561,7 +561,7 @@ typedef struct hdr_state_s {
 
 /* Put one header field into the environ. Returns 0; -1 with an exception set; or 1 when
  * the request must be refused (*status and msg filled). */
-static int add_header(PyObject *env, const cu_conn_t *c, const cu_h1_header_t *h, hdr_state_t *st,
+static int add_header(PyObject *env, const cu_conn_t *c, const cu_header_t *h, hdr_state_t *st,
                       int *status, char *msg, size_t msglen)
 {
     /* "HTTP_" + the upper-cased name; the hash for the table is taken on the way. */
@@ -579,7 +579,7 @@ static int add_header(PyObject *env, const cu_conn_t *c, const cu_h1_header_t *h
     PyObject *key = NULL, *val; /* new refs */
     if (h->folded) {
         char *tmp = cu_xmalloc(h->value.len + 1);
-        val = latin1(tmp, cu_h1_unfold(h, tmp));
+        val = latin1(tmp, cu_header_value(h, tmp));
         cu_free(tmp);
     } else {
         val = latin1(h->value.p, h->value.len);
@@ -596,7 +596,7 @@ static int add_header(PyObject *env, const cu_conn_t *c, const cu_h1_header_t *h
         Py_XSETREF(st->host, Py_NewRef(val));
     } else if (kind == H_SCRIPT_NAME) {
         Py_XSETREF(st->script, Py_NewRef(val));
-    } else if (kind == H_SECURE && c->peer.trusted_forwarder) {
+    } else if (kind == H_SECURE && c->request.peer->trusted_forwarder) {
         size_t sl = strlen(e->secure);
         int secure = (size_t)PyUnicode_GET_LENGTH(val) == sl &&
                      memcmp(PyUnicode_1BYTE_DATA(val), e->secure, sl) == 0;
@@ -631,13 +631,13 @@ out:
 
 PyObject *cu__environ_build(cu_conn_t *c, PyObject *input, int *status, char *msg, size_t msglen)
 {
-    const cu_h1_request_t *r = &c->req;
+    const cu_req_t *r = &c->request;
     *status = 0;
     PyObject *env = PyDict_Copy(E.tmpl); /* new ref, returned */
     if (env == NULL)
         return NULL;
     hdr_state_t st = {
-        .https = c->url_scheme != NULL && strcmp(c->url_scheme, "https") == 0,
+        .https = strcmp(r->scheme, "https") == 0,
     };
     for (size_t i = 0; i < r->nheaders; i++)
         if (add_header(env, c, &r->headers[i], &st, status, msg, msglen) != 0)
@@ -646,9 +646,9 @@ PyObject *cu__environ_build(cu_conn_t *c, PyObject *input, int *status, char *ms
     PyObject *host = st.host, *script = st.script; /* borrowed from st */
 
     if (PyDict_SetItem(env, E.k_scheme, https ? E.v_https : E.v_http) < 0 ||
-        set_remote(env, &c->peer) < 0)
+        set_remote(env, r->peer) < 0)
         goto fail;
-    const cu_listener_t *l = c->listener;
+    const cu_listener_t *l = r->listener;
     if (l != NULL && l->family != AF_UNIX) {
         if (set_server_tcp(env, l) < 0)
             goto fail;

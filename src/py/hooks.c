@@ -792,7 +792,7 @@ static PyObject *str_of(cu_str_t s)
 /* The req object for the request on c (new ref). */
 static PyObject *build_request(cu_conn_t *c)
 {
-    const cu_h1_request_t *r = &c->req;
+    const cu_req_t *r = &c->request;
     PyObject *method = str_of(r->method);
     if (method != NULL && r->method_lower) {
         PyObject *up = PyObject_CallMethod(method, "upper", NULL);
@@ -813,16 +813,15 @@ static PyObject *build_request(cu_conn_t *c)
         }
         PyList_SET_ITEM(headers, (Py_ssize_t)i, t);
     }
-    PyObject *peer = c->peer.is_unix ? PyUnicode_FromString("")
-                                     : Py_BuildValue("(si)", c->peer.host, c->peer.port);
+    PyObject *peer = r->peer->is_unix ? PyUnicode_FromString("")
+                                      : Py_BuildValue("(si)", r->peer->host, r->peer->port);
     PyObject *uri = str_of(r->target), *path = str_of(r->path), *query = str_of(r->query);
     PyObject *frag = str_of(r->fragment);
     PyObject *req = NULL;
     if (method && headers && peer && uri && path && query && frag)
         req = PyObject_CallMethod(support, "Request", "OOOOO(ii)OsOO", method, uri, path, query,
-                                  frag, r->version_major, r->version_minor, headers,
-                                  c->url_scheme ? c->url_scheme : "http", peer,
-                                  r->keep_alive ? Py_False : Py_True);
+                                  frag, r->version_major, r->version_minor, headers, r->scheme,
+                                  peer, r->keep_alive ? Py_False : Py_True);
     Py_XDECREF(method);
     Py_XDECREF(headers);
     Py_XDECREF(peer);
@@ -844,8 +843,8 @@ PyObject *cu__hook_request(cu_conn_t *c, int *raised)
         return NULL;
     }
     if (hook_fn[H_PRE_REQUEST] == NULL) {
-        cu_log_debug("%.*s %.*s", (int)c->req.method.len, c->req.method.p, (int)c->req.path.len,
-                     c->req.path.p);
+        cu_log_debug("%.*s %.*s", (int)c->request.method.len, c->request.method.p,
+                     (int)c->request.path.len, c->request.path.p);
         return req;
     }
     PyObject *wo = me();
@@ -860,39 +859,25 @@ PyObject *cu__hook_request(cu_conn_t *c, int *raised)
     return req;
 }
 
-/* The app's status line and headers, from the response head kept on the connection. */
+/* The app's status line and headers, as the response keeps them. */
 static PyObject *build_response(cu_conn_t *c)
 {
-    const cu_resp_t *rs = &c->resp;
-    if (rs->status == 0 || rs->head.len < rs->status_line_len || rs->status_line_len < 2)
-        return Py_BuildValue("(OOK)", Py_None, Py_None, (unsigned long long)rs->body_sent);
-    const char *h = (const char *)rs->head.data;
-    const char *sp = memchr(h, ' ', rs->status_line_len);
-    size_t slen = rs->status_line_len - 2; /* without CRLF */
-    PyObject *status = sp ? PyUnicode_DecodeLatin1(sp + 1, (Py_ssize_t)(h + slen - sp - 1), NULL)
-                          : PyUnicode_FromFormat("%d", rs->status);
-    PyObject *headers = PyList_New(0);
-    const char *p = h + rs->status_line_len, *end = h + rs->head.len;
-    while (headers && p < end) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        const char *le = eol ? eol : end;
-        const char *colon = memchr(p, ':', (size_t)(le - p));
-        if (colon) {
-            const char *v = colon + 1, *ve = le;
-            while (v < ve && (*v == ' ' || *v == '\t'))
-                v++;
-            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' '))
-                ve--;
-            PyObject *t =
-                Py_BuildValue("(s#s#)", p, (Py_ssize_t)(colon - p), v, (Py_ssize_t)(ve - v));
-            if (t == NULL || PyList_Append(headers, t) < 0)
-                Py_CLEAR(headers);
-            Py_XDECREF(t);
-        }
-        p = eol ? eol + 1 : end;
+    const cu_resp_head_t *h = &c->resp.h;
+    if (h->status == 0)
+        return Py_BuildValue("(OOK)", Py_None, Py_None, (unsigned long long)c->resp.body_sent);
+    cu_str_t st = cu_resp_status_text(h);
+    PyObject *status = PyUnicode_DecodeLatin1(st.p, (Py_ssize_t)st.len, NULL);
+    PyObject *headers = PyList_New((Py_ssize_t)h->nfields);
+    for (size_t i = 0; headers && i < h->nfields; i++) {
+        cu_str_t n = cu_resp_field_name(h, i), v = cu_resp_field_value(h, i);
+        PyObject *t = Py_BuildValue("(s#s#)", n.p, (Py_ssize_t)n.len, v.p, (Py_ssize_t)v.len);
+        if (t == NULL)
+            Py_CLEAR(headers);
+        else
+            PyList_SET_ITEM(headers, (Py_ssize_t)i, t);
     }
     PyObject *args = status && headers ? Py_BuildValue("(OOK)", status, headers,
-                                                       (unsigned long long)rs->body_sent)
+                                                       (unsigned long long)c->resp.body_sent)
                                        : NULL;
     Py_XDECREF(status);
     Py_XDECREF(headers);
@@ -915,8 +900,8 @@ void cu__hook_logger_access(PyObject *logger, cu_conn_t *c, PyObject *req, PyObj
     rq = req ? Py_NewRef(req) : build_request(c);
     /* An error page the server wrote itself: gunicorn logs a fresh Response with the
      * status, no headers and nothing counted as sent. */
-    PyObject *args = c->resp.status && c->resp.head.len == 0
-                         ? Py_BuildValue("(i[]i)", c->resp.status, 0)
+    PyObject *args = c->resp.h.status && c->resp.h.tlen == 0
+                         ? Py_BuildValue("(i[]i)", c->resp.h.status, 0)
                          : build_response(c);                    /* new ref */
     PyObject *cls = PyObject_GetAttrString(support, "Response"); /* new ref */
     resp = args && cls ? PyObject_CallObject(cls, args) : NULL;

@@ -66,8 +66,8 @@ static PyObject *pre_request(cu_conn_t *c, int *raised)
     *raised = 0;
     if (cu__hook_pre_request_fn != NULL || cu__hook_post_request_fn != NULL)
         return cu__hook_request(c, raised);
-    cu_log_debug("%.*s %.*s", (int)c->req.method.len, c->req.method.p, (int)c->req.path.len,
-                 c->req.path.p);
+    cu_log_debug("%.*s %.*s", (int)c->request.method.len, c->request.method.p,
+                 (int)c->request.path.len, c->request.path.p);
     return NULL;
 }
 
@@ -280,7 +280,7 @@ static int app_error(cu_conn_t *c, const cu__start_resp_t *sr)
             return CU_ERROR;
         }
         if (status != 408)
-            cu_log_warn("Invalid request from ip=%s: %s", c->peer.host,
+            cu_log_warn("Invalid request from ip=%s: %s", c->request.peer->host,
                         status == 431 ? "Request Header Fields Too Large"
                                       : "Invalid chunked request body");
         PyThreadState *ts = PyEval_SaveThread();
@@ -294,9 +294,9 @@ static int app_error(cu_conn_t *c, const cu__start_resp_t *sr)
         return CU_ERROR;
     }
     char msg[512];
-    snprintf(msg, sizeof(msg), "Error handling request %.*s %.*s", (int)c->req.method.len,
-             c->req.method.p, (int)(c->req.target.len < 400 ? c->req.target.len : 400),
-             c->req.target.p);
+    snprintf(msg, sizeof(msg), "Error handling request %.*s %.*s", (int)c->request.method.len,
+             c->request.method.p, (int)(c->request.target.len < 400 ? c->request.target.len : 400),
+             c->request.target.p);
     cu__py_log_exception(CU_LOG_ERROR, msg);
     PyThreadState *ts = PyEval_SaveThread();
     (void)cu_resp_error(c, 500, NULL);
@@ -336,17 +336,20 @@ static ssize_t env_lookup(void *ctx, const char *name, size_t nlen, char *buf, s
 static void access_log(cu_conn_t *c, PyObject *env, PyObject *hreq)
 {
     int64_t end_us = cu_wall_us();
-    cu_statsd_request(c->resp.status, end_us - c->req_start_us); /* no-op unless statsd_host */
+    cu_statsd_request(c->resp.h.status,
+                      end_us - c->request.start_us); /* no-op unless statsd_host */
     PyObject *logger = cu__pylog_logger();
     if (logger != NULL) { /* logger_class: gunicorn calls its access() for every request */
-        cu__hook_logger_access(logger, c, hreq, env, end_us - c->req_start_us);
+        cu__hook_logger_access(logger, c, hreq, env, end_us - c->request.start_us);
         return;
     }
     if (!cu_access_log_enabled())
         return;
     cu_access_rec_t rec = {
-        .c = c,
-        .start_us = c->req_start_us,
+        .req = &c->request,
+        .resp = &c->resp.h,
+        .body_sent = c->resp.body_sent,
+        .start_us = c->request.start_us,
         .end_us = end_us,
         .env = env ? env_lookup : NULL,
         .env_ctx = env,
@@ -384,7 +387,7 @@ static int handle(cu_conn_t *c)
         if (status == 0) {
             rc = app_error(c, srp);
         } else {
-            cu_log_warn("Invalid request from ip=%s: %s", c->peer.host, msg);
+            cu_log_warn("Invalid request from ip=%s: %s", c->request.peer->host, msg);
             PyThreadState *ts = PyEval_SaveThread();
             (void)cu_resp_error(c, status, msg);
             PyEval_RestoreThread(ts);

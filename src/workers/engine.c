@@ -2,6 +2,7 @@
 #include "workers/engine.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "http/proto.h"
 #include "net/proxy.h"
 #include "proc/heartbeat.h"
 
@@ -13,24 +14,24 @@
 #include <unistd.h>
 
 enum conn_state {
-    ST_PROXY,  /* waiting for the PROXY protocol header */
-    ST_HEAD,   /* reading a request head (or idle between requests) */
-    ST_BODY,   /* head complete; reading the body into memory before dispatch */
-    ST_APP,    /* the app owns the request */
-    ST_WRITE,  /* the response is queued; the socket was full */
-    ST_LINGER, /* closing: output done, discarding input until EOF or a short timeout */
+    ST_HANDSHAKE, /* the transport's handshake (TLS) runs before any protocol byte */
+    ST_PROXY,     /* waiting for the PROXY protocol header */
+    ST_HEAD,      /* reading a request head (or idle between requests) */
+    ST_BODY,      /* head complete; reading the body into memory before dispatch */
+    ST_APP,       /* the app owns the request */
+    ST_WRITE,     /* the response is queued; the socket was full */
+    ST_LINGER,    /* closing: output done, discarding input until EOF or a short timeout */
     ST_CLOSED,
 };
 
 #define READ_CHUNK       4096
-#define BODY_PREREAD     (64 * 1024)
 #define OUT_BACKPRESSURE (64 * 1024)
 #define LINGER_MS        2000
 #define LINGER_MAX       (256 * 1024)
 
 static void conn_on_io(cu_loop_t *loop, cu_io_t *io, int events);
 static void conn_on_timer(cu_loop_t *loop, cu_timer_t *t);
-static void process_input(cu_engine_t *e, cu_conn_t *c);
+static int process_input(cu_engine_t *e, cu_conn_t *c);
 
 /* ---- connection lifetime ---- */
 
@@ -52,9 +53,18 @@ static void peer_describe(cu_conn_t *c)
     }
 }
 
+/* A connection for accepted fd, or NULL when the listener's transport refused it (the
+ * fd is then closed). */
 static cu_conn_t *conn_new(cu_engine_t *e, int fd, const cu_listener_t *l,
                            const struct sockaddr_storage *ss, socklen_t sl)
 {
+    cu_transport_t t;
+    cu_transport_init(&t, &cu_transport_plain, fd);
+    if (l->tf && l->tf->open(l->tf->ctx, &t, fd) != CU_OK) {
+        cu_transport_init(&t, &cu_transport_plain, fd);
+        t.ops->close(&t);
+        return NULL;
+    }
     cu_conn_t *c = e->pool;
     if (c) {
         e->pool = c->next;
@@ -63,15 +73,15 @@ static cu_conn_t *conn_new(cu_engine_t *e, int fd, const cu_listener_t *l,
         cu_buf_init(&c->in, READ_CHUNK, e->settings.head_max + e->settings.body_preread);
         cu_buf_init(&c->out, 0, SIZE_MAX / 2);
         cu_buf_init(&c->bin, 0, 1 << 20);
-        cu_buf_init(&c->resp.head, 0, 1 << 20);
+        cu_buf_init(&c->resp.h.store, 0, 1 << 20);
         cu_buf_init(&c->resp.stash, 0, 1 << 20);
-        c->hdrs = cu_xcalloc(e->max_headers, sizeof(*c->hdrs));
+        c->hdrs = cu_xcalloc(e->settings.max_headers, sizeof(*c->hdrs));
     }
-    c->fd = fd;
+    c->t = t;
     c->settings = &e->settings;
     c->listener = l;
     c->worker = e;
-    c->url_scheme = "http";
+    c->scheme = l->tf && l->tf->scheme ? l->tf->scheme : "http";
     c->in.pos = c->in.len = 0;
     c->out.pos = c->out.len = 0;
     c->bin.pos = c->bin.len = 0;
@@ -86,12 +96,12 @@ static cu_conn_t *conn_new(cu_engine_t *e, int fd, const cu_listener_t *l,
     peer_describe(c);
     c->peer.trusted_forwarder =
         cu_cidr_match(&e->cfg->forwarded_allow_ips, (const struct sockaddr *)ss);
-    memset(&c->req, 0, sizeof(c->req));
-    c->req.headers = c->hdrs;
-    c->req.max_headers = e->max_headers;
-    cu_h1_request_reset(&c->req);
-    c->state = e->cfg->proxy_protocol != CU_PROXY_OFF ? ST_PROXY : ST_HEAD;
-    c->proxy_done = c->state != ST_PROXY;
+    c->proto = l->proto ? l->proto : &cu_proto_h1;
+    c->proto->reset(c);
+    c->state = t.ops->handshake                       ? ST_HANDSHAKE
+               : e->es.proxy_protocol != CU_PROXY_OFF ? ST_PROXY
+                                                      : ST_HEAD;
+    c->proxy_done = e->es.proxy_protocol == CU_PROXY_OFF;
     cu_io_init(&c->io, fd, conn_on_io, c);
     cu_timer_init(&c->timer, conn_on_timer, c);
 
@@ -112,8 +122,7 @@ static void conn_close(cu_engine_t *e, cu_conn_t *c)
         return;
     cu_io_del(e->loop, &c->io);
     cu_timer_stop(e->loop, &c->timer);
-    close(c->fd);
-    c->fd = -1;
+    c->t.ops->close(&c->t);
     c->state = ST_CLOSED;
     if (c->prev)
         c->prev->next = c->next;
@@ -125,7 +134,7 @@ static void conn_close(cu_engine_t *e, cu_conn_t *c)
     c->next = e->dead;
     e->dead = c;
     e->nconns--;
-    if (!e->accepting && !e->stopping && e->nconns < e->max_conns)
+    if (!e->accepting && !e->stopping && e->nconns < e->es.max_conns)
         accept_resume(e);
 }
 
@@ -136,11 +145,13 @@ static void conn_linger(cu_engine_t *e, cu_conn_t *c)
     if (cu_buf_unread(&c->out) && cu_conn_flush_nb(c) == CU_AGAIN) {
         c->closing = 1;
         c->state = ST_WRITE;
-        cu_io_set(e->loop, &c->io, CU_EV_WRITE | e->oneshot);
+        cu_io_set(e->loop, &c->io, c->t.want | e->oneshot);
         cu_timer_start(e->loop, &c->timer, e->settings.io_timeout_ms);
         return;
     }
-    if (shutdown(c->fd, SHUT_WR) < 0) {
+    /* A transport that cannot say goodbye at once (TLS close_notify on a full socket)
+     * is closed: lingering is a courtesy, not a promise. */
+    if (c->t.ops->shutdown(&c->t) != CU_OK) {
         conn_close(e, c);
         return;
     }
@@ -150,40 +161,13 @@ static void conn_linger(cu_engine_t *e, cu_conn_t *c)
     cu_timer_start(e->loop, &c->timer, LINGER_MS);
 }
 
-/* gunicorn's warning (`why`), then its error page with `page` as the message, then close. */
-static void conn_error_page(cu_engine_t *e, cu_conn_t *c, int status, const char *why,
-                            const char *page)
-{
-    cu_log_warn("Invalid request from ip=%s: %s", c->peer.host[0] ? c->peer.host : "unix", why);
-    /* The response is small: queue it and let conn_linger push it out without blocking. */
-    c->defer_flush = 1;
-    (void)cu_resp_error(c, status, page);
-    conn_linger(e, c);
-}
-
 static void conn_error(cu_engine_t *e, cu_conn_t *c, int status, const char *msg)
 {
-    conn_error_page(e, c, status, msg, msg);
-}
-
-/* A head the parser refused: gunicorn's status, and its texts with the offending bytes. */
-static void conn_parse_error(cu_engine_t *e, cu_conn_t *c)
-{
-    char why[4096], page[4096];
-    if (c->req.error == CU_H1E_LIMIT_LINE && c->req.err_partial) {
-        /* gunicorn reads 8 KiB before it judges a line, so it reports a whole line up to
-         * that size: count what the client already sent (it is discarded anyway). */
-        char peek[8192];
-        ssize_t k = recv(c->fd, peek, sizeof(peek), MSG_PEEK | MSG_DONTWAIT);
-        const char *nl = k > 0 ? memchr(peek, '\n', (size_t)k) : NULL;
-        size_t more = nl ? (size_t)(nl - peek) : k > 0 ? (size_t)k : 0;
-        if (nl && nl > peek && nl[-1] == '\r')
-            more--;
-        c->req.err_size += more;
-    }
-    cu_h1_error_message(&c->req, 0, why, sizeof(why));
-    cu_h1_error_message(&c->req, 1, page, sizeof(page));
-    conn_error_page(e, c, cu_h1_error_status(c->req.error), why, page);
+    cu_log_warn("Invalid request from ip=%s: %s", c->peer.host[0] ? c->peer.host : "unix", msg);
+    /* The response is small: queue it and let conn_linger push it out without blocking. */
+    c->defer_flush = 1;
+    (void)cu_resp_error(c, status, msg);
+    conn_linger(e, c);
 }
 
 /* ---- accepting ---- */
@@ -210,7 +194,7 @@ static void accept_resume(cu_engine_t *e)
 static void on_accept_timer(cu_loop_t *loop, cu_timer_t *t)
 {
     cu_engine_t *e = t->data;
-    if (!e->stopping && e->nconns < e->max_conns)
+    if (!e->stopping && e->nconns < e->es.max_conns)
         accept_resume(e);
 }
 
@@ -218,7 +202,7 @@ static void on_accept_timer(cu_loop_t *loop, cu_timer_t *t)
 static void accept_some(cu_engine_t *e, const cu_listener_t *l, int max)
 {
     for (int i = 0; i < max && e->accepting; i++) {
-        if (e->nconns >= e->max_conns) {
+        if (e->nconns >= e->es.max_conns) {
             /* worker_connections reached: the backlog keeps the rest, nothing is dropped. */
             accept_pause(e);
             return;
@@ -246,9 +230,10 @@ static void accept_some(cu_engine_t *e, const cu_listener_t *l, int max)
             sl = sizeof(sa_family_t);
         }
         cu_conn_t *c = conn_new(e, fd, l, &ss, sl);
+        if (!c)
+            continue;
         cu_io_set(e->loop, &c->io, CU_EV_READ | e->oneshot);
-        cu_timer_start(e->loop, &c->timer,
-                       e->cfg->timeout > 0 ? (int64_t)e->cfg->timeout * 1000 : 30000);
+        cu_timer_start(e->loop, &c->timer, e->settings.head_timeout_ms);
     }
 }
 
@@ -290,9 +275,9 @@ static int handle_proxy(cu_engine_t *e, cu_conn_t *c)
         conn_error(e, c, 403, "Proxy request from a peer that is not allowed");
         return CU_ERROR;
     }
-    int accept = e->cfg->proxy_protocol == CU_PROXY_V1   ? CU_PROXY_ACCEPT_V1
-                 : e->cfg->proxy_protocol == CU_PROXY_V2 ? CU_PROXY_ACCEPT_V2
-                                                         : CU_PROXY_ACCEPT_ANY;
+    int accept = e->es.proxy_protocol == CU_PROXY_V1   ? CU_PROXY_ACCEPT_V1
+                 : e->es.proxy_protocol == CU_PROXY_V2 ? CU_PROXY_ACCEPT_V2
+                                                       : CU_PROXY_ACCEPT_ANY;
     cu_proxy_info_t info;
     ssize_t r = cu_proxy_parse(p, n, accept, &info);
     if (r == -2)
@@ -323,7 +308,7 @@ static void after_request(cu_engine_t *e, cu_conn_t *c, int rc)
     e->nrequests++;
     if (e->ctx->slot)
         e->ctx->slot->requests = e->nrequests;
-    if (e->max_requests && e->nrequests >= e->max_requests && !e->stopping) {
+    if (e->es.max_requests && e->nrequests >= e->es.max_requests && !e->stopping) {
         cu_log_info("Autorestarting worker after current request.");
         if (e->ctx->slot)
             e->ctx->slot->retiring = 1; /* the master starts the replacement now */
@@ -347,12 +332,13 @@ static void dispatch(cu_engine_t *e, cu_conn_t *c)
     cu_conn_begin_request(c);
     /* Stopping: this is the last response unless more requests are already buffered
      * behind it (bytes past this body; a chunked body may hide them: keep it open). */
-    if (e->stopping && !c->req.chunked &&
-        c->in.len <= c->rpos + (size_t)(c->req.content_length > 0 ? c->req.content_length : 0))
+    if (e->stopping && !c->request.chunked &&
+        c->in.len <=
+            c->rpos + (size_t)(c->request.content_length > 0 ? c->request.content_length : 0))
         c->keep_alive = 0;
-    if (e->cfg->keepalive <= 0)
+    if (e->settings.keepalive_ms == 0)
         c->keep_alive = 0;
-    c->req_start_us = cu_wall_us();
+    c->request.start_us = cu_wall_us();
     c->state = ST_APP;
     cu_timer_stop(e->loop, &c->timer);
     if (e->threaded) {
@@ -369,24 +355,17 @@ static void dispatch(cu_engine_t *e, cu_conn_t *c)
     after_request(e, c, rc);
 }
 
-/* Parser options for this peer: a trusted forwarder may send forwarder_headers whose
- * names contain '_' (SCRIPT_NAME, PATH_INFO), as in gunicorn. */
-static const cu_h1_opts_t *h1_opts(const cu_engine_t *e, const cu_conn_t *c)
-{
-    return c->peer.trusted_forwarder ? &e->settings.h1_trusted : &e->settings.h1;
-}
-
 /* Is the body (or BODY_PREREAD of it) in the buffer? Chunked bodies are scanned
  * incrementally with a scratch decoder, without copying. Returns -1 when the scan found
  * the chunked framing malformed: the request is answered here, the app never sees it. */
 static int preread_complete(cu_engine_t *e, cu_conn_t *c)
 {
-    size_t have = cu_buf_unread(&c->in) - c->req.head_len;
+    size_t have = cu_buf_unread(&c->in) - c->head_len;
     if (have >= e->settings.body_preread || c->in.len - c->in.pos >= c->in.max)
         return 1;
-    if (!c->req.chunked)
-        return (uint64_t)have >= (uint64_t)c->req.content_length;
-    const char *body = cu_buf_head(&c->in) + c->req.head_len;
+    if (!c->request.chunked)
+        return (uint64_t)have >= (uint64_t)c->request.content_length;
+    const char *body = cu_buf_head(&c->in) + c->head_len;
     while (c->pre_scanned < have) {
         size_t used = 0;
         cu_str_t d;
@@ -413,9 +392,9 @@ static void bad_chunked(cu_engine_t *e, cu_conn_t *c)
 /* The head is parsed: read a small body first if it is not all here yet, then dispatch. */
 static void start_request(cu_engine_t *e, cu_conn_t *c)
 {
-    int has_body = c->req.chunked || c->req.content_length > 0;
+    int has_body = c->request.chunked || c->request.content_length > 0;
     /* A client that sent Expect: 100-continue waits for us: do not wait for it. */
-    if (has_body && !c->req.expect_continue && e->settings.body_preread > 0) {
+    if (has_body && !c->request.expect_continue && e->settings.body_preread > 0) {
         c->pre_scanned = 0;
         cu_chunked_init(&c->pre_dec);
         int done = preread_complete(e, c);
@@ -445,16 +424,28 @@ static void continue_request(cu_engine_t *e, cu_conn_t *c)
         cu_timer_start(e->loop, &c->timer, e->settings.io_timeout_ms);
         return;
     }
-    cu_h1_request_reset(&c->req);
-    ssize_t r =
-        cu_h1_parse_request(cu_buf_head(&c->in), cu_buf_unread(&c->in), &c->req, h1_opts(e, c));
-    cu_assert(r > 0);
+    int status;
+    const char *msg;
+    c->proto->reset(c);
+    int r = c->proto->parse(c, &status, &msg);
+    cu_assert(r == CU_OK);
     c->state = ST_HEAD;
     dispatch(e, c);
 }
 
-/* Parse and serve every complete request in the buffer, then decide what to wait for. */
-static void process_input(cu_engine_t *e, cu_conn_t *c)
+/* Wait for the client's next bytes. Returns 1 instead when the transport already holds
+ * some (TLS records decrypted ahead): no read event would come for them, read now. */
+static int arm_read(cu_engine_t *e, cu_conn_t *c)
+{
+    if (cu_transport_pending(&c->t))
+        return 1;
+    cu_io_set(e->loop, &c->io, CU_EV_READ | e->oneshot);
+    return 0;
+}
+
+/* Parse and serve every complete request in the buffer, then decide what to wait for.
+ * Returns 1 when the caller must read again now (see arm_read), else 0. */
+static int process_input(cu_engine_t *e, cu_conn_t *c)
 {
     while (c->state == ST_HEAD || c->state == ST_PROXY || c->state == ST_BODY) {
         if (c->state == ST_BODY) {
@@ -474,81 +465,94 @@ static void process_input(cu_engine_t *e, cu_conn_t *c)
             if (prc == CU_AGAIN)
                 break;
             if (prc == CU_ERROR)
-                return;
+                return 0;
             continue;
         }
-        ssize_t r =
-            cu_h1_parse_request(cu_buf_head(&c->in), cu_buf_unread(&c->in), &c->req, h1_opts(e, c));
-        if (r == -2) {
-            if (c->in.len - c->in.pos >= c->in.max) {
-                conn_error(e, c, 431, "Request header fields too large");
-                return;
-            }
+        int status = 400;
+        const char *msg = NULL;
+        int r = c->proto->parse(c, &status, &msg);
+        if (r == CU_AGAIN)
             break;
-        }
-        if (r < 0) {
-            conn_parse_error(e, c);
-            return;
+        if (r != CU_OK) {
+            conn_error(e, c, status, msg);
+            return 0;
         }
         start_request(e, c);
     }
-    if (c->state == ST_BODY) {
-        cu_io_set(e->loop, &c->io, CU_EV_READ | e->oneshot);
-        return;
-    }
+    if (c->state == ST_BODY)
+        return arm_read(e, c);
     if (c->state != ST_HEAD && c->state != ST_PROXY)
-        return;
+        return 0;
     /* Push out batched responses before waiting for the client. */
     if (cu_buf_unread(&c->out)) {
         int frc = cu_conn_flush_nb(c);
         if (frc == CU_ERROR) {
             conn_close(e, c);
-            return;
+            return 0;
         }
         if (frc == CU_AGAIN) {
             c->state = ST_WRITE;
-            cu_io_set(e->loop, &c->io, CU_EV_WRITE | e->oneshot);
+            cu_io_set(e->loop, &c->io, c->t.want | e->oneshot);
             cu_timer_start(e->loop, &c->timer, e->settings.io_timeout_ms);
-            return;
+            return 0;
         }
     }
-    if (e->stopping && cu_buf_unread(&c->in) == 0) {
+    if (e->stopping && cu_buf_unread(&c->in) == 0 && !cu_transport_pending(&c->t)) {
         conn_close(e, c);
-        return;
+        return 0;
     }
-    cu_io_set(e->loop, &c->io, CU_EV_READ | e->oneshot);
+    int now = arm_read(e, c);
     if (cu_buf_unread(&c->in) == 0 && c->nrequests > 0) {
-        cu_timer_start(e->loop, &c->timer, (int64_t)e->cfg->keepalive * 1000);
+        cu_timer_start(e->loop, &c->timer, e->settings.keepalive_ms);
     } else if (!cu_timer_active(&c->timer)) {
         /* A head must arrive whole within `timeout`, however it trickles in. */
-        cu_timer_start(e->loop, &c->timer,
-                       e->cfg->timeout > 0 ? (int64_t)e->cfg->timeout * 1000 : 30000);
+        cu_timer_start(e->loop, &c->timer, e->settings.head_timeout_ms);
     }
+    return now;
 }
 
 static void conn_on_read(cu_engine_t *e, cu_conn_t *c)
 {
-    if (cu_buf_reserve(&c->in, READ_CHUNK) != CU_OK && c->in.cap == c->in.len) {
-        if (c->state == ST_BODY) {
-            continue_request(e, c); /* the buffer is full: dispatch what we have */
+    for (;;) {
+        if (cu_buf_reserve(&c->in, READ_CHUNK) != CU_OK && c->in.cap == c->in.len) {
+            if (c->state == ST_BODY) {
+                continue_request(e, c); /* the buffer is full: dispatch what we have */
+                return;
+            }
+            conn_error(e, c, 431, "Request header fields too large");
             return;
         }
-        conn_error(e, c, 431, "Request header fields too large");
-        return;
-    }
-    ssize_t n = read(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len);
-    if (n > 0) {
+        ssize_t n = c->t.ops->read(&c->t, c->in.data + c->in.len, c->in.cap - c->in.len);
+        if (n == CU_AGAIN) {
+            cu_io_set(e->loop, &c->io, c->t.want | e->oneshot); /* re-arm a one-shot watcher */
+            return;
+        }
+        if (n <= 0) {
+            conn_close(e, c);
+            return;
+        }
         if (c->nrequests > 0 && cu_buf_unread(&c->in) == 0)
             cu_timer_stop(e->loop, &c->timer); /* keep-alive idle timer -> head timer */
         c->in.len += (size_t)n;
-        process_input(e, c);
+        if (!process_input(e, c))
+            return;
+    }
+}
+
+/* The transport's handshake, before any protocol byte; under the head timer. */
+static void conn_handshake(cu_engine_t *e, cu_conn_t *c)
+{
+    int rc = c->t.ops->handshake(&c->t);
+    if (rc == CU_AGAIN) {
+        cu_io_set(e->loop, &c->io, c->t.want | e->oneshot);
         return;
     }
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-        cu_io_set(e->loop, &c->io, CU_EV_READ | e->oneshot); /* re-arm a one-shot watcher */
+    if (rc != CU_OK) {
+        conn_close(e, c);
         return;
     }
-    conn_close(e, c);
+    c->state = e->es.proxy_protocol != CU_PROXY_OFF ? ST_PROXY : ST_HEAD;
+    conn_on_read(e, c);
 }
 
 static void conn_on_io(cu_loop_t *loop, cu_io_t *io, int events)
@@ -556,13 +560,14 @@ static void conn_on_io(cu_loop_t *loop, cu_io_t *io, int events)
     cu_conn_t *c = io->data;
     cu_engine_t *e = c->worker;
     switch (c->state) {
+    case ST_HANDSHAKE: conn_handshake(e, c); break;
     case ST_PROXY:
     case ST_HEAD:
     case ST_BODY: conn_on_read(e, c); break;
     case ST_WRITE: {
         int rc = cu_conn_flush_nb(c);
         if (rc == CU_AGAIN) {
-            cu_io_set(loop, &c->io, CU_EV_WRITE | e->oneshot);
+            cu_io_set(loop, &c->io, c->t.want | e->oneshot);
             break;
         }
         if (rc == CU_ERROR) {
@@ -575,22 +580,25 @@ static void conn_on_io(cu_loop_t *loop, cu_io_t *io, int events)
             break;
         }
         c->state = ST_HEAD;
-        process_input(e, c);
+        if (process_input(e, c))
+            conn_on_read(e, c);
         break;
     }
     case ST_LINGER: {
         char tmp[16384];
-        ssize_t n = read(c->fd, tmp, sizeof(tmp));
+        ssize_t n = c->t.ops->read(&c->t, tmp, sizeof(tmp));
         if (n > 0) {
             c->in.len += (size_t)n; /* count only */
             if (c->in.len > LINGER_MAX)
                 conn_close(e, c);
+            else if (cu_transport_pending(&c->t))
+                conn_on_io(loop, io, events);
             else
                 cu_io_set(loop, &c->io, CU_EV_READ | e->oneshot);
             break;
         }
-        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-            cu_io_set(loop, &c->io, CU_EV_READ | e->oneshot);
+        if (n == CU_AGAIN) {
+            cu_io_set(loop, &c->io, c->t.want | e->oneshot);
             break;
         }
         conn_close(e, c);
@@ -626,6 +634,12 @@ static void on_heartbeat(cu_loop_t *loop, cu_timer_t *t)
     cu_timer_start(loop, t, 1000);
 }
 
+/* A blocking wait on a slow client stamps the heartbeat: the worker is not stuck. */
+static void stamp_slot(void *arg)
+{
+    cu_heartbeat_stamp(arg, cu_mono_ms());
+}
+
 int cu_engine_init(cu_engine_t *e, cu_worker_ctx_t *ctx, cu_dispatch_cb dispatch_cb)
 {
     const cu_config_t *cfg = ctx->cfg;
@@ -639,51 +653,9 @@ int cu_engine_init(cu_engine_t *e, cu_worker_ctx_t *ctx, cu_dispatch_cb dispatch
         cu_log_error("cannot create event loop: %s", strerror(errno));
         return CU_ERROR;
     }
-    cu_conn_settings_t *s = &e->settings;
-    s->h1.limit_request_line = (size_t)cfg->limit_request_line;
-    s->h1.limit_request_fields = (size_t)cfg->limit_request_fields;
-    s->h1.limit_request_field_size = (size_t)cfg->limit_request_field_size;
-    s->h1.header_map = cfg->header_map == CU_HEADER_MAP_REFUSE      ? CU_H1_HMAP_REFUSE
-                       : cfg->header_map == CU_HEADER_MAP_DANGEROUS ? CU_H1_HMAP_DANGEROUS
-                                                                    : CU_H1_HMAP_DROP;
-    s->h1.permit_obsolete_folding = cfg->permit_obsolete_folding != 0;
-    s->h1.strip_header_spaces = cfg->strip_header_spaces != 0;
-    s->h1.permit_unconventional_http_method = cfg->permit_unconventional_http_method != 0;
-    s->h1.permit_unconventional_http_version = cfg->permit_unconventional_http_version != 0;
-    s->h1.casefold_http_method = cfg->casefold_http_method != 0;
-    s->h1_trusted = s->h1;
-    if (cfg->forwarder_headers.n > 0) {
-        e->fwd_names = cu_xcalloc(cfg->forwarder_headers.n, sizeof(*e->fwd_names));
-        for (size_t i = 0; i < cfg->forwarder_headers.n; i++)
-            e->fwd_names[i] =
-                (cu_str_t){cfg->forwarder_headers.v[i], strlen(cfg->forwarder_headers.v[i])};
-        s->h1_trusted.forwarder_headers = e->fwd_names;
-        s->h1_trusted.n_forwarder_headers = cfg->forwarder_headers.n;
-    }
-    s->io_timeout_ms = cfg->timeout > 0 ? cfg->timeout * 1000 : 30000;
-    size_t line = cfg->limit_request_line > 0 ? (size_t)cfg->limit_request_line : 8190;
-    size_t field = cfg->limit_request_field_size > 0 ? (size_t)cfg->limit_request_field_size : 8190;
-    /* Room for the largest head the limits allow (plus a PROXY v2 header and slack). */
-    size_t nfields = cfg->limit_request_fields > 0 && cfg->limit_request_fields <= 32768
-                         ? (size_t)cfg->limit_request_fields
-                         : 32768;
-    s->head_max = line + 4 + (nfields + 1) * (field + 2) + 2 + 1024;
-    s->slot = ctx->slot;
-    s->server_header = "cunicorn";
-    s->body_preread = BODY_PREREAD;
-
-    /* gunicorn: 0 or more than 32768 fields means 32768. */
-    e->max_headers = cfg->limit_request_fields > 0 && cfg->limit_request_fields <= 32768
-                         ? (size_t)cfg->limit_request_fields + 1
-                         : 32769;
-    e->max_conns = cfg->worker_connections > 0 ? (size_t)cfg->worker_connections : 1000;
-    if (cfg->max_requests > 0) {
-        uint64_t jitter = 0;
-        if (cfg->max_requests_jitter > 0)
-            jitter = (uint64_t)((unsigned)getpid() * 2654435761u) %
-                     ((uint64_t)cfg->max_requests_jitter + 1);
-        e->max_requests = (uint64_t)cfg->max_requests + jitter;
-    }
+    cu_settings_resolve(cfg, (unsigned)getpid(), &e->settings, &e->es);
+    e->settings.stall = stamp_slot;
+    e->settings.stall_arg = ctx->slot;
     e->lio = cu_xcalloc(ctx->nlisteners ? ctx->nlisteners : 1, sizeof(*e->lio));
     for (size_t i = 0; i < ctx->nlisteners; i++)
         cu_io_init(&e->lio[i], ctx->listeners[i].fd, on_accept, e);
@@ -694,14 +666,6 @@ int cu_engine_init(cu_engine_t *e, cu_worker_ctx_t *ctx, cu_dispatch_cb dispatch
     return CU_OK;
 }
 
-/* Nothing unread in the kernel for this idle connection (and the peer has not closed)? */
-static int nothing_pending(int fd)
-{
-    char b;
-    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
-}
-
 void cu_engine_stop(cu_engine_t *e)
 {
     if (e->stopping)
@@ -709,7 +673,7 @@ void cu_engine_stop(cu_engine_t *e)
     /* Clients already queued in the listen backlog connected to us: answer them rather
      * than leave them to be reset when the listener closes. */
     for (size_t i = 0; i < e->ctx->nlisteners && e->accepting; i++)
-        accept_some(e, &e->ctx->listeners[i], (int)e->max_conns);
+        accept_some(e, &e->ctx->listeners[i], (int)e->es.max_conns);
     e->stopping = 1;
     accept_pause(e);
     cu_timer_stop(e->loop, &e->accept_timer);
@@ -728,7 +692,7 @@ void cu_engine_stop(cu_engine_t *e)
         next = c->next;
         if (c->state != ST_HEAD || cu_buf_unread(&c->in) || cu_buf_unread(&c->out))
             continue; /* in flight: finishes, answered with Connection: close */
-        if (c->nrequests > 0 && nothing_pending(c->fd)) {
+        if (c->nrequests > 0 && cu_transport_idle(&c->t)) {
             conn_close(e, c); /* idle keep-alive: nothing was asked of us */
         } else {
             /* A request may be on its way (a new connection, or bytes not read yet): serve
@@ -803,13 +767,13 @@ void cu_engine_destroy(cu_engine_t *e)
         cu_buf_free(&c->in);
         cu_buf_free(&c->out);
         cu_buf_free(&c->bin);
-        cu_buf_free(&c->resp.head);
+        cu_resp_head_free(&c->resp.h);
         cu_buf_free(&c->resp.stash);
         cu_free(c->hdrs);
         cu_free(c);
     }
     cu_free(e->lio);
-    cu_free(e->fwd_names);
+    cu_settings_free(&e->es);
     cu_loop_destroy(e->loop);
     e->loop = NULL;
     pthread_mutex_destroy(&e->mu);

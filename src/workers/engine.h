@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include "http/conn.h"
+#include "workers/settings.h"
 #include "workers/worker.h"
 
 typedef struct cu_engine_s cu_engine_t;
@@ -21,7 +22,8 @@ struct cu_engine_s {
     cu_loop_t *loop;
     const cu_config_t *cfg;
     cu_worker_ctx_t *ctx;
-    cu_conn_settings_t settings;
+    cu_conn_settings_t settings; /* resolved once: cu_settings_resolve */
+    cu_engine_settings_t es;
     cu_dispatch_cb dispatch;
     int threaded;                 /* several threads drive the loop (gthread) */
     int oneshot;                  /* CU_EV_ONESHOT when threaded: one event, one thread */
@@ -29,20 +31,16 @@ struct cu_engine_s {
     void *class_data;             /* the worker class's own state */
     void (*tick)(cu_engine_t *e); /* called after every loop iteration (signal flags) */
 
-    cu_io_t *lio;        /* one watcher per listener */
-    cu_str_t *fwd_names; /* forwarder_headers as slices, for the parser options */
+    cu_io_t *lio; /* one watcher per listener */
     int accepting;
     size_t nconns;
-    size_t max_conns;
-    size_t max_headers; /* header slots per connection (effective field limit + 1) */
-    cu_conn_t *all;     /* every open connection (doubly linked) */
-    cu_conn_t *pool;    /* freed connections, buffers kept */
-    cu_conn_t *dead;    /* closed during this iteration; pooled after it */
+    cu_conn_t *all;  /* every open connection (doubly linked) */
+    cu_conn_t *pool; /* freed connections, buffers kept */
+    cu_conn_t *dead; /* closed during this iteration; pooled after it */
 
     uint64_t nrequests;
-    uint64_t max_requests; /* with jitter applied; 0 = unlimited */
-    int stopping;          /* graceful: no accepts, finish what was read, then exit */
-    int quit;              /* leave the loop now */
+    int stopping; /* graceful: no accepts, finish what was read, then exit */
+    int quit;     /* leave the loop now */
     cu_timer_t hb_timer;
     cu_timer_t accept_timer; /* retry accept after EMFILE */
 };

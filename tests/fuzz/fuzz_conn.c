@@ -137,8 +137,9 @@ static int body_buffered(cu_conn_t *c)
 {
     const char *p = c->in.data + c->rpos;
     size_t have = c->in.len - c->rpos;
-    if (!c->req.chunked)
-        return c->req.content_length <= 0 || (uint64_t)have >= (uint64_t)c->req.content_length;
+    if (!c->request.chunked)
+        return c->request.content_length <= 0 ||
+               (uint64_t)have >= (uint64_t)c->request.content_length;
     cu_chunked_t d;
     cu_chunked_init(&d);
     size_t off = 0;
@@ -161,10 +162,10 @@ static int stub_dispatch(cu_engine_t *e, cu_conn_t *c)
     size_t k = cl.ndispatch++;
     if (k >= MAX_DISPATCH)
         die("more requests than bytes");
-    cl.head_req[k] = cu_str_ieq_lit(c->req.method, "head");
-    cl.expect_100[k] = c->req.expect_continue;
+    cl.head_req[k] = cu_str_ieq_lit(c->request.method, "head");
+    cl.expect_100[k] = c->request.expect_continue;
     if (!body_buffered(c)) {
-        if (!c->req.expect_continue)
+        if (!c->request.expect_continue)
             die("dispatched before the body was read (no 100-continue)");
         client_finish(); /* the client sends the rest while the app reads */
     }
@@ -182,8 +183,8 @@ static int stub_dispatch(cu_engine_t *e, cu_conn_t *c)
                 break;
             total += (uint64_t)n;
         }
-        if (rc == CU_OK && !c->req.chunked && c->req.content_length >= 0 &&
-            total != (uint64_t)c->req.content_length)
+        if (rc == CU_OK && !c->request.chunked && c->request.content_length >= 0 &&
+            total != (uint64_t)c->request.content_length)
             die("body length differs from Content-Length");
     }
     if (rc != CU_OK) {
@@ -331,12 +332,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     /* Options that change parsing, per input. */
-    cfg.proxy_protocol = (flags & 1) ? CU_PROXY_AUTO : CU_PROXY_OFF;
+    eng.es.proxy_protocol = (flags & 1) ? CU_PROXY_AUTO : CU_PROXY_OFF;
     eng.settings.h1.permit_obsolete_folding = (flags >> 1) & 1;
     eng.settings.h1.header_map = (enum cu_h1_header_map)((flags >> 2) % 3);
     eng.settings.h1.strip_header_spaces = (flags >> 4) & 1;
     eng.settings.h1.limit_request_line = (flags & 0x20) ? 64 : 4094;
-    cfg.keepalive = (flags & 0x20) ? 0 : 2;
+    eng.settings.keepalive_ms = (flags & 0x20) ? 0 : 2000;
 
     cl.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (cl.fd < 0 || connect(cl.fd, (struct sockaddr *)&addr, addrlen) < 0)

@@ -299,3 +299,31 @@ def test_latin1_field_value(server):
     assert r.status == 200
     assert json.loads(r.body)["HTTP_X_LATIN"] == "caf\u00e9 \u00ff"
     still_serving(server, pid)
+
+
+# ---------------------------------------------------------------- issue 9
+
+@pytest.mark.parametrize("klass", ["sync", "gthread"])
+def test_limit_request_line_0_with_small_field_size_is_unlimited(klass):
+    """--limit-request-line 0 means unlimited (gunicorn caps it at 1 MiB), whatever the
+    field size limit: a 100 KB request line was answered 431 because the read buffer was
+    sized as if 0 meant 8190. A too-large field still gets its 431."""
+    args = ["--limit-request-line", "0", "--limit-request-field_size", "100"]
+    if klass == "gthread":
+        args += ["-k", "gthread", "--threads", "2"]
+    s = srv.Server("testapp:app", args)
+    s.start()
+    try:
+        target = b"/?" + b"a" * 100000
+        got, data, closed = send_raw(
+            s, b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert got == 200, data[:300]
+        assert data.endswith(b"Hello, World!")
+        got, data, closed = send_raw(
+            s, b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 200 + b"\r\n\r\n")
+        assert got == 431 and closed, data[:300]
+        got, data, closed = send_raw(
+            s, b"GET /" + b"a" * (1024 * 1024 + 10) + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert got == 414, data[:300]  # LimitRequestLine, as gunicorn 27 answers it
+    finally:
+        s.close()

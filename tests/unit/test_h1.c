@@ -1,6 +1,7 @@
 /* HTTP/1 request-head parser: every conformance vector (whole, trickled one byte at a time,
  * and with the buffer moving between calls), then limits, error classes, smuggling shapes,
  * resumption cost. */
+#include "config/config.h"
 #include "http/chunked.h"
 #include "http/h1.h"
 #include "net/proxy.h"
@@ -62,10 +63,15 @@ static const char *chunked_class(int e)
 static cu_h1_opts_t opts_of(const struct tv *v)
 {
     cu_h1_opts_t o = {0};
-    o.limit_request_line = v->limit_request_line < 0 ? 4094 : (size_t)v->limit_request_line;
-    o.limit_request_fields = v->limit_request_fields < 0 ? 100 : (size_t)v->limit_request_fields;
-    o.limit_request_field_size =
-        v->limit_request_field_size < 0 ? 8190 : (size_t)v->limit_request_field_size;
+    /* The vectors carry gunicorn's settings; the parser takes the effective limits. */
+    cu_config_t cfg = {0};
+    cfg.limit_request_line = v->limit_request_line < 0 ? 4094 : v->limit_request_line;
+    cfg.limit_request_fields = v->limit_request_fields < 0 ? 100 : v->limit_request_fields;
+    cfg.limit_request_field_size =
+        v->limit_request_field_size < 0 ? 8190 : v->limit_request_field_size;
+    o.limit_request_line = cu_config_eff_limit_request_line(&cfg);
+    o.limit_request_fields = cu_config_eff_limit_request_fields(&cfg);
+    o.limit_request_field_size = cu_config_eff_limit_request_field_size(&cfg);
     o.header_map = v->header_map < 0 ? CU_H1_HMAP_DROP : (enum cu_h1_header_map)v->header_map;
     o.permit_obsolete_folding = v->permit_obsolete_folding;
     o.strip_header_spaces = v->strip_header_spaces;
@@ -392,6 +398,19 @@ static void test_request_line(void)
     CHECK(parse_o("GE / HTTP/1.1\r\n\r\n", 17, &r, &o) > 0 && !r.method_lower);
 }
 
+/* gunicorn's settings -> the parser's effective limits (config.h, the one place). */
+static size_t eff_line(int v)
+{
+    cu_config_t c = {.limit_request_line = v};
+    return cu_config_eff_limit_request_line(&c);
+}
+
+static size_t eff_field_size(int v)
+{
+    cu_config_t c = {.limit_request_field_size = v};
+    return cu_config_eff_limit_request_field_size(&c);
+}
+
 static void test_limits(void)
 {
     cu_h1_request_t r;
@@ -403,14 +422,19 @@ static void test_limits(void)
     CHECK(parse_o("GET /234567 HTTP/1.1\r\n\r\n", 24, &r, &o) > 0); /* 20 bytes */
     CHECK(fails_o("GET /2345678 HTTP/1.1\r\n\r\n", CU_H1E_LIMIT_LINE, &o));
     CHECK(parse_o("GET /2345678 HTTP/1.", 20, &r, &o) == -2);
-    CHECK(parse_o("GET /2345678 HTTP/1.1", 21, &r, &o) == -1 && r.error == CU_H1E_LIMIT_LINE);
+    /* incomplete and over the limit: judged once past 8 KiB (gunicorn's read size) */
+    CHECK(parse_o("GET /2345678 HTTP/1.1", 21, &r, &o) == -2);
+    memset(big, 'a', sizeof(big));
+    memcpy(big, "GET /", 5);
+    CHECK(parse_o(big, 8192, &r, &o) == -2);
+    CHECK(parse_o(big, 8193, &r, &o) == -1 && r.error == CU_H1E_LIMIT_LINE);
     CHECK(parse_o("GET /234567 HTTP/1.1\r", 21, &r, &o) == -2);
-    o.limit_request_line = 0; /* unlimited */
+    o.limit_request_line = eff_line(0); /* unlimited */
     memset(big, 'a', sizeof(big));
     memcpy(big, "GET /", 5);
     memcpy(big + 9000, " HTTP/1.1\r\n\r\n", 13);
     CHECK(parse_o(big, 9013, &r, &o) == 9013);
-    o.limit_request_line = 100000; /* clamped to 8190 */
+    o.limit_request_line = eff_line(100000); /* clamped to 8190 */
     CHECK(parse_o(big, 9013, &r, &o) == -1 && r.error == CU_H1E_LIMIT_LINE);
 
     /* field size: the line with its CRLF */
@@ -421,7 +445,7 @@ static void test_limits(void)
     CHECK(parse_o("GET / HTTP/1.1\r\nA: 34567\r", 25, &r, &o) == -2);
     CHECK(parse_o("GET / HTTP/1.1\r\nA: 345678", 25, &r, &o) == -1 &&
           r.error == CU_H1E_LIMIT_FIELD_SIZE);
-    o.limit_request_field_size = 0; /* gunicorn: 0 means 8190 */
+    o.limit_request_field_size = eff_field_size(0); /* gunicorn: 0 means 8190 */
     memcpy(big, "GET / HTTP/1.1\r\nX: ", 19);
     memset(big + 19, 'v', 8169); /* line: 3 + 8169 + 2 = 8174... */
     memcpy(big + 19 + 8169, "\r\n\r\n", 4);
@@ -735,8 +759,16 @@ static void test_error_messages(void)
     CHECK(cu_h1_error_status(r.error) == 414 && !r.err_partial);
     cu_h1_error_message(&r, 0, a, sizeof(a));
     CHECK(strcmp(a, "Request Line is too large (5014 > 4094)") == 0);
+    /* a partial line over the limit waits for its end up to 8 KiB (gunicorn's read size),
+     * then fails with what it saw */
     cu_h1_opts_t o = defaults();
-    CHECK(parse_o(line, 4200, &r, &o) == -1 && r.err_partial && r.err_size == 4200);
+    CHECK(parse_o(line, 4200, &r, &o) == -2);
+    static char huge[9100];
+    memcpy(huge, "GET /", 5);
+    memset(huge + 5, 'a', sizeof(huge) - 5);
+    CHECK(parse_o(huge, sizeof(huge), &r, &o) == -1 && r.err_partial && r.err_size == 9100);
+    cu_h1_error_message(&r, 0, a, sizeof(a));
+    CHECK(strcmp(a, "Request Line is too large (9100 > 4094)") == 0);
 }
 
 int main(void)

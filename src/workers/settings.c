@@ -1,0 +1,65 @@
+/* Settings resolved once per worker from the configuration (see settings.h). */
+#include "workers/settings.h"
+
+#define BODY_PREREAD (64 * 1024)
+
+/* gunicorn: a timeout of 0 disables the worker timeout, but sockets still need a limit. */
+static int timeout_ms(const cu_config_t *cfg)
+{
+    return cfg->timeout > 0 ? cfg->timeout * 1000 : 30000;
+}
+
+void cu_settings_resolve(const cu_config_t *cfg, unsigned pid, cu_conn_settings_t *s,
+                         cu_engine_settings_t *es)
+{
+    memset(s, 0, sizeof(*s));
+    memset(es, 0, sizeof(*es));
+    size_t line = cu_config_eff_limit_request_line(cfg);
+    size_t nfields = cu_config_eff_limit_request_fields(cfg);
+    size_t field = cu_config_eff_limit_request_field_size(cfg);
+
+    s->h1.limit_request_line = line;
+    s->h1.limit_request_fields = nfields;
+    s->h1.limit_request_field_size = field;
+    s->h1.header_map = cfg->header_map == CU_HEADER_MAP_REFUSE      ? CU_H1_HMAP_REFUSE
+                       : cfg->header_map == CU_HEADER_MAP_DANGEROUS ? CU_H1_HMAP_DANGEROUS
+                                                                    : CU_H1_HMAP_DROP;
+    s->h1.permit_obsolete_folding = cfg->permit_obsolete_folding != 0;
+    s->h1.strip_header_spaces = cfg->strip_header_spaces != 0;
+    s->h1.permit_unconventional_http_method = cfg->permit_unconventional_http_method != 0;
+    s->h1.permit_unconventional_http_version = cfg->permit_unconventional_http_version != 0;
+    s->h1.casefold_http_method = cfg->casefold_http_method != 0;
+    s->h1_trusted = s->h1;
+    if (cfg->forwarder_headers.n > 0) {
+        es->fwd_names = cu_xcalloc(cfg->forwarder_headers.n, sizeof(*es->fwd_names));
+        for (size_t i = 0; i < cfg->forwarder_headers.n; i++)
+            es->fwd_names[i] =
+                (cu_str_t){cfg->forwarder_headers.v[i], strlen(cfg->forwarder_headers.v[i])};
+        s->h1_trusted.forwarder_headers = es->fwd_names;
+        s->h1_trusted.n_forwarder_headers = cfg->forwarder_headers.n;
+    }
+
+    s->io_timeout_ms = timeout_ms(cfg);
+    s->head_timeout_ms = timeout_ms(cfg);
+    s->keepalive_ms = cfg->keepalive > 0 ? cfg->keepalive * 1000 : 0;
+    /* Room for the largest head the limits allow (plus a PROXY v2 header and slack). */
+    s->head_max = line + 4 + (nfields + 1) * (field + 2) + 2 + 1024;
+    s->max_headers = nfields + 1;
+    s->server_header = "cunicorn";
+    s->body_preread = BODY_PREREAD;
+
+    es->max_conns = cfg->worker_connections > 0 ? (size_t)cfg->worker_connections : 1000;
+    if (cfg->max_requests > 0) {
+        uint64_t jitter = 0;
+        if (cfg->max_requests_jitter > 0)
+            jitter = (uint64_t)(pid * 2654435761u) % ((uint64_t)cfg->max_requests_jitter + 1);
+        es->max_requests = (uint64_t)cfg->max_requests + jitter;
+    }
+    es->proxy_protocol = cfg->proxy_protocol;
+}
+
+void cu_settings_free(cu_engine_settings_t *es)
+{
+    cu_free(es->fwd_names);
+    es->fwd_names = NULL;
+}

@@ -1,0 +1,26 @@
+/* Settings resolved once per worker: the one place that turns cu_config_t into what the
+ * engine and the protocol drivers read on the hot path (nginx's merge step). Every gunicorn
+ * rule that maps a setting to an effective value is applied here or in config.h's
+ * cu_config_eff_* helpers, nowhere else. */
+#ifndef CU_SETTINGS_H
+#define CU_SETTINGS_H
+
+#include "config/config.h"
+#include "http/conn.h"
+
+/* Engine-wide settings beside the per-connection ones. */
+typedef struct cu_engine_settings_s {
+    size_t max_conns;      /* worker_connections (1000 when <= 0) */
+    uint64_t max_requests; /* max_requests plus this worker's jitter; 0 = unlimited */
+    enum cu_proxy_protocol proxy_protocol;
+    cu_str_t *fwd_names; /* forwarder_headers as slices (owned; h1_trusted points here) */
+} cu_engine_settings_t;
+
+/* Fill *s and *es from cfg for the worker with process id `pid` (the max_requests jitter
+ * is derived from it). Nothing in them points into cfg except the forwarder names, which
+ * point to cfg's strings: cfg must outlive them. Free with cu_settings_free. */
+void cu_settings_resolve(const cu_config_t *cfg, unsigned pid, cu_conn_settings_t *s,
+                         cu_engine_settings_t *es);
+void cu_settings_free(cu_engine_settings_t *es);
+
+#endif
