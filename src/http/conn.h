@@ -52,7 +52,9 @@ typedef struct cu_resp_s {
     unsigned head_emitted : 1;    /* the head bytes are in c->out or on the wire */
     unsigned hold : 1;            /* body is complete in the app's hands: batch it (cu_resp_hold) */
     unsigned no_body : 1;         /* HEAD, 1xx, 204, 304 */
-    uint64_t body_sent;           /* body bytes the app produced (B/b atoms) */
+    unsigned no_body_warned : 1;  /* the app's body for a no_body response was reported */
+    uint64_t body_sent;           /* body bytes sent, or queued to be (B/b atoms; 0 when
+                                     no_body: the app's bytes are dropped, as in gunicorn) */
     cu_buf_t stash;               /* body written before the head went out (small responses) */
     unsigned app_date : 1;        /* app set Date: do not add ours */
     unsigned app_server : 1;      /* app set Server */
@@ -143,7 +145,8 @@ int cu_resp_header(cu_conn_t *c, const char *name, size_t nlen, const char *valu
  * produced. After cu_resp_hold() small writes are instead kept and sent with the head by
  * cu_resp_finish, in one write and with a Content-Length. Returns CU_OK or CU_ERROR
  * (client gone or send timeout: the connection will be closed). Bytes past a declared
- * Content-Length are not sent. HEAD: counted, not sent. */
+ * Content-Length are not sent. HEAD, 1xx, 204, 304: dropped and not counted, with
+ * gunicorn's warning the first time the app gives bytes. */
 int cu_resp_write(cu_conn_t *c, const void *p, size_t n);
 
 /* A held body up to this size, with defer_flush set, is only copied into buffers: writing
