@@ -168,6 +168,12 @@ int cu_resp_sendfile(cu_conn_t *c, int fd, off_t offset, int64_t count);
  * and flushes. Returns CU_OK, or CU_ERROR if the connection must be closed. */
 int cu_resp_finish(cu_conn_t *c);
 
+/* wsgi.early_hints: a 103 Early Hints response with these fields (validated by the
+ * caller), sent now, blocking. Nothing is sent, as in gunicorn, once the final head is
+ * committed, to an HTTP/1.0 client, or on a protocol without interim responses. CU_OK, or
+ * CU_ERROR when the client is gone. */
+int cu_resp_early_hints(cu_conn_t *c, const cu_str_t *names, const cu_str_t *values, size_t n);
+
 /* Send a complete error response (gunicorn's HTML body) and mark the connection to close.
  * Only valid when no response head was sent yet. `msg` may be NULL. */
 int cu_resp_error(cu_conn_t *c, int status, const char *msg);

@@ -186,6 +186,22 @@ static int h1_continue_100(cu_conn_t *c)
     return cu_buf_append(&c->out, cont, sizeof(cont) - 1);
 }
 
+static int h1_interim(cu_conn_t *c, int status, const char *reason, const cu_str_t *names,
+                      const cu_str_t *values, size_t n)
+{
+    char line[64];
+    int l = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n", status, reason);
+    if (cu_buf_append(&c->out, line, (size_t)l) != CU_OK)
+        return CU_ERROR;
+    for (size_t i = 0; i < n; i++)
+        if (cu_buf_append(&c->out, names[i].p, names[i].len) != CU_OK ||
+            cu_buf_append(&c->out, ": ", 2) != CU_OK ||
+            cu_buf_append(&c->out, values[i].p, values[i].len) != CU_OK ||
+            cu_buf_append(&c->out, "\r\n", 2) != CU_OK)
+            return CU_ERROR;
+    return cu_buf_append(&c->out, "\r\n", 2);
+}
+
 const cu_proto_t cu_proto_h1 = {
     .name = "http",
     .reset = h1_reset,
@@ -193,4 +209,5 @@ const cu_proto_t cu_proto_h1 = {
     .emit_head = h1_emit_head,
     .error_page = h1_error_page,
     .continue_100 = h1_continue_100,
+    .interim = h1_interim,
 };

@@ -61,6 +61,11 @@ typedef struct cu_proto_s {
     /* Queue the interim response a client that sent Expect: 100-continue waits for, in
      * c->out. NULL when the protocol has none. CU_OK or CU_ERROR. */
     int (*continue_100)(cu_conn_t *c);
+
+    /* Queue an informational response (103 Early Hints) with these fields in c->out, before
+     * the final head. NULL when the protocol has none. CU_OK or CU_ERROR. */
+    int (*interim)(cu_conn_t *c, int status, const char *reason, const cu_str_t *names,
+                   const cu_str_t *values, size_t n);
 } cu_proto_t;
 
 /* HTTP/1.0 and 1.1 (h1_driver.c). */

@@ -422,6 +422,17 @@ static const char *reason_for(int status)
     }
 }
 
+int cu_resp_early_hints(cu_conn_t *c, const cu_str_t *names, const cu_str_t *values, size_t n)
+{
+    const cu_req_t *q = &c->request;
+    if (c->resp.head_sent || c->resp.head_emitted || c->proto->interim == NULL ||
+        q->version_major < 1 || (q->version_major == 1 && q->version_minor < 1))
+        return CU_OK;
+    if (c->proto->interim(c, 103, "Early Hints", names, values, n) != CU_OK)
+        return fail(c);
+    return cu_conn_flush(c);
+}
+
 int cu_resp_error(cu_conn_t *c, int status, const char *msg)
 {
     /* An app that failed because its client stalled mid-body did nothing wrong. */

@@ -72,6 +72,9 @@ typedef struct cu__start_resp_s {
 } cu__start_resp_t;
 
 PyObject *cu__start_resp_new(cu_conn_t *c);
+/* environ["wsgi.early_hints"] for the request of start_response object sr (new ref); a
+ * no-op once sr is detached. */
+PyObject *cu__early_hints_new(PyObject *sr);
 void cu__start_resp_detach(PyObject *sr);
 
 /* Module-level objects shared by the types; created in runtime.c's module init. */

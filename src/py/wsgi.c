@@ -359,6 +359,19 @@ static void access_log(cu_conn_t *c, PyObject *env, PyObject *hreq)
 
 /* ---- the request ---- */
 
+/* What gunicorn adds to the environ beyond PEP 3333: wsgi.early_hints. GIL held. */
+static int add_server_extras(PyObject *env, cu_conn_t *c, PyObject *sr)
+{
+    static PyObject *k_hints; /* interned, kept for the process's life */
+    CU_UNUSED(c);
+    if (k_hints == NULL && (k_hints = PyUnicode_InternFromString("wsgi.early_hints")) == NULL)
+        return -1;
+    PyObject *hints = cu__early_hints_new(sr); /* new ref */
+    int rc = hints ? PyDict_SetItem(env, k_hints, hints) : -1;
+    Py_XDECREF(hints);
+    return rc;
+}
+
 static int handle(cu_conn_t *c)
 {
     int rc = CU_OK;
@@ -393,6 +406,10 @@ static int handle(cu_conn_t *c)
             PyEval_RestoreThread(ts);
             rc = CU_ERROR;
         }
+        goto done;
+    }
+    if (add_server_extras(env, c, sr) < 0) {
+        rc = app_error(c, srp);
         goto done;
     }
 

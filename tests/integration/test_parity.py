@@ -8,7 +8,7 @@ import re
 import pytest
 
 import server as srv
-from server import GunicornServer, HTTPReader, Server
+from server import GunicornServer, HTTPReader
 
 requests = pytest.importorskip("requests")
 
@@ -278,7 +278,7 @@ def test_logger_class_given_as_a_class_in_the_config_file(make_server, tmp_path)
     assert "Booting worker" not in s.log()  # the class owns the error log
 
 
-# ---------------------------------------------------- no-body responses (8, 10)
+# ------------------------------------ no-body responses (8, 10) and early hints (9)
 
 NO_BODY = [b"HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
            b"GET /204 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
@@ -318,3 +318,41 @@ def test_body_for_head_204_304_is_dropped_logged_and_warned_as_gunicorn(
         "HEAD /304 HTTP/1.1 304 0 0", "GET / HTTP/1.1 200 15 15"]
     assert got["cunicorn"][2] == got["gunicorn"][2]
     assert len(got["cunicorn"][2]) == 4
+
+
+@pytest.mark.parametrize("worker", [[], ["--threads", "2"]])
+def test_early_hints_as_gunicorn(make_server, gunicorn_server, worker):
+    """wsgi.early_hints(headers) sends a 103 per call before the response on HTTP/1.1,
+    nothing on HTTP/1.0; clients see the same hints and final response as from gunicorn."""
+    got = {}
+    for name, start in (("gunicorn", gunicorn_server), ("cunicorn", make_server)):
+        s = start("parity_resp:app", worker)
+        out = []
+        for version in (b"HTTP/1.1", b"HTTP/1.0"):
+            c = s.connect()
+            c.sendall(b"GET /hints " + version + b"\r\nHost: x\r\nConnection: close\r\n\r\n")
+            rd = HTTPReader(c, timeout=10)
+            hints = []
+            while True:
+                r = rd.read_response()
+                if r.status != 103:
+                    break
+                hints.append(r.headers)
+            c.close()
+            out.append((hints, r.status, r.body))
+        got[name] = out
+    assert got["cunicorn"] == got["gunicorn"]
+    (hints11, st, body), (hints10, _, body10) = got["cunicorn"]
+    assert [h for hs in hints11 for h in hs] == [
+        ("Link", "</style.css>; rel=preload; as=style"),
+        ("Link", "</app.js>; rel=preload; as=script")]
+    assert st == 200 and body == b"hints: True" and hints10 == [] and body10 == b"hints: True"
+
+
+def test_early_hints_refuse_bad_headers_as_gunicorn(make_server, gunicorn_server):
+    bodies = [requests.get(start("parity_resp:app").url + "/hints_bad", timeout=10).text
+              for start in (gunicorn_server, make_server)]
+    assert bodies[1] == bodies[0]
+    assert bodies[1] == ("InvalidResponseHeaderName: Invalid response header name from the "
+                         "application: 'Bad Name'\nInvalidResponseHeader: Invalid response "
+                         "header from the application: 'Link'")

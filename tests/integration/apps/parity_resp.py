@@ -16,5 +16,14 @@ def app(environ, start_response):
             eh([("Link", "</app.js>; rel=preload; as=script")])
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"hints: %s" % str(eh is not None).encode()]
+    if p == "/hints_bad":
+        out = []
+        for h in ([("Bad Name", "x")], [("Link", "a\r\nInjected: 1")]):
+            try:
+                environ["wsgi.early_hints"](h)
+            except Exception as e:  # the classes are the server's; the texts are gunicorn's
+                out.append("%s: %s" % (type(e).__name__, e))
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return ["\n".join(out).encode()]
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [b"hello head body"]
