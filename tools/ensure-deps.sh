@@ -54,6 +54,11 @@ if [ "$what" = test ]; then
   done
   # pip name differs from the import name
   "$PYTHON" -c "import paste.deploy" >/dev/null 2>&1 || need="$need PasteDeploy"
+  # WebSockets over WSGI (environ['gunicorn.socket']) with the real libraries and clients
+  "$PYTHON" -c "import flask_sock" >/dev/null 2>&1 || need="$need flask-sock"
+  "$PYTHON" -c "import simple_websocket" >/dev/null 2>&1 || need="$need simple-websocket"
+  "$PYTHON" -c "import socketio" >/dev/null 2>&1 || need="$need python-socketio"
+  "$PYTHON" -c "import websocket" >/dev/null 2>&1 || need="$need websocket-client"
   if [ -n "$need" ]; then
     echo "ensure-deps: pip installing into $PYTHON:$need"
     # Debian's own python refuses pip without this flag (PEP 668); pyenv's does not need it.

@@ -103,6 +103,9 @@ struct cu_conn_s {
     unsigned keep_alive : 1; /* may serve another request after this one */
     unsigned closing : 1;    /* close after the current response */
     unsigned proxy_done : 1; /* PROXY header consumed (or not expected) */
+    unsigned taken_over : 1; /* the app took the connection over (environ['gunicorn.socket']):
+                                nothing more is read or written on it; the engine only
+                                closes its own fd once the app returned */
     uint64_t nrequests;      /* requests served on this connection */
     void *worker;            /* owning worker */
     cu_conn_t *next;         /* engine: all-connections list / pool */

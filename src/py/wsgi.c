@@ -29,6 +29,7 @@ int cu__types_ready(PyObject *m)
         {&cu__input_type, "Input"},
         {&cu__filewrapper_type, "FileWrapper"},
         {&cu__errors_type, "ErrorsWrapper"},
+        {&cu__sock_type, "ConnectionSocket"},
         {&cu__start_resp_type, "StartResponse"},
     };
     for (size_t i = 0; i < CU_NELEM(types); i++) {
@@ -359,23 +360,50 @@ static void access_log(cu_conn_t *c, PyObject *env, PyObject *hreq)
 
 /* ---- the request ---- */
 
-/* What gunicorn adds to the environ beyond PEP 3333: wsgi.early_hints. GIL held. */
-static int add_server_extras(PyObject *env, cu_conn_t *c, PyObject *sr)
+/* What gunicorn adds to the environ beyond PEP 3333: wsgi.early_hints and gunicorn.socket
+ * (*sock: new ref, for cu__sock_detach). GIL held. */
+static int add_server_extras(PyObject *env, cu_conn_t *c, PyObject *sr, PyObject **sock)
 {
-    static PyObject *k_hints; /* interned, kept for the process's life */
-    CU_UNUSED(c);
+    static PyObject *k_hints, *k_sock; /* interned, kept for the process's life */
     if (k_hints == NULL && (k_hints = PyUnicode_InternFromString("wsgi.early_hints")) == NULL)
+        return -1;
+    if (k_sock == NULL && (k_sock = PyUnicode_InternFromString("gunicorn.socket")) == NULL)
         return -1;
     PyObject *hints = cu__early_hints_new(sr); /* new ref */
     int rc = hints ? PyDict_SetItem(env, k_hints, hints) : -1;
     Py_XDECREF(hints);
-    return rc;
+    *sock = rc == 0 ? cu__sock_new(c) : NULL;
+    return *sock ? PyDict_SetItem(env, k_sock, *sock) : -1;
+}
+
+/* The app took the connection over through gunicorn.socket: whatever it returned or
+ * raised, nothing more goes on the wire (the engine lets go of the connection). Its way
+ * out under gunicorn is StopIteration, which gunicorn logs as "Closing connection.". The
+ * access log shows 101 for an Upgrade the app answered itself. */
+static int after_take_over(cu_conn_t *c, PyObject *result)
+{
+    if (result == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_StopIteration)) {
+            PyErr_Clear();
+            cu_log_debug("Closing connection.");
+        } else {
+            cu__py_log_exception(CU_LOG_ERROR, "Error handling request (connection taken over)");
+        }
+    }
+    if (c->resp.h.status == 0) {
+        for (size_t i = 0; i < c->request.nheaders; i++)
+            if (cu_str_ieq_lit(c->request.headers[i].name, "upgrade")) {
+                (void)cu_resp_head_status(&c->resp.h, 101, "101 Switching Protocols", 23);
+                break;
+            }
+    }
+    return CU_ERROR;
 }
 
 static int handle(cu_conn_t *c)
 {
     int rc = CU_OK;
-    PyObject *input = NULL, *sr = NULL, *env = NULL, *result = NULL, *hreq;
+    PyObject *input = NULL, *sr = NULL, *env = NULL, *result = NULL, *gsock = NULL, *hreq;
     int pre_failed;
 
     hreq = pre_request(c, &pre_failed);
@@ -408,14 +436,16 @@ static int handle(cu_conn_t *c)
         }
         goto done;
     }
-    if (add_server_extras(env, c, sr) < 0) {
+    if (add_server_extras(env, c, sr, &gsock) < 0) {
         rc = app_error(c, srp);
         goto done;
     }
 
     PyObject *args[2] = {env, sr};
     result = PyObject_Vectorcall(cu__py.app, args, 2, NULL);
-    if (result == NULL) {
+    if (c->taken_over) {
+        rc = after_take_over(c, result);
+    } else if (result == NULL) {
         rc = app_error(c, srp);
     } else {
         int b = write_result(c, srp, result);
@@ -440,12 +470,15 @@ done:
         cu__input_detach(input);
     if (sr != NULL)
         cu__start_resp_detach(sr);
+    if (gsock != NULL)
+        cu__sock_detach(gsock);
     post_request(c, hreq, env, pre_failed);
     Py_CLEAR(hreq);
     Py_CLEAR(result);
     Py_CLEAR(env);
     Py_CLEAR(sr);
     Py_CLEAR(input);
+    Py_CLEAR(gsock);
     return rc;
 }
 

@@ -278,6 +278,109 @@ def test_logger_class_given_as_a_class_in_the_config_file(make_server, tmp_path)
     assert "Booting worker" not in s.log()  # the class owns the error log
 
 
+# ------------------------------------------- connection take-over: WebSockets over WSGI (1)
+
+def _ws_url(s, path):
+    return s.url.replace("http://", "ws://") + path
+
+
+@pytest.mark.parametrize("worker", [[], ["--threads", "4"]])
+@pytest.mark.parametrize("ref", ["gunicorn", "cunicorn"])
+def test_flask_sock_echo(make_server, gunicorn_server, worker, ref):
+    """Flask-Sock takes the connection over through environ['gunicorn.socket'] and runs the
+    WebSocket session on it; the server writes nothing on that connection (simple-websocket's
+    client fails on any stray byte), and goes on serving."""
+    simple_websocket = pytest.importorskip("simple_websocket")
+    pytest.importorskip("flask_sock")
+    start = gunicorn_server if ref == "gunicorn" else make_server
+    s = start("parity_ws:app", worker + ["--access-logfile", "-"])
+    for round_ in range(3):
+        ws = simple_websocket.Client.connect(_ws_url(s, "/echo"))
+        ws.send("hi %d" % round_)
+        assert ws.receive(timeout=10) == "echo:hi %d" % round_
+        big = "x" * 200000
+        ws.send(big)
+        assert ws.receive(timeout=10) == "echo:" + big
+        ws.send("bye")
+        # the app ends the session: a close frame, then the connection ends
+        with pytest.raises(simple_websocket.ConnectionClosed):
+            ws.receive(timeout=10)
+    assert requests.get(s.url + "/plain", timeout=10).text == "plain"
+    if ref == "cunicorn":
+        # counted and logged, although the server sent no response of its own
+        srv.wait_until(lambda: s.stdout().count('"GET /echo HTTP/1.1"') == 3, 10)
+        assert s.stdout().count('"GET /echo HTTP/1.1" 101 ') == 3, s.stdout()
+
+
+@pytest.mark.parametrize("worker", [[], ["--threads", "4"]])
+def test_taken_over_connection_gets_no_bytes_from_the_server(make_server, worker):
+    """After the handshake the only bytes on the wire are the app's WebSocket frames: no
+    error page, no second response, and the close comes from the app."""
+    s = make_server("parity_ws:app", worker)
+    c = s.connect()
+    try:
+        c.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                  b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                  b"Sec-WebSocket-Version: 13\r\n\r\n")
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = c.recv(4096)
+            assert chunk, head
+            head += chunk
+        assert head.startswith(b"HTTP/1.1 101 ")
+        rest = head.split(b"\r\n\r\n", 1)[1]
+        # a masked text frame "bye" ends the app's loop
+        mask = b"\x01\x02\x03\x04"
+        payload = bytes(b ^ mask[i % 4] for i, b in enumerate(b"bye"))
+        c.sendall(b"\x81\x83" + mask + payload)
+        data = rest
+        while len(data) < 2 or len(data) < 2 + (data[1] & 0x7f):
+            chunk = c.recv(4096)
+            assert chunk, data
+            data += chunk
+        assert data[:1] == b"\x88", data[:60]  # the app's close frame
+        c.sendall(b"\x88\x80" + mask)  # our close reply: the app then ends the connection
+        more, closed = srv.read_all_until_close(c, timeout=10)
+        data += more
+    finally:
+        c.close()
+    assert closed
+    assert data[:1] == b"\x88" and len(data) == 2 + (data[1] & 0x7f), data[:60]  # only that
+    assert b"HTTP/" not in data
+    assert requests.get(s.url + "/plain", timeout=10).text == "plain"
+
+
+@pytest.mark.parametrize("worker,transports", [([], ["websocket"]),
+                                               (["--threads", "4"], ["websocket"]),
+                                               (["--threads", "4"], ["polling", "websocket"])])
+@pytest.mark.parametrize("ref", ["gunicorn", "cunicorn"])
+def test_python_socketio_threading(make_server, gunicorn_server, worker, transports, ref):
+    socketio = pytest.importorskip("socketio")
+    start = gunicorn_server if ref == "gunicorn" else make_server
+    s = start("parity_ws:sio_app", worker)
+    got = []
+    import threading
+    ev = threading.Event()
+    cl = socketio.Client()
+
+    @cl.on("pong")
+    def on_pong(data):
+        got.append(data)
+        if len(got) == 3:
+            ev.set()
+
+    cl.connect(s.url, transports=transports, wait_timeout=10)
+    try:
+        for i in range(3):
+            cl.emit("ping", i)
+        assert ev.wait(10), got
+        assert cl.transport() == "websocket"
+    finally:
+        cl.disconnect()
+    assert [g["got"] for g in got] == [0, 1, 2]
+    assert requests.get(s.url + "/plain", timeout=10).text == "plain"
+
+
 # ------------------------------------ no-body responses (8, 10) and early hints (9)
 
 NO_BODY = [b"HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
