@@ -370,6 +370,7 @@ void cu_config_defaults(cu_config_t *cfg)
     cfg->dogstatsd_tags = cu_xstrdup("");
     cfg->reload_engine = cu_xstrdup("auto");
     cfg->sendfile = -1;
+    cfg->require_host = 1;
     cfg->http_parser = cu_xstrdup("auto");
 }
 

@@ -105,6 +105,7 @@ typedef struct cu_config_s {
     int control_socket_mode; /* 0600 (384) */
     int control_socket_disable;
     int max_worker_memory; /* cunicorn-only: recycle a worker past this RSS (MB); 0 = off */
+    int require_host;      /* cunicorn-only: HTTP/1.1 without Host -> 400 (RFC 9112 3.2); 1 */
 
     /* logging */
     char *accesslog;         /* NULL = off; "-" = stdout */

@@ -337,6 +337,10 @@ const cu__setting_t cu__settings[] = {
     SUP("max_worker_memory", S_CUNICORN, FL("--max-worker-memory"), "MB", CU__A_STORE, CU__K_INT,
         CU__T_INT, max_worker_memory, "0",
         "cunicorn only: recycle a worker gracefully once its RSS passes this many MB (0 = off)."),
+    {"require_host", S_CUNICORN, FL("--no-require-host"), NULL, CU__A_CONST, CU__K_BOOL,
+     CU__SUPPORTED, CU__T_STR, OFF(require_host), "True", "false",
+     "cunicorn only: an HTTP/1.1 request without Host gets 400 (RFC 9112 3.2, as nginx); "
+     "--no-require-host serves it, as gunicorn does."},
 };
 
 const size_t cu__nsettings = CU_NELEM(cu__settings);

@@ -61,6 +61,7 @@ static const char *const error_names[] = {
     [CU_H1E_LIMIT_FIELD_SIZE] = "limit request headers fields size",
     [CU_H1E_TRANSFER_CODING] = "Unsupported transfer coding",
     [CU_H1E_EXPECT] = "Unable to comply with expectation",
+    [CU_H1E_NO_HOST] = "HTTP/1.1 request without a Host header (RFC 9112 3.2)",
 };
 
 int cu_h1_error_status(enum cu_h1_error e)
@@ -425,7 +426,7 @@ static int header_kind(cu_str_t n)
 
 /* Semantics of the complete field section, in gunicorn's order: per-field policy
  * (singletons, Expect), then body framing (set_body_reader), then persistence. */
-static int finish_head(cu_h1_request_t *req)
+static int finish_head(cu_h1_request_t *req, const cu_h1_opts_t *o)
 {
     int seen_host = 0, seen_ctype = 0, framing = 0, conn_close = 0, conn_keep = 0;
     int conn_upgrade = 0, has_upgrade = 0, must_close = 0;
@@ -465,6 +466,9 @@ static int finish_head(cu_h1_request_t *req)
         default: break;
         }
     }
+
+    if (!seen_host && v11 && o->require_host)
+        return CU_H1E_NO_HOST;
 
     if (framing) {
         const cu_str_t *cl = NULL;
@@ -619,7 +623,7 @@ ssize_t cu_h1_parse_request(const char *buf, size_t len, cu_h1_request_t *req,
         if (!cr)
             return fail(req, bare_lf_field(req, buf + ls, n));
         if (n == 0) {
-            e = finish_head(req);
+            e = finish_head(req, opts);
             if (e)
                 return fail(req, e);
             req->scan_pos = pos;
@@ -767,7 +771,7 @@ size_t cu_h1_error_message(const cu_h1_request_t *req, int page, char *dst, size
         int k = snprintf(num, sizeof(num), "(%d, %d)", req->version_major, req->version_minor);
         put(&o, num, (size_t)k);
     } else if (req->error != CU_H1E_LIMIT_FIELDS && req->error != CU_H1E_LIMIT_FIELD_SIZE &&
-               req->error != CU_H1E_NONE) {
+               req->error != CU_H1E_NO_HOST && req->error != CU_H1E_NONE) {
         put_repr(&o, req->err_text, req->err_upper, page);
     }
     if (quoted)

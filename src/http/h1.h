@@ -22,6 +22,7 @@ enum cu_h1_error {
     CU_H1E_LIMIT_FIELD_SIZE, /* 431 LimitRequestHeaders: a field too large */
     CU_H1E_TRANSFER_CODING,  /* 501 UnsupportedTransferCoding */
     CU_H1E_EXPECT,           /* 417 ExpectationFailed */
+    CU_H1E_NO_HOST,          /* 400: HTTP/1.1 without Host (require_host; gunicorn serves it) */
 };
 
 /* Status code and gunicorn's reason/message for an error. */
@@ -62,6 +63,7 @@ typedef struct cu_h1_opts_s {
     unsigned permit_unconventional_http_version : 1;
     unsigned
         casefold_http_method : 1; /* the method is upper-cased by the consumer: see method_lower */
+    unsigned require_host : 1;    /* HTTP/1.1+ without Host -> CU_H1E_NO_HOST (RFC 9112 3.2) */
 } cu_h1_opts_t;
 
 /* Header fields are the neutral ones (http/req.h): the parser fills them in place. */

@@ -459,3 +459,23 @@ def test_early_hints_refuse_bad_headers_as_gunicorn(make_server, gunicorn_server
     assert bodies[1] == ("InvalidResponseHeaderName: Invalid response header name from the "
                          "application: 'Bad Name'\nInvalidResponseHeader: Invalid response "
                          "header from the application: 'Link'")
+
+
+# ------------------------------------------------------------ Host is required (12)
+
+@pytest.mark.parametrize("worker", [[], ["--threads", "2"]])
+def test_http11_without_host_is_400(make_server, worker):
+    """RFC 9112 3.2: an HTTP/1.1 request without Host gets 400 (nginx does this; gunicorn
+    serves it, and --no-require-host keeps gunicorn's behaviour)."""
+    s = make_server("testapp:app", worker)
+    status, body = _answer(s, b"GET / HTTP/1.1\r\nAccept: */*\r\n\r\n")
+    assert status == b"HTTP/1.1 400 Bad Request"
+    assert b"without a Host header" in body
+    s.wait_for_log(r"\[WARNING\] Invalid request from ip=127\.0\.0\.1: HTTP/1\.1 request "
+                   r"without a Host header \(RFC 9112 3\.2\)")
+    # HTTP/1.0 has no such rule; with Host (even empty) HTTP/1.1 is served
+    assert _answer(s, b"GET / HTTP/1.0\r\n\r\n")[0] == b"HTTP/1.0 200 OK"
+    assert _answer(s, b"GET / HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n")[0] == \
+        b"HTTP/1.1 200 OK"
+    lax = make_server("testapp:app", worker + ["--no-require-host"])
+    assert _answer(lax, b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")[0] == b"HTTP/1.1 200 OK"

@@ -701,6 +701,23 @@ static int says(const char *raw, const char *log, const char *page)
     return 1;
 }
 
+static void test_require_host(void)
+{
+    cu_h1_request_t r;
+    cu_h1_opts_t o = defaults();
+    o.require_host = 1;
+    CHECK(fails_o("GET / HTTP/1.1\r\nA: b\r\n\r\n", CU_H1E_NO_HOST, &o));
+    CHECK(fails_o("GET / HTTP/1.9\r\n\r\n", CU_H1E_NO_HOST, &o));
+    CHECK(parse_o("GET / HTTP/1.1\r\nhOsT: x\r\n\r\n", strlen("GET / HTTP/1.1\r\nhOsT: x\r\n\r\n"),
+                  &r, &o) > 0);
+    CHECK(parse_o("GET / HTTP/1.1\r\nHost:\r\n\r\n", strlen("GET / HTTP/1.1\r\nHost:\r\n\r\n"), &r,
+                  &o) > 0); /* empty is a Host */
+    CHECK(parse_o("GET / HTTP/1.0\r\n\r\n", strlen("GET / HTTP/1.0\r\n\r\n"), &r, &o) > 0);
+    CHECK(cu_h1_error_status(CU_H1E_NO_HOST) == 400);
+    o.require_host = 0; /* gunicorn's behaviour */
+    CHECK(parse_o("GET / HTTP/1.1\r\n\r\n", strlen("GET / HTTP/1.1\r\n\r\n"), &r, &o) > 0);
+}
+
 static void test_error_messages(void)
 {
     CHECK(says("G@T / HTTP/1.1\r\n\r\n", "Invalid HTTP method: 'G@T'",
@@ -774,6 +791,7 @@ static void test_error_messages(void)
 int main(void)
 {
     test_error_messages();
+    test_require_host();
     test_issue_limit_before_bare_lf();
     test_vectors();
     test_request_line();
