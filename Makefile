@@ -81,6 +81,12 @@ $(OUT)/tests/%: tests/unit/%.c $(OUT)/libcu.a tests/unit/t.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDSAN) -Itests/unit -o $@ $< $(OUT)/libcu.a $(LDLIBS)
 
+# The engine's unit test links the engine itself (workers/ without Python).
+ENGINE_TEST_SRC := src/workers/engine.c src/workers/settings.c src/workers/blocking.c
+$(OUT)/tests/test_engine: tests/unit/test_engine.c $(ENGINE_TEST_SRC) $(OUT)/libcu.a tests/unit/t.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDSAN) -Itests/unit -o $@ $< $(ENGINE_TEST_SRC) $(OUT)/libcu.a $(LDLIBS)
+
 -include $(shell find $(OUT)/obj -name '*.d' 2>/dev/null)
 
 run: deps all
@@ -132,7 +138,7 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRC)
 	clang $(FUZZ_CFLAGS) $< $(FUZZ_SRC) -o $@
 # The whole-connection target drives the real engine, connection and response code with a
 # stub dispatch: everything below py/ plus workers/engine.c, no Python.
-FUZZ_CONN_SRC := $(CORE_SRC) src/workers/engine.c src/workers/settings.c
+FUZZ_CONN_SRC := $(CORE_SRC) src/workers/engine.c src/workers/settings.c src/workers/blocking.c
 build/fuzz/fuzz_conn: tests/fuzz/fuzz_conn.c $(FUZZ_CONN_SRC) $(wildcard src/*/*.h)
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) $< $(FUZZ_CONN_SRC) -lpthread -o $@

@@ -59,6 +59,13 @@ static inline int cu_timer_active(const cu_timer_t *t)
  * then due timers. Updates cu_time first. Returns the number of I/O events, or -errno. */
 int cu_loop_run_once(cu_loop_t *loop, int max_wait_ms);
 
+/* For a foreign event loop (asyncio, gevent) that drives this one: the fd that becomes
+ * readable when an event is ready (the epoll fd), and the earliest timer deadline on the
+ * cu_time.mono_ms clock (-1 when no timer is armed). Call under the loop's lock when
+ * several threads drive it. */
+int cu_loop_fd(const cu_loop_t *loop);
+int64_t cu_loop_next_deadline(const cu_loop_t *loop);
+
 /* Several threads may run cu_loop_run_once on one loop: `unlock` is called just before the
  * thread blocks in the kernel and `lock` right after, so callbacks and timers always run
  * under the caller's lock while waiting threads hold nothing. With ONESHOT connection

@@ -244,6 +244,16 @@ int cu_loop_run_once(cu_loop_t *loop, int max_wait_ms)
     return n;
 }
 
+int cu_loop_fd(const cu_loop_t *loop)
+{
+    return loop->epfd;
+}
+
+int64_t cu_loop_next_deadline(const cu_loop_t *loop)
+{
+    return loop->nheap > 0 ? loop->heap[0]->deadline_ms : -1;
+}
+
 void cu_loop_set_lock(cu_loop_t *loop, void (*lock)(void *), void (*unlock)(void *), void *arg)
 {
     loop->lock = lock;

@@ -1,5 +1,6 @@
 /* Request bodies on a connection: Content-Length and chunked, read from what the head read
- * left in the buffer, then from the socket; 100-continue; blocking waits with a stall limit. */
+ * left in the buffer, then from the transport; 100-continue; waits through the worker
+ * class's blocking adapter (settings->block). */
 #include "http/conn.h"
 #include "core/clock.h"
 #include "http/proto.h"
@@ -11,8 +12,7 @@
 
 int cu_conn_wait(cu_conn_t *c, int events)
 {
-    return cu_transport_wait(&c->t, events, c->settings->io_timeout_ms, c->settings->stall,
-                             c->settings->stall_arg);
+    return c->settings->block ? c->settings->block(c, events) : CU_ERROR;
 }
 
 void cu_conn_begin_request(cu_conn_t *c)
@@ -114,8 +114,8 @@ static ssize_t body_fail(cu_conn_t *c)
     return -1;
 }
 
-/* Copy up to n body bytes into dst; stop after '\n' when `line`. */
-static ssize_t body_read(cu_conn_t *c, char *dst, size_t n, int line)
+/* Copy up to n body bytes into dst. */
+static ssize_t body_read(cu_conn_t *c, char *dst, size_t n)
 {
     if (c->body.error)
         return -1;
@@ -130,7 +130,7 @@ static ssize_t body_read(cu_conn_t *c, char *dst, size_t n, int line)
             size_t want = n;
             if ((uint64_t)want > (uint64_t)c->body.remaining)
                 want = (size_t)c->body.remaining;
-            if (avail.len == 0 && !line && want >= 4096) {
+            if (avail.len == 0 && want >= 4096) {
                 /* Large reads go straight from the socket into the caller's memory. */
                 ssize_t r = c->t.ops->read(&c->t, dst, want);
                 if (r > 0) {
@@ -157,11 +157,6 @@ static ssize_t body_read(cu_conn_t *c, char *dst, size_t n, int line)
             }
             if (want > avail.len)
                 want = avail.len;
-            if (line) {
-                const char *nl = memchr(avail.p, '\n', want);
-                if (nl)
-                    want = (size_t)(nl - avail.p) + 1;
-            }
             memcpy(dst, avail.p, want);
             consume(c, from_bin, want);
             c->body.remaining -= (int64_t)want;
@@ -173,11 +168,6 @@ static ssize_t body_read(cu_conn_t *c, char *dst, size_t n, int line)
          * bytes stay unconsumed (so nothing moves them) until it is used up. */
         if (c->body.pend_len) {
             size_t take = c->body.pend_len < n ? c->body.pend_len : n;
-            if (line) {
-                const char *nl = memchr(c->body.pend, '\n', take);
-                if (nl)
-                    take = (size_t)(nl - c->body.pend) + 1;
-            }
             memcpy(dst, c->body.pend, take);
             c->body.pend += take;
             c->body.pend_len -= take;
@@ -214,12 +204,7 @@ static ssize_t body_read(cu_conn_t *c, char *dst, size_t n, int line)
 
 ssize_t cu_body_read(cu_conn_t *c, char *dst, size_t n)
 {
-    return body_read(c, dst, n, 0);
-}
-
-ssize_t cu_body_readline(cu_conn_t *c, char *dst, size_t n)
-{
-    return body_read(c, dst, n, 1);
+    return body_read(c, dst, n);
 }
 
 int cu_body_drain(cu_conn_t *c)
@@ -236,7 +221,7 @@ int cu_body_drain(cu_conn_t *c)
     char tmp[16384];
     size_t total = 0;
     while (!c->body.done) {
-        ssize_t r = body_read(c, tmp, sizeof(tmp), 0);
+        ssize_t r = body_read(c, tmp, sizeof(tmp));
         if (r < 0)
             return CU_ERROR;
         total += (size_t)r;

@@ -27,17 +27,19 @@ typedef struct cu_listener_s cu_listener_t;
  * resolved once from the configuration by cu_settings_resolve (workers/settings.h): the
  * hot path reads these, never cu_config_t. */
 typedef struct cu_conn_settings_s {
-    cu_h1_opts_t h1;             /* effective limits (gunicorn's rules already applied) */
-    cu_h1_opts_t h1_trusted;     /* h1 plus forwarder_headers: peers in forwarded_allow_ips */
-    int io_timeout_ms;           /* body read / response write stall limit */
-    int head_timeout_ms;         /* a request head (or a handshake) must arrive within this */
-    int keepalive_ms;            /* idle time between requests; 0 = keep-alive off */
-    size_t head_max;             /* cap of the read buffer while reading a head */
-    size_t max_headers;          /* header slots per connection (effective field limit + 1) */
-    cu_transport_stall_cb stall; /* called about once a second while blocked in socket I/O */
-    void *stall_arg;             /* (the worker's heartbeat stamp) */
-    const char *server_header;   /* "cunicorn" */
-    size_t body_preread;         /* bodies up to this size are read by the loop before dispatch */
+    cu_h1_opts_t h1;         /* effective limits (gunicorn's rules already applied) */
+    cu_h1_opts_t h1_trusted; /* h1 plus forwarder_headers: peers in forwarded_allow_ips */
+    int io_timeout_ms;       /* body read / response write stall limit */
+    int head_timeout_ms;     /* a request head (or a handshake) must arrive within this */
+    int keepalive_ms;        /* idle time between requests; 0 = keep-alive off */
+    size_t head_max;         /* cap of the read buffer while reading a head */
+    size_t max_headers;      /* header slots per connection (effective field limit + 1) */
+    /* How a request's thread waits for its client when the app reads or writes faster
+     * than the client: the worker class's blocking adapter (workers/blocking.c for sync
+     * and gthread). NULL: this worker class never blocks; the waiting calls then fail. */
+    int (*block)(cu_conn_t *c, int events);
+    const char *server_header; /* "cunicorn" */
+    size_t body_preread;       /* bodies up to this size are read by the loop before dispatch */
 } cu_conn_settings_t;
 
 /* Response being produced for the current request: the neutral head (status and fields,
@@ -99,10 +101,9 @@ struct cu_conn_s {
     size_t rpos;              /* index in in.data of the next unread body byte */
     unsigned defer_flush : 1; /* more pipelined requests are buffered: batch responses */
 
-    int state;               /* conn.c's state machine */
+    int state;               /* the engine's connection state (workers/engine.c) */
     unsigned keep_alive : 1; /* may serve another request after this one */
     unsigned closing : 1;    /* close after the current response */
-    unsigned proxy_done : 1; /* PROXY header consumed (or not expected) */
     unsigned taken_over : 1; /* the app took the connection over (environ['gunicorn.socket']):
                                 nothing more is read or written on it; the engine only
                                 closes its own fd once the app returned */
@@ -120,9 +121,6 @@ struct cu_conn_s {
  * Returns bytes read (> 0), 0 at the end of the body, -1 on error (client gone, read
  * timeout, malformed chunking: body.error is set and the connection will be closed). */
 ssize_t cu_body_read(cu_conn_t *c, char *dst, size_t n);
-
-/* Like cu_body_read but stops after the first '\n' (included). */
-ssize_t cu_body_readline(cu_conn_t *c, char *dst, size_t n);
 
 /* Discard what the app did not read so the next pipelined request can be parsed.
  * Returns CU_OK, or CU_ERROR when the rest is too large/slow and the connection should
@@ -199,9 +197,10 @@ int cu_conn_end_request(cu_conn_t *c);
 int cu_conn_flush_nb(cu_conn_t *c);
 /* Write c->out completely, waiting up to io_timeout. CU_OK or CU_ERROR. */
 int cu_conn_flush(cu_conn_t *c);
-/* Block until the transport can progress on `events` (CU_EV_READ/CU_EV_WRITE; after a
- * CU_AGAIN pass c->t.want), calling the settings' stall callback meanwhile. CU_OK; CU_AGAIN
- * when io_timeout passed; CU_ERROR on hang-up or error. Only for the blocking adapters. */
+/* Wait until the transport can progress on `events` (CU_EV_READ/CU_EV_WRITE; after a
+ * CU_AGAIN pass c->t.want) through the worker class's blocking adapter (settings->block).
+ * CU_OK; CU_AGAIN when io_timeout passed; CU_ERROR on hang-up, error, or when the class
+ * has no blocking adapter. */
 int cu_conn_wait(cu_conn_t *c, int events);
 
 #endif

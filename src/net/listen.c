@@ -184,7 +184,7 @@ static int resolve_tcp(const cu_bind_addr_t *a, struct sockaddr_storage *ss, soc
 }
 
 /* One attempt at a TCP listener. Returns fd or -errno; *gai gets a resolver error. */
-static int open_tcp(const cu_config_t *cfg, const cu_bind_addr_t *a, int *gai)
+static int open_tcp(const cu_listen_opts_t *cfg, const cu_bind_addr_t *a, int *gai)
 {
     struct sockaddr_storage ss;
     socklen_t sl;
@@ -219,7 +219,7 @@ fail:
 
 /* One attempt at a unix listener: a stale socket file is removed, any other file is an
  * error (-ENOTSOCK). --umask applies around bind, as in gunicorn. */
-static int open_unix(const cu_config_t *cfg, const cu_bind_addr_t *a)
+static int open_unix(const cu_listen_opts_t *cfg, const cu_bind_addr_t *a)
 {
     struct stat st;
     if (lstat(a->path, &st) == 0) {
@@ -251,7 +251,7 @@ static int open_unix(const cu_config_t *cfg, const cu_bind_addr_t *a)
 }
 
 /* fd://N: adopt an already bound stream socket, and listen on it if nobody has yet. */
-static int adopt_fd(const cu_config_t *cfg, const cu_bind_addr_t *a)
+static int adopt_fd(const cu_listen_opts_t *cfg, const cu_bind_addr_t *a)
 {
     int type = 0, acc = 0;
     socklen_t tl = sizeof(type), al = sizeof(acc);
@@ -269,7 +269,7 @@ static int adopt_fd(const cu_config_t *cfg, const cu_bind_addr_t *a)
     return a->fd;
 }
 
-static int open_one(const cu_config_t *cfg, const char *spec, cu_listener_t *l)
+static int open_one(const cu_listen_opts_t *cfg, const char *spec, cu_listener_t *l)
 {
     cu_bind_addr_t a;
     char err[300], text[300];
@@ -325,13 +325,13 @@ static int open_one(const cu_config_t *cfg, const char *spec, cu_listener_t *l)
     return CU_OK;
 }
 
-int cu_listeners_open(const cu_config_t *cfg, cu_listener_t **out, size_t *n)
+int cu_listeners_open(const cu_listen_opts_t *cfg, cu_listener_t **out, size_t *n)
 {
-    size_t count = cfg->bind.n;
+    size_t count = cfg->nbind;
     cu_listener_t *ls = cu_xcalloc(count ? count : 1, sizeof(*ls));
     for (size_t i = 0; i < count; i++) {
         ls[i].fd = -1;
-        if (open_one(cfg, cfg->bind.v[i], &ls[i]) != CU_OK) {
+        if (open_one(cfg, cfg->bind[i], &ls[i]) != CU_OK) {
             /* Sockets bound so far are ours: close them, unlink what we created. */
             cu_listeners_close(ls, i, 1);
             return CU_ERROR;
@@ -342,8 +342,8 @@ int cu_listeners_open(const cu_config_t *cfg, cu_listener_t **out, size_t *n)
     return CU_OK;
 }
 
-int cu_listeners_inherit(const cu_config_t *cfg, const int *fds, size_t nfds, cu_listener_t **out,
-                         size_t *n)
+int cu_listeners_inherit(const cu_listen_opts_t *cfg, const int *fds, size_t nfds,
+                         cu_listener_t **out, size_t *n)
 {
     cu_listener_t *ls = cu_xcalloc(nfds ? nfds : 1, sizeof(*ls));
     for (size_t i = 0; i < nfds; i++) {
@@ -380,7 +380,7 @@ int cu_listeners_inherit(const cu_config_t *cfg, const int *fds, size_t nfds, cu
     return CU_OK;
 }
 
-int cu_listeners_for_worker(const cu_config_t *cfg, const cu_listener_t *ls, size_t n,
+int cu_listeners_for_worker(const cu_listen_opts_t *cfg, const cu_listener_t *ls, size_t n,
                             cu_listener_t **out)
 {
     cu_listener_t *w = cu_xcalloc(n ? n : 1, sizeof(*w));

@@ -2,7 +2,6 @@
 #ifndef CU_LISTEN_H
 #define CU_LISTEN_H
 
-#include "config/config.h"
 #include "core/cu_core.h"
 #include "net/transport.h"
 #include <sys/socket.h>
@@ -23,6 +22,16 @@ struct cu_listener_s {
     const struct cu_proto_s *proto;   /* protocol driver (http/proto.h); NULL = HTTP/1 */
 };
 
+/* What creating listeners needs from the settings (workers/settings.c fills it from the
+ * configuration: cu_settings_listen). */
+typedef struct cu_listen_opts_s {
+    char *const *bind; /* --bind values */
+    size_t nbind;
+    int backlog;    /* listen(2) backlog; <= 0: 2048 */
+    int umask;      /* applied while binding unix sockets */
+    int reuse_port; /* --reuse-port */
+} cu_listen_opts_t;
+
 /* One --bind value, parsed (gunicorn's util.parse_address). */
 enum cu_bind_kind { CU_BIND_TCP, CU_BIND_UNIX, CU_BIND_FD };
 
@@ -40,25 +49,25 @@ typedef struct cu_bind_addr_s {
  * gunicorn-worded reason in err ("'x' is not a valid port number."). */
 int cu_bind_parse(const char *s, cu_bind_addr_t *out, char *err, size_t errlen);
 
-/* Create every listener of cfg->bind (default applied by config). Returns CU_OK and sets
+/* Create every listener of opts->bind (default applied by config). Returns CU_OK and sets
  * *out (array, caller frees with cu_listeners_close) and *n, or CU_ERROR after logging
  * ("Connection in use: ('127.0.0.1', 8000)" ... "Can't connect to ..."): on EADDRINUSE and
  * other bind errors gunicorn retries 5 times, 1 s apart, and so do we.
  * Sockets are non-blocking and close-on-exec; workers inherit them through fork. */
-int cu_listeners_open(const cu_config_t *cfg, cu_listener_t **out, size_t *n);
+int cu_listeners_open(const cu_listen_opts_t *opts, cu_listener_t **out, size_t *n);
 
 /* Adopt listening sockets handed over by a previous master (GUNICORN_FD) or systemd
  * (LISTEN_FDS): bind texts become "fd://N"; unix paths are read back with getsockname.
  * A bound TCP socket that is not listening stays so under --reuse-port (the old master's
  * reservation); otherwise listen() is called on it. Returns CU_OK or CU_ERROR (logged). */
-int cu_listeners_inherit(const cu_config_t *cfg, const int *fds, size_t nfds, cu_listener_t **out,
-                         size_t *n);
+int cu_listeners_inherit(const cu_listen_opts_t *opts, const int *fds, size_t nfds,
+                         cu_listener_t **out, size_t *n);
 
 /* In a worker right after fork: the listeners it serves. Plain ones are the master's
  * sockets (same fds); each reuse_port one is replaced by a new SO_REUSEPORT socket bound to
  * the same address and listening, the master's copy closed in this process. *out has n
  * entries (free with cu_listeners_close(*out, n, 0)). Returns CU_OK or CU_ERROR (logged). */
-int cu_listeners_for_worker(const cu_config_t *cfg, const cu_listener_t *ls, size_t n,
+int cu_listeners_for_worker(const cu_listen_opts_t *opts, const cu_listener_t *ls, size_t n,
                             cu_listener_t **out);
 
 /* Delay between bind retries in ms (1000; tests lower it). */

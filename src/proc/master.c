@@ -17,6 +17,7 @@
 #include "proc/signals.h"
 #include "py/hooks.h"
 #include "py/py.h"
+#include "workers/settings.h"
 #include "workers/worker.h"
 
 #include <errno.h>
@@ -189,7 +190,8 @@ static _Noreturn void run_child(cu_master_t *m, cu_worker_ctx_t *ctx)
     }
     if (m->cfg->reuse_port) {
         cu_listener_t *own = NULL;
-        if (cu_listeners_for_worker(m->cfg, m->ls, m->nls, &own) != CU_OK)
+        cu_listen_opts_t lo;
+        if (cu_listeners_for_worker(cu_settings_listen(m->cfg, &lo), m->ls, m->nls, &own) != CU_OK)
             _exit(CU_WORKER_BOOT_ERROR);
         ctx->listeners = own;
     }
@@ -581,7 +583,8 @@ static void reload(cu_master_t *m)
     if (!strlist_eq(&m->cfg->bind, &nc->bind) || m->cfg->reuse_port != nc->reuse_port) {
         cu_listener_t *ls = NULL;
         size_t n = 0;
-        if (cu_listeners_open(nc, &ls, &n) == CU_OK) {
+        cu_listen_opts_t lo;
+        if (cu_listeners_open(cu_settings_listen(nc, &lo), &ls, &n) == CU_OK) {
             /* Old unix paths the new set reuses were just re-bound: do not unlink them. */
             for (size_t i = 0; i < m->nls; i++) {
                 if (!m->ls[i].unix_path)
@@ -1187,12 +1190,13 @@ static int open_listeners(cu_master_t *m)
     const char *inherited = getenv("GUNICORN_FD");
     int fds[64];
     size_t n = 0;
+    cu_listen_opts_t lo;
     if (nsd > 0) {
         n = (size_t)nsd < CU_NELEM(fds) ? (size_t)nsd : CU_NELEM(fds);
         for (size_t i = 0; i < n; i++)
             fds[i] = CU_SD_LISTEN_FDS_START + (int)i;
         m->systemd = 1;
-        return cu_listeners_inherit(m->cfg, fds, n, &m->ls, &m->nls);
+        return cu_listeners_inherit(cu_settings_listen(m->cfg, &lo), fds, n, &m->ls, &m->nls);
     }
     if (inherited && m->master_pid) {
         for (const char *p = inherited; *p && n < CU_NELEM(fds);) {
@@ -1204,10 +1208,10 @@ static int open_listeners(cu_master_t *m)
             p = *end == ',' ? end + 1 : end;
         }
         unsetenv("GUNICORN_FD");
-        return cu_listeners_inherit(m->cfg, fds, n, &m->ls, &m->nls);
+        return cu_listeners_inherit(cu_settings_listen(m->cfg, &lo), fds, n, &m->ls, &m->nls);
     }
     unsetenv("GUNICORN_FD");
-    return cu_listeners_open(m->cfg, &m->ls, &m->nls);
+    return cu_listeners_open(cu_settings_listen(m->cfg, &lo), &m->ls, &m->nls);
 }
 
 int cu_master_run(cu_config_t *cfg)

@@ -4,7 +4,6 @@
 #include "core/log.h"
 #include "http/proto.h"
 #include "net/proxy.h"
-#include "proc/heartbeat.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -101,7 +100,6 @@ static cu_conn_t *conn_new(cu_engine_t *e, int fd, const cu_listener_t *l,
     c->state = t.ops->handshake                       ? ST_HANDSHAKE
                : e->es.proxy_protocol != CU_PROXY_OFF ? ST_PROXY
                                                       : ST_HEAD;
-    c->proxy_done = e->es.proxy_protocol == CU_PROXY_OFF;
     cu_io_init(&c->io, fd, conn_on_io, c);
     cu_timer_init(&c->timer, conn_on_timer, c);
 
@@ -268,7 +266,6 @@ static int handle_proxy(cu_engine_t *e, cu_conn_t *c)
     if (like == 0) {
         /* No PROXY header: plain HTTP from this peer, with its socket address. */
         c->state = ST_HEAD;
-        c->proxy_done = 1;
         return CU_OK;
     }
     if (!cu_cidr_match(&e->cfg->proxy_allow_ips, (const struct sockaddr *)&c->peer.addr)) {
@@ -294,7 +291,6 @@ static int handle_proxy(cu_engine_t *e, cu_conn_t *c)
     }
     cu_buf_consume(&c->in, (size_t)r);
     c->state = ST_HEAD;
-    c->proxy_done = 1;
     return CU_OK;
 }
 
@@ -309,12 +305,12 @@ static void after_request(cu_engine_t *e, cu_conn_t *c, int rc)
         rc = CU_ERROR;
     int reusable = !taken && rc == CU_OK && cu_conn_end_request(c) == CU_OK;
     e->nrequests++;
-    if (e->ctx->slot)
-        e->ctx->slot->requests = e->nrequests;
+    if (e->report.served)
+        e->report.served(e->report.arg, e->nrequests);
     if (e->es.max_requests && e->nrequests >= e->es.max_requests && !e->stopping) {
         cu_log_info("Autorestarting worker after current request.");
-        if (e->ctx->slot)
-            e->ctx->slot->retiring = 1; /* the master starts the replacement now */
+        if (e->report.retiring)
+            e->report.retiring(e->report.arg); /* the master starts the replacement now */
         cu_engine_stop(e);
     }
     if (taken) {
@@ -634,18 +630,13 @@ static void conn_on_timer(cu_loop_t *loop, cu_timer_t *t)
 static void on_heartbeat(cu_loop_t *loop, cu_timer_t *t)
 {
     cu_engine_t *e = t->data;
-    cu_heartbeat_stamp(e->ctx->slot, cu_time.mono_ms);
+    if (e->report.stamp)
+        e->report.stamp(e->report.arg);
     if (getppid() != e->ctx->ppid) {
         cu_log_info("Parent changed, shutting down: %d", (int)getpid());
         e->quit = 1;
     }
     cu_timer_start(loop, t, 1000);
-}
-
-/* A blocking wait on a slow client stamps the heartbeat: the worker is not stuck. */
-static void stamp_slot(void *arg)
-{
-    cu_heartbeat_stamp(arg, cu_mono_ms());
 }
 
 int cu_engine_init(cu_engine_t *e, cu_worker_ctx_t *ctx, cu_dispatch_cb dispatch_cb)
@@ -662,8 +653,6 @@ int cu_engine_init(cu_engine_t *e, cu_worker_ctx_t *ctx, cu_dispatch_cb dispatch
         return CU_ERROR;
     }
     cu_settings_resolve(cfg, (unsigned)getpid(), &e->settings, &e->es);
-    e->settings.stall = stamp_slot;
-    e->settings.stall_arg = ctx->slot;
     e->lio = cu_xcalloc(ctx->nlisteners ? ctx->nlisteners : 1, sizeof(*e->lio));
     for (size_t i = 0; i < ctx->nlisteners; i++)
         cu_io_init(&e->lio[i], ctx->listeners[i].fd, on_accept, e);
@@ -737,24 +726,59 @@ void cu_engine_set_threaded(cu_engine_t *e)
     cu_loop_set_lock(e->loop, engine_lock, engine_unlock, e);
 }
 
+/* One iteration: wait up to wait_ms for events, run them and the due timers, then the
+ * engine's own bookkeeping. Called with the engine lock held when threaded. */
+static void engine_iterate(cu_engine_t *e, int wait_ms)
+{
+    int rc = cu_loop_run_once(e->loop, wait_ms);
+    /* Pooled, never freed while serving: a stale event another thread still holds finds a
+     * valid (closed or reused) connection and does no harm. */
+    release_dead(e);
+    if (rc < 0) {
+        cu_log_error("event loop: %s", strerror(-rc));
+        e->quit = 1;
+    }
+    if (e->tick)
+        e->tick(e);
+    if (e->stopping && e->nconns == 0)
+        e->quit = 1;
+}
+
+int cu_engine_step(cu_engine_t *e)
+{
+    if (e->threaded)
+        pthread_mutex_lock(&e->mu);
+    if (!e->quit)
+        engine_iterate(e, 0);
+    int done = e->quit;
+    if (done)
+        cu_loop_wakeup_all(e->loop);
+    if (e->threaded)
+        pthread_mutex_unlock(&e->mu);
+    return done ? CU_DONE : CU_OK;
+}
+
+int cu_engine_fd(const cu_engine_t *e)
+{
+    return cu_loop_fd(e->loop);
+}
+
+int64_t cu_engine_next_deadline(cu_engine_t *e)
+{
+    if (e->threaded)
+        pthread_mutex_lock(&e->mu);
+    int64_t d = cu_loop_next_deadline(e->loop);
+    if (e->threaded)
+        pthread_mutex_unlock(&e->mu);
+    return d;
+}
+
 void cu_engine_run(cu_engine_t *e)
 {
     if (e->threaded)
         pthread_mutex_lock(&e->mu);
-    while (!e->quit) {
-        int rc = cu_loop_run_once(e->loop, e->threaded ? 250 : 1000);
-        /* Pooled, never freed while serving: a stale event another thread still holds
-         * finds a valid (closed or reused) connection and does no harm. */
-        release_dead(e);
-        if (rc < 0 && rc != -EINTR) {
-            cu_log_error("event loop: %s", strerror(-rc));
-            e->quit = 1;
-        }
-        if (e->tick)
-            e->tick(e);
-        if (e->stopping && e->nconns == 0)
-            e->quit = 1;
-    }
+    while (!e->quit)
+        engine_iterate(e, e->threaded ? 250 : 1000);
     /* Every thread waiting in the loop must see it too. */
     cu_loop_wakeup_all(e->loop);
     if (e->threaded)

@@ -30,6 +30,15 @@ struct cu_engine_s {
     pthread_mutex_t mu;           /* threaded: held while handling events, not in the app */
     void *class_data;             /* the worker class's own state */
     void (*tick)(cu_engine_t *e); /* called after every loop iteration (signal flags) */
+    /* How the worker reports to whoever watches it (the master's heartbeat slot); set by
+     * the worker before it runs the engine. Any may be NULL. Called under the engine lock
+     * or from the thread blocked on a slow client. */
+    struct {
+        void (*stamp)(void *arg);              /* alive: about once a second */
+        void (*served)(void *arg, uint64_t n); /* n requests served so far */
+        void (*retiring)(void *arg);           /* max_requests reached: replace me now */
+        void *arg;
+    } report;
 
     cu_io_t *lio; /* one watcher per listener */
     int accepting;
@@ -48,8 +57,20 @@ struct cu_engine_s {
 int cu_engine_init(cu_engine_t *e, cu_worker_ctx_t *ctx, cu_dispatch_cb dispatch);
 /* Let several threads drive this engine: each calls cu_engine_run (call before any does). */
 void cu_engine_set_threaded(cu_engine_t *e);
-/* Serve until stopped (graceful stop finished or quick exit). In a threaded engine every
- * serving thread calls this; all return once the engine stops. */
+/* Run what is ready now and return: events already signalled, due timers, the engine's
+ * bookkeeping (tick, graceful-stop completion). Never waits for I/O; dispatch callbacks
+ * (the app) run inside it. For a foreign event loop (asyncio, gevent) that watches
+ * cu_engine_fd for readability and wakes at cu_engine_next_deadline, from its own thread.
+ * Returns CU_OK, or CU_DONE once the engine has stopped (then destroy it). */
+int cu_engine_step(cu_engine_t *e);
+/* The one fd to watch for readability (the loop's epoll fd). */
+int cu_engine_fd(const cu_engine_t *e);
+/* The next timer deadline on the cu_time.mono_ms clock (cu_mono_ms()), -1 when none:
+ * call cu_engine_step by then even if the fd stays quiet. */
+int64_t cu_engine_next_deadline(cu_engine_t *e);
+/* Serve until stopped (graceful stop finished or quick exit): a small loop doing what
+ * cu_engine_step does, blocking in the kernel between iterations. In a threaded engine
+ * every serving thread calls this; all return once the engine stops. */
 void cu_engine_run(cu_engine_t *e);
 void cu_engine_destroy(cu_engine_t *e);
 

@@ -64,3 +64,13 @@ void cu_settings_free(cu_engine_settings_t *es)
     cu_free(es->fwd_names);
     es->fwd_names = NULL;
 }
+
+const cu_listen_opts_t *cu_settings_listen(const cu_config_t *cfg, cu_listen_opts_t *out)
+{
+    out->bind = cfg->bind.v;
+    out->nbind = cfg->bind.n;
+    out->backlog = cfg->backlog;
+    out->umask = cfg->umask;
+    out->reuse_port = cfg->reuse_port;
+    return out;
+}

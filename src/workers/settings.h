@@ -7,6 +7,7 @@
 
 #include "config/config.h"
 #include "http/conn.h"
+#include "net/listen.h"
 
 /* Engine-wide settings beside the per-connection ones. */
 typedef struct cu_engine_settings_s {
@@ -22,5 +23,9 @@ typedef struct cu_engine_settings_s {
 void cu_settings_resolve(const cu_config_t *cfg, unsigned pid, cu_conn_settings_t *s,
                          cu_engine_settings_t *es);
 void cu_settings_free(cu_engine_settings_t *es);
+
+/* The listener options in cfg (bind list, backlog, umask, reuse_port), into *out; returns
+ * out. out->bind points into cfg. */
+const cu_listen_opts_t *cu_settings_listen(const cu_config_t *cfg, cu_listen_opts_t *out);
 
 #endif

@@ -1,13 +1,17 @@
-/* Worker process entry: signal handling, app loading, and the choice of worker class. */
+/* Worker process entry: signal handling, app loading, and the worker class table. */
 #include "workers/worker.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "log/access.h"
+#include "proc/heartbeat.h"
 #include "py/hooks.h"
 #include "py/py.h"
+#include "workers/blocking.h"
 #include "workers/engine.h"
 #include "workers/gthread.h"
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <unistd.h>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -18,7 +22,9 @@
 #endif
 
 static volatile sig_atomic_t stop_graceful, stop_now, reopen_logs, aborting;
-static volatile sig_atomic_t in_app; /* threads inside the app right now */
+/* Threads inside the app right now. gthread threads change it concurrently, so it is an
+ * atomic (lock-free, hence also safe to read in the signal handler). */
+static atomic_int in_app;
 static cu_loop_t *sig_loop;
 
 static void on_signal(int sig)
@@ -29,7 +35,7 @@ static void on_signal(int sig)
     case SIGINT:
         /* Quick stop. A thread inside the app cannot return to its loop soon: leave from
          * the app (after the worker_int hook, if set), like gunicorn's SystemExit. */
-        if (in_app) {
+        if (atomic_load(&in_app) > 0) {
             if (cu_py_hook_signal_in_app(sig))
                 return;
             _exit(0);
@@ -40,7 +46,7 @@ static void on_signal(int sig)
     case SIGABRT:
         /* Sent by the master when the heartbeat went stale (WORKER TIMEOUT). The
          * worker_abort hook runs first when set; the master SIGKILLs if it never does. */
-        if (in_app) {
+        if (atomic_load(&in_app) > 0) {
             if (cu_py_hook_signal_in_app(sig))
                 return;
             _exit(1);
@@ -98,10 +104,58 @@ static void tick(cu_engine_t *e)
 
 static int app_dispatch(cu_engine_t *e, cu_conn_t *c)
 {
-    in_app++;
+    atomic_fetch_add(&in_app, 1);
     int rc = cu_py_handle_request(c);
-    in_app--;
+    atomic_fetch_sub(&in_app, 1);
     return rc;
+}
+
+/* ---- reporting to the master (heartbeat slot in shared memory) ---- */
+
+static void report_stamp(void *arg)
+{
+    cu_heartbeat_stamp(arg, cu_mono_ms());
+}
+
+static void report_served(void *arg, uint64_t n)
+{
+    ((cu_heartbeat_slot_t *)arg)->requests = n;
+}
+
+static void report_retiring(void *arg)
+{
+    ((cu_heartbeat_slot_t *)arg)->retiring = 1;
+}
+
+/* ---- worker classes ---- */
+
+static int sync_setup(cu_engine_t *e, const cu_config_t *cfg)
+{
+    return CU_OK;
+}
+
+static void sync_teardown(cu_engine_t *e, int join) {}
+
+static int gthread_setup(cu_engine_t *e, const cu_config_t *cfg)
+{
+    return cu_gthread_setup(e, cfg->threads);
+}
+
+/* The worker classes, by the name the configuration resolved (config.c decides, as
+ * gunicorn does, that sync with --threads > 1 is gthread). A new class (asyncio, gevent)
+ * is one more row: its run may drive the engine with cu_engine_step from its own loop. */
+static const cu_worker_class_t worker_classes[] = {
+    {"sync", 0, sync_setup, cu_engine_run, sync_teardown, app_dispatch, cu_blocking_wait},
+    {"gthread", 1, gthread_setup, cu_engine_run, cu_gthread_teardown, app_dispatch,
+     cu_blocking_wait},
+};
+
+const cu_worker_class_t *cu_worker_class_find(const char *name)
+{
+    for (size_t i = 0; i < CU_NELEM(worker_classes); i++)
+        if (strcmp(worker_classes[i].name, name) == 0)
+            return &worker_classes[i];
+    return NULL;
 }
 
 int cu_worker_main(cu_worker_ctx_t *ctx)
@@ -118,31 +172,38 @@ int cu_worker_main(cu_worker_ctx_t *ctx)
     int lrc = cu_py_load_app(cfg);
     if (lrc != CU_OK) /* gunicorn: AppImportError -> 4 "App failed to load", else 3 */
         return lrc == CU_PY_APP_IMPORT_ERROR ? CU_APP_LOAD_ERROR : CU_WORKER_BOOT_ERROR;
-    int threaded = cfg->worker_class == CU_WORKER_GTHREAD;
-    if (cu_py_worker_init(cfg, threaded) != CU_OK)
+    const cu_worker_class_t *wc =
+        cu_worker_class_find(cfg->worker_class == CU_WORKER_GTHREAD ? "gthread" : "sync");
+    cu_assert(wc != NULL);
+    if (cu_py_worker_init(cfg, wc->threaded) != CU_OK)
         return CU_WORKER_BOOT_ERROR;
     cu_py_hook_arm_signals();
 
     cu_engine_t e;
-    if (cu_engine_init(&e, ctx, app_dispatch) != CU_OK)
+    if (cu_engine_init(&e, ctx, wc->dispatch) != CU_OK)
         return CU_WORKER_BOOT_ERROR;
     e.tick = tick; /* also acts on a signal that came during boot, at the first iteration */
+    e.settings.block = wc->block;
+    if (ctx->slot) {
+        e.report.stamp = report_stamp;
+        e.report.served = report_served;
+        e.report.retiring = report_retiring;
+        e.report.arg = ctx->slot;
+    }
     sig_loop = e.loop;
-    if (threaded && cu_gthread_setup(&e, cfg->threads) != CU_OK) {
+    if (wc->setup(&e, cfg) != CU_OK) {
         sig_loop = NULL;
         cu_engine_destroy(&e);
         return CU_WORKER_BOOT_ERROR;
     }
-    cu_engine_run(&e);
+    wc->run(&e);
     sig_loop = NULL;
     if (stop_now) {
         /* Quick stop: app threads may still hold connections; the process just leaves. */
-        if (threaded)
-            cu_gthread_teardown(&e, 0);
+        wc->teardown(&e, 0);
         return CU_WORKER_EXIT_OK;
     }
-    if (threaded)
-        cu_gthread_teardown(&e, 1);
+    wc->teardown(&e, 1);
     cu_engine_destroy(&e);
     cu_py_worker_exit();
     /* Workers leave with _exit(), which skips LeakSanitizer's exit check: run it here. */

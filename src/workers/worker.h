@@ -21,6 +21,29 @@ typedef struct cu_worker_ctx_s {
 #define CU_WORKER_BOOT_ERROR 3
 #define CU_APP_LOAD_ERROR    4
 
+typedef struct cu_engine_s cu_engine_t;
+typedef struct cu_conn_s cu_conn_t;
+
+/* A worker class: how a worker process serves with the connection engine. setup runs
+ * after cu_engine_init (start threads, a foreign loop); run serves until the engine stops
+ * (cu_engine_run, or a loop of its own around cu_engine_step); teardown undoes setup (join
+ * = 0 on a quick exit: do not wait). dispatch runs a complete request (the app) and returns
+ * CU_OK or CU_ERROR (close the connection). `threaded`: the Python runtime is prepared for
+ * several threads. `block`: how an app thread waits for a slow client (workers/blocking.h);
+ * a class driven by an event loop has none. */
+typedef struct cu_worker_class_s {
+    const char *name; /* "sync", "gthread" */
+    int threaded;
+    int (*setup)(cu_engine_t *e, const cu_config_t *cfg);
+    void (*run)(cu_engine_t *e);
+    void (*teardown)(cu_engine_t *e, int join);
+    int (*dispatch)(cu_engine_t *e, cu_conn_t *c);
+    int (*block)(cu_conn_t *c, int events); /* blocking adapter; NULL: never block */
+} cu_worker_class_t;
+
+/* The class named `name`, or NULL. */
+const cu_worker_class_t *cu_worker_class_find(const char *name);
+
 /* Run the worker class chosen by cfg->worker_class in this (child) process. Installs the
  * worker's signal handlers, loads the app (unless preloaded), serves until told to stop.
  * Returns the process exit code; the caller _exit()s with it. */

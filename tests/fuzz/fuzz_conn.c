@@ -15,6 +15,7 @@
 #include "config/config.h"
 #include "core/log.h"
 #include "net/listen.h"
+#include "workers/blocking.h"
 #include "workers/engine.h"
 
 #include <errno.h>
@@ -299,6 +300,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     ctx.ppid = getppid();
     if (cu_engine_init(&eng, &ctx, stub_dispatch) != CU_OK)
         die("engine init");
+    eng.settings.block = cu_blocking_wait; /* the stub app blocks as sync's does */
     return 0;
 }
 

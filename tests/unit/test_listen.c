@@ -94,12 +94,12 @@ static void test_parse_errors(void)
     CHECK(cu_bind_parse(longp, &a, err, sizeof(err)) == CU_ERROR);
 }
 
-static cu_config_t mkcfg(char **binds, size_t n)
+static cu_listen_opts_t mkcfg(char **binds, size_t n)
 {
-    cu_config_t cfg;
+    cu_listen_opts_t cfg;
     memset(&cfg, 0, sizeof(cfg));
-    cfg.bind.v = binds;
-    cfg.bind.n = n;
+    cfg.bind = binds;
+    cfg.nbind = n;
     cfg.backlog = 16;
     return cfg;
 }
@@ -107,7 +107,7 @@ static cu_config_t mkcfg(char **binds, size_t n)
 static void test_bind_tcp(void)
 {
     char *binds[] = {"127.0.0.1:0"};
-    cu_config_t cfg = mkcfg(binds, 1);
+    cu_listen_opts_t cfg = mkcfg(binds, 1);
     cu_listener_t *ls = NULL;
     size_t n = 0;
     CHECK(cu_listeners_open(&cfg, &ls, &n) == CU_OK);
@@ -129,7 +129,7 @@ static void test_bind_tcp(void)
     char spec[64];
     snprintf(spec, sizeof(spec), "127.0.0.1:%s", ls[0].server_port);
     char *binds2[] = {spec};
-    cu_config_t cfg2 = mkcfg(binds2, 1);
+    cu_listen_opts_t cfg2 = mkcfg(binds2, 1);
     cu_listener_t *ls2 = NULL;
     size_t n2 = 0;
     cu_listen_retry_ms = 1;
@@ -140,7 +140,7 @@ static void test_bind_tcp(void)
 static void test_bind_v6(void)
 {
     char *binds[] = {"[::1]:0"};
-    cu_config_t cfg = mkcfg(binds, 1);
+    cu_listen_opts_t cfg = mkcfg(binds, 1);
     cu_listener_t *ls = NULL;
     size_t n = 0;
     if (cu_listeners_open(&cfg, &ls, &n) != CU_OK)
@@ -160,7 +160,7 @@ static void test_bind_unix(void)
     snprintf(path, sizeof(path), "/tmp/cu_test_listen_%d.sock", (int)getpid());
     snprintf(spec, sizeof(spec), "unix:%s", path);
     char *binds[] = {spec};
-    cu_config_t cfg = mkcfg(binds, 1);
+    cu_listen_opts_t cfg = mkcfg(binds, 1);
     cu_listener_t *ls = NULL;
     size_t n = 0;
     CHECK(cu_listeners_open(&cfg, &ls, &n) == CU_OK);
@@ -203,7 +203,7 @@ static void test_bind_fd(void)
     char spec[32];
     snprintf(spec, sizeof(spec), "fd://%d", s);
     char *binds[] = {spec};
-    cu_config_t cfg = mkcfg(binds, 1);
+    cu_listen_opts_t cfg = mkcfg(binds, 1);
     cu_listener_t *ls = NULL;
     size_t n = 0;
     CHECK(cu_listeners_open(&cfg, &ls, &n) == CU_OK);
