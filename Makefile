@@ -132,7 +132,7 @@ format-check:
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := h1 chunked proxy conn
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Isrc
-FUZZ_SRC := src/http/h1.c src/http/chunked.c src/net/proxy.c src/core/core.c
+FUZZ_SRC := src/http/h1.c src/http/req.c src/core/buf.c src/http/chunked.c src/net/proxy.c src/core/core.c
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRC)
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) $< $(FUZZ_SRC) -o $@
