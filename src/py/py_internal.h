@@ -78,9 +78,11 @@ PyObject *cu__sock_new(cu_conn_t *c);
 void cu__sock_detach(PyObject *sock);
 
 PyObject *cu__start_resp_new(cu_conn_t *c);
-/* environ["wsgi.early_hints"] for the request of start_response object sr (new ref); a
- * no-op once sr is detached. */
-PyObject *cu__early_hints_new(PyObject *sr);
+/* environ["wsgi.early_hints"] for the request on c (new ref, start_response.c); a no-op
+ * after cu__early_hints_detach(). */
+extern PyTypeObject cu__hints_type;
+PyObject *cu__early_hints_new(cu_conn_t *c);
+void cu__early_hints_detach(PyObject *hints);
 void cu__start_resp_detach(PyObject *sr);
 
 /* Module-level objects shared by the types; created in runtime.c's module init. */

@@ -106,17 +106,31 @@ PyTypeObject cu__sock_type = {
     .tp_dealloc = sock_dealloc,
 };
 
+static PyObject *spare; /* recycled when nobody else holds it (GIL held) */
+
 PyObject *cu__sock_new(cu_conn_t *c)
 {
-    cu__sock_t *self = PyObject_New(cu__sock_t, &cu__sock_type);
-    if (self == NULL)
-        return NULL;
+    cu__sock_t *self;
+    if (spare != NULL && Py_REFCNT(spare) == 1) {
+        self = (cu__sock_t *)spare;
+    } else {
+        Py_CLEAR(spare);
+        self = PyObject_New(cu__sock_t, &cu__sock_type);
+        if (self == NULL)
+            return NULL;
+        self->sock = NULL;
+        spare = (PyObject *)self;
+    }
     self->c = c;
-    self->sock = NULL;
+    Py_INCREF(self);
     return (PyObject *)self;
 }
 
 void cu__sock_detach(PyObject *sock)
 {
-    ((cu__sock_t *)sock)->c = NULL;
+    cu__sock_t *self = (cu__sock_t *)sock;
+    self->c = NULL;
+    /* The app's socket lives on only through the app's own references (the proxy refuses
+     * further use): unclosed, it closes when the app drops it. */
+    Py_CLEAR(self->sock);
 }

@@ -137,11 +137,17 @@ static const char *part_bytes(PyObject *o, Py_ssize_t *n)
     return PyUnicode_Check(o) ? latin1(o, n) : NULL;
 }
 
+/* The callable: a small object recycled between requests (like wsgi.input), so that
+ * offering it costs no allocation per request. */
+typedef struct {
+    PyObject_HEAD vectorcallfunc vectorcall;
+    cu_conn_t *c; /* borrowed; NULL once the request is over */
+} cu__hints_t;
+
 /* gunicorn 25+: send 103 Early Hints with these (name, value) pairs before the response,
  * validated like response headers; nothing once the response started or for HTTP/1.0. */
-static PyObject *early_hints(PyObject *op, PyObject *headers)
+static PyObject *early_hints(cu__hints_t *self, PyObject *headers)
 {
-    cu__start_resp_t *self = (cu__start_resp_t *)op;
     if (self->c == NULL || self->c->resp.head_sent)
         Py_RETURN_NONE;
     PyObject *seq = PySequence_Fast(headers, "early hints must be a list of (name, value)");
@@ -195,7 +201,6 @@ static PyObject *early_hints(PyObject *op, PyObject *headers)
     rc = cu_resp_early_hints(c, names, values, (size_t)nh);
     PyEval_RestoreThread(ts);
     if (rc != CU_OK) {
-        self->io_failed = 1;
         errno = EPIPE;
         PyErr_SetFromErrno(PyExc_OSError);
         goto out;
@@ -208,13 +213,49 @@ out:
     return ret;
 }
 
-static PyMethodDef early_hints_def = {
-    "early_hints", early_hints, METH_O,
-    "wsgi.early_hints(headers): send 103 Early Hints with these (name, value) pairs now."};
-
-PyObject *cu__early_hints_new(PyObject *sr)
+static PyObject *hints_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
+                                  PyObject *kwnames)
 {
-    return PyCFunction_NewEx(&early_hints_def, sr, NULL);
+    if (PyVectorcall_NARGS(nargsf) != 1 || (kwnames && PyTuple_GET_SIZE(kwnames))) {
+        PyErr_SetString(PyExc_TypeError, "early_hints() takes one argument: the headers");
+        return NULL;
+    }
+    return early_hints((cu__hints_t *)callable, args[0]);
+}
+
+PyTypeObject cu__hints_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "cunicorn.EarlyHints",
+    .tp_basicsize = sizeof(cu__hints_t),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "wsgi.early_hints(headers): send 103 Early Hints with these (name, value) "
+              "pairs now",
+    .tp_vectorcall_offset = offsetof(cu__hints_t, vectorcall),
+    .tp_call = PyVectorcall_Call,
+};
+
+static PyObject *spare_hints; /* recycled when nobody else holds it (GIL held) */
+
+PyObject *cu__early_hints_new(cu_conn_t *c)
+{
+    cu__hints_t *h;
+    if (spare_hints != NULL && Py_REFCNT(spare_hints) == 1) {
+        h = (cu__hints_t *)spare_hints;
+    } else {
+        Py_CLEAR(spare_hints);
+        h = PyObject_New(cu__hints_t, &cu__hints_type);
+        if (h == NULL)
+            return NULL;
+        h->vectorcall = hints_vectorcall;
+        spare_hints = (PyObject *)h;
+    }
+    h->c = c;
+    Py_INCREF(h);
+    return (PyObject *)h;
+}
+
+void cu__early_hints_detach(PyObject *hints)
+{
+    ((cu__hints_t *)hints)->c = NULL;
 }
 
 /* ---- start_response ---- */

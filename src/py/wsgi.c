@@ -26,11 +26,9 @@ int cu__types_ready(PyObject *m)
         PyTypeObject *t;
         const char *name;
     } types[] = {
-        {&cu__input_type, "Input"},
-        {&cu__filewrapper_type, "FileWrapper"},
-        {&cu__errors_type, "ErrorsWrapper"},
-        {&cu__sock_type, "ConnectionSocket"},
-        {&cu__start_resp_type, "StartResponse"},
+        {&cu__input_type, "Input"},          {&cu__filewrapper_type, "FileWrapper"},
+        {&cu__errors_type, "ErrorsWrapper"}, {&cu__sock_type, "ConnectionSocket"},
+        {&cu__hints_type, "EarlyHints"},     {&cu__start_resp_type, "StartResponse"},
     };
     for (size_t i = 0; i < CU_NELEM(types); i++) {
         if (PyType_Ready(types[i].t) < 0)
@@ -360,18 +358,17 @@ static void access_log(cu_conn_t *c, PyObject *env, PyObject *hreq)
 
 /* ---- the request ---- */
 
-/* What gunicorn adds to the environ beyond PEP 3333: wsgi.early_hints and gunicorn.socket
- * (*sock: new ref, for cu__sock_detach). GIL held. */
-static int add_server_extras(PyObject *env, cu_conn_t *c, PyObject *sr, PyObject **sock)
+/* What gunicorn adds to the environ beyond PEP 3333: wsgi.early_hints (*hints) and
+ * gunicorn.socket (*sock): new refs, for their detach calls. GIL held. */
+static int add_server_extras(PyObject *env, cu_conn_t *c, PyObject **hints, PyObject **sock)
 {
     static PyObject *k_hints, *k_sock; /* interned, kept for the process's life */
     if (k_hints == NULL && (k_hints = PyUnicode_InternFromString("wsgi.early_hints")) == NULL)
         return -1;
     if (k_sock == NULL && (k_sock = PyUnicode_InternFromString("gunicorn.socket")) == NULL)
         return -1;
-    PyObject *hints = cu__early_hints_new(sr); /* new ref */
-    int rc = hints ? PyDict_SetItem(env, k_hints, hints) : -1;
-    Py_XDECREF(hints);
+    *hints = cu__early_hints_new(c);
+    int rc = *hints ? PyDict_SetItem(env, k_hints, *hints) : -1;
     *sock = rc == 0 ? cu__sock_new(c) : NULL;
     return *sock ? PyDict_SetItem(env, k_sock, *sock) : -1;
 }
@@ -403,7 +400,8 @@ static int after_take_over(cu_conn_t *c, PyObject *result)
 static int handle(cu_conn_t *c)
 {
     int rc = CU_OK;
-    PyObject *input = NULL, *sr = NULL, *env = NULL, *result = NULL, *gsock = NULL, *hreq;
+    PyObject *input = NULL, *sr = NULL, *env = NULL, *result = NULL, *gsock = NULL;
+    PyObject *hints = NULL, *hreq;
     int pre_failed;
 
     hreq = pre_request(c, &pre_failed);
@@ -436,7 +434,7 @@ static int handle(cu_conn_t *c)
         }
         goto done;
     }
-    if (add_server_extras(env, c, sr, &gsock) < 0) {
+    if (add_server_extras(env, c, &hints, &gsock) < 0) {
         rc = app_error(c, srp);
         goto done;
     }
@@ -472,6 +470,8 @@ done:
         cu__start_resp_detach(sr);
     if (gsock != NULL)
         cu__sock_detach(gsock);
+    if (hints != NULL)
+        cu__early_hints_detach(hints);
     post_request(c, hreq, env, pre_failed);
     Py_CLEAR(hreq);
     Py_CLEAR(result);
@@ -479,6 +479,7 @@ done:
     Py_CLEAR(sr);
     Py_CLEAR(input);
     Py_CLEAR(gsock);
+    Py_CLEAR(hints);
     return rc;
 }
 
