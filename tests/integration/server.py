@@ -662,8 +662,9 @@ class GunicornServer(Server):
     cunicorn, for differential tests that compare what both do with the same input."""
 
     def command(self):
-        cmd = [sys.executable, "-m", "gunicorn"] + Server.command(self)[1:]
-        return cmd
+        # no control socket: its default path is shared by every gunicorn and cunicorn
+        return ([sys.executable, "-m", "gunicorn", "--no-control-socket"]
+                + Server.command(self)[1:])
 
     def sanitizer_reports(self):
         return []
