@@ -42,8 +42,11 @@ int main(int argc, char **argv)
     }
     if (cfg.print_config || cfg.check_config)
         rc = check_app(&cfg);
-    else
+    else {
+        /* gunicorn's arbiter exports it: apps and subprocesses read it from os.environ */
+        setenv("SERVER_SOFTWARE", CU_SERVER_SOFTWARE, 1);
         rc = cu_master_run(&cfg);
+    }
     cu_config_free(&cfg);
     return rc;
 }

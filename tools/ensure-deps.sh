@@ -69,13 +69,18 @@ if [ -n "$pkgs" ]; then
 fi
 
 if [ "$what" = test ]; then
-  pymods="pytest requests flask django gunicorn pyflakes"
+  pymods="pytest requests flask django gunicorn pyflakes httpbin"
   need=""
   for m in $pymods $packaging_pymods; do
     "$PYTHON" -c "import $m" >/dev/null 2>&1 || need="$need $m"
   done
   # pip name differs from the import name
   "$PYTHON" -c "import paste.deploy" >/dev/null 2>&1 || need="$need PasteDeploy"
+  # WebSockets over WSGI (environ['gunicorn.socket']) with the real libraries and clients
+  "$PYTHON" -c "import flask_sock" >/dev/null 2>&1 || need="$need flask-sock"
+  "$PYTHON" -c "import simple_websocket" >/dev/null 2>&1 || need="$need simple-websocket"
+  "$PYTHON" -c "import socketio" >/dev/null 2>&1 || need="$need python-socketio"
+  "$PYTHON" -c "import websocket" >/dev/null 2>&1 || need="$need websocket-client"
   if [ -n "$need" ]; then
     echo "ensure-deps: pip installing into $PYTHON:$need"
     # Debian's own python refuses pip without this flag (PEP 668); pyenv's does not need it.

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -375,6 +376,9 @@ void cu_config_defaults(cu_config_t *cfg)
     cfg->reload_engine = cu_xstrdup("auto");
     cfg->ssl_version = cu_xstrdup("2");
     cfg->suppress_ragged_eofs = 1;
+    cfg->sendfile = -1;
+    cfg->require_host = 1;
+    cfg->http_parser = cu_xstrdup("auto");
 }
 
 void cu_config_free(cu_config_t *cfg)
@@ -403,6 +407,9 @@ void cu_config_free(cu_config_t *cfg)
     cu_free(cfg->user);
     cu_free(cfg->group);
     cu_free(cfg->worker_tmp_dir);
+    cu_free(cfg->tmp_upload_dir);
+    cu_free(cfg->logger_class);
+    cu_free(cfg->http_parser);
     cu_free(cfg->control_socket);
     cu_free(cfg->proc_name);
     cu_free(cfg->accesslog);
@@ -513,6 +520,25 @@ static int apply_bool(int *field, const cu__setting_t *s, const char *value, cha
     return rc;
 }
 
+int cu_config_use_sendfile(const cu_config_t *cfg)
+{
+    if (cfg->sendfile >= 0)
+        return 0;
+    const char *e = getenv("SENDFILE");
+    if (e == NULL)
+        return 1;
+    return strcasecmp(e, "y") == 0 || strcmp(e, "1") == 0 || strcasecmp(e, "yes") == 0 ||
+           strcasecmp(e, "true") == 0;
+}
+
+const char *cu_config_worker_class_str(const cu_config_t *cfg)
+{
+    const char *wc = cfg->worker_class_str ? cfg->worker_class_str : "sync";
+    size_t n = strlen(wc);
+    int sync = strcmp(wc, "sync") == 0 || (n >= 10 && strcmp(wc + n - 10, "SyncWorker") == 0);
+    return sync && cfg->threads > 1 ? "gthread" : wc;
+}
+
 /* Which worker classes cunicorn runs; gunicorn's spellings of them. */
 static int worker_class_known(const char *v, int *is_sync)
 {
@@ -573,6 +599,20 @@ int cu__setting_apply(cu_config_t *cfg, const cu__setting_t *s, const char *valu
             return 2;
         }
         set_str(&cfg->worker_class_str, v);
+        return CU_OK;
+    }
+    case CU__K_SENDFILE: return apply_bool((int *)(void *)base, s, value, err, errlen);
+    case CU__K_LOGGER: set_str((char **)(void *)base, strip_dup(value)); return CU_OK;
+    case CU__K_PARSER: {
+        char *v = strip_dup(value);
+        for (char *p = v; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+        if (strcmp(v, "auto") != 0 && strcmp(v, "fast") != 0 && strcmp(v, "python") != 0) {
+            snprintf(err, errlen, "http_parser: http_parser must be one of: auto, fast, python");
+            cu_free(v);
+            return 1;
+        }
+        set_str((char **)(void *)base, v);
         return CU_OK;
     }
     case CU__K_HMAP: {
@@ -840,6 +880,17 @@ static void print_value(FILE *out, const cu_config_t *cfg, const cu__setting_t *
     static const char *const proto[] = {"http", "uwsgi"};
     switch ((enum cu__kind)s->kind) {
     case CU__K_INT: fprintf(out, "%d", *(const int *)(const void *)base); break;
+    case CU__K_SENDFILE: {
+        int v = *(const int *)(const void *)base;
+        fputs(v < 0 ? "None" : v ? "True" : "False", out);
+        break;
+    }
+    case CU__K_PARSER: put_str(out, *(char *const *)(const void *)base, literal); break;
+    case CU__K_LOGGER: {
+        const char *v = *(char *const *)(const void *)base;
+        put_str(out, v ? v : s->def, literal);
+        break;
+    }
     case CU__K_BOOL: fputs(*(const int *)(const void *)base ? "True" : "False", out); break;
     case CU__K_STR: {
         const char *v = *(char *const *)(const void *)base;
@@ -913,7 +964,9 @@ int cu_config_lookup(const char *name, enum cu_config_vtype *vtype)
     }
     switch ((enum cu__kind)s->kind) {
     case CU__K_INT: *vtype = CU_CV_INT; break;
-    case CU__K_BOOL: *vtype = CU_CV_BOOL; break;
+    case CU__K_BOOL:
+    case CU__K_SENDFILE: *vtype = CU_CV_BOOL; break;
+    case CU__K_PARSER: *vtype = CU_CV_CHOICE; break;
     case CU__K_STR:
     case CU__K_PYPATH:
     case CU__K_CHDIR: *vtype = CU_CV_STR; break;
@@ -925,7 +978,8 @@ int cu_config_lookup(const char *name, enum cu_config_vtype *vtype)
     case CU__K_HMAP:
     case CU__K_PROXY:
     case CU__K_PROTO: *vtype = CU_CV_CHOICE; break;
-    case CU__K_WORKER: *vtype = CU_CV_CLASS; break;
+    case CU__K_WORKER:
+    case CU__K_LOGGER: *vtype = CU_CV_CLASS; break;
     case CU__K_HOOK: *vtype = CU_CV_HOOK; break;
     case CU__K_PROCNAME:
     case CU__K_CONFIG: *vtype = CU_CV_FIXED; break;

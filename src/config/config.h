@@ -11,6 +11,15 @@
 #error "CU_VERSION comes from python/cunicorn/_version.py (-DCU_VERSION, see the Makefile)"
 #endif
 
+/* The gunicorn release whose behaviour cunicorn follows. */
+#define CU_GUNICORN_VERSION "27.0.1"
+
+/* environ["SERVER_SOFTWARE"] (and the SERVER_SOFTWARE environment variable, as gunicorn's
+ * arbiter sets it). Apps test for "gunicorn/" (httpbin accepts chunked uploads only then),
+ * so the string starts as gunicorn's does and names cunicorn in a product comment
+ * (RFC 9110 10.2.4 syntax): "gunicorn/27.0.1 (cunicorn 0.1.0)". */
+#define CU_SERVER_SOFTWARE "gunicorn/" CU_GUNICORN_VERSION " (cunicorn " CU_VERSION ")"
+
 enum cu_header_map { CU_HEADER_MAP_DROP, CU_HEADER_MAP_REFUSE, CU_HEADER_MAP_DANGEROUS };
 enum cu_proxy_protocol { CU_PROXY_OFF, CU_PROXY_V1, CU_PROXY_V2, CU_PROXY_AUTO };
 enum cu_worker_class { CU_WORKER_SYNC, CU_WORKER_GTHREAD };
@@ -87,6 +96,10 @@ typedef struct cu_config_s {
     char *pidfile;           /* NULL = none */
     char *proc_name;         /* NULL = default (app module) */
     int preload_app;
+    int sendfile;         /* -1 = None (gunicorn's default: $SENDFILE decides); see
+                             cu_config_use_sendfile */
+    char *tmp_upload_dir; /* accepted and validated as gunicorn; unused, as in gunicorn */
+    char *http_parser;    /* auto, fast or python: cunicorn's C parser serves all three */
     /* process management (proc/master.c) */
     int daemon;                   /* -D */
     int enable_stdio_inheritance; /* -R: with -D, stdout/stderr kept unless a terminal */
@@ -99,6 +112,7 @@ typedef struct cu_config_s {
     int control_socket_mode;      /* 0600 (384) */
     int control_socket_disable;
     int max_worker_memory; /* cunicorn-only: recycle a worker past this RSS (MB); 0 = off */
+    int require_host;      /* cunicorn-only: HTTP/1.1 without Host -> 400 (RFC 9112 3.2); 1 */
 
     /* dirty arbiters (gunicorn 25+): the arbiter runs when dirty_workers > 0 and apps set */
     cu_strlist_t dirty_apps;    /* module:Class or module:Class:N */
@@ -118,6 +132,7 @@ typedef struct cu_config_s {
     char *syslog_prefix;   /* NULL = proc name */
     char *syslog_facility; /* NULL = "user" */
     int disable_redirect_access_to_syslog;
+    char *logger_class;   /* NULL = gunicorn.glogging.Logger: the C logger (py/pylog.c) */
     char *logconfig;      /* fileConfig file */
     char *logconfig_dict; /* str(dict) of the config-file dict (kept by py/); NULL = {} */
     char *logconfig_json; /* dictConfig from a JSON file */
@@ -279,5 +294,14 @@ void cu_cidrlist_free(cu_cidrlist_t *l);
  * forwarded headers and the PROXY protocol. */
 struct sockaddr;
 int cu_cidr_match(const cu_cidrlist_t *l, const struct sockaddr *sa);
+
+/* gunicorn's cfg.sendfile: 0 when the sendfile setting was given at all (--no-sendfile,
+ * or any value in a config file: gunicorn only tests that it is set), otherwise $SENDFILE
+ * (y, 1, yes, true, any case) when that is set, otherwise 1. */
+int cu_config_use_sendfile(const cu_config_t *cfg);
+
+/* gunicorn's cfg.worker_class_str: the worker_class as given, "gthread" for sync with
+ * threads > 1 ("Using worker: %s" at startup). Borrowed from cfg. */
+const char *cu_config_worker_class_str(const cu_config_t *cfg);
 
 #endif

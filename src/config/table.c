@@ -113,8 +113,9 @@ const cu__setting_t cu__settings[] = {
 
     SUP("preload_app", S_MECH, FL("--preload"), NULL, CU__A_TRUE, CU__K_BOOL, CU__T_STR,
         preload_app, "False", "Import the application in the master before forking workers."),
-    {"sendfile", S_MECH, FL("--no-sendfile"), NULL, CU__A_CONST, CU__K_OTHER, CU__NOT_YET,
-     CU__T_STR, 0, "None", "false", "Do not use sendfile() for file responses."},
+    {"sendfile", S_MECH, FL("--no-sendfile"), NULL, CU__A_CONST, CU__K_SENDFILE, CU__SUPPORTED,
+     CU__T_STR, OFF(sendfile), "None", "false",
+     "Do not use sendfile() for wsgi.file_wrapper responses (default: $SENDFILE, else on)."},
     SUP("reuse_port", S_MECH, FL("--reuse-port"), NULL, CU__A_TRUE, CU__K_BOOL, CU__T_STR,
         reuse_port, "False", "Set SO_REUSEPORT on listening sockets."),
     SUP("chdir", S_MECH, FL("--chdir"), NULL, CU__A_STORE, CU__K_CHDIR, CU__T_STR, chdir,
@@ -136,8 +137,8 @@ const cu__setting_t cu__settings[] = {
         "0", "File mode mask for unix sockets and the workers."),
     SUP("initgroups", S_MECH, FL("--initgroups"), NULL, CU__A_TRUE, CU__K_BOOL, CU__T_STR,
         initgroups, "False", "Give workers all the groups of --user."),
-    NOT("tmp_upload_dir", S_MECH, NOFL, "DIR", CU__A_NONE, CU__T_STR, "None",
-        "Directory for request bodies being read."),
+    SUP("tmp_upload_dir", S_MECH, NOFL, "DIR", CU__A_NONE, CU__K_STR, CU__T_STR, tmp_upload_dir,
+        "None", "Accepted as in gunicorn, which never uses it: bodies stream to wsgi.input."),
     SUP("secure_scheme_headers", S_MECH, NOFL, NULL, CU__A_NONE, CU__K_DICT, CU__T_STR,
         secure_scheme_headers,
         "{'X-FORWARDED-PROTOCOL': 'ssl', 'X-FORWARDED-PROTO': 'https', 'X-FORWARDED-SSL': "
@@ -163,8 +164,10 @@ const cu__setting_t cu__settings[] = {
         "info", "Error log level: debug, info, warning, error or critical."),
     SUP("capture_output", S_LOG, FL("--capture-output"), NULL, CU__A_TRUE, CU__K_BOOL, CU__T_STR,
         capture_output, "False", "Send the application's stdout/stderr to the error log file."),
-    NOT("logger_class", S_LOG, FL("--logger-class"), "STRING", CU__A_STORE, CU__T_STR,
-        "gunicorn.glogging.Logger", "Python logger class to use."),
+    SUP("logger_class", S_LOG, FL("--logger-class"), "STRING", CU__A_STORE, CU__K_LOGGER, CU__T_STR,
+        logger_class, "gunicorn.glogging.Logger",
+        "A gunicorn Logger (sub)class that gets every error and access log call; the default "
+        "is cunicorn's C logger."),
     SUP("logconfig", S_LOG, FL("--log-config"), "FILE", CU__A_STORE, CU__K_STR, CU__T_STR,
         logconfig, "None", "Python logging config file (fileConfig format)."),
     SUP("logconfig_dict", S_LOG, NOFL, NULL, CU__A_NONE, CU__K_DICT, CU__T_STR, logconfig_dict,
@@ -304,8 +307,9 @@ const cu__setting_t cu__settings[] = {
         CU__A_STORE, CU__T_INT, "3", "Seconds an ASGI app gets after a client disconnects."),
     NOT("websocket_max_message_size", S_WORK, FL("--websocket-max-message-size"), "INT",
         CU__A_STORE, CU__T_INT, "16777216", "Largest WebSocket message the ASGI worker accepts."),
-    NOT("http_parser", S_WORK, FL("--http-parser"), "STRING", CU__A_STORE, CU__T_STR, "auto",
-        "HTTP parser implementation: auto, fast or python."),
+    SUP("http_parser", S_WORK, FL("--http-parser"), "STRING", CU__A_STORE, CU__K_PARSER, CU__T_STR,
+        http_parser, "auto",
+        "auto, fast or python as in gunicorn: cunicorn's C parser serves all three."),
     NOT("root_path", S_MECH, FL("--root-path"), "STRING", CU__A_STORE, CU__T_STR, "",
         "ASGI root_path (mount point behind a proxy)."),
 
@@ -341,6 +345,10 @@ const cu__setting_t cu__settings[] = {
     SUP("max_worker_memory", S_CUNICORN, FL("--max-worker-memory"), "MB", CU__A_STORE, CU__K_INT,
         CU__T_INT, max_worker_memory, "0",
         "cunicorn only: recycle a worker gracefully once its RSS passes this many MB (0 = off)."),
+    {"require_host", S_CUNICORN, FL("--no-require-host"), NULL, CU__A_CONST, CU__K_BOOL,
+     CU__SUPPORTED, CU__T_STR, OFF(require_host), "True", "false",
+     "cunicorn only: an HTTP/1.1 request without Host gets 400 (RFC 9112 3.2, as nginx); "
+     "--no-require-host serves it, as gunicorn does."},
 };
 
 const size_t cu__nsettings = CU_NELEM(cu__settings);

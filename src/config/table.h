@@ -36,6 +36,9 @@ enum cu__kind {
     CU__K_HOOK,     /* a server hook: a Python callable kept by py/hooks.c (config file only) */
     CU__K_DICT,     /* char * field: str(dict) of a config-file dict, NULL = default */
     CU__K_CSV,      /* cu_strlist_t field from one comma-separated str (validate_string_to_list) */
+    CU__K_PARSER,   /* http_parser: char * field, auto/fast/python (validate_http_parser) */
+    CU__K_SENDFILE, /* sendfile: int field, -1 = None, else validate_bool */
+    CU__K_LOGGER,   /* logger_class: char * field, NULL = gunicorn.glogging.Logger */
     CU__K_OTHER,    /* not supported yet: only its default is known */
 };
 

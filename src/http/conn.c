@@ -45,7 +45,8 @@ void cu_conn_begin_request(cu_conn_t *c)
     c->resp.content_length = -1;
     c->resp.chunked = c->resp.close_delimited = c->resp.head_sent = c->resp.head_emitted =
         c->resp.hold = 0;
-    c->resp.no_body = 0;
+    c->resp.no_body = c->resp.no_body_warned = 0;
+    c->taken_over = 0;
     c->resp.app_date = c->resp.app_server = 0;
     c->resp.body_sent = 0;
     c->resp.stash.pos = c->resp.stash.len = 0;

@@ -58,7 +58,9 @@ typedef struct cu_resp_s {
     unsigned head_emitted : 1;    /* the head bytes are in c->out or on the wire */
     unsigned hold : 1;            /* body is complete in the app's hands: batch it (cu_resp_hold) */
     unsigned no_body : 1;         /* HEAD, 1xx, 204, 304 */
-    uint64_t body_sent;           /* body bytes the app produced (B/b atoms) */
+    unsigned no_body_warned : 1;  /* the app's body for a no_body response was reported */
+    uint64_t body_sent;           /* body bytes sent, or queued to be (B/b atoms; 0 when
+                                     no_body: the app's bytes are dropped, as in gunicorn) */
     cu_buf_t stash;               /* body written before the head went out (small responses) */
     unsigned app_date : 1;        /* app set Date: do not add ours */
     unsigned app_server : 1;      /* app set Server */
@@ -106,6 +108,9 @@ struct cu_conn_s {
     int state;               /* the engine's connection state (workers/engine.c) */
     unsigned keep_alive : 1; /* may serve another request after this one */
     unsigned closing : 1;    /* close after the current response */
+    unsigned taken_over : 1; /* the app took the connection over (environ['gunicorn.socket']):
+                                nothing more is read or written on it; the engine only
+                                closes its own fd once the app returned */
     uint64_t nrequests;      /* requests served on this connection */
     void *worker;            /* owning worker */
     cu_conn_t *next;         /* engine: all-connections list / pool */
@@ -145,7 +150,8 @@ int cu_resp_header(cu_conn_t *c, const char *name, size_t nlen, const char *valu
  * produced. After cu_resp_hold() small writes are instead kept and sent with the head by
  * cu_resp_finish, in one write and with a Content-Length. Returns CU_OK or CU_ERROR
  * (client gone or send timeout: the connection will be closed). Bytes past a declared
- * Content-Length are not sent. HEAD: counted, not sent. */
+ * Content-Length are not sent. HEAD, 1xx, 204, 304: dropped and not counted, with
+ * gunicorn's warning the first time the app gives bytes. */
 int cu_resp_write(cu_conn_t *c, const void *p, size_t n);
 
 /* A held body up to this size, with defer_flush set, is only copied into buffers: writing
@@ -166,6 +172,12 @@ int cu_resp_sendfile(cu_conn_t *c, int fd, off_t offset, int64_t count);
 /* Finish the response: sends the head if no body was written, the final chunk if chunked,
  * and flushes. Returns CU_OK, or CU_ERROR if the connection must be closed. */
 int cu_resp_finish(cu_conn_t *c);
+
+/* wsgi.early_hints: a 103 Early Hints response with these fields (validated by the
+ * caller), sent now, blocking. Nothing is sent, as in gunicorn, once the final head is
+ * committed, to an HTTP/1.0 client, or on a protocol without interim responses. CU_OK, or
+ * CU_ERROR when the client is gone. */
+int cu_resp_early_hints(cu_conn_t *c, const cu_str_t *names, const cu_str_t *values, size_t n);
 
 /* Send a complete error response (gunicorn's HTML body) and mark the connection to close.
  * Only valid when no response head was sent yet. `msg` may be NULL. */

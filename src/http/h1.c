@@ -6,10 +6,11 @@
 #include <arpa/inet.h>
 
 #define H1_MAX_LEADING_CRLF 8
+#define H1_LINE_LOOKAHEAD   8192 /* gunicorn's read size: a partial line is judged past it */
 
 /* Byte classes: T token char (RFC 9110 5.6.2), M token char gunicorn accepts in a method by
  * default (no a-z, no '#'), B forbidden in a field value (CTL except HTAB, DEL), R allowed in
- * a request-target (printable ASCII, RFC 3986). */
+ * a request-target (printable ASCII, RFC 3986; bytes >= 0x80 are allowed there too). */
 enum { T = 1, M = 2, B = 4, R = 8 };
 
 static const unsigned char ctab[256] = {
@@ -60,12 +61,14 @@ static const char *const error_names[] = {
     [CU_H1E_LIMIT_FIELD_SIZE] = "limit request headers fields size",
     [CU_H1E_TRANSFER_CODING] = "Unsupported transfer coding",
     [CU_H1E_EXPECT] = "Unable to comply with expectation",
+    [CU_H1E_NO_HOST] = "HTTP/1.1 request without a Host header (RFC 9112 3.2)",
 };
 
 int cu_h1_error_status(enum cu_h1_error e)
 {
     switch (e) {
     case CU_H1E_NONE: return 200;
+    case CU_H1E_LIMIT_LINE: return 414;
     case CU_H1E_LIMIT_FIELDS:
     case CU_H1E_LIMIT_FIELD_SIZE: return 431;
     case CU_H1E_TRANSFER_CODING: return 501;
@@ -101,6 +104,16 @@ static cu_str_t slice(const char *p, const char *end)
 {
     return (cu_str_t){p, (size_t)(end - p)};
 }
+
+/* Record what failed (the slice gunicorn names in its message) and return the error. */
+static int why(cu_h1_request_t *req, int e, cu_str_t text, int upper)
+{
+    req->err_text = text;
+    req->err_upper = (unsigned)upper;
+    return e;
+}
+
+#define LIT(s) ((cu_str_t){s, sizeof(s) - 1})
 
 /* Upper-case literal against a slice: exact, or ASCII case-insensitive when `fold`. */
 static int method_is(cu_str_t m, const char *upper, int fold)
@@ -198,9 +211,10 @@ static int parse_request_line(const char *p, size_t n, cu_h1_request_t *req, con
     const char *sp1 = memchr(p, ' ', n);
     const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(end - sp1 - 1)) : NULL;
     unsigned char acc = T | M, lower = 0;
+    cu_str_t line = slice(p, end);
 
     if (!sp2)
-        return CU_H1E_REQUEST_LINE;
+        return why(req, CU_H1E_REQUEST_LINE, line, 0);
 
     /* method */
     req->method = slice(p, sp1);
@@ -210,9 +224,9 @@ static int parse_request_line(const char *p, size_t n, cu_h1_request_t *req, con
     }
     if (o->permit_unconventional_http_method) {
         if (req->method.len == 0 || !(acc & T))
-            return CU_H1E_METHOD;
+            return why(req, CU_H1E_METHOD, req->method, 0);
     } else if (req->method.len < 3 || req->method.len > 20 || !(acc & M)) {
-        return CU_H1E_METHOD;
+        return why(req, CU_H1E_METHOD, req->method, 0);
     }
     req->method_lower = o->casefold_http_method && lower;
     int fold = o->casefold_http_method;
@@ -221,26 +235,28 @@ static int parse_request_line(const char *p, size_t n, cu_h1_request_t *req, con
     const char *t = sp1 + 1;
     req->target = slice(t, sp2);
     if (t == sp2)
-        return CU_H1E_REQUEST_LINE;
+        return why(req, CU_H1E_REQUEST_LINE, line, 0);
+    /* Printable ASCII, and bytes >= 0x80: unencoded UTF-8 from clients and scanners, which
+     * nginx accepts and PEP 3333 reads as latin-1 (gunicorn 27 refuses them). */
     for (const char *c = t; c < sp2; c++)
-        if (!(ctab[(unsigned char)*c] & R))
-            return CU_H1E_REQUEST_LINE;
+        if (!(ctab[(unsigned char)*c] & R) && (unsigned char)*c < 0x80)
+            return why(req, CU_H1E_REQUEST_LINE, line, 0);
     if (*t == '/') {
         split_path(req, t, sp2);
     } else if (sp2 - t == 1 && *t == '*') {
         if (!method_is(req->method, "OPTIONS", fold))
-            return CU_H1E_REQUEST_LINE;
+            return why(req, CU_H1E_REQUEST_LINE, line, 0);
         req->path = req->target;
     } else {
         int bad = 0;
         if (absolute_form(req, t, sp2, &bad)) {
             if (bad)
-                return CU_H1E_REQUEST_LINE;
+                return why(req, CU_H1E_REQUEST_LINE, line, 0);
         } else if (method_is(req->method, "CONNECT", fold)) {
             req->authority = req->target;
             req->path = slice(sp2, sp2);
         } else {
-            return CU_H1E_REQUEST_LINE;
+            return why(req, CU_H1E_REQUEST_LINE, line, 0);
         }
     }
 
@@ -248,11 +264,13 @@ static int parse_request_line(const char *p, size_t n, cu_h1_request_t *req, con
     const char *v = sp2 + 1;
     if (end - v != 8 || memcmp(v, "HTTP/", 5) != 0 || (unsigned char)(v[5] - '0') > 9 ||
         v[6] != '.' || (unsigned char)(v[7] - '0') > 9)
-        return CU_H1E_VERSION;
+        return why(req, CU_H1E_VERSION, slice(v, end), 0);
     req->version_major = v[5] - '0';
     req->version_minor = v[7] - '0';
-    if (req->version_major != 1 && !o->permit_unconventional_http_version)
+    if (req->version_major != 1 && !o->permit_unconventional_http_version) {
+        req->err_version = 1;
         return CU_H1E_VERSION;
+    }
     return CU_H1E_NONE;
 }
 
@@ -296,13 +314,15 @@ static int field_line(const char *p, size_t n, cu_h1_request_t *req, const cu_h1
     const char *end = p + n;
 
     if (is_ws((unsigned char)*p) && req->nfields > 0) {
+        /* gunicorn names the field being continued */
+        cu_str_t prev = req->nheaders ? req->headers[req->nheaders - 1].name : slice(p, p);
         if (!o->permit_obsolete_folding)
-            return CU_H1E_OBS_FOLD;
+            return why(req, CU_H1E_OBS_FOLD, prev, 1);
         req->field_len += n + 2;
         if (req->field_len > lim_size)
             return CU_H1E_LIMIT_FIELD_SIZE;
         if (value_bad((const unsigned char *)p, n))
-            return CU_H1E_HEADER;
+            return why(req, CU_H1E_HEADER, prev, 1);
         if (!req->last_dropped) {
             cu_h1_header_t *h = &req->headers[req->nheaders - 1];
             const char *e = end;
@@ -322,7 +342,7 @@ static int field_line(const char *p, size_t n, cu_h1_request_t *req, const cu_h1
 
     const char *colon = memchr(p, ':', n);
     if (!colon || colon == p)
-        return CU_H1E_HEADER;
+        return why(req, CU_H1E_HEADER, slice(p, end), 0);
     const char *ne = colon;
     if (o->strip_header_spaces)
         while (ne > p && is_ws((unsigned char)ne[-1]))
@@ -334,11 +354,11 @@ static int field_line(const char *p, size_t n, cu_h1_request_t *req, const cu_h1
         underscore |= *c == '_';
     }
     if (ne == p || !(acc & T))
-        return CU_H1E_HEADER_NAME;
+        return why(req, CU_H1E_HEADER_NAME, slice(p, ne), 0);
 
     const char *v = colon + 1, *ve = end;
     if (value_bad((const unsigned char *)v, (size_t)(ve - v)))
-        return CU_H1E_HEADER;
+        return why(req, CU_H1E_HEADER, slice(p, ne), 1);
     while (v < ve && is_ws((unsigned char)*v))
         v++;
     while (ve > v && is_ws((unsigned char)ve[-1]))
@@ -350,7 +370,7 @@ static int field_line(const char *p, size_t n, cu_h1_request_t *req, const cu_h1
     cu_str_t name = slice(p, ne);
     if (underscore && !forwarder_allowed(name, o)) {
         if (o->header_map == CU_H1_HMAP_REFUSE)
-            return CU_H1E_HEADER_NAME;
+            return why(req, CU_H1E_HEADER_NAME, name, 1);
         if (o->header_map != CU_H1_HMAP_DANGEROUS) {
             req->has_underscore_dropped = 1;
             req->last_dropped = 1;
@@ -406,26 +426,27 @@ static int header_kind(cu_str_t n)
 
 /* Semantics of the complete field section, in gunicorn's order: per-field policy
  * (singletons, Expect), then body framing (set_body_reader), then persistence. */
-static int finish_head(cu_h1_request_t *req)
+static int finish_head(cu_h1_request_t *req, const cu_h1_opts_t *o)
 {
     int seen_host = 0, seen_ctype = 0, framing = 0, conn_close = 0, conn_keep = 0;
     int conn_upgrade = 0, has_upgrade = 0, must_close = 0;
     int v11 = req->version_major > 1 || (req->version_major == 1 && req->version_minor >= 1);
+    const cu_str_t CL = LIT("CONTENT-LENGTH"), TE = LIT("TRANSFER-ENCODING");
 
     for (size_t i = 0; i < req->nheaders; i++) {
         cu_h1_header_t *h = &req->headers[i];
         switch (header_kind(h->name)) {
         case K_HOST:
             if (seen_host++)
-                return CU_H1E_HEADER;
+                return why(req, CU_H1E_HEADER, h->name, 1);
             break;
         case K_CTYPE:
             if (seen_ctype++)
-                return CU_H1E_HEADER;
+                return why(req, CU_H1E_HEADER, h->name, 1);
             break;
         case K_EXPECT:
             if (!cu_str_ieq_lit(h->value, "100-continue"))
-                return CU_H1E_EXPECT;
+                return why(req, CU_H1E_EXPECT, h->value, 0);
             if (v11) /* RFC 9110 10.1.1: ignored on HTTP/1.0 */
                 req->expect_continue = 1;
             break;
@@ -446,6 +467,9 @@ static int finish_head(cu_h1_request_t *req)
         }
     }
 
+    if (!seen_host && v11 && o->require_host)
+        return CU_H1E_NO_HOST;
+
     if (framing) {
         const cu_str_t *cl = NULL;
         int te = 0, chunked = 0;
@@ -454,7 +478,7 @@ static int finish_head(cu_h1_request_t *req)
             int k = header_kind(h->name);
             if (k == K_CLEN) {
                 if (cl)
-                    return CU_H1E_HEADER;
+                    return why(req, CU_H1E_HEADER, CL, 0);
                 cl = &h->value;
             } else if (k == K_TE) {
                 const char *p = h->value.p, *end = p + h->value.len;
@@ -463,37 +487,39 @@ static int finish_head(cu_h1_request_t *req)
                 while (next_elem(&p, end, &c)) {
                     if (cu_str_ieq_lit(c, "chunked")) {
                         if (chunked) /* stacked chunking is never intended */
-                            return CU_H1E_HEADER;
+                            return why(req, CU_H1E_HEADER, TE, 0);
                         chunked = 1;
                     } else if (cu_str_ieq_lit(c, "identity")) {
                         if (chunked)
-                            return CU_H1E_HEADER;
+                            return why(req, CU_H1E_HEADER, TE, 0);
                     } else if (cu_str_ieq_lit(c, "gzip") || cu_str_ieq_lit(c, "deflate") ||
                                cu_str_ieq_lit(c, "compress")) {
                         if (chunked)
-                            return CU_H1E_HEADER;
+                            return why(req, CU_H1E_HEADER, TE, 0);
                         must_close = 1;
                     } else {
-                        return CU_H1E_TRANSFER_CODING;
+                        return why(req, CU_H1E_TRANSFER_CODING, h->value, 0);
                     }
                 }
             }
         }
         /* RFC 9112 6.3: a request whose codings do not end in chunked has no length */
         if (te && !chunked)
-            return CU_H1E_HEADER;
+            return why(req, CU_H1E_HEADER, TE, 0);
         if (chunked) {
-            if (!v11 || cl) /* chunked HTTP/1.0, or CL+TE: framing we cannot trust */
-                return CU_H1E_HEADER;
+            if (!v11) /* chunked HTTP/1.0: framing we cannot trust */
+                return why(req, CU_H1E_HEADER, TE, 0);
+            if (cl) /* CL+TE: which one a proxy before us used is unknown */
+                return why(req, CU_H1E_HEADER, CL, 0);
             req->chunked = 1;
         } else if (cl) {
             int64_t n = 0;
             if (cl->len == 0)
-                return CU_H1E_HEADER;
+                return why(req, CU_H1E_HEADER, CL, 0);
             for (size_t i = 0; i < cl->len; i++) {
                 unsigned d = (unsigned char)cl->p[i] - '0';
                 if (d > 9 || n > (INT64_MAX - (int64_t)d) / 10)
-                    return CU_H1E_HEADER;
+                    return why(req, CU_H1E_HEADER, CL, 0);
                 n = n * 10 + d;
             }
             req->content_length = n;
@@ -523,6 +549,26 @@ static ssize_t fail(cu_h1_request_t *req, int e)
 {
     req->error = (enum cu_h1_error)e;
     return -1;
+}
+
+static ssize_t fail_line_limit(cu_h1_request_t *req, size_t size, size_t limit)
+{
+    req->err_size = size;
+    req->err_limit = limit;
+    return fail(req, CU_H1E_LIMIT_LINE);
+}
+
+static const cu_str_t BARE_LF = LIT("bare LF as line terminator");
+
+/* A field line [p, p+n) ended in a bare LF. gunicorn reads such a head up to the next CRLF
+ * and so finds an LF in that field's value: it names the field, or the bare LF when the
+ * line has no name. */
+static int bare_lf_field(cu_h1_request_t *req, const char *p, size_t n)
+{
+    const char *colon = memchr(p, ':', n);
+    if (colon && colon > p && !is_ws((unsigned char)*p))
+        return why(req, CU_H1E_HEADER, slice(p, colon), 1);
+    return why(req, CU_H1E_HEADER, BARE_LF, 0);
 }
 
 ssize_t cu_h1_parse_request(const char *buf, size_t len, cu_h1_request_t *req,
@@ -555,12 +601,12 @@ ssize_t cu_h1_parse_request(const char *buf, size_t len, cu_h1_request_t *req,
          * must not depend on how the bytes were split between calls. */
         if (!req->in_fields) {
             if (n > lim_line)
-                return fail(req, CU_H1E_LIMIT_LINE);
+                return fail_line_limit(req, n, lim_line);
             if (!cr)
-                return fail(req, CU_H1E_REQUEST_LINE);
+                return fail(req, why(req, CU_H1E_REQUEST_LINE, BARE_LF, 0));
             if (n == 0) { /* empty line before the request line */
                 if (++req->nfields > H1_MAX_LEADING_CRLF)
-                    return fail(req, CU_H1E_REQUEST_LINE);
+                    return fail(req, why(req, CU_H1E_REQUEST_LINE, slice(nl, nl), 0));
                 ls = pos;
                 continue;
             }
@@ -575,9 +621,9 @@ ssize_t cu_h1_parse_request(const char *buf, size_t len, cu_h1_request_t *req,
         if (n > 0 && field_need(buf, ls, n, req, opts) > lim_size)
             return fail(req, CU_H1E_LIMIT_FIELD_SIZE);
         if (!cr)
-            return fail(req, CU_H1E_HEADER);
+            return fail(req, bare_lf_field(req, buf + ls, n));
         if (n == 0) {
-            e = finish_head(req);
+            e = finish_head(req, opts);
             if (e)
                 return fail(req, e);
             req->scan_pos = pos;
@@ -596,8 +642,13 @@ ssize_t cu_h1_parse_request(const char *buf, size_t len, cu_h1_request_t *req,
     if (part > 0 && buf[len - 1] == '\r')
         part--;
     if (!req->in_fields) {
-        if (part > lim_line)
-            return fail(req, CU_H1E_LIMIT_LINE);
+        /* gunicorn judges a request line once it read up to 8 KiB, so it reports the size
+         * of a whole line of that length: wait for the line's end up to there (the verdict
+         * is the same, only the size in the message gets exact). */
+        if (part > lim_line && part > H1_LINE_LOOKAHEAD) {
+            req->err_partial = 1;
+            return fail_line_limit(req, part, lim_line);
+        }
     } else if (part > 0 && field_need(buf, ls, part, req, opts) > lim_size) {
         return fail(req, CU_H1E_LIMIT_FIELD_SIZE);
     }
@@ -622,4 +673,109 @@ void cu_h1_to_req(const cu_h1_request_t *h, cu_req_t *r)
     r->chunked = h->chunked;
     r->keep_alive = h->keep_alive;
     r->expect_continue = h->expect_continue;
+}
+
+/* ---- gunicorn's error texts ---- */
+
+typedef struct {
+    char *p;
+    size_t n, cap; /* cap excludes the NUL */
+} out_t;
+
+static void put(out_t *o, const char *s, size_t n)
+{
+    size_t k = n < o->cap - o->n ? n : o->cap - o->n;
+    memcpy(o->p + o->n, s, k);
+    o->n += k;
+}
+
+static void puts_(out_t *o, const char *s)
+{
+    put(o, s, strlen(s));
+}
+
+/* Python's repr() of the latin-1 decoding of s (upper-cased ASCII when `upper`): quoted with
+ * ' unless s holds ' and no ", non-printable characters escaped, the rest in UTF-8 (in
+ * latin-1 when `latin1`, as gunicorn encodes its error page). */
+static void put_repr(out_t *o, cu_str_t s, int upper, int latin1)
+{
+    static const char hex[] = "0123456789abcdef";
+    char q = memchr(s.p, '\'', s.len) && !memchr(s.p, '"', s.len) ? '"' : '\'';
+
+    put(o, &q, 1);
+    for (size_t i = 0; i < s.len; i++) {
+        unsigned char c = (unsigned char)s.p[i];
+        char e[4];
+        if (upper && (unsigned char)(c - 'a') < 26)
+            c = (unsigned char)(c - 32);
+        if (c == '\\' || c == (unsigned char)q) {
+            e[0] = '\\';
+            e[1] = (char)c;
+            put(o, e, 2);
+        } else if (c == '\t' || c == '\n' || c == '\r') {
+            e[0] = '\\';
+            e[1] = c == '\t' ? 't' : c == '\n' ? 'n' : 'r';
+            put(o, e, 2);
+        } else if (c < 0x20 || (c >= 0x7f && c <= 0xa0) || c == 0xad) {
+            e[0] = '\\';
+            e[1] = 'x';
+            e[2] = hex[c >> 4];
+            e[3] = hex[c & 15];
+            put(o, e, 4);
+        } else if (c >= 0x80 && !latin1) {
+            e[0] = (char)(0xc0 | c >> 6);
+            e[1] = (char)(0x80 | (c & 0x3f));
+            put(o, e, 2);
+        } else {
+            put(o, (const char *)&c, 1);
+        }
+    }
+    put(o, &q, 1);
+}
+
+size_t cu_h1_error_message(const cu_h1_request_t *req, int page, char *dst, size_t cap)
+{
+    out_t o = {dst, 0, cap - 1};
+    const char *pre = "";
+    int quoted = 0; /* the page wraps str(exc) in quotes */
+
+    if (page) {
+        switch (req->error) {
+        case CU_H1E_REQUEST_LINE: pre = "Invalid Request Line '"; break;
+        case CU_H1E_METHOD: pre = "Invalid Method '"; break;
+        case CU_H1E_VERSION: pre = "Invalid HTTP Version '"; break;
+        case CU_H1E_LIMIT_FIELDS:
+        case CU_H1E_LIMIT_FIELD_SIZE: pre = "Error parsing headers: '"; break;
+        default: break;
+        }
+        quoted = pre[0] != '\0';
+    }
+    puts_(&o, pre);
+    switch (req->error) {
+    case CU_H1E_REQUEST_LINE: puts_(&o, "Invalid HTTP request line: "); break;
+    case CU_H1E_METHOD: puts_(&o, "Invalid HTTP method: "); break;
+    case CU_H1E_VERSION: puts_(&o, "Invalid HTTP Version: "); break;
+    case CU_H1E_HEADER: puts_(&o, "Invalid HTTP Header: "); break;
+    case CU_H1E_HEADER_NAME: puts_(&o, "Invalid HTTP header name: "); break;
+    case CU_H1E_OBS_FOLD: puts_(&o, "Obsolete line folding is unacceptable: "); break;
+    case CU_H1E_TRANSFER_CODING: puts_(&o, "Unsupported transfer coding: "); break;
+    case CU_H1E_EXPECT: puts_(&o, "Unable to comply with expectation: "); break;
+    default: puts_(&o, cu_h1_error_name(req->error)); break;
+    }
+    if (req->error == CU_H1E_LIMIT_LINE) {
+        char num[64];
+        int k = snprintf(num, sizeof(num), " (%zu > %zu)", req->err_size, req->err_limit);
+        put(&o, num, (size_t)k);
+    } else if (req->error == CU_H1E_VERSION && req->err_version) {
+        char num[32];
+        int k = snprintf(num, sizeof(num), "(%d, %d)", req->version_major, req->version_minor);
+        put(&o, num, (size_t)k);
+    } else if (req->error != CU_H1E_LIMIT_FIELDS && req->error != CU_H1E_LIMIT_FIELD_SIZE &&
+               req->error != CU_H1E_NO_HOST && req->error != CU_H1E_NONE) {
+        put_repr(&o, req->err_text, req->err_upper, page);
+    }
+    if (quoted)
+        put(&o, "'", 1);
+    dst[o.n] = '\0';
+    return o.n;
 }

@@ -17,16 +17,28 @@ enum cu_h1_error {
     CU_H1E_HEADER,           /* 400 InvalidHeader (bad value, bad framing headers) */
     CU_H1E_HEADER_NAME,      /* 400 InvalidHeaderName (incl. '_' with header_map=refuse) */
     CU_H1E_OBS_FOLD,         /* 400 ObsoleteFolding (folding not permitted) */
-    CU_H1E_LIMIT_LINE,       /* 400 LimitRequestLine (gunicorn 27 answers 414) */
+    CU_H1E_LIMIT_LINE,       /* 414 LimitRequestLine */
     CU_H1E_LIMIT_FIELDS,     /* 431 LimitRequestHeaders: too many fields */
     CU_H1E_LIMIT_FIELD_SIZE, /* 431 LimitRequestHeaders: a field too large */
     CU_H1E_TRANSFER_CODING,  /* 501 UnsupportedTransferCoding */
     CU_H1E_EXPECT,           /* 417 ExpectationFailed */
+    CU_H1E_NO_HOST,          /* 400: HTTP/1.1 without Host (require_host; gunicorn serves it) */
 };
 
 /* Status code and gunicorn's reason/message for an error. */
 int cu_h1_error_status(enum cu_h1_error e);
 const char *cu_h1_error_name(enum cu_h1_error e);
+
+struct cu_h1_request_s;
+
+/* gunicorn's text for a failed parse (req->error and its detail), written to dst (at most
+ * cap - 1 bytes and a NUL; cap > 0). page = 0: str() of the exception gunicorn raises, the
+ * <reason> of its "Invalid request from ip=...: <reason>" log line ("Invalid HTTP method:
+ * 'G@T'", "Request Line is too large (5014 > 4094)"); page = 1: the message of its error
+ * page ("Invalid Method 'Invalid HTTP method: 'G@T''"). Offending bytes are shown as
+ * Python's repr() of their latin-1 decoding, as gunicorn shows them. Returns the length.
+ * The detail slices point into the buffer of the failed parse: call before it changes. */
+size_t cu_h1_error_message(const struct cu_h1_request_s *req, int page, char *dst, size_t cap);
 
 enum cu_h1_header_map { CU_H1_HMAP_DROP, CU_H1_HMAP_REFUSE, CU_H1_HMAP_DANGEROUS };
 
@@ -51,6 +63,7 @@ typedef struct cu_h1_opts_s {
     unsigned permit_unconventional_http_version : 1;
     unsigned
         casefold_http_method : 1; /* the method is upper-cased by the consumer: see method_lower */
+    unsigned require_host : 1;    /* HTTP/1.1+ without Host -> CU_H1E_NO_HOST (RFC 9112 3.2) */
 } cu_h1_opts_t;
 
 /* Header fields are the neutral ones (http/req.h): the parser fills them in place. */
@@ -83,7 +96,16 @@ typedef struct cu_h1_request_s {
 
     /* results */
     enum cu_h1_error error; /* set when the parser returns -1 */
-    size_t head_len;        /* bytes of the whole head including the final CRLF */
+    /* what failed, for cu_h1_error_message: the offending bytes (request line, method,
+     * version, field line, header name or value; into the buffer or a static string), and
+     * for CU_H1E_LIMIT_LINE the line's length and the limit applied */
+    cu_str_t err_text;
+    size_t err_size, err_limit;
+    unsigned err_upper : 1;   /* err_text is a header name gunicorn shows upper-cased */
+    unsigned err_version : 1; /* a well-formed version out of range: shown as "(2, 0)" */
+    unsigned err_partial : 1; /* CU_H1E_LIMIT_LINE before the line's end: err_size is what
+                                 was seen so far */
+    size_t head_len;          /* bytes of the whole head including the final CRLF */
 
     /* resumption state: zero before the first call on a new request (cu_h1_request_reset).
      * Head lines are validated and stored as each one completes; the slices point into the
@@ -107,19 +129,21 @@ void cu_h1_request_reset(cu_h1_request_t *req);
 /* Parse a request head at buf[0..len).
  * Returns the head length (> 0) when complete; -2 when incomplete (call again with more);
  * -1 when malformed (req->error says why). Limits are enforced on incomplete input too:
- * a request line or header field that already exceeds its limit fails with -1 without
- * waiting for more bytes. Up to 8 leading empty lines (CRLF) before the request line are
- * skipped and counted in the returned length (gunicorn skips one; a 9th is an error).
- * Every line must end in CRLF: a bare LF fails at once (request line: CU_H1E_REQUEST_LINE,
- * fields: CU_H1E_HEADER). Rules follow gunicorn 26/27 (message.py): method 3..20 chars of
- * upper-case token unless permit_unconventional_http_method, version HTTP/1.<digit> unless
- * permit_unconventional_http_version, target printable ASCII in origin form, absolute form
- * (scheme "://", bracketed hosts checked), authority form for CONNECT only, "*" for OPTIONS
- * only; repeated Host or Content-Type, repeated or non-digit Content-Length, Transfer-Encoding
- * with Content-Length, on HTTP/1.0, or not ending in chunked -> CU_H1E_HEADER; an unknown
- * coding -> CU_H1E_TRANSFER_CODING; an Expect other than 100-continue -> CU_H1E_EXPECT.
- * keep_alive: CONNECT and gzip/deflate/compress codings close; a Connection token "close"
- * closes, "keep-alive" keeps; otherwise HTTP/1.1+ keeps and HTTP/1.0 closes. */
+ * a header field that already exceeds its limit fails with -1 without waiting for more
+ * bytes, a request line once it exceeds both its limit and 8 KiB (gunicorn's read size, so
+ * that the size reported for a shorter line is the whole line's). Up to 8 leading empty lines
+ * (CRLF) before the request line are skipped and counted in the returned length (gunicorn skips
+ * one; a 9th is an error). Every line must end in CRLF: a bare LF fails at once (request line:
+ * CU_H1E_REQUEST_LINE, fields: CU_H1E_HEADER). Rules follow gunicorn 26/27 (message.py):
+ * method 3..20 chars of upper-case token unless permit_unconventional_http_method, version
+ * HTTP/1.<digit> unless permit_unconventional_http_version, target printable ASCII or bytes >= 0x80
+ * (as nginx; gunicorn 27 refuses those) in origin form, absolute form (scheme "://", bracketed
+ * hosts checked), authority form for CONNECT only, "*" for OPTIONS only; repeated Host or
+ * Content-Type, repeated or non-digit Content-Length, Transfer-Encoding with Content-Length, on
+ * HTTP/1.0, or not ending in chunked -> CU_H1E_HEADER; an unknown coding -> CU_H1E_TRANSFER_CODING;
+ * an Expect other than 100-continue -> CU_H1E_EXPECT. keep_alive: CONNECT and gzip/deflate/compress
+ * codings close; a Connection token "close" closes, "keep-alive" keeps; otherwise HTTP/1.1+ keeps
+ * and HTTP/1.0 closes. */
 ssize_t cu_h1_parse_request(const char *buf, size_t len, cu_h1_request_t *req,
                             const cu_h1_opts_t *opts);
 

@@ -14,6 +14,12 @@ static void h1_reset(cu_conn_t *c)
     cu_h1_request_reset(&c->req);
 }
 
+/* gunicorn's texts for the last refused head on this thread: the reason for the
+ * "Invalid request from ip=...: <reason>" warning (h1_parse's *msg), then the message of
+ * its error page. The engine logs *msg and asks for the page on the same thread at once
+ * (proto.h), so a thread-local pair is all the storage the detail needs. */
+static _Thread_local char parse_why[4096], parse_page[4096];
+
 static int h1_parse(cu_conn_t *c, int *status, const char **msg)
 {
     /* A trusted forwarder may send forwarder_headers whose names contain '_' (SCRIPT_NAME,
@@ -33,7 +39,9 @@ static int h1_parse(cu_conn_t *c, int *status, const char **msg)
         return CU_ERROR;
     }
     *status = cu_h1_error_status(c->req.error);
-    *msg = cu_h1_error_name(c->req.error);
+    cu_h1_error_message(&c->req, 0, parse_why, sizeof(parse_why));
+    cu_h1_error_message(&c->req, 1, parse_page, sizeof(parse_page));
+    *msg = parse_why;
     return CU_ERROR;
 }
 
@@ -129,14 +137,41 @@ static int h1_emit_head(cu_conn_t *c, int64_t final_len)
     return cu_h1_write_head(c, final_len, 1);
 }
 
-/* gunicorn's error page. */
+/* html.escape(s) as gunicorn applies it to its error page's message: & < > " ' become
+ * entities, so a request path or header echoed there is text, never markup. Truncates at a
+ * whole character to fit cap (> 0) with its NUL. */
+static void html_escape(const char *s, char *dst, size_t cap)
+{
+    size_t n = 0;
+    for (; *s; s++) {
+        const char *r = *s == '&'    ? "&amp;"
+                        : *s == '<'  ? "&lt;"
+                        : *s == '>'  ? "&gt;"
+                        : *s == '"'  ? "&quot;"
+                        : *s == '\'' ? "&#x27;"
+                                     : NULL;
+        size_t k = r ? strlen(r) : 1;
+        if (n + k >= cap)
+            break;
+        if (r)
+            memcpy(dst + n, r, k);
+        else
+            dst[n] = *s;
+        n += k;
+    }
+    dst[n] = '\0';
+}
+
+/* gunicorn's error page. A refused head's page carries gunicorn's wording for it, which
+ * differs from the log line's (h1_parse). */
 static int h1_error_page(cu_conn_t *c, int status, const char *reason, const char *msg)
 {
-    char body[1024];
+    char esc[4096], body[4608];
+    html_escape(msg == parse_why ? parse_page : msg ? msg : "", esc, sizeof(esc));
     int bl = snprintf(body, sizeof(body),
                       "<html>\n  <head>\n    <title>%s</title>\n  </head>\n  <body>\n"
                       "    <h1><p>%s</p></h1>\n    %s\n  </body>\n</html>\n",
-                      reason, reason, msg ? msg : "");
+                      reason, reason, esc);
     if (bl < 0 || (size_t)bl >= sizeof(body))
         bl = (int)strlen(body);
     char head[256];
@@ -156,6 +191,22 @@ static int h1_continue_100(cu_conn_t *c)
     return cu_buf_append(&c->out, cont, sizeof(cont) - 1);
 }
 
+static int h1_interim(cu_conn_t *c, int status, const char *reason, const cu_str_t *names,
+                      const cu_str_t *values, size_t n)
+{
+    char line[64];
+    int l = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n", status, reason);
+    if (cu_buf_append(&c->out, line, (size_t)l) != CU_OK)
+        return CU_ERROR;
+    for (size_t i = 0; i < n; i++)
+        if (cu_buf_append(&c->out, names[i].p, names[i].len) != CU_OK ||
+            cu_buf_append(&c->out, ": ", 2) != CU_OK ||
+            cu_buf_append(&c->out, values[i].p, values[i].len) != CU_OK ||
+            cu_buf_append(&c->out, "\r\n", 2) != CU_OK)
+            return CU_ERROR;
+    return cu_buf_append(&c->out, "\r\n", 2);
+}
+
 const cu_proto_t cu_proto_h1 = {
     .name = "http",
     .reset = h1_reset,
@@ -163,4 +214,5 @@ const cu_proto_t cu_proto_h1 = {
     .emit_head = h1_emit_head,
     .error_page = h1_error_page,
     .continue_100 = h1_continue_100,
+    .interim = h1_interim,
 };

@@ -38,9 +38,10 @@ typedef struct cu_proto_s {
      *   CU_OK     complete: c->request and c->head_len are set;
      *   CU_AGAIN  incomplete: call again when more bytes arrived (the driver answers
      *             CU_ERROR itself when the unread bytes reach c->in.max without a head);
-     *   CU_ERROR  the head is refused: *status (an HTTP status, 400, 431, ...) and *msg (a
-     *             static string for the error page and log) say how to answer. The engine
-     *             answers through error_page and closes the connection.
+     *   CU_ERROR  the head is refused: *status (an HTTP status, 400, 431, ...) and *msg (the
+     *             reason for the log line and error page; static, or the driver's text valid
+     *             until its next parse on this thread) say how to answer. The engine logs
+     *             it and answers through error_page at once, then closes the connection.
      * After CU_OK the engine may call reset and then parse again on the same bytes at a new
      * address (the buffer moved while the body was being read ahead): the same request
      * must result. */
@@ -65,6 +66,11 @@ typedef struct cu_proto_s {
     /* Free the driver's per-connection state (c->pdata) when the connection's memory is
      * released. NULL when the driver keeps none. */
     void (*release)(cu_conn_t *c);
+
+    /* Queue an informational response (103 Early Hints) with these fields in c->out, before
+     * the final head. NULL when the protocol has none. CU_OK or CU_ERROR. */
+    int (*interim)(cu_conn_t *c, int status, const char *reason, const cu_str_t *names,
+                   const cu_str_t *values, size_t n);
 } cu_proto_t;
 
 /* HTTP/1.0 and 1.1 (h1_driver.c). */

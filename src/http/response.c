@@ -1,6 +1,7 @@
 /* Response writer: the app's status and fields kept structured, body framing (chunked
  * and Content-Length accounting), batching of small writes into one write with the head,
  * sendfile, error responses. The protocol driver (c->proto) serialises heads and pages. */
+#include "core/log.h"
 #include "http/conn.h"
 #include "http/proto.h"
 
@@ -245,11 +246,29 @@ static int send_body(cu_conn_t *c, const void *p, size_t n, int batch)
     return write_or_keep(c, iov, k);
 }
 
+/* A body for a response that has none (HEAD, 1xx, 204, 304): dropped, and said once, in
+ * gunicorn's words. */
+static void drop_body(cu_conn_t *c, uint64_t n)
+{
+    cu_resp_t *r = &c->resp;
+    if (n == 0 || r->no_body_warned)
+        return;
+    r->no_body_warned = 1;
+    cu_str_t m = c->request.method;
+    cu_log_warn("WSGI app sent body bytes on a no-body response (method=%.*s status=%d); "
+                "dropping per RFC 9110.",
+                (int)m.len, m.p, r->h.status);
+}
+
 int cu_resp_write(cu_conn_t *c, const void *p, size_t n)
 {
     cu_resp_t *r = &c->resp;
     if (r->h.status == 0)
         return CU_ERROR;
+    if (r->no_body) {
+        drop_body(c, n);
+        return CU_OK;
+    }
     if (r->content_length >= 0) {
         uint64_t left = (uint64_t)r->content_length - r->body_sent;
         if (r->body_sent >= (uint64_t)r->content_length)
@@ -308,10 +327,12 @@ int cu_resp_sendfile(cu_conn_t *c, int fd, off_t offset, int64_t count)
         if (count > left)
             count = left;
     }
-    if (r->no_body || count == 0) {
-        r->body_sent += (uint64_t)count;
+    if (r->no_body) {
+        drop_body(c, (uint64_t)count);
         return CU_OK;
     }
+    if (count == 0)
+        return CU_OK;
     /* Small files go through the normal path (one write with the head). */
     if (count <= 16384) {
         char buf[16384];
@@ -391,6 +412,7 @@ static const char *reason_for(int status)
     case 404: return "Not Found";
     case 408: return "Request Timeout";
     case 413: return "Payload Too Large";
+    case 414: return "URI Too Long";
     case 417: return "Expectation Failed";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
@@ -398,6 +420,17 @@ static const char *reason_for(int status)
     case 503: return "Service Unavailable";
     default: return "Error";
     }
+}
+
+int cu_resp_early_hints(cu_conn_t *c, const cu_str_t *names, const cu_str_t *values, size_t n)
+{
+    const cu_req_t *q = &c->request;
+    if (c->resp.head_sent || c->resp.head_emitted || c->proto->interim == NULL ||
+        q->version_major < 1 || (q->version_major == 1 && q->version_minor < 1))
+        return CU_OK;
+    if (c->proto->interim(c, 103, "Early Hints", names, values, n) != CU_OK)
+        return fail(c);
+    return cu_conn_flush(c);
 }
 
 int cu_resp_error(cu_conn_t *c, int status, const char *msg)

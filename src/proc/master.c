@@ -368,7 +368,10 @@ int cu_master_run(cu_config_t *cfg)
     }
     cu_log_debug("Arbiter booted");
     cu__log_listening(&m);
-    cu_log_info("Using worker: %s", cfg->worker_class_str ? cfg->worker_class_str : "sync");
+    cu_log_info("Using worker: %s", cu_config_worker_class_str(cfg));
+    if (cfg->http_parser && strcmp(cfg->http_parser, "auto") != 0)
+        cu_log_info("http_parser = '%s': requests are parsed by cunicorn's C parser",
+                    cfg->http_parser);
     cu_sd_notify("READY=1\nSTATUS=cunicorn arbiter booted");
 
     /* Twice the pool (HUP runs old and new side by side), at least CU_MIN_SLOTS. */

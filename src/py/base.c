@@ -6,6 +6,7 @@
 #include "py/embedded.h"
 
 #include "core/log.h"
+#include "py/pylog.h"
 
 cu__py_t cu__py;
 
@@ -46,6 +47,8 @@ PyObject *cu__py_module(const char *name)
 void cu__py_log_exception(int level, const char *msg)
 {
     PyObject *type, *value, *tb;
+    if (PyErr_Occurred() && cu__pylog_exception(level, msg))
+        return; /* logger_class formats the traceback itself */
     PyErr_Fetch(&type, &value, &tb);
     if (type == NULL) {
         cu_log(level, "%s", msg);

@@ -324,7 +324,7 @@ int cu__environ_init(const cu_config_t *cfg, int multithread)
     if (rc == 0)
         rc = PyDict_SetItemString(d, "wsgi.input_terminated", Py_True);
     if (rc == 0)
-        rc = set_str(d, "SERVER_SOFTWARE", "cunicorn/" CU_VERSION);
+        rc = set_str(d, "SERVER_SOFTWARE", CU_SERVER_SOFTWARE);
     if (rc == 0)
         rc = PyDict_SetItem(d, E.k_script_name, E.script_name);
     if (rc < 0) {
@@ -509,9 +509,11 @@ static int set_path(PyObject *env, const cu_req_t *r, PyObject *script, int *sta
                  memcmp(PyUnicode_1BYTE_DATA(script), path.p, (size_t)sl) == 0;
         if (!ok) {
             PyObject *p = latin1(path.p, path.len);
-            PyObject *m = p ? PyUnicode_FromFormat(
-                                  "Request path %R does not start with SCRIPT_NAME %R", p, script)
-                            : NULL;
+            PyObject *m =
+                p ? PyUnicode_FromFormat(
+                        "Configuration problem: Request path %R does not start with SCRIPT_NAME %R",
+                        p, script)
+                  : NULL;
             const char *t = m ? PyUnicode_AsUTF8(m) : NULL;
             if (t == NULL) {
                 Py_XDECREF(p);

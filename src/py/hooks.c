@@ -194,7 +194,7 @@ static PyObject *worker_for(int age, pid_t pid, pid_t ppid)
     PyObject *w = PyDict_GetItemWithError(by_age, key); /* borrowed */
     if (w == NULL && !PyErr_Occurred()) {
         PyObject *nw =
-            PyObject_CallMethod(support, "Worker", "ilOO", age, (long)ppid, cfg_obj, log_obj);
+            PyObject_CallMethod(support, "new_worker", "ilOO", age, (long)ppid, cfg_obj, log_obj);
         if (nw != NULL && PyDict_SetItem(by_age, key, nw) == 0)
             w = nw;
         Py_XDECREF(nw);
@@ -668,6 +668,46 @@ static PyObject *build_response(cu_conn_t *c)
     Py_XDECREF(status);
     Py_XDECREF(headers);
     return args;
+}
+
+PyObject *cu__hook_cfg_object(void)
+{
+    return ensure_objects() == CU_OK ? cfg_obj : NULL;
+}
+
+void cu__hook_logger_access(PyObject *logger, cu_conn_t *c, PyObject *req, PyObject *env,
+                            int64_t duration_us)
+{
+    PyObject *exc_type, *exc_val, *exc_tb;
+    PyErr_Fetch(&exc_type, &exc_val, &exc_tb);
+    PyObject *rq = NULL, *resp = NULL, *e = NULL, *dt = NULL, *td = NULL, *r = NULL;
+    if (ensure_objects() != CU_OK)
+        goto out;
+    rq = req ? Py_NewRef(req) : build_request(c);
+    /* An error page the server wrote itself: gunicorn logs a fresh Response with the
+     * status, no headers and nothing counted as sent. */
+    PyObject *args = c->resp.h.status && c->resp.h.tlen == 0
+                         ? Py_BuildValue("(i[]i)", c->resp.h.status, 0)
+                         : build_response(c);                    /* new ref */
+    PyObject *cls = PyObject_GetAttrString(support, "Response"); /* new ref */
+    resp = args && cls ? PyObject_CallObject(cls, args) : NULL;
+    Py_XDECREF(args);
+    Py_XDECREF(cls);
+    e = env ? Py_NewRef(env) : PyDict_New();
+    dt = PyImport_ImportModule("datetime");
+    td = dt ? PyObject_CallMethod(dt, "timedelta", "iiL", 0, 0, (long long)duration_us) : NULL;
+    if (rq && resp && e && td)
+        r = PyObject_CallMethod(logger, "access", "OOOO", resp, rq, e, td);
+    if (r == NULL)
+        cu__py_log_exception(CU_LOG_ERROR, "Exception in logger_class access()");
+out:
+    Py_XDECREF(r);
+    Py_XDECREF(td);
+    Py_XDECREF(dt);
+    Py_XDECREF(e);
+    Py_XDECREF(resp);
+    Py_XDECREF(rq);
+    PyErr_Restore(exc_type, exc_val, exc_tb);
 }
 
 void cu__hook_post_request(cu_conn_t *c, PyObject *req, PyObject *env, int pre_failed)

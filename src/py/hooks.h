@@ -129,6 +129,15 @@ void cu__hook_post_request(cu_conn_t *c, PyObject *req, PyObject *env, int pre_f
  * object hooks receive (borrowed). GIL held. CU_OK, or CU_ERROR with the error logged. */
 int cu__hook_ssl_context(PyObject **fn, PyObject **conf);
 
+/* The cfg object hooks receive (borrowed; NULL with the error logged). GIL held. */
+PyObject *cu__hook_cfg_object(void);
+
+/* logger.access(resp, req, environ, request_time) for the request on c, with gunicorn's
+ * objects (req: the hooks' req when given, else built; environ {} when NULL; request_time a
+ * datetime.timedelta of duration_us). Logs what it raises. GIL held. */
+void cu__hook_logger_access(PyObject *logger, cu_conn_t *c, PyObject *req, PyObject *env,
+                            int64_t duration_us);
+
 /* The post_worker_init call, for cu_py_worker_init (GIL held): CU_ERROR if it raised
  * (logged). */
 int cu__hook_post_worker_init(void);

@@ -81,7 +81,18 @@ typedef struct cu__start_resp_s {
     unsigned io_failed : 1; /* a write() hit a dead client */
 } cu__start_resp_t;
 
+/* environ["gunicorn.socket"] for the request on c (new ref; socket.c): touching it takes
+ * the connection over (c->taken_over). cu__sock_detach() when the request ends. */
+extern PyTypeObject cu__sock_type;
+PyObject *cu__sock_new(cu_conn_t *c);
+void cu__sock_detach(PyObject *sock);
+
 PyObject *cu__start_resp_new(cu_conn_t *c);
+/* environ["wsgi.early_hints"] for the request on c (new ref, start_response.c); a no-op
+ * after cu__early_hints_detach(). */
+extern PyTypeObject cu__hints_type;
+PyObject *cu__early_hints_new(cu_conn_t *c);
+void cu__early_hints_detach(PyObject *hints);
 void cu__start_resp_detach(PyObject *sr);
 
 /* Module-level objects shared by the types; created in runtime.c's module init. */

@@ -14,6 +14,7 @@
 
 /* How gunicorn's Logger.setup arranges the two loggers before applying a user config. */
 static struct {
+    PyObject *logger;   /* logger_class instance; NULL = the C logger */
     PyObject *err_log;  /* gunicorn.error's bound .log (level, msg); NULL = no bridge */
     PyObject *acc_info; /* gunicorn.access's bound .info (msg) */
     int syslog_access;  /* access lines to syslog too */
@@ -49,10 +50,105 @@ static int py_emit(PyObject *fn, int level, const char *msg, size_t len)
     return 1;
 }
 
+/* The logger_class method for a level, as gunicorn's code calls them. */
+static const char *level_method(int level)
+{
+    return level >= CU_LOG_CRITICAL  ? "critical"
+           : level >= CU_LOG_ERROR   ? "error"
+           : level >= CU_LOG_WARNING ? "warning"
+           : level >= CU_LOG_INFO    ? "info"
+                                     : "debug";
+}
+
+/* One line to the logger_class instance, from any thread. */
+static int logger_emit(int level, const char *msg, size_t len)
+{
+    PyGILState_STATE g = PyGILState_Ensure();
+    while (len > 0 && msg[len - 1] == '\n')
+        len--;
+    PyObject *s = PyUnicode_DecodeUTF8(msg, (Py_ssize_t)len, "replace"); /* new ref */
+    PyObject *r = s ? PyObject_CallMethod(P.logger, level_method(level), "O", s) : NULL;
+    if (r == NULL) {
+        /* the user's logger failed: say so on the error log fd, once per line */
+        PyErr_Print();
+    }
+    Py_XDECREF(r);
+    Py_XDECREF(s);
+    PyGILState_Release(g);
+    return 1;
+}
+
+PyObject *cu__pylog_logger(void)
+{
+    return P.logger;
+}
+
+int cu__pylog_exception(int level, const char *msg)
+{
+    if (P.logger == NULL)
+        return 0;
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb != NULL && value != NULL)
+        (void)PyException_SetTraceback(value, tb);
+    PyObject *info =
+        PyTuple_Pack(3, type ? type : Py_None, value ? value : Py_None, tb ? tb : Py_None);
+    PyObject *kw = info ? Py_BuildValue("{sO}", "exc_info", info) : NULL;
+    PyObject *fn = PyObject_GetAttrString(P.logger, "log");
+    PyObject *args = Py_BuildValue("(is)", level, msg);
+    PyObject *r = fn && args && kw ? PyObject_Call(fn, args, kw) : NULL;
+    if (r == NULL)
+        PyErr_Print();
+    Py_XDECREF(r);
+    Py_XDECREF(args);
+    Py_XDECREF(fn);
+    Py_XDECREF(kw);
+    Py_XDECREF(info);
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
+    return 1;
+}
+
+/* logger_class: load the class (a config-file class object, or "module.Class"; "simple"
+ * and gunicorn's default mean the C logger) and make the one instance, as gunicorn's
+ * arbiter does: cls(cfg), cfg being the object hooks get. */
+static int logger_class(const cu_config_t *cfg)
+{
+    const char *uri = cfg->logger_class;
+    if (uri == NULL || strcmp(uri, "simple") == 0 || strcmp(uri, "gunicorn.glogging.Logger") == 0 ||
+        strcmp(uri, "egg:gunicorn#simple") == 0)
+        return CU_OK;
+    PyObject *cls = cu__pylog_kept_dict("logger_class"); /* new ref: a class from the file */
+    if (cls == NULL) {
+        const char *dot = strrchr(uri, '.');
+        if (dot == NULL || dot == uri || dot[1] == '\0') {
+            cu_log_error("logger_class: %s is not a module.Class path", uri);
+            return CU_ERROR;
+        }
+        char *modname = cu_xstrndup(uri, (size_t)(dot - uri));
+        PyObject *mod = PyImport_ImportModule(modname);
+        cu_free(modname);
+        cls = mod ? PyObject_GetAttrString(mod, dot + 1) : NULL;
+        Py_XDECREF(mod);
+    }
+    PyObject *cfgobj = cls ? cu__hook_cfg_object() : NULL; /* borrowed */
+    P.logger = cfgobj ? PyObject_CallOneArg(cls, cfgobj) : NULL;
+    Py_XDECREF(cls);
+    if (P.logger == NULL) {
+        cu__py_log_exception(CU_LOG_ERROR, "cannot set up logger_class");
+        return CU_ERROR;
+    }
+    return CU_OK;
+}
+
 static int error_sink(int level, const char *msg, size_t len, int block)
 {
     cu_statsd_log_level(level, block);
     cu_syslog_send(level, "error", msg, len);
+    if (P.logger)
+        return logger_emit(level, msg, len);
     if (P.err_log)
         return py_emit(P.err_log, level, msg, len);
     return 0;
@@ -156,7 +252,9 @@ int cu__pylog_setup(const cu_config_t *cfg)
     }
     if (python_logging(cfg) != CU_OK)
         return CU_ERROR;
-    if (cu_statsd_enabled() || cu_syslog_enabled() || P.err_log)
+    if (logger_class(cfg) != CU_OK)
+        return CU_ERROR;
+    if (cu_statsd_enabled() || cu_syslog_enabled() || P.err_log || P.logger)
         cu_log_sink = error_sink;
     if (P.syslog_access || P.acc_info)
         cu_access_log_set_sink(access_sink);

@@ -72,7 +72,8 @@ static int check_header(PyObject *item, PyObject **name, PyObject **value)
     for (Py_ssize_t i = 0; ok && i < n; i++)
         ok = is_tchar((unsigned char)p[i]);
     if (!ok) {
-        PyErr_Format(cu__py.exc_header_name, "%R", *name);
+        PyErr_Format(cu__py.exc_header_name,
+                     "Invalid response header name from the application: %R", *name);
         return -1;
     }
     if (!PyUnicode_Check(*value)) {
@@ -85,7 +86,7 @@ static int check_header(PyObject *item, PyObject **name, PyObject **value)
         ok = is_vchar_or_ws((unsigned char)p[i]);
     if (!ok) {
         /* The name only: the value may hold data that must not travel further. */
-        PyErr_Format(cu__py.exc_header, "%R", *name);
+        PyErr_Format(cu__py.exc_header, "Invalid response header from the application: %R", *name);
         return -1;
     }
     return 0;
@@ -122,6 +123,140 @@ static PyObject *sr_write(PyObject *op, PyObject *data)
 
 static PyMethodDef write_def = {"write", sr_write, METH_O,
                                 "write(data): send bytes now (legacy WSGI write callable)."};
+
+/* ---- wsgi.early_hints(headers) ---- */
+
+/* The latin-1 bytes of a header part given as str or bytes; NULL if it is neither or
+ * does not fit latin-1. */
+static const char *part_bytes(PyObject *o, Py_ssize_t *n)
+{
+    if (PyBytes_Check(o)) {
+        *n = PyBytes_GET_SIZE(o);
+        return PyBytes_AS_STRING(o);
+    }
+    return PyUnicode_Check(o) ? latin1(o, n) : NULL;
+}
+
+/* The callable: a small object recycled between requests (like wsgi.input), so that
+ * offering it costs no allocation per request. */
+typedef struct {
+    PyObject_HEAD vectorcallfunc vectorcall;
+    cu_conn_t *c; /* borrowed; NULL once the request is over */
+} cu__hints_t;
+
+/* gunicorn 25+: send 103 Early Hints with these (name, value) pairs before the response,
+ * validated like response headers; nothing once the response started or for HTTP/1.0. */
+static PyObject *early_hints(cu__hints_t *self, PyObject *headers)
+{
+    if (self->c == NULL || self->c->resp.head_sent)
+        Py_RETURN_NONE;
+    PyObject *seq = PySequence_Fast(headers, "early hints must be a list of (name, value)");
+    if (seq == NULL)
+        return NULL;
+    Py_ssize_t nh = PySequence_Fast_GET_SIZE(seq);
+    cu_str_t *names = PyMem_Calloc((size_t)nh + 1, sizeof(*names));
+    cu_str_t *values = PyMem_Calloc((size_t)nh + 1, sizeof(*values));
+    PyObject *ret = NULL;
+    if (names == NULL || values == NULL) {
+        PyErr_NoMemory();
+        goto out;
+    }
+    for (Py_ssize_t i = 0; i < nh; i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
+        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
+            PyErr_Format(PyExc_TypeError, "early hint %R is not a (name, value) tuple", item);
+            goto out;
+        }
+        PyObject *name = PyTuple_GET_ITEM(item, 0), *value = PyTuple_GET_ITEM(item, 1);
+        Py_ssize_t nl = 0, vl = 0;
+        const char *np = part_bytes(name, &nl), *vp = part_bytes(value, &vl);
+        int ok = np != NULL && nl > 0;
+        for (Py_ssize_t k = 0; ok && k < nl; k++)
+            ok = is_tchar((unsigned char)np[k]);
+        if (!ok) {
+            PyErr_Format(cu__py.exc_header_name,
+                         "Invalid response header name from the application: %R", name);
+            goto out;
+        }
+        ok = vp != NULL;
+        for (Py_ssize_t k = 0; ok && k < vl; k++)
+            ok = is_vchar_or_ws((unsigned char)vp[k]);
+        if (!ok) {
+            /* the name only, as gunicorn */
+            PyErr_Format(cu__py.exc_header, "Invalid response header from the application: %R",
+                         name);
+            goto out;
+        }
+        while (vl > 0 && (*vp == ' ' || *vp == '\t'))
+            vp++, vl--;
+        while (vl > 0 && (vp[vl - 1] == ' ' || vp[vl - 1] == '\t'))
+            vl--;
+        names[i] = (cu_str_t){np, (size_t)nl};
+        values[i] = (cu_str_t){vp, (size_t)vl};
+    }
+    /* seq keeps every name and value alive while the GIL is released */
+    cu_conn_t *c = self->c;
+    int rc;
+    PyThreadState *ts = PyEval_SaveThread();
+    rc = cu_resp_early_hints(c, names, values, (size_t)nh);
+    PyEval_RestoreThread(ts);
+    if (rc != CU_OK) {
+        errno = EPIPE;
+        PyErr_SetFromErrno(PyExc_OSError);
+        goto out;
+    }
+    ret = Py_NewRef(Py_None);
+out:
+    PyMem_Free(names);
+    PyMem_Free(values);
+    Py_DECREF(seq);
+    return ret;
+}
+
+static PyObject *hints_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
+                                  PyObject *kwnames)
+{
+    if (PyVectorcall_NARGS(nargsf) != 1 || (kwnames && PyTuple_GET_SIZE(kwnames))) {
+        PyErr_SetString(PyExc_TypeError, "early_hints() takes one argument: the headers");
+        return NULL;
+    }
+    return early_hints((cu__hints_t *)callable, args[0]);
+}
+
+PyTypeObject cu__hints_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "cunicorn.EarlyHints",
+    .tp_basicsize = sizeof(cu__hints_t),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "wsgi.early_hints(headers): send 103 Early Hints with these (name, value) "
+              "pairs now",
+    .tp_vectorcall_offset = offsetof(cu__hints_t, vectorcall),
+    .tp_call = PyVectorcall_Call,
+};
+
+static PyObject *spare_hints; /* recycled when nobody else holds it (GIL held) */
+
+PyObject *cu__early_hints_new(cu_conn_t *c)
+{
+    cu__hints_t *h;
+    if (spare_hints != NULL && Py_REFCNT(spare_hints) == 1) {
+        h = (cu__hints_t *)spare_hints;
+    } else {
+        Py_CLEAR(spare_hints);
+        h = PyObject_New(cu__hints_t, &cu__hints_type);
+        if (h == NULL)
+            return NULL;
+        h->vectorcall = hints_vectorcall;
+        spare_hints = (PyObject *)h;
+    }
+    h->c = c;
+    Py_INCREF(h);
+    return (PyObject *)h;
+}
+
+void cu__early_hints_detach(PyObject *hints)
+{
+    ((cu__hints_t *)hints)->c = NULL;
+}
 
 /* ---- start_response ---- */
 

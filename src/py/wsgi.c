@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "log/access.h"
 #include "log/statsd.h"
+#include "py/pylog.h"
 #include "py/reload.h"
 
 #include <errno.h>
@@ -25,10 +26,9 @@ int cu__types_ready(PyObject *m)
         PyTypeObject *t;
         const char *name;
     } types[] = {
-        {&cu__input_type, "Input"},
-        {&cu__filewrapper_type, "FileWrapper"},
-        {&cu__errors_type, "ErrorsWrapper"},
-        {&cu__start_resp_type, "StartResponse"},
+        {&cu__input_type, "Input"},          {&cu__filewrapper_type, "FileWrapper"},
+        {&cu__errors_type, "ErrorsWrapper"}, {&cu__sock_type, "ConnectionSocket"},
+        {&cu__hints_type, "EarlyHints"},     {&cu__start_resp_type, "StartResponse"},
     };
     for (size_t i = 0; i < CU_NELEM(types); i++) {
         if (PyType_Ready(types[i].t) < 0)
@@ -189,7 +189,7 @@ static int write_iter(cu_conn_t *c, cu__start_resp_t *sr, PyObject *result)
  * when the file cannot be sent that way (no fileno, not a regular file): iterate instead. */
 static int write_file(cu_conn_t *c, cu__start_resp_t *sr, cu__filewrapper_t *fw)
 {
-    if (fw->filelike == NULL)
+    if (fw->filelike == NULL || !cu_config_use_sendfile(cu__py.cfg))
         return 1;
     PyObject *fno = PyObject_CallMethod(fw->filelike, "fileno", NULL); /* new ref */
     if (fno == NULL) {
@@ -332,11 +332,16 @@ static ssize_t env_lookup(void *ctx, const char *name, size_t nlen, char *buf, s
     return (ssize_t)len;
 }
 
-static void access_log(cu_conn_t *c, PyObject *env)
+static void access_log(cu_conn_t *c, PyObject *env, PyObject *hreq)
 {
     int64_t end_us = cu_wall_us();
     cu_statsd_request(c->resp.h.status,
                       end_us - c->request.start_us); /* no-op unless statsd_host */
+    PyObject *logger = cu__pylog_logger();
+    if (logger != NULL) { /* logger_class: gunicorn calls its access() for every request */
+        cu__hook_logger_access(logger, c, hreq, env, end_us - c->request.start_us);
+        return;
+    }
     if (!cu_access_log_enabled())
         return;
     cu_access_rec_t rec = {
@@ -353,10 +358,50 @@ static void access_log(cu_conn_t *c, PyObject *env)
 
 /* ---- the request ---- */
 
+/* What gunicorn adds to the environ beyond PEP 3333: wsgi.early_hints (*hints) and
+ * gunicorn.socket (*sock): new refs, for their detach calls. GIL held. */
+static int add_server_extras(PyObject *env, cu_conn_t *c, PyObject **hints, PyObject **sock)
+{
+    static PyObject *k_hints, *k_sock; /* interned, kept for the process's life */
+    if (k_hints == NULL && (k_hints = PyUnicode_InternFromString("wsgi.early_hints")) == NULL)
+        return -1;
+    if (k_sock == NULL && (k_sock = PyUnicode_InternFromString("gunicorn.socket")) == NULL)
+        return -1;
+    *hints = cu__early_hints_new(c);
+    int rc = *hints ? PyDict_SetItem(env, k_hints, *hints) : -1;
+    *sock = rc == 0 ? cu__sock_new(c) : NULL;
+    return *sock ? PyDict_SetItem(env, k_sock, *sock) : -1;
+}
+
+/* The app took the connection over through gunicorn.socket: whatever it returned or
+ * raised, nothing more goes on the wire (the engine lets go of the connection). Its way
+ * out under gunicorn is StopIteration, which gunicorn logs as "Closing connection.". The
+ * access log shows 101 for an Upgrade the app answered itself. */
+static int after_take_over(cu_conn_t *c, PyObject *result)
+{
+    if (result == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_StopIteration)) {
+            PyErr_Clear();
+            cu_log_debug("Closing connection.");
+        } else {
+            cu__py_log_exception(CU_LOG_ERROR, "Error handling request (connection taken over)");
+        }
+    }
+    if (c->resp.h.status == 0) {
+        for (size_t i = 0; i < c->request.nheaders; i++)
+            if (cu_str_ieq_lit(c->request.headers[i].name, "upgrade")) {
+                (void)cu_resp_head_status(&c->resp.h, 101, "101 Switching Protocols", 23);
+                break;
+            }
+    }
+    return CU_ERROR;
+}
+
 static int handle(cu_conn_t *c)
 {
     int rc = CU_OK;
-    PyObject *input = NULL, *sr = NULL, *env = NULL, *result = NULL, *hreq;
+    PyObject *input = NULL, *sr = NULL, *env = NULL, *result = NULL, *gsock = NULL;
+    PyObject *hints = NULL, *hreq;
     int pre_failed;
 
     hreq = pre_request(c, &pre_failed);
@@ -389,10 +434,16 @@ static int handle(cu_conn_t *c)
         }
         goto done;
     }
+    if (add_server_extras(env, c, &hints, &gsock) < 0) {
+        rc = app_error(c, srp);
+        goto done;
+    }
 
     PyObject *args[2] = {env, sr};
     result = PyObject_Vectorcall(cu__py.app, args, 2, NULL);
-    if (result == NULL) {
+    if (c->taken_over) {
+        rc = after_take_over(c, result);
+    } else if (result == NULL) {
         rc = app_error(c, srp);
     } else {
         int b = write_result(c, srp, result);
@@ -406,7 +457,7 @@ static int handle(cu_conn_t *c)
     }
 
 done:
-    access_log(c, env);
+    access_log(c, env, hreq);
     if (result != NULL && close_result(result) < 0) {
         cu__py_log_exception(CU_LOG_ERROR, "Error handling request");
         /* The response may be complete already; make sure the connection is not reused. */
@@ -417,12 +468,18 @@ done:
         cu__input_detach(input);
     if (sr != NULL)
         cu__start_resp_detach(sr);
+    if (gsock != NULL)
+        cu__sock_detach(gsock);
+    if (hints != NULL)
+        cu__early_hints_detach(hints);
     post_request(c, hreq, env, pre_failed);
     Py_CLEAR(hreq);
     Py_CLEAR(result);
     Py_CLEAR(env);
     Py_CLEAR(sr);
     Py_CLEAR(input);
+    Py_CLEAR(gsock);
+    Py_CLEAR(hints);
     return rc;
 }
 

@@ -301,9 +301,12 @@ static int handle_proxy(cu_engine_t *e, cu_conn_t *c)
 
 static void after_request(cu_engine_t *e, cu_conn_t *c, int rc)
 {
-    if (rc == CU_OK && !c->closing && !c->body.done && cu_body_drain(c) != CU_OK)
+    /* An app that took the connection over owns it: no drain, no linger, no keep-alive,
+     * only our fd is closed below (the app's dup keeps the connection open). */
+    int taken = c->taken_over;
+    if (!taken && rc == CU_OK && !c->closing && !c->body.done && cu_body_drain(c) != CU_OK)
         rc = CU_ERROR;
-    int reusable = rc == CU_OK && cu_conn_end_request(c) == CU_OK;
+    int reusable = !taken && rc == CU_OK && cu_conn_end_request(c) == CU_OK;
     e->nrequests++;
     if (e->report.served)
         e->report.served(e->report.arg, e->nrequests);
@@ -312,6 +315,11 @@ static void after_request(cu_engine_t *e, cu_conn_t *c, int rc)
         if (e->report.retiring)
             e->report.retiring(e->report.arg); /* the master starts the replacement now */
         cu_engine_stop(e);
+    }
+    if (taken) {
+        c->out.pos = c->out.len = 0;
+        conn_close(e, c);
+        return;
     }
     if (!reusable) {
         c->closing = 1;

@@ -30,6 +30,7 @@ void cu_settings_resolve(const cu_config_t *cfg, unsigned pid, cu_conn_settings_
     s->h1.permit_unconventional_http_method = cfg->permit_unconventional_http_method != 0;
     s->h1.permit_unconventional_http_version = cfg->permit_unconventional_http_version != 0;
     s->h1.casefold_http_method = cfg->casefold_http_method != 0;
+    s->h1.require_host = cfg->require_host != 0;
     s->h1_trusted = s->h1;
     if (cfg->forwarder_headers.n > 0) {
         es->fwd_names = cu_xcalloc(cfg->forwarder_headers.n, sizeof(*es->fwd_names));

@@ -59,7 +59,11 @@ class ServerPool:
         s = self.servers.get(key)
         if s is not None and s.proc.poll() is None:
             return s
-        args = cfg_to_flags(cfg) + ["--worker-class", worker_class, "--keep-alive", "2"]
+        # The vectors are gunicorn's parser corpus, where an HTTP/1.1 request without Host is
+        # valid; cunicorn answers those 400 by default (RFC 9112 3.2, --no-require-host
+        # serves them as gunicorn does; tests/integration/test_parity.py checks the rule).
+        args = cfg_to_flags(cfg) + ["--worker-class", worker_class, "--keep-alive", "2",
+                                    "--no-require-host"]
         if cfg.get("proxy_protocol"):
             args += ["--proxy-allow-from", "127.0.0.1"]
         s = srv.Server("environ_echo:app", args, cwd=srv.EXAMPLES, pythonpath=srv.EXAMPLES)

@@ -55,6 +55,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (rc == -1) {
         assert(r.error != CU_H1E_NONE);
         assert(cu_h1_error_status(r.error) >= 400);
+        /* gunicorn's texts for it, whole and into a buffer too small for them */
+        char msg[64], big[4096];
+        size_t m = cu_h1_error_message(&r, 0, big, sizeof(big));
+        assert(m < sizeof(big) && big[m] == '\0');
+        m = cu_h1_error_message(&r, 1, msg, sizeof(msg));
+        assert(m < sizeof(msg) && msg[m] == '\0');
     } else {
         assert(rc == -2);
     }

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -701,3 +702,16 @@ class Server:
             return resp
         finally:
             s.close()
+
+
+class GunicornServer(Server):
+    """The reference: real gunicorn 27 (python -m gunicorn) started like Server starts
+    cunicorn, for differential tests that compare what both do with the same input."""
+
+    def command(self):
+        # no control socket: its default path is shared by every gunicorn and cunicorn
+        return ([sys.executable, "-m", "gunicorn", "--no-control-socket"]
+                + Server.command(self)[1:])
+
+    def sanitizer_reports(self):
+        return []

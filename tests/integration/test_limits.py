@@ -4,6 +4,7 @@ paths, NUL bytes. Each gets the documented status (docs/security.md) and the wor
 serving: same worker pid, next request OK."""
 import hashlib
 import json
+import re
 import socket
 import threading
 
@@ -69,8 +70,8 @@ HEAD_LIMITS = [
     # name, raw, status (None = served 200)
     ("request_line_at_limit", b"GET /?" + b"a" * 4000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
      None),
-    ("request_line_too_long", b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 400),
-    ("request_line_huge", b"GET /" + b"a" * 200000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+    ("request_line_too_long", b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+    ("request_line_huge", b"GET /" + b"a" * 200000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
     # 100 fields with the Connection: close the test adds
     ("fields_at_limit", b"GET / HTTP/1.1\r\nHost: x\r\n"
      + b"".join(b"X-H%d: v\r\n" % i for i in range(98)) + b"\r\n", None),
@@ -91,8 +92,6 @@ HEAD_LIMITS = [
      b"\r\n\r\nabc", 400),
     ("cl_huge_digits", b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: " + b"9" * 5000
      + b"\r\n\r\nabc", 400),
-    ("raw_utf8_in_target", "GET /café HTTP/1.1\r\nHost: x\r\n\r\n".encode("utf-8"), 400),
-    ("raw_latin1_in_target", b"GET /caf\xe9 HTTP/1.1\r\nHost: x\r\n\r\n", 400),
     ("nul_in_target", b"GET /a\x00b HTTP/1.1\r\nHost: x\r\n\r\n", 400),
     ("nul_in_field_value", b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n", 400),
     ("nul_in_field_name", b"GET / HTTP/1.1\r\nHost: x\r\nX\x00A: b\r\n\r\n", 400),
@@ -112,8 +111,8 @@ def test_head_limits(server, name, raw, status):
     else:
         assert got == status, "%s: expected %d, got %r\n%s" % (name, status, data[:300],
                                                               server.describe()[-2000:])
-        # exactly one response, then the close
-        assert data.count(b"HTTP/1.") == 1, data[:500]
+        # exactly one response, then the close (the page may quote the request line)
+        assert len(re.findall(rb"(?m)^HTTP/1\.\d \d{3} ", data)) == 1, data[:500]
     assert closed
     still_serving(server, pid)
 
@@ -265,6 +264,30 @@ def test_percent_encoded_nul_in_path(server):
     still_serving(server, pid)
 
 
+@pytest.mark.parametrize("raw_path,path_info", [
+    ("/environ/café".encode("utf-8"), "/environ/caf\u00c3\u00a9"),
+    (b"/environ/caf\xe9", "/environ/caf\u00e9"),
+    (b"/environ/%C3%A9/\xc3\xa9", "/environ/\u00c3\u00a9/\u00c3\u00a9"),
+])
+def test_raw_bytes_in_target_are_served(server, raw_path, path_info):
+    """Unencoded bytes >= 0x80 in the request-target (clients and scanners send UTF-8 as it
+    is): served, as nginx does; PATH_INFO and RAW_URI are the bytes read as latin-1 (PEP
+    3333), percent-escapes decoded the same way."""
+    pid = pid_of(server)
+    s = server.connect()
+    try:
+        s.sendall(b"GET " + raw_path + b"?q=\xff HTTP/1.1\r\nHost: x\r\n\r\n")
+        r = HTTPReader(s).read_response()
+    finally:
+        s.close()
+    assert r.status == 200, r
+    env = json.loads(r.body)
+    assert env["PATH_INFO"] == path_info
+    assert env["RAW_URI"] == raw_path.decode("latin-1") + "?q=\u00ff"
+    assert env["QUERY_STRING"] == "q=\u00ff"
+    still_serving(server, pid)
+
+
 def test_latin1_field_value(server):
     pid = pid_of(server)
     s = server.connect()
@@ -301,6 +324,6 @@ def test_limit_request_line_0_with_small_field_size_is_unlimited(klass):
         assert got == 431 and closed, data[:300]
         got, data, closed = send_raw(
             s, b"GET /" + b"a" * (1024 * 1024 + 10) + b" HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert got == 400, data[:300]
+        assert got == 414, data[:300]  # LimitRequestLine, as gunicorn 27 answers it
     finally:
         s.close()

@@ -146,6 +146,13 @@ def convert(vtype, name, v, default):
         if not isinstance(v, str):
             raise TypeError('Invalid type for casting: %s' % v)
         return ('set', v)
+    if vtype == CLASS and name == 'logger_class':
+        KEPT.pop(name, None)
+        if inspect.isclass(v):
+            KEPT[name] = v  # py/pylog.c instantiates it
+            return ('set', '%s.%s' % (v.__module__, v.__qualname__))
+        v = _string(v)
+        return ('skip',) if v is None else ('set', v)
     if vtype == CLASS:
         if inspect.isfunction(v) or inspect.ismethod(v):
             v = v()

@@ -36,6 +36,24 @@ def lit(text):
     except Exception:
         return text
 
+def parse_address(bind):
+    '''A bind as gunicorn's cfg.address lists it: (host, port), a unix path, an fd.'''
+    if bind.startswith('unix:'):
+        return bind[7:] if bind.startswith('unix://') else bind[5:]
+    if bind.startswith('fd://'):
+        return int(bind[5:])
+    if bind.startswith('tcp://'):
+        bind = bind[6:]
+    host, port = bind, '8000'
+    if '[' in bind and ']' in bind:
+        host, _, rest = bind[1:].partition(']')
+        port = rest[1:] if rest.startswith(':') else port
+    elif ':' in bind:
+        host, port = bind.split(':')[:2]
+    elif bind == '':
+        host = '0.0.0.0'
+    return host.lower(), int(port)
+
 class Setting:
     __slots__ = ('name', 'value')
     def __init__(self, name, value):
@@ -70,7 +88,7 @@ class Config:
         return 'gthread' if sync and self.threads > 1 else wc
     @property
     def address(self):
-        return list(self.bind)
+        return [parse_address(b) for b in self.bind]
     @property
     def env(self):
         return dict(e.split('=', 1) for e in self.raw_env)
@@ -85,6 +103,10 @@ class Config:
         return os.getegid()
     @property
     def sendfile(self):
+        if self.settings['sendfile'].value is not None:
+            return False
+        if 'SENDFILE' in os.environ:
+            return os.environ['SENDFILE'].lower() in ('y', '1', 'yes', 'true')
         return True
     def __str__(self):
         w = max(len(k) for k in self.settings)
@@ -135,6 +157,19 @@ class Worker:
     def __str__(self):
         return '<Worker %s>' % self.pid
 
+class SyncWorker(Worker):
+    '''worker under the sync class (gunicorn.workers.sync.SyncWorker).'''
+
+class ThreadWorker(Worker):
+    '''worker under gthread (gunicorn.workers.gthread.ThreadWorker).'''
+
+def new_worker(age, ppid, cfg, log):
+    '''The worker object of the class that runs: sync with threads > 1 is gthread.'''
+    wc = cfg.settings['worker_class'].value
+    sync = wc in ('sync', 'egg:gunicorn#sync', 'gunicorn.workers.sync.SyncWorker')
+    cls = SyncWorker if sync and cfg.threads <= 1 else ThreadWorker
+    return cls(age, ppid, cfg, log)
+
 class Request:
     '''req: the parsed request head, as gunicorn's Request exposes it.'''
     def __init__(self, method, uri, path, query, fragment, version, headers, scheme,
@@ -153,6 +188,9 @@ class Request:
 class Response:
     '''resp: what post_request reads from gunicorn's Response.'''
     def __init__(self, status, headers, sent):
+        if isinstance(status, int):
+            import http
+            status = '%d %s' % (status, http.HTTPStatus(status).phrase)
         self.status = status
         try:
             self.status_code = int(status.split(None, 1)[0]) if status else None

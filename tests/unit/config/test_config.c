@@ -372,7 +372,16 @@ static void test_not_yet(void)
     CHECK(parse(&c, "--http2-initial-window-size", "100", "app:app", NULL) == 2 &&
           has(errtext, "(http2_initial_window_size)"));
     cu_config_free(&c);
-    CHECK(parse(&c, "--no-sendfile", "app:app", NULL) == 2 && has(errtext, "(sendfile)"));
+    CHECK(parse(&c, "app:app", NULL) == 0 && c.sendfile == -1);
+    cu_config_free(&c);
+    CHECK(parse(&c, "--no-sendfile", "app:app", NULL) == 0 && c.sendfile == 0 &&
+          !cu_config_use_sendfile(&c));
+    cu_config_free(&c);
+    CHECK(parse(&c, "--http-parser", " Python", "app:app", NULL) == 0 &&
+          strcmp(c.http_parser, "python") == 0);
+    cu_config_free(&c);
+    CHECK(parse(&c, "--http-parser", "pico", "app:app", NULL) != 0 &&
+          has(errtext, "http_parser must be one of: auto, fast, python"));
     cu_config_free(&c);
     CHECK(parse(&c, "--http2-max-c", "5", "app:app", NULL) == 2 &&
           has(errtext, "http2_max_concurrent_streams"));

@@ -366,7 +366,12 @@ static void test_request_line(void)
     CHECK(fails("GET  / HTTP/1.1\r\n\r\n", CU_H1E_REQUEST_LINE));
     CHECK(fails("GET /\r\n\r\n", CU_H1E_REQUEST_LINE));
     CHECK(fails("GET /a\x01 HTTP/1.1\r\n\r\n", CU_H1E_REQUEST_LINE));
-    CHECK(fails("GET /\xc3\xa9 HTTP/1.1\r\n\r\n", CU_H1E_REQUEST_LINE));
+    CHECK(parse("GET /caf\xc3\xa9?q=\xff#\x80 HTTP/1.1\r\n\r\n", &r) > 0); /* raw bytes >= 0x80 */
+    CHECK_STR(r.path, "/caf\xc3\xa9");
+    CHECK_STR(r.query, "q=\xff");
+    CHECK_STR(r.fragment, "\x80");
+    CHECK(fails("GET /\x7f HTTP/1.1\r\n\r\n", CU_H1E_REQUEST_LINE));
+    CHECK(fails("GET /\xc3\xa9\x01 HTTP/1.1\r\n\r\n", CU_H1E_REQUEST_LINE));
     CHECK(fails("GET /\r HTTP/1.1\r\n\r\n", CU_H1E_REQUEST_LINE));
     CHECK(fails("GET / HTTP/1.1\n\r\n", CU_H1E_REQUEST_LINE));
     CHECK(fails("\nGET / HTTP/1.1\r\n\r\n", CU_H1E_REQUEST_LINE));
@@ -417,7 +422,12 @@ static void test_limits(void)
     CHECK(parse_o("GET /234567 HTTP/1.1\r\n\r\n", 24, &r, &o) > 0); /* 20 bytes */
     CHECK(fails_o("GET /2345678 HTTP/1.1\r\n\r\n", CU_H1E_LIMIT_LINE, &o));
     CHECK(parse_o("GET /2345678 HTTP/1.", 20, &r, &o) == -2);
-    CHECK(parse_o("GET /2345678 HTTP/1.1", 21, &r, &o) == -1 && r.error == CU_H1E_LIMIT_LINE);
+    /* incomplete and over the limit: judged once past 8 KiB (gunicorn's read size) */
+    CHECK(parse_o("GET /2345678 HTTP/1.1", 21, &r, &o) == -2);
+    memset(big, 'a', sizeof(big));
+    memcpy(big, "GET /", 5);
+    CHECK(parse_o(big, 8192, &r, &o) == -2);
+    CHECK(parse_o(big, 8193, &r, &o) == -1 && r.error == CU_H1E_LIMIT_LINE);
     CHECK(parse_o("GET /234567 HTTP/1.1\r", 21, &r, &o) == -2);
     o.limit_request_line = eff_line(0); /* unlimited */
     memset(big, 'a', sizeof(big));
@@ -604,7 +614,7 @@ static void test_framing(void)
     CHECK(cu_h1_error_status(CU_H1E_LIMIT_FIELD_SIZE) == 431);
     CHECK(cu_h1_error_status(CU_H1E_TRANSFER_CODING) == 501);
     CHECK(cu_h1_error_status(CU_H1E_HEADER) == 400);
-    CHECK(cu_h1_error_status(CU_H1E_LIMIT_LINE) == 400);
+    CHECK(cu_h1_error_status(CU_H1E_LIMIT_LINE) == 414);
     CHECK(strlen(cu_h1_error_name(CU_H1E_OBS_FOLD)) > 0);
 }
 
@@ -675,8 +685,113 @@ static void test_issue_limit_before_bare_lf(void)
     CHECK(fails_o("GET / HTTP/1.1\r\nA: 1\r\n 345\n\r\n", CU_H1E_LIMIT_FIELD_SIZE, &o));
 }
 
+/* gunicorn's texts for each failure (str() of its exception; its error page's message). */
+static int says(const char *raw, const char *log, const char *page)
+{
+    cu_h1_request_t r;
+    char a[512], b[512];
+    if (parse(raw, &r) != -1)
+        return 0;
+    cu_h1_error_message(&r, 0, a, sizeof(a));
+    cu_h1_error_message(&r, 1, b, sizeof(b));
+    if (strcmp(a, log) != 0 || (page && strcmp(b, page) != 0)) {
+        fprintf(stderr, "  %.40s: log [%s] page [%s]\n", raw, a, b);
+        return 0;
+    }
+    return 1;
+}
+
+static void test_require_host(void)
+{
+    cu_h1_request_t r;
+    cu_h1_opts_t o = defaults();
+    o.require_host = 1;
+    CHECK(fails_o("GET / HTTP/1.1\r\nA: b\r\n\r\n", CU_H1E_NO_HOST, &o));
+    CHECK(fails_o("GET / HTTP/1.9\r\n\r\n", CU_H1E_NO_HOST, &o));
+    CHECK(parse_o("GET / HTTP/1.1\r\nhOsT: x\r\n\r\n", strlen("GET / HTTP/1.1\r\nhOsT: x\r\n\r\n"),
+                  &r, &o) > 0);
+    CHECK(parse_o("GET / HTTP/1.1\r\nHost:\r\n\r\n", strlen("GET / HTTP/1.1\r\nHost:\r\n\r\n"), &r,
+                  &o) > 0); /* empty is a Host */
+    CHECK(parse_o("GET / HTTP/1.0\r\n\r\n", strlen("GET / HTTP/1.0\r\n\r\n"), &r, &o) > 0);
+    CHECK(cu_h1_error_status(CU_H1E_NO_HOST) == 400);
+    o.require_host = 0; /* gunicorn's behaviour */
+    CHECK(parse_o("GET / HTTP/1.1\r\n\r\n", strlen("GET / HTTP/1.1\r\n\r\n"), &r, &o) > 0);
+}
+
+static void test_error_messages(void)
+{
+    CHECK(says("G@T / HTTP/1.1\r\n\r\n", "Invalid HTTP method: 'G@T'",
+               "Invalid Method 'Invalid HTTP method: 'G@T''"));
+    CHECK(says("GARBAGE\r\n\r\n", "Invalid HTTP request line: 'GARBAGE'",
+               "Invalid Request Line 'Invalid HTTP request line: 'GARBAGE''"));
+    CHECK(says("GET / HTTP/1.1\nHost: x\r\n\r\n",
+               "Invalid HTTP request line: 'bare LF as line terminator'", NULL));
+    CHECK(says("GET /\x01'\"\\ HTTP/1.1\r\n\r\n",
+               "Invalid HTTP request line: 'GET /\\x01\\'\"\\\\ HTTP/1.1'", NULL));
+    CHECK(says("GET /a'\x7f HTTP/1.1\r\n\r\n",
+               "Invalid HTTP request line: \"GET /a'\\x7f HTTP/1.1\"", NULL));
+    CHECK(says("GET / HTTP/2.0\r\n\r\n", "Invalid HTTP Version: (2, 0)",
+               "Invalid HTTP Version 'Invalid HTTP Version: (2, 0)'"));
+    CHECK(says("GET / HTTP/1.x\r\n\r\n", "Invalid HTTP Version: 'HTTP/1.x'", NULL));
+    CHECK(says("GET / HTTP/1.1\r\nBad Name: v\r\n\r\n", "Invalid HTTP header name: 'Bad Name'",
+               "Invalid HTTP header name: 'Bad Name'"));
+    CHECK(says("GET / HTTP/1.1\r\nX-A: a\x01\r\n\r\n", "Invalid HTTP Header: 'X-A'", NULL));
+    CHECK(says("GET / HTTP/1.1\r\nnocolon\r\n\r\n", "Invalid HTTP Header: 'nocolon'", NULL));
+    CHECK(says("GET / HTTP/1.1\r\nHost: x\nA: b\r\n\r\n", "Invalid HTTP Header: 'HOST'", NULL));
+    CHECK(says("GET / HTTP/1.1\r\nx-a: a\r\n b\r\n\r\n",
+               "Obsolete line folding is unacceptable: 'X-A'", NULL));
+    CHECK(
+        says("GET / HTTP/1.1\r\nhost: a\r\nHost: b\r\n\r\n", "Invalid HTTP Header: 'HOST'", NULL));
+    CHECK(says("POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+               "Invalid HTTP Header: 'CONTENT-LENGTH'", NULL));
+    CHECK(says("POST / HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+               "Invalid HTTP Header: 'TRANSFER-ENCODING'", NULL));
+    CHECK(says("POST / HTTP/1.1\r\nTransfer-Encoding: bogus, chunked\r\n\r\n",
+               "Unsupported transfer coding: 'bogus, chunked'", NULL));
+    CHECK(says("GET / HTTP/1.1\r\nExpect: foo\r\n\r\n", "Unable to comply with expectation: 'foo'",
+               NULL));
+
+    /* latin-1 bytes: UTF-8 in the log, latin-1 on the page (gunicorn encodes it so) */
+    cu_h1_request_t r;
+    char a[128];
+    CHECK(parse("GET / HTTP/1.1\r\nA\xe9: v\r\n\r\n", &r) == -1);
+    cu_h1_error_message(&r, 0, a, sizeof(a));
+    CHECK(strcmp(a, "Invalid HTTP header name: 'A\xc3\xa9'") == 0);
+    cu_h1_error_message(&r, 1, a, sizeof(a));
+    CHECK(strcmp(a, "Invalid HTTP header name: 'A\xe9'") == 0);
+    CHECK(parse("GET / HTTP/1.1\r\nA\x85: v\r\n\r\n", &r) == -1);
+    cu_h1_error_message(&r, 0, a, sizeof(a));
+    CHECK(strcmp(a, "Invalid HTTP header name: 'A\\x85'") == 0);
+    /* truncated to the buffer, NUL-terminated */
+    cu_h1_error_message(&r, 0, a, 8);
+    CHECK(strcmp(a, "Invalid") == 0);
+
+    /* the request line limit: gunicorn's 414 and sizes */
+    char line[5100];
+    memcpy(line, "GET /", 5);
+    memset(line + 5, 'a', 5000);
+    memcpy(line + 5005, " HTTP/1.1\r\n\r\n", 14);
+    line[5019] = 0;
+    CHECK(parse(line, &r) == -1 && r.error == CU_H1E_LIMIT_LINE);
+    CHECK(cu_h1_error_status(r.error) == 414 && !r.err_partial);
+    cu_h1_error_message(&r, 0, a, sizeof(a));
+    CHECK(strcmp(a, "Request Line is too large (5014 > 4094)") == 0);
+    /* a partial line over the limit waits for its end up to 8 KiB (gunicorn's read size),
+     * then fails with what it saw */
+    cu_h1_opts_t o = defaults();
+    CHECK(parse_o(line, 4200, &r, &o) == -2);
+    static char huge[9100];
+    memcpy(huge, "GET /", 5);
+    memset(huge + 5, 'a', sizeof(huge) - 5);
+    CHECK(parse_o(huge, sizeof(huge), &r, &o) == -1 && r.err_partial && r.err_size == 9100);
+    cu_h1_error_message(&r, 0, a, sizeof(a));
+    CHECK(strcmp(a, "Request Line is too large (9100 > 4094)") == 0);
+}
+
 int main(void)
 {
+    test_error_messages();
+    test_require_host();
     test_issue_limit_before_bare_lf();
     test_vectors();
     test_request_line();
