@@ -368,8 +368,14 @@ static int add_server_extras(PyObject *env, cu_conn_t *c, PyObject **hints, PyOb
     if (k_sock == NULL && (k_sock = PyUnicode_InternFromString("gunicorn.socket")) == NULL)
         return -1;
     *hints = cu__early_hints_new(c);
-    int rc = *hints ? PyDict_SetItem(env, k_hints, *hints) : -1;
-    *sock = rc == 0 ? cu__sock_new(c) : NULL;
+    if (*hints == NULL || PyDict_SetItem(env, k_hints, *hints) < 0)
+        return -1;
+    /* A TLS connection already has its gunicorn.socket (py/tls.c: getpeercert() and the
+     * other ssl.SSLSocket facts); it cannot be taken over. */
+    int has = PyDict_Contains(env, k_sock);
+    if (has != 0)
+        return has < 0 ? -1 : 0;
+    *sock = cu__sock_new(c);
     return *sock ? PyDict_SetItem(env, k_sock, *sock) : -1;
 }
 

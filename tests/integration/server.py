@@ -485,6 +485,10 @@ class Server:
         cmd += ["--workers", str(self.workers)]
         if self.pythonpath:
             cmd += ["--pythonpath", self.pythonpath]
+        if not any("control-socket" in a for a in self.args):
+            # the default path (~/.gunicorn/gunicorn.ctl) is shared by every server on the
+            # machine: a server of another test would make this one warn and run without
+            cmd += ["--control-socket", os.path.join(self.tmpdir, "ctl.sock")]
         cmd += self.args
         if self.app is not None:
             cmd.append(self.app)
