@@ -1,0 +1,250 @@
+"""gevent worker (-k gevent): the hub steps the C engine, each request runs in a greenlet.
+
+Concurrency is asserted as a ratio to one request's time measured in the same run (never
+a fixed wall-clock limit); ASan builds get 3x the slack."""
+import http.server
+import json
+import os
+import signal
+import socket
+import threading
+import time
+import urllib.request
+
+import pytest
+
+import server as srv
+
+pytest.importorskip("gevent")
+
+SLACK = 3 if srv.SANITIZED else 1
+
+
+def url(s, path):
+    return "http://%s:%d%s" % (s.host, s.port, path)
+
+
+def get(s, path, timeout=60):
+    with urllib.request.urlopen(url(s, path), timeout=timeout) as r:
+        return r.status, r.read()
+
+
+def get_json(s, path, timeout=60):
+    status, body = get(s, path, timeout)
+    assert status == 200
+    return json.loads(body)
+
+
+def timed(fn, *a):
+    t0 = time.monotonic()
+    r = fn(*a)
+    return time.monotonic() - t0, r
+
+
+def concurrent(n, fn, *a):
+    """Run fn(*a) on n threads at once: (elapsed, results, errors)."""
+    results, errors = [], []
+    lock = threading.Lock()
+    go = threading.Event()
+
+    def one():
+        go.wait()
+        try:
+            r = fn(*a)
+            with lock:
+                results.append(r)
+        except Exception as e:  # noqa: BLE001 - reported by the assertion
+            with lock:
+                errors.append(repr(e))
+
+    ts = [threading.Thread(target=one, daemon=True) for _ in range(n)]
+    for t in ts:
+        t.start()
+    t0 = time.monotonic()
+    go.set()
+    for t in ts:
+        t.join(120)
+    return time.monotonic() - t0, results, errors
+
+
+class SlowHandler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        time.sleep(1.0)
+        body = b"slow answer"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *a):
+        pass
+
+
+@pytest.fixture
+def slow_server():
+    """A local upstream that answers every GET after one second (threads: 50 at once)."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SlowHandler)
+    httpd.daemon_threads = True
+    httpd.request_queue_size = 128
+    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t.start()
+    yield "http://127.0.0.1:%d/" % httpd.server_address[1]
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def gevent_server(make_server, app="geventapp:app", args=(), **kw):
+    return make_server(app, ["-k", "gevent", "--no-control-socket"] + list(args), **kw)
+
+
+# ---- part 1: names, version, missing gevent ----
+
+@pytest.mark.parametrize("name", ["gevent", "gevent_wsgi", "gevent_pywsgi",
+                                  "gunicorn.workers.ggevent.GeventWorker",
+                                  "egg:gunicorn#gevent"])
+def test_gunicorn_names_run_the_gevent_worker(make_server, name):
+    s = make_server("geventapp:app", ["-k", name, "--no-control-socket"])
+    assert "Using worker: %s" % name in s.log()
+    info = get_json(s, "/patched")
+    assert info["now"] is True and info["socket_is_gevent"] is True
+
+
+def fake_gevent(tmp_path, body):
+    d = tmp_path / "fake"
+    d.mkdir()
+    (d / "gevent.py").write_text(body)
+    return str(d)
+
+
+@pytest.mark.parametrize("body,found", [
+    ("raise ImportError('No module named gevent')\n", "not installed"),
+    ("__version__ = '24.2.1'\n", "found 24.2.1"),
+])
+def test_missing_or_old_gevent_is_a_clear_boot_error(make_server, tmp_path, body, found):
+    fake = fake_gevent(tmp_path, body)
+    s = make_server("geventapp:app", ["-k", "gevent", "--no-control-socket"], start=False,
+                    ready=False, pythonpath=fake + ",", env={"PYTHONPATH": fake})
+    s.start()
+    rc = s.wait_exit(timeout=20)
+    log = s.log()
+    assert "gevent worker requires gevent 24.10.1 or higher" in log
+    assert found in log
+    assert rc != 0
+
+
+# ---- part 2: patching, the hub, greenlets ----
+
+def test_patched_before_the_app_is_imported(make_server):
+    s = gevent_server(make_server)
+    info = get_json(s, "/patched")
+    assert info["at_import"] is True
+    assert info["now"] is True
+    assert info["multithread"] is True  # gunicorn's async workers say so too
+
+
+def test_preload_imports_the_app_before_patching(make_server):
+    # gunicorn's documented caveat: with --preload the app is imported in the master,
+    # before the worker patches; the patch still applies for requests.
+    s = gevent_server(make_server, args=["--preload"])
+    info = get_json(s, "/patched")
+    assert info["at_import"] is False
+    assert info["now"] is True and info["socket_is_gevent"] is True
+
+
+def test_50_sleeping_requests_run_concurrently_in_one_worker(make_server):
+    s = gevent_server(make_server, args=["--timeout", "60"])
+    single, one = timed(get_json, s, "/sleep?1")
+    assert one["slept"] == 1.0 and single >= 1.0
+    total, results, errors = concurrent(50, get_json, s, "/sleep?1")
+    assert not errors, errors[:3]
+    assert len(results) == 50
+    assert {r["pid"] for r in results} == {one["pid"]}  # one worker served them all
+    # serially this is 50 x single; concurrently about one single
+    assert total < 5 * SLACK * single, "50 x sleep(1): %.2fs vs one: %.2fs" % (total, single)
+
+
+def test_50_outbound_calls_run_concurrently(make_server, slow_server):
+    s = gevent_server(make_server, args=["--timeout", "60"])
+    single, one = timed(get_json, s, "/outbound?" + slow_server)
+    assert one["got"] == "slow answer"
+    total, results, errors = concurrent(50, get_json, s, "/outbound?" + slow_server)
+    assert not errors, errors[:3]
+    assert len(results) == 50 and all(r["got"] == "slow answer" for r in results)
+    assert {r["pid"] for r in results} == {one["pid"]}
+    assert total < 10 * SLACK * single, "50 outbound: %.2fs vs one: %.2fs" % (total, single)
+
+
+def test_50_requests_calls_run_concurrently(make_server, slow_server):
+    pytest.importorskip("requests")
+    s = gevent_server(make_server, args=["--timeout", "60"])
+    single, one = timed(get_json, s, "/requests?" + slow_server)
+    assert one["got"] == "slow answer"
+    total, results, errors = concurrent(50, get_json, s, "/requests?" + slow_server)
+    assert not errors, errors[:3]
+    assert len(results) == 50
+    assert total < 10 * SLACK * single, "50 requests: %.2fs vs one: %.2fs" % (total, single)
+
+
+def test_flask_app_using_requests(make_server, slow_server):
+    pytest.importorskip("flask")
+    pytest.importorskip("requests")
+    s = gevent_server(make_server, app="geventflask:app", args=["--timeout", "60"])
+    single, one = timed(get_json, s, "/call?url=" + slow_server)
+    assert one["got"] == "slow answer" and one["status"] == 200
+    total, results, errors = concurrent(20, get_json, s, "/call?url=" + slow_server)
+    assert not errors, errors[:3]
+    assert len(results) == 20 and {r["pid"] for r in results} == {one["pid"]}
+    assert total < 10 * SLACK * single, "20 flask calls: %.2fs vs one: %.2fs" % (total, single)
+
+
+def test_a_greenlet_that_raises_gets_500_and_the_worker_serves_on(make_server):
+    s = gevent_server(make_server)
+    pid = get_json(s, "/")["pid"]
+    with pytest.raises(urllib.error.HTTPError) as ei:
+        get(s, "/raise")
+    assert ei.value.code == 500
+    s.wait_for_log(r"boom from a greenlet")
+    # while another request sleeps in its greenlet, one raises; both answer
+    total, results, errors = concurrent(10, get_json, s, "/sleep?0.5")
+    assert not errors and len(results) == 10
+    assert get_json(s, "/")["pid"] == pid
+
+
+# ---- part 4: graceful stop, heartbeat, worker timeout ----
+
+def test_graceful_stop_waits_for_greenlets_in_flight(make_server):
+    s = gevent_server(make_server, args=["--graceful-timeout", "30", "--timeout", "60"])
+    out = {}
+
+    def run():
+        out["r"] = concurrent(10, get_json, s, "/sleep?2")
+
+    t = threading.Thread(target=run)
+    t.start()
+    assert srv.wait_until(lambda: get_json(s, "/inflight")["inflight"] == 10, 20)
+    s.signal(signal.SIGTERM)
+    t.join(60)
+    total, results, errors = out["r"]
+    assert not errors, errors[:3]
+    assert len(results) == 10 and all(r["slept"] == 2.0 for r in results)
+    assert s.wait_exit(timeout=30) == 0
+
+
+def test_heartbeat_beats_while_greenlets_sleep(make_server):
+    # every request sleeps (yielding) longer than the worker timeout: the hub keeps
+    # stepping the engine, whose heartbeat keeps the master from killing the worker
+    s = gevent_server(make_server, args=["--timeout", "2"])
+    pid = get_json(s, "/")["pid"]
+    total, results, errors = concurrent(10, get_json, s, "/sleep?5")
+    assert not errors and len(results) == 10
+    assert {r["pid"] for r in results} == {pid}
+    assert "WORKER TIMEOUT" not in s.log()
+
+
+def test_worker_timeout_catches_a_call_that_never_yields(make_server):
+    s = gevent_server(make_server, args=["--timeout", "2"])
+    pid = get_json(s, "/")["pid"]
+    with pytest.raises(Exception):
+        get(s, "/block?60", timeout=30)
+    s.wait_for_log(r"WORKER TIMEOUT \(pid:%d\)" % pid, timeout=30)
+    assert srv.wait_until(lambda: get_json(s, "/")["pid"] != pid, 30)
