@@ -14,7 +14,7 @@
 
 #include <poll.h>
 
-static PyObject *driver_mod; /* cunicorn._gevent */
+static PyObject *driver_mod;  /* cunicorn._gevent */
 static PyObject *wait_fns[2]; /* gevent.socket.wait_read, wait_write */
 static const cu_py_gevent_engine_t *engine;
 
@@ -112,9 +112,9 @@ void cu_py_gevent_serve(const cu_py_gevent_engine_t *eng)
     PyGILState_STATE g = PyGILState_Ensure();
     PyObject *step = PyCFunction_New(&step_def, NULL);         /* new ref */
     PyObject *deadline = PyCFunction_New(&deadline_def, NULL); /* new ref */
-    PyObject *r = step && deadline ? PyObject_CallMethod(driver_mod, "serve", "OiO", step,
-                                                         eng->fd, deadline)
-                                   : NULL;
+    PyObject *r = step && deadline
+                      ? PyObject_CallMethod(driver_mod, "serve", "OiO", step, eng->fd, deadline)
+                      : NULL;
     if (r == NULL)
         cu__py_log_exception(CU_LOG_ERROR, "gevent worker loop failed");
     Py_XDECREF(r);
