@@ -248,3 +248,167 @@ def test_worker_timeout_catches_a_call_that_never_yields(make_server):
         get(s, "/block?60", timeout=30)
     s.wait_for_log(r"WORKER TIMEOUT \(pid:%d\)" % pid, timeout=30)
     assert srv.wait_until(lambda: get_json(s, "/")["pid"] != pid, 30)
+
+
+# ---- part 3: the engine's HTTP behaviour under the hub ----
+
+def test_keepalive_and_pipelining_in_order(make_server):
+    s = gevent_server(make_server)
+    sock = s.connect()
+    try:
+        # three requests in one write; the first sleeps (its greenlet yields), yet the
+        # answers come back in order on the kept-alive connection
+        sock.sendall(srv.build_request("GET", "/sleep?0.3") + srv.build_request("GET", "/")
+                     + srv.build_request("GET", "/environ"))
+        rd = srv.HTTPReader(sock)
+        r1, r2, r3 = rd.read_response(), rd.read_response(), rd.read_response()
+        assert json.loads(r1.body)["slept"] == 0.3
+        assert json.loads(r2.body)["hello"] is True
+        assert json.loads(r3.body)["PATH_INFO"] == "/environ"
+        sock.sendall(srv.build_request("GET", "/"))  # still open
+        assert rd.read_response().status == 200
+    finally:
+        sock.close()
+
+
+def test_slow_clients_do_not_hold_the_worker(make_server):
+    s = gevent_server(make_server, args=["--timeout", "30"])
+    base, _ = timed(get_json, s, "/")
+    slow = [s.connect() for _ in range(200)]
+    try:
+        for sk in slow:
+            sk.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # heads that never finish
+        worst = 0.0
+        for _ in range(30):
+            t, r = timed(get_json, s, "/")
+            worst = max(worst, t)
+            assert r["hello"] is True
+        # 200 stalled heads cost the others nothing that scales with them
+        assert worst < max(0.5, 50 * base) * SLACK, "worst %.3fs, base %.4fs" % (worst, base)
+    finally:
+        for sk in slow:
+            sk.close()
+
+
+def test_slow_upload_yields_to_other_requests(make_server):
+    # a body past the engine's 64 KiB pre-read, sent slowly: wsgi.input waits for it in
+    # the block hook (gevent's wait_read), and other requests are served meanwhile
+    s = gevent_server(make_server, args=["--timeout", "30"])
+    body = os.urandom(512 * 1024)
+    sock = s.connect(timeout=30)
+    sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body))
+    sent = 0
+    served_meanwhile = 0
+    while sent < len(body):
+        sock.sendall(body[sent:sent + 65536])
+        sent += 65536
+        time.sleep(0.1)
+        if get_json(s, "/")["hello"]:
+            served_meanwhile += 1
+    r = srv.HTTPReader(sock, timeout=30).read_response()
+    sock.close()
+    import hashlib
+    got = json.loads(r.body)
+    assert got == {"len": len(body), "sha256": hashlib.sha256(body).hexdigest()}
+    assert served_meanwhile == 8
+
+
+def test_slow_reader_of_a_large_response_does_not_block_others(make_server):
+    # 64 MiB to a client that does not read yet (more than the socket buffers hold): the
+    # app's write waits in the block hook (wait_write) while other requests are served;
+    # then the client reads it all
+    size = 64 << 20
+    s = gevent_server(make_server, args=["--timeout", "30"])
+    sock = s.connect(timeout=30)
+    sock.sendall(srv.build_request("GET", "/big?%d" % size))
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(4096)
+    for _ in range(10):
+        assert get_json(s, "/")["hello"] is True
+    n = len(head.split(b"\r\n\r\n", 1)[1])
+    while n < size:
+        chunk = sock.recv(1 << 20)
+        if not chunk:
+            break
+        n += len(chunk)
+    sock.close()
+    assert n == size
+
+
+def test_100_continue(make_server):
+    s = gevent_server(make_server)
+    sock = s.connect()
+    try:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                     b"Expect: 100-continue\r\n\r\n")
+        assert sock.recv(64).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+        sock.sendall(b"hello")
+        r = srv.HTTPReader(sock).read_response()
+        assert json.loads(r.body)["len"] == 5
+    finally:
+        sock.close()
+
+
+def test_file_wrapper(make_server):
+    s = gevent_server(make_server)
+    status, body = get(s, "/file")
+    with open(os.path.join(srv.APPS, "geventapp.py"), "rb") as f:
+        assert status == 200 and body == f.read()
+
+
+def test_proxy_headers_and_proxy_protocol(make_server):
+    s = gevent_server(make_server, args=["--proxy-protocol", "v1"])
+    sock = s.connect()
+    try:
+        sock.sendall(b"PROXY TCP4 203.0.113.7 127.0.0.1 40000 80\r\n"
+                     + srv.build_request("GET", "/environ",
+                                         headers=[("X-Forwarded-Proto", "https")]))
+        env = json.loads(srv.HTTPReader(sock).read_response().body)
+        assert env["REMOTE_ADDR"] == "203.0.113.7"
+        assert env["wsgi.url_scheme"] == "https"  # 127.0.0.1 is a trusted forwarder
+    finally:
+        sock.close()
+
+
+def test_uwsgi_protocol(make_server):
+    s = gevent_server(make_server, args=["--protocol", "uwsgi"])
+    pairs = [(b"REQUEST_METHOD", b"GET"), (b"PATH_INFO", b"/environ"), (b"QUERY_STRING", b""),
+             (b"SERVER_PROTOCOL", b"HTTP/1.1"), (b"SERVER_NAME", b"localhost"),
+             (b"SERVER_PORT", b"80"), (b"REMOTE_ADDR", b"198.51.100.4")]
+    block = b"".join(len(k).to_bytes(2, "little") + k + len(v).to_bytes(2, "little") + v
+                     for k, v in pairs)
+    sock = s.connect()
+    try:
+        sock.sendall(b"\x00" + len(block).to_bytes(2, "little") + b"\x00" + block)
+        data, _ = srv.read_all_until_close(sock, 10)
+    finally:
+        sock.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert json.loads(body)["PATH_INFO"] == "/environ"
+
+
+def test_tls(make_server, tmp_path):
+    import ssl
+    import subprocess
+    cert, key = str(tmp_path / "c.pem"), str(tmp_path / "k.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "2", "-subj", "/CN=127.0.0.1"], check=True, capture_output=True)
+    s = gevent_server(make_server, args=["--certfile", cert, "--keyfile", key,
+                                         "--timeout", "60"])
+    ctx = ssl.create_default_context(cafile=cert)
+    ctx.check_hostname = False
+
+    def tls_get(path):
+        with socket.create_connection((s.host, s.port), timeout=30) as raw:
+            with ctx.wrap_socket(raw) as sk:
+                sk.sendall(srv.build_request("GET", path))
+                return json.loads(srv.HTTPReader(sk, timeout=30).read_response().body)
+
+    assert tls_get("/environ")["wsgi.url_scheme"] == "https"
+    single, _ = timed(tls_get, "/sleep?1")
+    total, results, errors = concurrent(20, tls_get, "/sleep?1")
+    assert not errors and len(results) == 20
+    assert total < 5 * SLACK * single
