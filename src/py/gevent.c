@@ -106,49 +106,112 @@ static PyMethodDef step_def = {"step", py_step, METH_NOARGS, "cu_engine_step; Tr
 static PyMethodDef deadline_def = {"next_deadline", py_next_deadline, METH_NOARGS,
                                    "(deadline ms, delay ms) of the engine's next timer"};
 
+/* ---- which request holds the hub ----
+ * A request's greenlet is registered while its app runs (greenlet -> conn); a tracer on
+ * every greenlet switch notes the conn of the greenlet switched to, so when the master
+ * aborts a worker whose hub was blocked (WORKER TIMEOUT), the log names that request. */
+static PyObject *inflight;          /* {greenlet: int(conn pointer)} */
+static PyObject *getcurrent;        /* greenlet.getcurrent */
+static cu_conn_t *volatile holding; /* the conn whose greenlet runs now, or NULL */
+
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
 
-/* ASan builds only. greenlet switches by copying stack slices to the heap and back, which
- * ASan's stack shadow does not follow: the redzones of the frames suspended in one
- * greenlet would stay poisoned under the frames of the next (false stack-buffer-overflow
- * reports in our C frames). After every switch, in the target greenlet, the shadow of the
- * whole stack (and 512 KiB below the switch) is cleared, as before a longjmp; frames
- * entered afterwards poison their own redzones again. (The copy itself reads redzones:
- * the tests run such a worker with ASAN_OPTIONS replace_intrin=0.) */
-static PyObject *asan_on_switch(PyObject *self, PyObject *args)
+/* greenlet switches by copying stack slices to the heap and back, which ASan's stack
+ * shadow does not follow: the redzones of the frames suspended in one greenlet would stay
+ * poisoned under the frames of the next (false stack-buffer-overflow reports). After
+ * every switch, in the target greenlet, the shadow of the stack is cleared, as before a
+ * longjmp: this frame up to the stack's top, and 512 KiB below it, where uninstrumented
+ * code (libssl) uses the stack without resetting its shadow. Frames entered afterwards
+ * poison their own redzones again. (The copy itself reads redzones: the tests run such a
+ * worker with ASAN_OPTIONS replace_intrin=0.) */
+static void asan_switched(void)
 {
-    __asan_handle_no_return(); /* this frame up to the stack's top */
-    /* and below it, where uninstrumented code (libssl) will use the stack without
-     * resetting its shadow: stale redzones there trip the interceptors (strcmp) */
     char *sp = __builtin_frame_address(0);
     size_t below = 512 << 10;
-    __asan_unpoison_memory_region(sp - below, below);
+    __asan_unpoison_memory_region(sp - below, below); /* first: the call below runs there */
+    __asan_handle_no_return();
+}
+#else
+static void asan_switched(void) {}
+#endif
+
+static PyObject *on_switch(PyObject *self, PyObject *args)
+{
+    asan_switched();
+    PyObject *event, *pair;
+    if (PyArg_ParseTuple(args, "OO", &event, &pair) && PyTuple_Check(pair) &&
+        PyTuple_GET_SIZE(pair) == 2) {
+        PyObject *p = PyDict_GetItemWithError(inflight, PyTuple_GET_ITEM(pair, 1)); /* borrowed */
+        holding = p ? PyLong_AsVoidPtr(p) : NULL;
+    }
+    PyErr_Clear();
     Py_RETURN_NONE;
 }
 
-static PyMethodDef asan_def = {"asan_on_switch", asan_on_switch, METH_VARARGS, NULL};
+static PyMethodDef switch_def = {"on_switch", on_switch, METH_VARARGS, NULL};
 
-static void asan_follow_switches(void)
+static int follow_switches(void)
 {
     PyObject *greenlet = PyImport_ImportModule("greenlet"); /* new ref */
-    PyObject *fn = PyCFunction_New(&asan_def, NULL);        /* new ref */
-    PyObject *r = greenlet && fn ? PyObject_CallMethod(greenlet, "settrace", "O", fn) : NULL;
-    if (r == NULL)
-        cu__py_log_exception(CU_LOG_WARNING, "greenlet.settrace (ASan build)");
+    PyObject *fn = PyCFunction_New(&switch_def, NULL);      /* new ref */
+    inflight = PyDict_New();
+    getcurrent = greenlet ? PyObject_GetAttrString(greenlet, "getcurrent") : NULL;
+    PyObject *r = greenlet && fn && inflight && getcurrent
+                      ? PyObject_CallMethod(greenlet, "settrace", "O", fn)
+                      : NULL;
     Py_XDECREF(r);
     Py_XDECREF(fn);
     Py_XDECREF(greenlet);
+    return r ? CU_OK : CU_ERROR;
 }
-#else
-static void asan_follow_switches(void) {}
-#endif
+
+/* Register (c) or unregister (NULL) the current greenlet's request. GIL held. */
+static void note_request(cu_conn_t *c)
+{
+    PyObject *g = PyObject_CallNoArgs(getcurrent); /* new ref */
+    if (g == NULL) {
+        PyErr_Clear();
+        return;
+    }
+    PyObject *v = c ? PyLong_FromVoidPtr(c) : NULL;
+    if (c ? (v == NULL || PyDict_SetItem(inflight, g, v) < 0) : PyDict_DelItem(inflight, g) < 0)
+        PyErr_Clear();
+    Py_XDECREF(v);
+    Py_DECREF(g);
+    holding = c;
+}
+
+int cu_py_gevent_dispatch(cu_conn_t *c)
+{
+    PyGILState_STATE g = PyGILState_Ensure();
+    note_request(c);
+    PyGILState_Release(g);
+    int rc = cu_py_handle_request(c);
+    g = PyGILState_Ensure();
+    note_request(NULL);
+    PyGILState_Release(g);
+    return rc;
+}
+
+void cu_py_gevent_note_abort(void)
+{
+    cu_conn_t *c = holding;
+    if (c == NULL)
+        return;
+    cu_log_error("Worker timeout: the hub was blocked by the request %.*s %.*s from %s (a call "
+                 "that does not yield to gevent)",
+                 (int)c->request.method.len, c->request.method.p, (int)c->request.path.len,
+                 c->request.path.p, c->peer.host[0] ? c->peer.host : "unix");
+}
 
 void cu_py_gevent_serve(const cu_py_gevent_engine_t *eng)
 {
     engine = eng;
     PyGILState_STATE g = PyGILState_Ensure();
-    asan_follow_switches();
+    if (follow_switches() != CU_OK)
+        cu__py_log_exception(CU_LOG_WARNING, "greenlet.settrace failed: a worker timeout "
+                                             "will not name its request");
     PyObject *step = PyCFunction_New(&step_def, NULL);         /* new ref */
     PyObject *deadline = PyCFunction_New(&deadline_def, NULL); /* new ref */
     PyObject *r = step && deadline

@@ -84,6 +84,14 @@ void cu_py_gevent_serve(const cu_py_gevent_engine_t *eng);
  * Called without the GIL, from an app's greenlet. */
 int cu_py_gevent_block(cu_conn_t *c, int events);
 
+/* The worker class's dispatch: cu_py_handle_request, with the request noted as its
+ * greenlet's (for cu_py_gevent_note_abort). Without the GIL. */
+int cu_py_gevent_dispatch(cu_conn_t *c);
+
+/* From the SIGABRT handler (WORKER TIMEOUT): log which request's greenlet holds the hub,
+ * if one does. */
+void cu_py_gevent_note_abort(void);
+
 /* Called by the worker on exit paths that must flush Python state (stdout/stderr). */
 void cu_py_worker_exit(void);
 

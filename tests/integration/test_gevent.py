@@ -271,13 +271,35 @@ def test_heartbeat_beats_while_greenlets_sleep(make_server):
     assert "WORKER TIMEOUT" not in s.log()
 
 
-def test_worker_timeout_catches_a_call_that_never_yields(make_server):
+@pytest.mark.parametrize("path", ["/block", "/yieldblock"])
+def test_worker_timeout_catches_a_call_that_never_yields(make_server, path):
+    # the app blocks the hub (an unpatched sleep), at once or after it yielded once while
+    # other greenlets sleep: the heartbeat stops, the master aborts the worker, and the
+    # worker's last line names the request that held the hub
     s = gevent_server(make_server, args=["--timeout", "2"])
     pid = get_json(s, "/")["pid"]
+    others = threading.Thread(target=concurrent, args=(5, get, s, "/sleep?60", 40),
+                              daemon=True)
+    others.start()
+    assert srv.wait_until(lambda: get_json(s, "/inflight")["inflight"] == 5, 20)
     with pytest.raises(Exception):
-        get(s, "/block?60", timeout=30)
+        get(s, path + "?60", timeout=40)
     s.wait_for_log(r"WORKER TIMEOUT \(pid:%d\)" % pid, timeout=30)
+    s.wait_for_log(r"the hub was blocked by the request GET %s from 127\.0\.0\.1" % path,
+                   timeout=10)
     assert srv.wait_until(lambda: get_json(s, "/")["pid"] != pid, 30)
+
+
+def test_graceful_timeout_ends_greenlets_that_outlive_it(make_server):
+    s = gevent_server(make_server, args=["--graceful-timeout", "1", "--timeout", "60"])
+    t = threading.Thread(target=concurrent, args=(3, get, s, "/sleep?60", 90), daemon=True)
+    t.start()
+    assert srv.wait_until(lambda: get_json(s, "/inflight")["inflight"] == 3, 20)
+    t0 = time.monotonic()
+    s.signal(signal.SIGTERM)
+    s.wait_exit(timeout=50)
+    # gone long before the greenlets' 60 s sleeps would have ended
+    assert time.monotonic() - t0 < 30
 
 
 # ---- part 3: the engine's HTTP behaviour under the hub ----

@@ -55,7 +55,9 @@ def app(environ, start_response):
             "pid": os.getpid()})
     if path == "/raise":
         raise RuntimeError("boom from a greenlet")
-    if path == "/block":  # a call that never yields to the hub
+    if path in ("/block", "/yieldblock"):  # a call that never yields to the hub
+        if path == "/yieldblock":
+            time.sleep(0.2)  # yields first: another greenlet runs meanwhile
         gevent.monkey.get_original("time", "sleep")(float(qs or "30"))
         return _json(start_response, {"blocked": True})
     if path == "/echo":  # wsgi.input read in pieces: may wait for the client
