@@ -464,3 +464,27 @@ def test_tls(make_server, tmp_path):
     total, results, errors = concurrent(20, tls_get, "/sleep?1")
     assert not errors and len(results) == 20
     assert total < 5 * SLACK * single
+
+
+def test_hooks_run_under_gevent(make_server, tmp_path):
+    # pre_request / post_request around each greenlet's request; worker_abort when the
+    # hub is blocked past --timeout (the Python-level handler runs in the blocked greenlet)
+    rec = tmp_path / "rec.txt"
+    conf = tmp_path / "conf.py"
+    conf.write_text(
+        "def pre_request(worker, req):\n"
+        "    open(%r, 'a').write('pre %%s\\n' %% req.path)\n"
+        "def post_request(worker, req, environ, resp):\n"
+        "    open(%r, 'a').write('post %%s\\n' %% req.path)\n"
+        "def worker_abort(worker):\n"
+        "    open(%r, 'a').write('abort\\n')\n" % (str(rec), str(rec), str(rec)))
+    s = gevent_server(make_server, args=["-c", str(conf), "--timeout", "2"])
+    total, results, errors = concurrent(5, get_json, s, "/sleep?0.5")
+    assert not errors and len(results) == 5
+    # post_request runs after the response went out: poll for the last ones
+    assert srv.wait_until(lambda: rec.read_text().split("\n").count("post /sleep") == 5, 10)
+    assert rec.read_text().split("\n").count("pre /sleep") == 5
+    with pytest.raises(Exception):
+        get(s, "/block?60", timeout=40)
+    assert srv.wait_until(lambda: "abort" in rec.read_text(), 30)
+    s.wait_for_log(r"the hub was blocked by the request GET /block", timeout=10)
