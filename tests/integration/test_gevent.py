@@ -488,3 +488,25 @@ def test_hooks_run_under_gevent(make_server, tmp_path):
         get(s, "/block?60", timeout=40)
     assert srv.wait_until(lambda: "abort" in rec.read_text(), 30)
     s.wait_for_log(r"the hub was blocked by the request GET /block", timeout=10)
+
+
+def test_max_requests_replaces_the_worker_after_its_greenlets_finish(make_server):
+    s = gevent_server(make_server, args=["--max-requests", "10", "--timeout", "60"])
+    first = get_json(s, "/")["pid"]
+    # 9 more requests in flight at once reach the limit; all are answered
+    total, results, errors = concurrent(9, get_json, s, "/sleep?0.5")
+    assert not errors and len(results) == 9
+    assert {r["pid"] for r in results} == {first}
+    assert srv.wait_until(lambda: get_json(s, "/")["pid"] != first, 20)
+    s.wait_for_log(r"Autorestarting worker after current request")
+
+
+def test_quit_leaves_at_once_with_greenlets_in_flight(make_server):
+    s = gevent_server(make_server, args=["--graceful-timeout", "60", "--timeout", "60"])
+    t = threading.Thread(target=concurrent, args=(3, get, s, "/sleep?60", 90), daemon=True)
+    t.start()
+    assert srv.wait_until(lambda: get_json(s, "/inflight")["inflight"] == 3, 20)
+    t0 = time.monotonic()
+    s.signal(signal.SIGQUIT)
+    s.wait_exit(timeout=50)
+    assert time.monotonic() - t0 < 30  # not the 60 s graceful timeout nor the sleeps

@@ -91,6 +91,12 @@ class Driver:
         self.starting = False
         while True:
             self.current = me
+            # a timer is armed while the step runs: if an app dispatched in it yields,
+            # that timer (or the next event) starts another stepper, so the engine's
+            # timers (the heartbeat) keep running
+            timer = self.timer
+            if timer is None or not timer.active:
+                self.arm_timer()
             if self.step():
                 self.finished.set()
                 return
