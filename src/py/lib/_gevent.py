@@ -15,18 +15,29 @@ spawn_raw = getcurrent = Waiter = None  # gevent's, imported by serve() (after t
 
 
 def version_ok(version):
-    """gevent >= 24.10.1 (gunicorn 27's requirement), from gevent.__version__."""
+    """gevent >= 24.10.1 (gunicorn 27's requirement), from gevent.__version__; a
+    pre-release of 24.10.1 (24.10.1rc1, .dev0) is below it, as packaging orders them."""
     parts = []
+    pre = False
     for piece in version.split(".")[:3]:
         digits = ""
         for ch in piece:
             if not ch.isdigit():
+                pre = True
                 break
             digits += ch
-        parts.append(int(digits or 0))
+        if not digits:
+            pre = True
+            break
+        parts.append(int(digits))
+        if pre:
+            break
+    if len(version.split(".")) > 3 and not version.split(".")[3].isdigit():
+        pre = True  # 24.10.1.dev0
     while len(parts) < 3:
         parts.append(0)
-    return tuple(parts) >= MIN_VERSION
+    key = tuple(parts)
+    return key > MIN_VERSION or (key == MIN_VERSION and not pre)
 
 
 def patch():
