@@ -6,6 +6,8 @@ what=${1:-build}
 PYTHON=${PYTHON:-python3}
 # the packaging tests (tests/integration/test_install.py): sdist, pipx install, uv pip install
 packaging_pymods="build pipx uv"
+# the gevent worker (-k gevent) and its tests (tests/integration/test_gevent.py)
+gevent_pymods="gevent"
 
 need_cmds="cc make pkg-config"
 pkgs=""
@@ -71,7 +73,7 @@ fi
 if [ "$what" = test ]; then
   pymods="pytest requests flask django gunicorn pyflakes httpbin"
   need=""
-  for m in $pymods $packaging_pymods; do
+  for m in $pymods $packaging_pymods $gevent_pymods; do
     "$PYTHON" -c "import $m" >/dev/null 2>&1 || need="$need $m"
   done
   # pip name differs from the import name

@@ -539,6 +539,23 @@ const char *cu_config_worker_class_str(const cu_config_t *cfg)
     return sync && cfg->threads > 1 ? "gthread" : wc;
 }
 
+/* gunicorn's names of its gevent workers; cunicorn runs them all as -k gevent. */
+static int worker_class_gevent(const char *v)
+{
+    static const char *const names[] = {"gevent",
+                                        "gevent_wsgi",
+                                        "gevent_pywsgi",
+                                        "egg:gunicorn#gevent",
+                                        "egg:gunicorn#gevent_wsgi",
+                                        "egg:gunicorn#gevent_pywsgi",
+                                        "gunicorn.workers.ggevent.GeventWorker",
+                                        "gunicorn.workers.ggevent.GeventPyWSGIWorker"};
+    for (size_t i = 0; i < CU_NELEM(names); i++)
+        if (strcmp(v, names[i]) == 0)
+            return 1;
+    return 0;
+}
+
 /* Which worker classes cunicorn runs; gunicorn's spellings of them. */
 static int worker_class_known(const char *v, int *is_sync)
 {
@@ -552,6 +569,8 @@ static int worker_class_known(const char *v, int *is_sync)
     for (size_t i = 0; i < CU_NELEM(gthread); i++)
         if (strcmp(v, gthread[i]) == 0)
             return *is_sync = 0, 1;
+    if (worker_class_gevent(v))
+        return *is_sync = 0, 1;
     return 0;
 }
 
@@ -593,7 +612,7 @@ int cu__setting_apply(cu_config_t *cfg, const cu__setting_t *s, const char *valu
         if (!worker_class_known(v, &is_sync)) {
             snprintf(err, errlen,
                      "worker class '%s' (worker_class) is not supported yet; cunicorn runs "
-                     "sync and gthread",
+                     "sync, gthread and gevent",
                      v);
             cu_free(v);
             return 2;
@@ -788,6 +807,8 @@ int cu__config_finish(cu_config_t *cfg, char *err, size_t errlen)
     }
     /* like gunicorn: the sync worker with more than one thread is the threaded worker */
     cfg->worker_class = (is_sync && cfg->threads <= 1) ? CU_WORKER_SYNC : CU_WORKER_GTHREAD;
+    if (worker_class_gevent(cfg->worker_class_str))
+        cfg->worker_class = CU_WORKER_GEVENT; /* --threads does not apply (gunicorn's too) */
 
     strlist_clear(&cfg->pythonpath);
     if (cfg->pythonpath_str && *cfg->pythonpath_str) {

@@ -22,7 +22,7 @@
 
 enum cu_header_map { CU_HEADER_MAP_DROP, CU_HEADER_MAP_REFUSE, CU_HEADER_MAP_DANGEROUS };
 enum cu_proxy_protocol { CU_PROXY_OFF, CU_PROXY_V1, CU_PROXY_V2, CU_PROXY_AUTO };
-enum cu_worker_class { CU_WORKER_SYNC, CU_WORKER_GTHREAD };
+enum cu_worker_class { CU_WORKER_SYNC, CU_WORKER_GTHREAD, CU_WORKER_GEVENT };
 enum cu_protocol { CU_PROTOCOL_HTTP, CU_PROTOCOL_UWSGI };
 
 /* A list of strings (repeatable options such as --bind, --env, --pythonpath). */

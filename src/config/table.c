@@ -69,7 +69,7 @@ const cu__setting_t cu__settings[] = {
         "1 ($WEB_CONCURRENCY when set)", "Number of worker processes."),
     SUP("worker_class", S_WORK, FL("-k", "--worker-class"), "STRING", CU__A_STORE, CU__K_WORKER,
         CU__T_STR, worker_class_str, "sync",
-        "Worker type: sync or gthread (sync with --threads > 1 runs gthread)."),
+        "Worker type: sync, gthread or gevent (sync with --threads > 1 runs gthread)."),
     SUP("threads", S_WORK, FL("--threads"), "INT", CU__A_STORE, CU__K_INT, CU__T_INT, threads, "1",
         "Number of application threads per worker (gthread)."),
     SUP("worker_connections", S_WORK, FL("--worker-connections"), "INT", CU__A_STORE, CU__K_INT,

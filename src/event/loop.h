@@ -72,6 +72,11 @@ int64_t cu_loop_next_deadline(const cu_loop_t *loop);
  * watchers, one event goes to one thread. */
 void cu_loop_set_lock(cu_loop_t *loop, void (*lock)(void *), void (*unlock)(void *), void *arg);
 
+/* Take at most `max` events per cu_loop_run_once (1..256; 256 by default). A loop whose
+ * callbacks may suspend mid-batch (a greenlet that yields inside one) uses 1, so no event
+ * waits behind a suspended callback. */
+void cu_loop_set_batch(cu_loop_t *loop, int max);
+
 /* Keep the wakeup readable from now on, so every thread waiting in this loop returns
  * (used to stop a multi-threaded loop). */
 void cu_loop_wakeup_all(cu_loop_t *loop);

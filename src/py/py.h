@@ -58,6 +58,40 @@ int cu_py_handle_request(cu_conn_t *c);
 void cu_py_thread_attach(void);
 void cu_py_thread_detach(void);
 
+/* ---- the gevent worker class (py/gevent.c, src/py/lib/_gevent.py) ---- */
+
+/* Import gevent (>= 24.10.1, else the error gunicorn gives, with how to install it),
+ * monkey-patch the process and reinit the hub after fork: gunicorn's GeventWorker
+ * init_process, so before the app is imported unless --preload imported it in the master.
+ * Without the GIL. CU_OK or CU_ERROR (logged). */
+int cu_py_gevent_prepare(void);
+
+/* The engine as the gevent driver sees it: step runs what is ready (cu_engine_step, 1 once
+ * stopped), deadline the next timer (cu_engine_next_deadline, -1 none). */
+typedef struct cu_py_gevent_engine_s {
+    int (*step)(void *arg);
+    int64_t (*deadline)(void *arg);
+    int fd; /* readable when step has work */
+    void *arg;
+} cu_py_gevent_engine_t;
+
+/* Serve with the gevent hub driving the engine until step says it stopped. Without the GIL;
+ * step is called without it (the engine's contract: dispatch takes it). */
+void cu_py_gevent_serve(const cu_py_gevent_engine_t *eng);
+
+/* The worker class's `block`: wait for c's fd with gevent's wait primitives, yielding to
+ * the hub (never blocks the process). CU_OK, CU_AGAIN after the io timeout, CU_ERROR.
+ * Called without the GIL, from an app's greenlet. */
+int cu_py_gevent_block(cu_conn_t *c, int events);
+
+/* The worker class's dispatch: cu_py_handle_request, with the request noted as its
+ * greenlet's (for cu_py_gevent_note_abort). Without the GIL. */
+int cu_py_gevent_dispatch(cu_conn_t *c);
+
+/* From the SIGABRT handler (WORKER TIMEOUT): log which request's greenlet holds the hub,
+ * if one does. */
+void cu_py_gevent_note_abort(void);
+
 /* Called by the worker on exit paths that must flush Python state (stdout/stderr). */
 void cu_py_worker_exit(void);
 

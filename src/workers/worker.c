@@ -26,6 +26,7 @@ static volatile sig_atomic_t stop_graceful, stop_now, reopen_logs, aborting;
  * atomic (lock-free, hence also safe to read in the signal handler). */
 static atomic_int in_app;
 static cu_loop_t *sig_loop;
+static volatile sig_atomic_t gevent_class; /* the gevent worker class runs here */
 
 static void on_signal(int sig)
 {
@@ -46,6 +47,8 @@ static void on_signal(int sig)
     case SIGABRT:
         /* Sent by the master when the heartbeat went stale (WORKER TIMEOUT). The
          * worker_abort hook runs first when set; the master SIGKILLs if it never does. */
+        if (gevent_class)
+            cu_py_gevent_note_abort(); /* which request's greenlet blocked the hub */
         if (atomic_load(&in_app) > 0) {
             if (cu_py_hook_signal_in_app(sig))
                 return;
@@ -141,6 +144,43 @@ static int gthread_setup(cu_engine_t *e, const cu_config_t *cfg)
     return cu_gthread_setup(e, cfg->threads);
 }
 
+/* gevent: the hub drives the engine (py/gevent.c); each request runs in a greenlet and a
+ * slow client is waited for with gevent's primitives. The engine's watchers are one-shot
+ * so that a connection whose app is suspended in a greenlet gets no events meanwhile. */
+static int gevent_setup(cu_engine_t *e, const cu_config_t *cfg)
+{
+    e->oneshot = CU_EV_ONESHOT;
+    /* An app that yields suspends its step mid-batch: take one event per step so that no
+     * other connection's event waits behind it (the driver steps again while ready). */
+    cu_loop_set_batch(e->loop, 1);
+    return CU_OK;
+}
+
+static int gevent_dispatch(cu_engine_t *e, cu_conn_t *c)
+{
+    atomic_fetch_add(&in_app, 1);
+    int rc = cu_py_gevent_dispatch(c);
+    atomic_fetch_sub(&in_app, 1);
+    return rc;
+}
+
+static int gevent_step(void *arg)
+{
+    return cu_engine_step(arg) == CU_DONE;
+}
+
+static int64_t gevent_deadline(void *arg)
+{
+    return cu_engine_next_deadline(arg);
+}
+
+static void gevent_run(cu_engine_t *e)
+{
+    cu_py_gevent_engine_t eng = {gevent_step, gevent_deadline, cu_engine_fd(e), e};
+    cu_py_gevent_serve(&eng);
+    e->quit = 1;
+}
+
 /* The worker classes, by the name the configuration resolved (config.c decides, as
  * gunicorn does, that sync with --threads > 1 is gthread). A new class (asyncio, gevent)
  * is one more row: its run may drive the engine with cu_engine_step from its own loop. */
@@ -148,6 +188,7 @@ static const cu_worker_class_t worker_classes[] = {
     {"sync", 0, sync_setup, cu_engine_run, sync_teardown, app_dispatch, cu_blocking_wait},
     {"gthread", 1, gthread_setup, cu_engine_run, cu_gthread_teardown, app_dispatch,
      cu_blocking_wait},
+    {"gevent", 1, gevent_setup, gevent_run, sync_teardown, gevent_dispatch, cu_py_gevent_block},
 };
 
 const cu_worker_class_t *cu_worker_class_find(const char *name)
@@ -169,11 +210,18 @@ int cu_worker_main(cu_worker_ctx_t *ctx)
                      arc == CU_ERROR ? err : strerror(-arc));
         return CU_WORKER_BOOT_ERROR;
     }
+    /* gunicorn's GeventWorker patches in init_process, before load_wsgi (after the
+     * master's import with --preload) */
+    gevent_class = cfg->worker_class == CU_WORKER_GEVENT;
+    if (gevent_class && cu_py_gevent_prepare() != CU_OK)
+        return CU_WORKER_BOOT_ERROR;
     int lrc = cu_py_load_app(cfg);
     if (lrc != CU_OK) /* gunicorn: AppImportError -> 4 "App failed to load", else 3 */
         return lrc == CU_PY_APP_IMPORT_ERROR ? CU_APP_LOAD_ERROR : CU_WORKER_BOOT_ERROR;
     const cu_worker_class_t *wc =
-        cu_worker_class_find(cfg->worker_class == CU_WORKER_GTHREAD ? "gthread" : "sync");
+        cu_worker_class_find(cfg->worker_class == CU_WORKER_GTHREAD  ? "gthread"
+                             : cfg->worker_class == CU_WORKER_GEVENT ? "gevent"
+                                                                     : "sync");
     cu_assert(wc != NULL);
     if (cu_py_worker_init(cfg, wc->threaded) != CU_OK)
         return CU_WORKER_BOOT_ERROR;

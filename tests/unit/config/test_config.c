@@ -386,8 +386,17 @@ static void test_not_yet(void)
     CHECK(parse(&c, "--http2-max-c", "5", "app:app", NULL) == 2 &&
           has(errtext, "http2_max_concurrent_streams"));
     cu_config_free(&c);
-    CHECK(parse(&c, "-k", "gevent", "app:app", NULL) == 2);
-    CHECK(has(errtext, "'gevent'") && has(errtext, "not supported yet"));
+    CHECK(parse(&c, "-k", "tornado", "app:app", NULL) == 2);
+    CHECK(has(errtext, "'tornado'") && has(errtext, "not supported yet"));
+    cu_config_free(&c);
+    static const char *const gevents[] = {"gevent", "gevent_wsgi", "gevent_pywsgi",
+                                          "gunicorn.workers.ggevent.GeventWorker",
+                                          "gunicorn.workers.ggevent.GeventPyWSGIWorker"};
+    for (size_t i = 0; i < CU_NELEM(gevents); i++) {
+        CHECK(parse(&c, "-k", gevents[i], "--threads", "4", "app:app", NULL) == CU_OK);
+        CHECK(c.worker_class == CU_WORKER_GEVENT); /* --threads does not make it gthread */
+        cu_config_free(&c);
+    }
     cu_config_free(&c);
     CHECK(parse(&c, "-c", "gunicorn.conf.py", "app:app", NULL) == 2);
     CHECK(has(errtext, "config files are not supported yet"));

@@ -1,6 +1,6 @@
-/* The event loop: fd readiness (read, write, one-shot, removal inside a callback), timers
- * (order, re-arming, stopping, a timer that frees another) and the wakeup from a signal
- * handler and from another thread. Waits are bounded; nothing asserts wall-clock time
+/* The event loop: fd readiness (read, write, one-shot, removal inside a callback, the batch
+ * size), timers (order, re-arming, stopping, a timer that frees another) and the wakeup
+ * from a signal handler and from another thread. Waits are bounded; nothing asserts wall-clock time
  * beyond "a 20 ms timer does not fire before 20 ms have passed". */
 #include "core/clock.h"
 #include "event/loop.h"
@@ -195,9 +195,45 @@ static void test_wakeup(void)
     cu_loop_destroy(loop);
 }
 
+/* cu_loop_set_batch(1) (the gevent worker): three ready fds take three iterations, one
+ * event each; the default batch takes them in one. */
+static void test_batch(void)
+{
+    for (int batch = 1; batch >= 0; batch--) {
+        cu_loop_t *loop = cu_loop_create();
+        CHECK(loop != NULL);
+        if (batch)
+            cu_loop_set_batch(loop, 1);
+        int sv[3][2];
+        io_rec_t r[3] = {{0}};
+        cu_io_t io[3];
+        for (int i = 0; i < 3; i++) {
+            CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv[i]) == 0);
+            cu_io_init(&io[i], sv[i][0], on_io, &r[i]);
+            CHECK(cu_io_set(loop, &io[i], CU_EV_READ | CU_EV_ONESHOT) == CU_OK);
+            CHECK(write(sv[i][1], "x", 1) == 1);
+        }
+        int n = cu_loop_run_once(loop, 50);
+        CHECK(n == (batch ? 1 : 3));
+        int total = r[0].calls + r[1].calls + r[2].calls;
+        CHECK(total == n);
+        for (int k = 0; k < 5 && total < 3; k++) {
+            (void)cu_loop_run_once(loop, 50);
+            total = r[0].calls + r[1].calls + r[2].calls;
+        }
+        CHECK(r[0].calls == 1 && r[1].calls == 1 && r[2].calls == 1); /* one-shot: once each */
+        for (int i = 0; i < 3; i++) {
+            close(sv[i][0]);
+            close(sv[i][1]);
+        }
+        cu_loop_destroy(loop);
+    }
+}
+
 int main(void)
 {
     test_fds();
+    test_batch();
     test_timers();
     test_wakeup();
     return t_done("test_loop");
