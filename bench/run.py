@@ -5,19 +5,21 @@ Prints requests/s, p50/p99 latency and the ratios the project targets:
   cunicorn >= 0.8x nginx static, >= 20x gunicorn gthread, slow-client runs within 10 %.
 The server is pinned to CPU 0 and wrk to CPU 1. Every load is bounded in time.
 
-<<<<<<< HEAD
-  python3 bench/run.py [--seconds 5] [--only hello,idle,trickle,big,upload]
+  python3 bench/run.py [--seconds 5] [--rounds 3] [--servers a,b] [--only hello,idle,trickle,big,upload,flask,django]
   python3 bench/run.py --tls     HTTPS: keep-alive hello, a new connection (full handshake)
-                                 per request, and 200 idle handshakes, against nginx (and
-                                 granian when installed) with the same certificate
-=======
-  python3 bench/run.py [--seconds 5] [--rounds 3] [--only hello,idle,trickle,big,upload,flask,django]
+                                 per request, 200 idle and 200 trickling handshakes, against
+                                 nginx and granian with the same certificate
+                                 (default --only hello,handshake,idle,trickle)
 
 flask and django serve a JSON view of a real framework (bench_app.py) with each server,
 granian included (pip-installed here when missing, like gunicorn); their servers run side
 by side and are loaded in turn for --rounds rounds, the ratios being the median of the
-ratios of neighbouring runs (robust to a machine whose load drifts).
->>>>>>> robust
+ratios of neighbouring runs (robust to a machine whose load drifts). With --tls they run
+over HTTPS against cunicorn and granian.
+
+Every figure comes with the server's CPU time per request (user + system of all its
+processes and threads, from /proc, divided by the requests wrk counted): a figure a busy
+machine disturbs far less than requests/s.
 """
 import argparse
 import os
@@ -66,17 +68,12 @@ def free_port():
     return p
 
 
-<<<<<<< HEAD
-def wait_ready(port, proc, timeout=15, tls=False):
-=======
-def wait_ready(port, proc, timeout=30):
->>>>>>> robust
+def wait_ready(port, proc, timeout=30, tls=False):
     end = time.time() + timeout
     while time.time() < end:
         if proc.poll() is not None:
             raise RuntimeError("server exited with %s" % proc.returncode)
         try:
-<<<<<<< HEAD
             with socket.create_connection(("127.0.0.1", port), timeout=1) as raw:
                 s = raw
                 if tls:
@@ -84,11 +81,7 @@ def wait_ready(port, proc, timeout=30):
                     ctx = ssl.create_default_context()
                     ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
                     s = ctx.wrap_socket(raw)
-                s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-=======
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
                 s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
->>>>>>> robust
                 if s.recv(100).startswith(b"HTTP/1."):
                     return
         except OSError:
@@ -125,27 +118,16 @@ class Server:
         return out
 
     def cpu_seconds(self):
-<<<<<<< HEAD
-        """utime + stime of every process in the server's tree so far."""
-=======
         """User + system CPU time used so far by every process of the server (all threads)."""
->>>>>>> robust
         tck = os.sysconf("SC_CLK_TCK")
         total = 0
         for pid in self.tree():
             try:
                 with open("/proc/%d/stat" % pid) as f:
-<<<<<<< HEAD
-                    rest = f.read().rsplit(")", 1)[1].split()
-                total += int(rest[11]) + int(rest[12])
-            except (OSError, IndexError, ValueError):
-                pass
-=======
                     fields = f.read().rsplit(")", 1)[1].split()
             except OSError:
                 continue
             total += int(fields[11]) + int(fields[12])
->>>>>>> robust
         return total / tck
 
     def tree(self):
@@ -169,7 +151,6 @@ class Server:
             self.proc.wait()
 
 
-<<<<<<< HEAD
 def make_cert(tmp):
     """A self-signed P-256 certificate every TLS server uses (nginx's default curve too)."""
     cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
@@ -180,25 +161,22 @@ def make_cert(tmp):
     return cert, key
 
 
-def start(kind, port, tmp):
-=======
 # scenario -> (WSGI app in bench_app.py, path wrk requests, connections)
 APPS = {"flask": ("bench_app:flask_app", "/json?k=v", 50),
         "django": ("bench_app:django_app", "/json/?k=v", 50)}
 
 
 def start(kind, port, tmp, app="bench_app:app"):
->>>>>>> robust
     bind = "127.0.0.1:%d" % port
     if kind == "cunicorn sync tls":
         cert, key = make_cert(tmp)
         return Server(kind, [CUNICORN, "-w", "1", "-b", bind, "--certfile", cert, "--keyfile",
-                             key, "--keep-alive", "75", "bench_app:app"], port)
+                             key, "--keep-alive", "75", app], port)
     if kind == "granian tls":
         cert, key = make_cert(tmp)
         return Server(kind, [PY, "-m", "granian", "--interface", "wsgi", "--workers", "1",
                              "--host", "127.0.0.1", "--port", str(port), "--ssl-certificate",
-                             cert, "--ssl-keyfile", key, "bench_app:app"], port)
+                             cert, "--ssl-keyfile", key, app], port)
     if kind == "nginx tls":
         cert, key = make_cert(tmp)
         root = os.path.join(tmp, "www")
@@ -348,6 +326,24 @@ def wrk(port, path, seconds, conns=50, script=None, tls=False, close=False):
             "errors": (errs.group(1) if errs else "") + (" non2xx=%s" % non2xx.group(1) if non2xx else "")}
 
 
+def with_cpu(srv, cpu0, r):
+    """Server CPU time per request (us) since `cpu0` (srv.cpu_seconds() taken before the load
+    and before any slow clients it carried), over the requests wrk counted: what the server
+    costs whatever share of the CPU it got, so a busy machine disturbs it far less than req/s."""
+    cpu = srv.cpu_seconds() - cpu0
+    r["cpu_us"] = 1e6 * cpu / r["requests"] if r["requests"] else None
+    return r
+
+
+def report(kind, sc, r, runs=None):
+    print("%-17s %-9s %10.0f req/s  p50 %8s ms  p99 %8s ms  cpu %7s us/req%s%s" % (
+        kind, sc, r["rps"], fmt_ms(r["p50"]), fmt_ms(r["p99"]),
+        "-" if r["cpu_us"] is None else "%.1f" % r["cpu_us"],
+        "  " + r["errors"].strip() if r["errors"].strip() else "",
+        "  (median of %s)" % " ".join("%.0f" % x["rps"] for x in runs) if runs else ""),
+        flush=True)
+
+
 def interleaved(sc, servers, seconds, nrounds, tmp):
     """A framework scenario: every server started with the scenario's app at once, then
     `nrounds` rounds in which each is loaded in turn (A B C A B C ...), so that a change in
@@ -358,17 +354,15 @@ def interleaved(sc, servers, seconds, nrounds, tmp):
     runs = {}
     try:
         for kind in servers:
-            if kind == "nginx static":
+            if kind.startswith("nginx"):
                 continue  # no framework there
             started[kind] = start(kind, free_port(), tmp, app)
             runs[kind] = []
         for _ in range(nrounds):
             for kind, srv in started.items():
-                c0 = srv.cpu_seconds()
-                r = wrk(srv.port, path, seconds, conns=conns)
-                # CPU per request: what the server costs, whatever share of the CPU it got
-                r["cpu_us"] = 1e6 * (srv.cpu_seconds() - c0) / r["requests"] if r["requests"] else None
-                runs[kind].append(r)
+                cpu0 = srv.cpu_seconds()
+                runs[kind].append(with_cpu(srv, cpu0, wrk(srv.port, path, seconds, conns=conns,
+                                                          tls=srv.tls)))
         rss = {kind: srv.worker_rss_kb() for kind, srv in started.items()}
     finally:
         for srv in started.values():
@@ -382,43 +376,33 @@ def fmt_ms(v):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seconds", type=int, default=int(os.environ.get("BENCH_SECONDS", "5")))
-<<<<<<< HEAD
-    ap.add_argument("--only", default="hello,idle,trickle,big,upload")
-    ap.add_argument("--servers", default=None)
-    ap.add_argument("--tls", action="store_true",
-                    help="HTTPS scenarios: hello, handshake, idle against nginx (and granian)")
-    args = ap.parse_args()
-    if args.tls:
-        if args.only == ap.get_default("only"):
-            args.only = "hello,handshake,idle,trickle"
-        if args.servers is None:
-            args.servers = "cunicorn sync tls,nginx tls"
-            try:
-                import granian  # noqa: F401
-                args.servers += ",granian tls"
-            except ImportError:
-                print("bench: granian not installed (pip install granian): not compared",
-                      flush=True)
-    if args.servers is None:
-        args.servers = "cunicorn sync,cunicorn gthread,gunicorn sync,gunicorn gthread,nginx static"
-    ensure_peers()
-=======
+    ap.add_argument("--seconds", type=int, default=int(os.environ.get("BENCH_SECONDS", "5")),
+                    help="seconds of load per figure (default 5)")
     ap.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", "3")),
                     help="framework scenarios: rounds of every server in turn (median)")
-    ap.add_argument("--only", default="hello,idle,trickle,big,upload,flask,django")
-    ap.add_argument("--servers", default="cunicorn sync,cunicorn gthread,gunicorn sync,gunicorn gthread,granian,nginx static")
+    ap.add_argument("--only", default=None,
+                    help="scenarios, comma-separated (default hello,idle,trickle,big,upload,"
+                         "flask,django; with --tls hello,handshake,idle,trickle)")
+    ap.add_argument("--servers", default=None,
+                    help="servers, comma-separated (default: every plain one, or with --tls "
+                         "cunicorn sync tls,nginx tls,granian tls)")
+    ap.add_argument("--tls", action="store_true",
+                    help="HTTPS scenarios: hello, handshake, idle, trickle against nginx and granian")
     args = ap.parse_args()
+    if args.only is None:
+        args.only = "hello,handshake,idle,trickle" if args.tls else \
+            "hello,idle,trickle,big,upload,flask,django"
+    if args.servers is None:
+        args.servers = "cunicorn sync tls,nginx tls,granian tls" if args.tls else \
+            "cunicorn sync,cunicorn gthread,gunicorn sync,gunicorn gthread,granian,nginx static"
     scen = args.only.split(",")
     ensure_peers(any(sc in APPS for sc in scen))
->>>>>>> robust
     if not os.path.exists(CUNICORN):
         sys.exit("bench: %s not built (run make)" % CUNICORN)
     servers = args.servers.split(",")
     results = {}
     rss = {}
     rounds = {}  # (kind, scenario) -> [wrk result per round], framework scenarios
-    cpu_us = {}  # (kind, scenario) -> median server CPU time per request (us)
     with tempfile.TemporaryDirectory() as tmp:
         for sc in [s for s in scen if s in APPS]:
             got, got_rss = interleaved(sc, servers, args.seconds, args.rounds, tmp)
@@ -426,15 +410,12 @@ def main():
                 rss["%s %s" % (kind, sc)] = v
             for kind, runs in got.items():
                 rounds[(kind, sc)] = runs
-                r = sorted(runs, key=lambda x: x["rps"])[len(runs) // 2]  # the median run
-                results[(kind, sc)] = r
+                # the median run by req/s, with the median CPU per request of the rounds
+                r = dict(sorted(runs, key=lambda x: x["rps"])[len(runs) // 2])
                 cpu = sorted(x["cpu_us"] for x in runs if x["cpu_us"])
-                cpu_med = cpu[len(cpu) // 2] if cpu else None
-                cpu_us[(kind, sc)] = cpu_med
-                print("%-17s %-8s %10.0f req/s  p50 %8s ms  p99 %8s ms  %s  (median of %s)  CPU %s us/req" % (
-                    kind, sc, r["rps"], fmt_ms(r["p50"]), fmt_ms(r["p99"]), r["errors"],
-                    " ".join("%.0f" % x["rps"] for x in runs),
-                    "%.0f" % cpu_med if cpu_med else "-"), flush=True)
+                r["cpu_us"] = cpu[len(cpu) // 2] if cpu else None
+                results[(kind, sc)] = r
+                report(kind, sc, r, runs)
         for kind in servers:
             plain = [s for s in scen if s not in APPS]
             if not plain:
@@ -442,12 +423,8 @@ def main():
             port = free_port()
             srv = start(kind, port, tmp)
             try:
-<<<<<<< HEAD
-                for sc in scen:
-                    cpu0 = srv.cpu_seconds()
-=======
                 for sc in plain:
->>>>>>> robust
+                    cpu0 = srv.cpu_seconds()
                     if sc == "hello":
                         r = wrk(port, "/", args.seconds, tls=srv.tls)
                     elif sc == "handshake":
@@ -460,22 +437,16 @@ def main():
                         finally:
                             slow.close()
                     elif sc == "big":
-                        r = wrk(port, "/1m", args.seconds, conns=10)
+                        r = wrk(port, "/1m", args.seconds, conns=10, tls=srv.tls)
                     elif sc == "upload":
-                        if kind == "nginx static":
+                        if kind.startswith("nginx"):
                             continue  # no app reads the body there: nothing to compare
                         r = wrk(port, "/upload", args.seconds, conns=4,
-                                script=os.path.join(BENCH, "upload.lua"))
+                                script=os.path.join(BENCH, "upload.lua"), tls=srv.tls)
                     else:
                         continue
-                    # server CPU per request: a figure a busy machine disturbs far less than req/s
-                    cpu = srv.cpu_seconds() - cpu0
-                    n = r["rps"] * args.seconds
-                    r["cpu_us"] = 1e6 * cpu / n if n else None
-                    results[(kind, sc)] = r
-                    print("%-17s %-9s %10.0f req/s  p50 %8s ms  p99 %8s ms  cpu %7s us/req  %s" % (
-                        kind, sc, r["rps"], fmt_ms(r["p50"]), fmt_ms(r["p99"]),
-                        "-" if r["cpu_us"] is None else "%.1f" % r["cpu_us"], r["errors"]), flush=True)
+                    results[(kind, sc)] = with_cpu(srv, cpu0, r)
+                    report(kind, sc, r)
                 rss[kind] = srv.worker_rss_kb()
             finally:
                 srv.stop()
@@ -506,8 +477,9 @@ def main():
                 cpu = ""
                 if a and b and a.get("cpu_us") and b.get("cpu_us"):
                     cpu = "  by CPU per request %.2fx" % (b["cpu_us"] / a["cpu_us"])
-                print("  %-17s / %-17s %-9s %8.2fx%s  (target >= 0.8x nginx)" % (
-                    "cunicorn sync tls", peer, sc, r, cpu))
+                print("  %-17s / %-17s %-9s %8.2fx%s%s" % (
+                    "cunicorn sync tls", peer, sc, r, cpu,
+                    "  (target >= 0.8x)" if peer == "nginx tls" else ""))
     base = results.get(("cunicorn sync tls", "hello"))
     for sc, what in (("idle", "idle handshakes"), ("trickle", "slow handshakes")):
         r = results.get(("cunicorn sync tls", sc))
@@ -517,25 +489,41 @@ def main():
                 cpu = ", CPU per request %.1f %%" % (100.0 * r["cpu_us"] / base["cpu_us"])
             print("  cunicorn sync tls %s vs hello: %6.1f %% req/s%s  (target within 10 %%)"
                   % (what, 100.0 * r["rps"] / base["rps"], cpu))
-    for cu in ("cunicorn sync", "cunicorn gthread"):
+    def cpu_ratio(a, b, sc):
+        """How many times less server CPU per request `a` spends than `b` (None if unknown)."""
+        ca = (results.get((a, sc)) or {}).get("cpu_us")
+        cb = (results.get((b, sc)) or {}).get("cpu_us")
+        return cb / ca if ca and cb else None
+
+    for cu in ("cunicorn sync", "cunicorn gthread", "cunicorn sync tls"):
+        tls = " tls" if cu.endswith(" tls") else ""
         for sc, peer, target in (("flask", "gunicorn gthread", 2.5), ("flask", "granian", 1.3),
                                  ("django", "gunicorn gthread", None), ("django", "granian", None)):
+            peer += tls
             r = ratio(cu, peer, sc)
             if r is not None:
-                ca, cb = cpu_us.get((cu, sc)), cpu_us.get((peer, sc))
+                c = cpu_ratio(cu, peer, sc)
                 print("  %-17s / %-17s %-7s %8.2fx%s%s" % (
                     cu, peer, sc, r, "  (target >= %.1fx)" % target if target else "",
-                    "  CPU per request %.2fx less" % (cb / ca) if ca and cb else ""))
+                    "  CPU per request %.2fx less" % c if c else ""))
+        if tls:
+            continue  # HTTPS hello, handshake, idle and trickle: above
         for peer, target in (("nginx static", 0.8), ("gunicorn gthread", 20.0), ("gunicorn sync", None), ("granian", None)):
             r = ratio(cu, peer)
             if r is not None:
-                print("  %-17s / %-17s hello   %8.2fx%s" % (cu, peer, r, "  (target >= %.1fx)" % target if target else ""))
+                c = cpu_ratio(cu, peer, "hello")
+                print("  %-17s / %-17s hello   %8.2fx%s%s" % (
+                    cu, peer, r, "  (target >= %.1fx)" % target if target else "",
+                    "  CPU per request %.2fx less" % c if c else ""))
         base = results.get((cu, "hello"))
         for sc in ("idle", "trickle"):
             r = results.get((cu, sc))
             if base and r and base["rps"]:
-                print("  %-17s %-7s vs hello: %6.1f %%  (target within 10 %%)" % (cu, sc, 100.0 * r["rps"] / base["rps"]))
-
+                cpu = ""
+                if base.get("cpu_us") and r.get("cpu_us"):
+                    cpu = ", CPU per request %.1f %%" % (100.0 * r["cpu_us"] / base["cpu_us"])
+                print("  %-17s %-7s vs hello: %6.1f %% req/s%s  (target within 10 %%)" % (
+                    cu, sc, 100.0 * r["rps"] / base["rps"], cpu))
 
 if __name__ == "__main__":
     main()
