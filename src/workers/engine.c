@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -27,6 +28,7 @@ enum conn_state {
 #define OUT_BACKPRESSURE (64 * 1024)
 #define LINGER_MS        2000
 #define LINGER_MAX       (256 * 1024)
+#define QUIET_MS         200 /* no byte received for this long: nothing in flight */
 
 static void conn_on_io(cu_loop_t *loop, cu_io_t *io, int events);
 static void conn_on_timer(cu_loop_t *loop, cu_timer_t *t);
@@ -493,10 +495,9 @@ static int process_input(cu_engine_t *e, cu_conn_t *c)
             return 0;
         }
     }
-    if (e->stopping && cu_buf_unread(&c->in) == 0 && !cu_transport_pending(&c->t)) {
-        conn_close(e, c);
-        return 0;
-    }
+    /* Stopping or not, an idle keep-alive connection is not closed here: its client may be
+     * sending the next request right now. That request is answered with Connection: close
+     * (dispatch), or the connection is closed when its keep-alive timer finds it quiet. */
     int now = arm_read(e, c);
     if (cu_buf_unread(&c->in) == 0 && c->nrequests > 0) {
         cu_timer_start(e->loop, &c->timer, e->settings.keepalive_ms);
@@ -604,12 +605,33 @@ static void conn_on_io(cu_loop_t *loop, cu_io_t *io, int events)
     }
 }
 
+/* Has the kernel received bytes for c that nobody read yet, or did some arrive within the
+ * last `quiet_ms`? Then closing now would race a request already on its way. */
+static int conn_in_flight(cu_conn_t *c, int quiet_ms)
+{
+    int unread = 0;
+    if (cu_transport_pending(&c->t) || (ioctl(c->t.fd, FIONREAD, &unread) == 0 && unread > 0))
+        return 1;
+    struct tcp_info ti;
+    socklen_t tl = sizeof(ti);
+    if (c->peer.is_unix || getsockopt(c->t.fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) != 0)
+        return 0;
+    return ti.tcpi_last_data_recv < (uint32_t)quiet_ms;
+}
+
 static void conn_on_timer(cu_loop_t *loop, cu_timer_t *t)
 {
     cu_conn_t *c = t->data;
     cu_engine_t *e = c->worker;
     if (c->state == ST_APP || c->state == ST_CLOSED)
         return;
+    if (c->state == ST_HEAD && c->nrequests > 0 && cu_buf_unread(&c->in) == 0 &&
+        conn_in_flight(c, QUIET_MS)) {
+        /* The keep-alive period ended just as the client sent something: read it (the read
+         * event is armed) under the head timer instead of resetting it. */
+        cu_timer_start(loop, &c->timer, e->settings.head_timeout_ms);
+        return;
+    }
     if (c->state == ST_BODY) {
         conn_error(e, c, 408, "Timed out reading the request body");
         return;
@@ -676,19 +698,12 @@ void cu_engine_stop(cu_engine_t *e)
             e->ctx->listeners[i].fd = -1;
         }
     }
-    cu_conn_t *next;
-    for (cu_conn_t *c = e->all; c; c = next) {
-        next = c->next;
-        if (c->state != ST_HEAD || cu_buf_unread(&c->in) || cu_buf_unread(&c->out))
-            continue; /* in flight: finishes, answered with Connection: close */
-        if (c->nrequests > 0 && cu_transport_idle(&c->t)) {
-            conn_close(e, c); /* idle keep-alive: nothing was asked of us */
-        } else {
-            /* A request may be on its way (a new connection, or bytes not read yet): serve
-             * it with Connection: close, but do not wait long for it. */
-            cu_timer_start(e->loop, &c->timer, 2000);
-        }
-    }
+    /* Nothing else is closed here. A connection in flight finishes; an idle keep-alive one
+     * keeps its keep-alive timer: a client (a proxy's pooled connection) may be sending on
+     * it right now, and closing it under that request loses it (a 502 for a POST behind
+     * nginx). Its next request is answered with Connection: close (dispatch); a client
+     * that sends nothing is closed when the timer finds the connection quiet
+     * (conn_on_timer). graceful_timeout bounds the whole. */
 }
 
 static void release_dead(cu_engine_t *e)

@@ -74,7 +74,9 @@ int64_t cu_engine_next_deadline(cu_engine_t *e);
 void cu_engine_run(cu_engine_t *e);
 void cu_engine_destroy(cu_engine_t *e);
 
-/* Begin a graceful stop: stop accepting, close idle connections, finish the rest. */
+/* Begin a graceful stop: accept what the backlog holds, stop accepting, finish what is in
+ * flight; idle keep-alive connections stay until their next request (answered with
+ * Connection: close) or until their keep-alive timer finds them quiet. */
 void cu_engine_stop(cu_engine_t *e);
 
 #endif
