@@ -7,8 +7,11 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <netinet/tcp.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -298,6 +301,34 @@ static int handle_proxy(cu_engine_t *e, cu_conn_t *c)
 
 /* ---- requests ---- */
 
+/* This process's resident set in KiB, or -1: one pread of /proc/self/statm (kept open). */
+static int64_t rss_kb(cu_engine_t *e)
+{
+    if (e->statm_fd < 0)
+        e->statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    char buf[128];
+    ssize_t n = e->statm_fd >= 0 ? pread(e->statm_fd, buf, sizeof(buf) - 1, 0) : -1;
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    unsigned long long size, resident;
+    if (sscanf(buf, "%llu %llu", &size, &resident) != 2)
+        return -1;
+    return (int64_t)(resident * (unsigned long long)sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* --max-worker-memory after a request. Cheap on the common path: the peak resident set
+ * (getrusage, no file) bounds the current one, so /proc is read only once the peak has
+ * passed the limit. Returns the current RSS in KiB when over the limit, else 0. */
+static int64_t over_memory(cu_engine_t *e)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0 && (uint64_t)ru.ru_maxrss <= e->es.max_rss_kb)
+        return 0;
+    int64_t kb = rss_kb(e);
+    return kb > 0 && (uint64_t)kb > e->es.max_rss_kb ? kb : 0;
+}
+
 static void after_request(cu_engine_t *e, cu_conn_t *c, int rc)
 {
     if (rc == CU_OK && !c->closing && !c->body.done && cu_body_drain(c) != CU_OK)
@@ -310,6 +341,15 @@ static void after_request(cu_engine_t *e, cu_conn_t *c, int rc)
         cu_log_info("Autorestarting worker after current request.");
         if (e->report.retiring)
             e->report.retiring(e->report.arg); /* the master starts the replacement now */
+        cu_engine_stop(e);
+    }
+    int64_t kb = e->es.max_rss_kb && !e->stopping ? over_memory(e) : 0;
+    if (kb > 0) {
+        cu_log_warn("Worker (pid:%d) uses %lld MB, over max_worker_memory (%llu MB): recycling",
+                    (int)getpid(), (long long)(kb / 1024),
+                    (unsigned long long)(e->es.max_rss_kb / 1024));
+        if (e->report.retiring)
+            e->report.retiring(e->report.arg);
         cu_engine_stop(e);
     }
     if (!reusable) {
@@ -657,6 +697,7 @@ int cu_engine_init(cu_engine_t *e, cu_worker_ctx_t *ctx, cu_dispatch_cb dispatch
 {
     const cu_config_t *cfg = ctx->cfg;
     memset(e, 0, sizeof(*e));
+    e->statm_fd = -1;
     pthread_mutex_init(&e->mu, NULL);
     e->ctx = ctx;
     e->cfg = cfg;
@@ -812,6 +853,8 @@ void cu_engine_destroy(cu_engine_t *e)
         cu_free(c);
     }
     cu_free(e->lio);
+    if (e->statm_fd >= 0)
+        close(e->statm_fd);
     cu_settings_free(&e->es);
     cu_loop_destroy(e->loop);
     e->loop = NULL;

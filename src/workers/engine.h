@@ -48,6 +48,7 @@ struct cu_engine_s {
     cu_conn_t *dead; /* closed during this iteration; pooled after it */
 
     uint64_t nrequests;
+    int statm_fd; /* /proc/self/statm, opened at the first memory check; -1 until then */
     int stopping; /* graceful: no accepts, finish what was read, then exit */
     int quit;     /* leave the loop now */
     cu_timer_t hb_timer;

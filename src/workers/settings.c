@@ -55,6 +55,7 @@ void cu_settings_resolve(const cu_config_t *cfg, unsigned pid, cu_conn_settings_
             jitter = (uint64_t)(pid * 2654435761u) % ((uint64_t)cfg->max_requests_jitter + 1);
         es->max_requests = (uint64_t)cfg->max_requests + jitter;
     }
+    es->max_rss_kb = cfg->max_worker_memory > 0 ? (uint64_t)cfg->max_worker_memory * 1024 : 0;
     es->proxy_protocol = cfg->proxy_protocol;
 }
 

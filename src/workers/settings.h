@@ -13,6 +13,7 @@
 typedef struct cu_engine_settings_s {
     size_t max_conns;      /* worker_connections (1000 when <= 0) */
     uint64_t max_requests; /* max_requests plus this worker's jitter; 0 = unlimited */
+    uint64_t max_rss_kb;   /* --max-worker-memory in KiB, checked after every request; 0 = off */
     enum cu_proxy_protocol proxy_protocol;
     cu_str_t *fwd_names; /* forwarder_headers as slices (owned; h1_trusted points here) */
 } cu_engine_settings_t;
