@@ -92,6 +92,7 @@ typedef struct cu_config_s {
     int control_socket_mode; /* 0600 (384) */
     int control_socket_disable;
     int max_worker_memory; /* cunicorn-only: recycle a worker past this RSS (MB); 0 = off */
+    int max_unsent_output; /* cunicorn-only: unsent response bytes kept in memory (MB) */
 
     /* logging */
     char *accesslog;         /* NULL = off; "-" = stdout */

@@ -333,6 +333,11 @@ const cu__setting_t cu__settings[] = {
     SUP("max_worker_memory", S_CUNICORN, FL("--max-worker-memory"), "MB", CU__A_STORE, CU__K_INT,
         CU__T_INT, max_worker_memory, "0",
         "cunicorn only: recycle a worker gracefully once its RSS passes this many MB (0 = off)."),
+    SUP("max_unsent_output", S_CUNICORN, FL("--max-unsent-output"), "MB", CU__A_STORE, CU__K_INT,
+        CU__T_INT, max_unsent_output, "32",
+        "cunicorn only: response bytes a worker keeps in memory for clients that read slower "
+        "than the app writes, all connections together; past it they go to an unlinked "
+        "temporary file (0 = straight to the file)."),
 };
 
 const size_t cu__nsettings = CU_NELEM(cu__settings);

@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/sockios.h>
 #include <stdio.h>
 #include <netinet/tcp.h>
 #include <sys/ioctl.h>
@@ -88,6 +89,9 @@ static cu_conn_t *conn_new(cu_engine_t *e, int fd, const cu_listener_t *l,
     c->scheme = l->tf && l->tf->scheme ? l->tf->scheme : "http";
     c->in.pos = c->in.len = 0;
     c->out.pos = c->out.len = 0;
+    c->out_charged = 0;
+    c->spill_fd = -1;
+    c->spill_rd = c->spill_wr = 0;
     c->bin.pos = c->bin.len = 0;
     c->rpos = 0;
     c->keep_alive = 0;
@@ -126,6 +130,7 @@ static void conn_close(cu_engine_t *e, cu_conn_t *c)
     cu_io_del(e->loop, &c->io);
     cu_timer_stop(e->loop, &c->timer);
     c->t.ops->close(&c->t);
+    cu_conn_release_output(c);
     c->state = ST_CLOSED;
     if (c->prev)
         c->prev->next = c->next;
@@ -141,15 +146,31 @@ static void conn_close(cu_engine_t *e, cu_conn_t *c)
         accept_resume(e);
 }
 
+/* Bytes the kernel still holds for the peer (sent or not, unacknowledged), or -1. */
+static int kernel_outq(cu_conn_t *c)
+{
+    int n = 0;
+    return ioctl(c->t.fd, SIOCOUTQ, &n) == 0 ? n : -1;
+}
+
+/* Wait for the client to take our output: the timer is a no-progress limit (io_timeout),
+ * judged on the kernel's queue too, since a slow reader's progress often produces no
+ * write event within the period (conn_on_timer). */
+static void write_timer(cu_engine_t *e, cu_conn_t *c)
+{
+    c->wr_mark = kernel_outq(c);
+    cu_timer_start(e->loop, &c->timer, e->settings.io_timeout_ms);
+}
+
 /* Close after the response, reading and discarding what the client still sends so that
  * our response is not destroyed by a reset (RFC 9112 section 9.6). */
 static void conn_linger(cu_engine_t *e, cu_conn_t *c)
 {
-    if (cu_buf_unread(&c->out) && cu_conn_flush_nb(c) == CU_AGAIN) {
+    if (cu_conn_unsent(c) && cu_conn_flush_nb(c) == CU_AGAIN) {
         c->closing = 1;
         c->state = ST_WRITE;
         cu_io_set(e->loop, &c->io, c->t.want | e->oneshot);
-        cu_timer_start(e->loop, &c->timer, e->settings.io_timeout_ms);
+        write_timer(e, c);
         return;
     }
     /* A transport that cannot say goodbye at once (TLS close_notify on a full socket)
@@ -356,7 +377,7 @@ static void after_request(cu_engine_t *e, cu_conn_t *c, int rc)
         c->closing = 1;
         if (c->body.error || !c->body.done || rc != CU_OK)
             conn_linger(e, c);
-        else if (cu_buf_unread(&c->out))
+        else if (cu_conn_unsent(c))
             conn_linger(e, c);
         else
             conn_close(e, c);
@@ -496,7 +517,7 @@ static int process_input(cu_engine_t *e, cu_conn_t *c)
             break;
         /* Backpressure: a client that is not reading its responses gets no new one started
          * (the unsent backlog is flushed on write events first). */
-        if (cu_buf_unread(&c->out) > OUT_BACKPRESSURE)
+        if (cu_conn_unsent(c) > OUT_BACKPRESSURE)
             break;
         if (c->state == ST_PROXY) {
             int prc = handle_proxy(e, c);
@@ -522,7 +543,7 @@ static int process_input(cu_engine_t *e, cu_conn_t *c)
     if (c->state != ST_HEAD && c->state != ST_PROXY)
         return 0;
     /* Push out batched responses before waiting for the client. */
-    if (cu_buf_unread(&c->out)) {
+    if (cu_conn_unsent(c)) {
         int frc = cu_conn_flush_nb(c);
         if (frc == CU_ERROR) {
             conn_close(e, c);
@@ -531,7 +552,7 @@ static int process_input(cu_engine_t *e, cu_conn_t *c)
         if (frc == CU_AGAIN) {
             c->state = ST_WRITE;
             cu_io_set(e->loop, &c->io, c->t.want | e->oneshot);
-            cu_timer_start(e->loop, &c->timer, e->settings.io_timeout_ms);
+            write_timer(e, c);
             return 0;
         }
     }
@@ -602,8 +623,13 @@ static void conn_on_io(cu_loop_t *loop, cu_io_t *io, int events)
     case ST_HEAD:
     case ST_BODY: conn_on_read(e, c); break;
     case ST_WRITE: {
+        uint64_t before = cu_conn_unsent(c);
         int rc = cu_conn_flush_nb(c);
         if (rc == CU_AGAIN) {
+            /* A reader is cut off when it makes no progress for io_timeout, not when the
+             * whole response takes longer than that. */
+            if (cu_conn_unsent(c) < before)
+                write_timer(e, c);
             cu_io_set(loop, &c->io, c->t.want | e->oneshot);
             break;
         }
@@ -676,6 +702,16 @@ static void conn_on_timer(cu_loop_t *loop, cu_timer_t *t)
         conn_error(e, c, 408, "Timed out reading the request body");
         return;
     }
+    if (c->state == ST_WRITE) {
+        int q = kernel_outq(c);
+        if (q >= 0 && c->wr_mark >= 0 && q < c->wr_mark) {
+            write_timer(e, c); /* the client took bytes from the kernel: progress */
+            return;
+        }
+        cu_log_warn("Slow reader ip=%s: no progress for %d s with %llu bytes unsent, disconnected",
+                    c->peer.host[0] ? c->peer.host : "unix", e->settings.io_timeout_ms / 1000,
+                    (unsigned long long)cu_conn_unsent(c));
+    }
     conn_close(e, c);
 }
 
@@ -708,6 +744,7 @@ int cu_engine_init(cu_engine_t *e, cu_worker_ctx_t *ctx, cu_dispatch_cb dispatch
         return CU_ERROR;
     }
     cu_settings_resolve(cfg, (unsigned)getpid(), &e->settings, &e->es);
+    e->settings.out_kept = &e->out_kept;
     e->lio = cu_xcalloc(ctx->nlisteners ? ctx->nlisteners : 1, sizeof(*e->lio));
     for (size_t i = 0; i < ctx->nlisteners; i++)
         cu_io_init(&e->lio[i], ctx->listeners[i].fd, on_accept, e);

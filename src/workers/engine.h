@@ -7,6 +7,7 @@
 #include "event/loop.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include "http/conn.h"
 #include "workers/settings.h"
 #include "workers/worker.h"
@@ -48,9 +49,10 @@ struct cu_engine_s {
     cu_conn_t *dead; /* closed during this iteration; pooled after it */
 
     uint64_t nrequests;
-    int statm_fd; /* /proc/self/statm, opened at the first memory check; -1 until then */
-    int stopping; /* graceful: no accepts, finish what was read, then exit */
-    int quit;     /* leave the loop now */
+    atomic_size_t out_kept; /* unsent response bytes in memory, all connections (budget) */
+    int statm_fd;           /* /proc/self/statm, opened at the first memory check; -1 until then */
+    int stopping;           /* graceful: no accepts, finish what was read, then exit */
+    int quit;               /* leave the loop now */
     cu_timer_t hb_timer;
     cu_timer_t accept_timer; /* retry accept after EMFILE */
 };
