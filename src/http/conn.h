@@ -120,6 +120,7 @@ struct cu_conn_s {
     cu_chunked_t pre_dec; /* engine: scanning a chunked body being pre-read */
     size_t pre_scanned;   /* bytes of body the pre-read scan has covered */
     int wr_mark;          /* engine: kernel send queue when the write timer started */
+    int64_t state_ms;     /* engine: accepted, went idle, or last write progress (mono ms) */
 };
 
 /* ---- request body (blocking; without the GIL) ---- */

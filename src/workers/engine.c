@@ -98,6 +98,7 @@ static cu_conn_t *conn_new(cu_engine_t *e, int fd, const cu_listener_t *l,
     c->closing = 0;
     c->defer_flush = 0;
     c->nrequests = 0;
+    c->state_ms = cu_mono_ms();
     memset(&c->peer, 0, sizeof(c->peer));
     memcpy(&c->peer.addr, ss, sl);
     c->peer.addrlen = sl;
@@ -159,6 +160,7 @@ static int kernel_outq(cu_conn_t *c)
 static void write_timer(cu_engine_t *e, cu_conn_t *c)
 {
     c->wr_mark = kernel_outq(c);
+    c->state_ms = cu_mono_ms(); /* last progress (the overload policy's age) */
     cu_timer_start(e->loop, &c->timer, e->settings.io_timeout_ms);
 }
 
@@ -222,11 +224,48 @@ static void on_accept_timer(cu_loop_t *loop, cu_timer_t *t)
         accept_resume(e);
 }
 
-/* Accept up to `max` connections from listener l; stop at EAGAIN or the connection cap. */
+/* The overload policy: which connection to close so that a new one gets in at the cap.
+ * Lower rank goes first: lingering closes, idle keep-alive, incomplete heads (handshake,
+ * PROXY header, request head), bodies still being pre-read, then responses whose reader
+ * stalls; oldest first within a rank (state_ms: accepted, idle or last progress). A
+ * request the app runs is never shed. */
+static int shed_rank(const cu_conn_t *c)
+{
+    switch (c->state) {
+    case ST_LINGER: return 0;
+    case ST_HEAD: return c->nrequests > 0 && cu_buf_unread(&c->in) == 0 ? 1 : 2;
+    case ST_HANDSHAKE:
+    case ST_PROXY: return 2;
+    case ST_BODY: return 3;
+    case ST_WRITE: return 4;
+    default: return -1; /* ST_APP, ST_CLOSED */
+    }
+}
+
+static cu_conn_t *shed_victim(cu_engine_t *e)
+{
+    cu_conn_t *best = NULL;
+    int best_rank = 99;
+    for (cu_conn_t *c = e->all; c; c = c->next) {
+        int r = shed_rank(c);
+        if (r < 0 || r > best_rank)
+            continue;
+        if (r < best_rank || c->state_ms < best->state_ms) {
+            best = c;
+            best_rank = r;
+        }
+    }
+    return best;
+}
+
+/* Accept up to `max` connections from listener l; stop at EAGAIN. At the connection cap a
+ * new connection is accepted only in exchange for one the overload policy gives up
+ * (shed_victim); with none to give up, the backlog keeps the rest. */
 static void accept_some(cu_engine_t *e, const cu_listener_t *l, int max)
 {
     for (int i = 0; i < max && e->accepting; i++) {
-        if (e->nconns >= e->es.max_conns) {
+        cu_conn_t *victim = NULL;
+        if (e->nconns >= e->es.max_conns && (e->stopping || !(victim = shed_victim(e)))) {
             /* worker_connections reached: the backlog keeps the rest, nothing is dropped. */
             accept_pause(e);
             return;
@@ -252,6 +291,10 @@ static void accept_some(cu_engine_t *e, const cu_listener_t *l, int max)
              * as in gunicorn). */
             ss.ss_family = AF_UNIX;
             sl = sizeof(sa_family_t);
+        }
+        if (victim) {
+            e->shed[shed_rank(victim)]++;
+            conn_close(e, victim);
         }
         cu_conn_t *c = conn_new(e, fd, l, &ss, sl);
         if (!c)
@@ -384,6 +427,7 @@ static void after_request(cu_engine_t *e, cu_conn_t *c, int rc)
         return;
     }
     c->state = ST_HEAD;
+    c->state_ms = cu_mono_ms(); /* idle keep-alive from now (the overload policy's age) */
 }
 
 static void dispatch(cu_engine_t *e, cu_conn_t *c)
@@ -722,6 +766,22 @@ static void on_heartbeat(cu_loop_t *loop, cu_timer_t *t)
     cu_engine_t *e = t->data;
     if (e->report.stamp)
         e->report.stamp(e->report.arg);
+    uint64_t shed = 0;
+    for (int i = 0; i < 5; i++)
+        shed += e->shed[i];
+    if (shed > e->shed_logged) {
+        cu_log_warn("worker_connections (%zu) reached: closed %llu connections to admit new ones "
+                    "(so far: %llu lingering, %llu idle keep-alive, %llu incomplete heads, %llu "
+                    "slow bodies, %llu stalled readers)",
+                    e->es.max_conns, (unsigned long long)(shed - e->shed_logged),
+                    (unsigned long long)e->shed[0], (unsigned long long)e->shed[1],
+                    (unsigned long long)e->shed[2], (unsigned long long)e->shed[3],
+                    (unsigned long long)e->shed[4]);
+        e->shed_logged = shed;
+    }
+    /* Paused at the cap with nobody to shed then: connections may have become sheddable. */
+    if (!e->accepting && !e->stopping)
+        accept_resume(e);
     if (getppid() != e->ctx->ppid) {
         cu_log_info("Parent changed, shutting down: %d", (int)getpid());
         e->quit = 1;

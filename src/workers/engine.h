@@ -50,9 +50,12 @@ struct cu_engine_s {
 
     uint64_t nrequests;
     atomic_size_t out_kept; /* unsent response bytes in memory, all connections (budget) */
-    int statm_fd;           /* /proc/self/statm, opened at the first memory check; -1 until then */
-    int stopping;           /* graceful: no accepts, finish what was read, then exit */
-    int quit;               /* leave the loop now */
+    int statm_fd;
+    uint64_t shed[5]; /* connections closed at the cap, by shed_rank (engine.c) */
+    uint64_t shed_logged; /* their total when last logged */ /* /proc/self/statm, opened at the
+                                                                first memory check; -1 until then */
+    int stopping; /* graceful: no accepts, finish what was read, then exit */
+    int quit;     /* leave the loop now */
     cu_timer_t hb_timer;
     cu_timer_t accept_timer; /* retry accept after EMFILE */
 };
