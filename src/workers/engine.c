@@ -250,7 +250,12 @@ static cu_conn_t *shed_victim(cu_engine_t *e)
         int r = shed_rank(c);
         if (r < 0 || r > best_rank)
             continue;
-        if (r < best_rank || c->state_ms < best->state_ms) {
+        if (r < best_rank || c->state_ms <= best->state_ms) { /* ties: e->all is newest first */
+            /* Bytes the kernel holds for a waiting connection are most likely a request
+             * (not read yet because every thread is busy): never shed it. */
+            int unread = 0;
+            if (c->state == ST_HEAD && ioctl(c->t.fd, FIONREAD, &unread) == 0 && unread > 0)
+                continue;
             best = c;
             best_rank = r;
         }
