@@ -63,6 +63,8 @@ void cu_settings_resolve(const cu_config_t *cfg, unsigned pid, cu_conn_settings_
                                                                  : "/tmp";
     es->max_rss_kb = cfg->max_worker_memory > 0 ? (uint64_t)cfg->max_worker_memory * 1024 : 0;
     es->proxy_protocol = cfg->proxy_protocol;
+    es->forwarded_allow_ips = &cfg->forwarded_allow_ips;
+    es->proxy_allow_ips = &cfg->proxy_allow_ips;
 }
 
 void cu_settings_free(cu_engine_settings_t *es)
