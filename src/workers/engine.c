@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/sockios.h>
 #include <stdio.h>
 #include <netinet/tcp.h>
@@ -270,7 +271,8 @@ static void accept_some(cu_engine_t *e, const cu_listener_t *l, int max)
 {
     for (int i = 0; i < max && e->accepting; i++) {
         cu_conn_t *victim = NULL;
-        if (e->nconns >= e->es.max_conns && (e->stopping || !(victim = shed_victim(e)))) {
+        if (e->nconns >= e->es.max_conns && !e->draining &&
+            (e->stopping || !(victim = shed_victim(e)))) {
             /* worker_connections reached: the backlog keeps the rest, nothing is dropped. */
             accept_pause(e);
             return;
@@ -825,9 +827,13 @@ void cu_engine_stop(cu_engine_t *e)
     if (e->stopping)
         return;
     /* Clients already queued in the listen backlog connected to us: answer them rather
-     * than leave them to be reset when the listener closes. */
+     * than leave them to be reset when the listener closes; past the cap too, and also
+     * when accepting was paused at the cap. */
+    e->draining = 1;
+    e->accepting = 1; /* accept_some's guard; the watchers are removed just below */
     for (size_t i = 0; i < e->ctx->nlisteners && e->accepting; i++)
-        accept_some(e, &e->ctx->listeners[i], (int)e->es.max_conns);
+        accept_some(e, &e->ctx->listeners[i], INT_MAX);
+    e->draining = 0;
     e->stopping = 1;
     accept_pause(e);
     cu_timer_stop(e->loop, &e->accept_timer);

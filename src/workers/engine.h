@@ -55,6 +55,7 @@ struct cu_engine_s {
     uint64_t shed_logged; /* their total when last logged */ /* /proc/self/statm, opened at the
                                                                 first memory check; -1 until then */
     int stopping; /* graceful: no accepts, finish what was read, then exit */
+    int draining; /* cu_engine_stop is accepting the backlog: the cap does not apply */
     int quit;     /* leave the loop now */
     cu_timer_t hb_timer;
     cu_timer_t accept_timer; /* retry accept after EMFILE */

@@ -250,3 +250,29 @@ def test_graceful_term_under_load_answers_every_accepted_connection(make_server)
     assert cl.counts["failed"] == 0, cl.errors
     assert cl.counts["refused_after_stop"] > 0
     assert cl.counts["ok"] == ok_at_exit
+
+
+def test_term_answers_connections_queued_past_the_cap(make_server):
+    """Every slot busy in the app (nothing to shed), more clients queued in the backlog:
+    a graceful TERM answers them all instead of leaving them to be reset."""
+    s = make_server("testapp:app", workers=1, args=["--worker-connections", "1",
+                                                    "--graceful-timeout", "20",
+                                                    "--no-control-socket"])
+    busy = s.connect(timeout=30)
+    busy.sendall(b"GET /sleep?s=2 HTTP/1.1\r\nHost: x\r\n\r\n")
+    s.wait_for_log(r"sleep-start", timeout=10)
+    queued = []
+    for i in range(3):
+        c = s.connect(timeout=30)
+        c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        queued.append(c)
+    s.proc.send_signal(signal.SIGTERM)
+    r = srv.HTTPReader(busy, timeout=30).read_response()
+    assert r.status == 200 and r.body == b"slept 2"
+    for c in queued:
+        r = srv.HTTPReader(c, timeout=30).read_response()
+        assert r.status == 200 and r.body == BODY
+        assert (r.header("connection") or "").lower() == "close"
+        c.close()
+    busy.close()
+    assert s.proc.wait(30) == 0
