@@ -113,6 +113,7 @@ typedef struct cu_config_s {
     int control_socket_disable;
     int max_worker_memory; /* cunicorn-only: recycle a worker past this RSS (MB); 0 = off */
     int require_host;      /* cunicorn-only: HTTP/1.1 without Host -> 400 (RFC 9112 3.2); 1 */
+    int max_unsent_output; /* cunicorn-only: unsent response bytes kept in memory (MB) */
 
     /* dirty arbiters (gunicorn 25+): the arbiter runs when dirty_workers > 0 and apps set */
     cu_strlist_t dirty_apps;    /* module:Class or module:Class:N */

@@ -349,6 +349,11 @@ const cu__setting_t cu__settings[] = {
      CU__SUPPORTED, CU__T_STR, OFF(require_host), "True", "false",
      "cunicorn only: an HTTP/1.1 request without Host gets 400 (RFC 9112 3.2, as nginx); "
      "--no-require-host serves it, as gunicorn does."},
+    SUP("max_unsent_output", S_CUNICORN, FL("--max-unsent-output"), "MB", CU__A_STORE, CU__K_INT,
+        CU__T_INT, max_unsent_output, "32",
+        "cunicorn only: response bytes a worker keeps in memory for clients that read slower "
+        "than the app writes, all connections together; past it they go to an unlinked "
+        "temporary file (0 = straight to the file)."),
 };
 
 const size_t cu__nsettings = CU_NELEM(cu__settings);

@@ -19,6 +19,7 @@
 #include "net/transport.h"
 
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 
 typedef struct cu_conn_s cu_conn_t;
@@ -40,7 +41,14 @@ typedef struct cu_conn_settings_s {
      * and gthread). NULL: this worker class never blocks; the waiting calls then fail. */
     int (*block)(cu_conn_t *c, int events);
     const char *server_header; /* "cunicorn" */
-    size_t body_preread;       /* bodies up to this size are read by the loop before dispatch */
+    /* Unsent response bytes all connections of the worker may keep in memory (their `out`
+     * buffers); past it output goes to a spill file (response.c). out_kept is the worker's
+     * running total (the engine owns it; NULL = no budget). spill_dir: where spill files
+     * are created (unlinked at once). */
+    size_t out_budget;
+    atomic_size_t *out_kept;
+    const char *spill_dir;
+    size_t body_preread; /* bodies up to this size are read by the loop before dispatch */
     cu_uwsgi_opts_t uwsgi;     /* uwsgi packet limits (--protocol uwsgi) */
     const struct cu_cidrlist_s *uwsgi_allow; /* uwsgi_allow_ips (the config's list) */
     unsigned request_uri : 1; /* the environ carries REQUEST_URI (uwsgi, as uWSGI does) */
@@ -101,6 +109,9 @@ struct cu_conn_s {
     cu_body_t body;
     cu_resp_t resp;
     cu_buf_t out;             /* response bytes not yet written (batched small writes) */
+    size_t out_charged;       /* bytes of `out` counted in settings->out_kept */
+    int spill_fd;             /* unlinked file with output past the memory budget, or -1 */
+    off_t spill_rd, spill_wr; /* its bytes [rd, wr) are unsent; they follow `out` */
     cu_buf_t bin;             /* body bytes read from the socket past `in` (and what follows) */
     size_t rpos;              /* index in in.data of the next unread body byte */
     unsigned defer_flush : 1; /* more pipelined requests are buffered: batch responses */
@@ -117,6 +128,8 @@ struct cu_conn_s {
     cu_conn_t *prev;
     cu_chunked_t pre_dec; /* engine: scanning a chunked body being pre-read */
     size_t pre_scanned;   /* bytes of body the pre-read scan has covered */
+    int wr_mark;          /* engine: kernel send queue when the write timer started */
+    int64_t state_ms;     /* engine: accepted, went idle, or last write progress (mono ms) */
 };
 
 /* ---- request body (blocking; without the GIL) ---- */
@@ -196,11 +209,17 @@ void cu_conn_begin_request(cu_conn_t *c);
  * pipelined request, if any) and reset per-request state. CU_OK, or CU_ERROR if the
  * connection cannot be reused. */
 int cu_conn_end_request(cu_conn_t *c);
-/* Try to write c->out without blocking. CU_OK when empty, CU_AGAIN when the socket is full,
- * CU_ERROR when the peer is gone. */
+/* Try to write the unsent output (c->out, then the spill file) without blocking. CU_OK when
+ * all is sent, CU_AGAIN when the socket is full, CU_ERROR when the peer is gone. */
 int cu_conn_flush_nb(cu_conn_t *c);
-/* Write c->out completely, waiting up to io_timeout. CU_OK or CU_ERROR. */
+/* Write the unsent output completely, waiting up to io_timeout between progress. CU_OK or
+ * CU_ERROR. */
 int cu_conn_flush(cu_conn_t *c);
+/* Unsent output bytes (memory and spill file): 0 when there is nothing to send. */
+uint64_t cu_conn_unsent(const cu_conn_t *c);
+/* The connection is closing or being reused: drop unsent output, close the spill file,
+ * give the budget back, and free a large output buffer. */
+void cu_conn_release_output(cu_conn_t *c);
 /* Wait until the transport can progress on `events` (CU_EV_READ/CU_EV_WRITE; after a
  * CU_AGAIN pass c->t.want) through the worker class's blocking adapter (settings->block).
  * CU_OK; CU_AGAIN when io_timeout passed; CU_ERROR on hang-up, error, or when the class

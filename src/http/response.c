@@ -5,7 +5,12 @@
 #include "http/conn.h"
 #include "http/proto.h"
 
+#include "core/log.h"
+
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -13,7 +18,10 @@
 #define STASH_MAX (32 * 1024) /* body held back to send with the head in one write */
 #define OUT_MAX   (64 * 1024) /* batched output before we write it */
 #define BACKLOG_MAX                                                                                \
-    (2 * 1024 * 1024) /* unsent output kept for a slow reader before the app waits */
+    (2 * 1024 * 1024) /* unsent output one connection keeps in memory, budget permitting */
+#define OUT_KEEP_CAP (256 * 1024) /* an emptied output buffer larger than this is freed */
+#define SPILL_MAX                                                                                  \
+    ((off_t)1 << 30) /* spill file per connection; past it the app waits for the reader */
 
 /* RFC 9110 tchar */
 static const unsigned char tchar[256] = {
@@ -43,22 +51,6 @@ static void iov_advance(struct iovec **iov, int *n, size_t w)
     }
 }
 
-static int write_fully_iov(cu_conn_t *c, struct iovec *iov, int n)
-{
-    while (n > 0) {
-        ssize_t w = c->t.ops->writev(&c->t, iov, n);
-        if (w == CU_AGAIN) {
-            if (cu_conn_wait(c, c->t.want) != CU_OK)
-                return CU_ERROR;
-            continue;
-        }
-        if (w < 0)
-            return CU_ERROR;
-        iov_advance(&iov, &n, (size_t)w);
-    }
-    return CU_OK;
-}
-
 static int fail(cu_conn_t *c)
 {
     c->closing = 1;
@@ -66,26 +58,160 @@ static int fail(cu_conn_t *c)
     return CU_ERROR;
 }
 
+/* ---- unsent output: memory within the worker's budget, then a spill file ---- */
+
+static int spill_pending(const cu_conn_t *c)
+{
+    return c->spill_fd >= 0 && c->spill_rd < c->spill_wr;
+}
+
+static void spill_close(cu_conn_t *c)
+{
+    if (c->spill_fd >= 0)
+        close(c->spill_fd);
+    c->spill_fd = -1;
+    c->spill_rd = c->spill_wr = 0;
+}
+
+/* Bring the worker's running total up to date with what c->out holds now. */
+static void charge(cu_conn_t *c)
+{
+    size_t now = cu_buf_unread(&c->out);
+    atomic_size_t *kept = c->settings->out_kept;
+    if (kept && now > c->out_charged)
+        atomic_fetch_add(kept, now - c->out_charged);
+    else if (kept && now < c->out_charged)
+        atomic_fetch_sub(kept, c->out_charged - now);
+    c->out_charged = now;
+    if (now == 0 && c->out.cap > OUT_KEEP_CAP)
+        cu_buf_free(&c->out); /* a burst for a slow reader leaves no resident buffer */
+}
+
+/* May n more bytes be kept in c->out? Within one connection's cap and the worker's budget. */
+static int budget_allows(const cu_conn_t *c, size_t n)
+{
+    if (cu_buf_unread(&c->out) + n > BACKLOG_MAX)
+        return 0;
+    atomic_size_t *kept = c->settings->out_kept;
+    return kept == NULL || atomic_load(kept) + n <= c->settings->out_budget;
+}
+
+static int spill_open(cu_conn_t *c)
+{
+    const char *dir = c->settings->spill_dir ? c->settings->spill_dir : "/tmp";
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        /* A filesystem without O_TMPFILE: create, then unlink at once. */
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/cunicorn-out-XXXXXX", dir);
+        fd = mkostemp(path, O_CLOEXEC);
+        if (fd >= 0)
+            unlink(path);
+    }
+    if (fd < 0) {
+        cu_log_warn("cannot create a spill file in %s: %s (the app waits for its reader)", dir,
+                    strerror(errno));
+        return CU_ERROR;
+    }
+    c->spill_fd = fd;
+    c->spill_rd = c->spill_wr = 0;
+    return CU_OK;
+}
+
+/* Append iov to the spill file. CU_OK; CU_AGAIN when the file would pass SPILL_MAX or
+ * cannot be created or written (then nothing was appended: the caller waits instead). */
+static int spill_append(cu_conn_t *c, const struct iovec *iov, int n)
+{
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += iov[i].iov_len;
+    if (c->spill_fd < 0 && spill_open(c) != CU_OK)
+        return CU_AGAIN;
+    if (c->spill_wr + (off_t)total > SPILL_MAX)
+        return CU_AGAIN;
+    off_t at = c->spill_wr;
+    for (int i = 0; i < n; i++) {
+        const char *p = iov[i].iov_base;
+        size_t left = iov[i].iov_len;
+        while (left > 0) {
+            ssize_t w = pwrite(c->spill_fd, p, left, at);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0) {
+                cu_log_warn("spill file write: %s (the app waits for its reader)",
+                            w < 0 ? strerror(errno) : "no space");
+                return CU_AGAIN; /* spill_wr unchanged: the partial bytes are ignored */
+            }
+            p += w;
+            left -= (size_t)w;
+            at += w;
+        }
+    }
+    c->spill_wr = at;
+    return CU_OK;
+}
+
+static ssize_t send_file_part(cu_conn_t *c, int fd, off_t *off, size_t count);
+
+/* Append to the unsent output, after whatever waits already (memory, then spill). */
+static int out_append(cu_conn_t *c, const void *p, size_t n)
+{
+    if (spill_pending(c)) {
+        struct iovec iov = {(void *)p, n};
+        if (spill_append(c, &iov, 1) == CU_OK)
+            return CU_OK;
+        if (cu_conn_flush(c) != CU_OK)
+            return CU_ERROR;
+    }
+    return cu_buf_append(&c->out, p, n);
+}
+
+uint64_t cu_conn_unsent(const cu_conn_t *c)
+{
+    return cu_buf_unread(&c->out) + (spill_pending(c) ? (uint64_t)(c->spill_wr - c->spill_rd) : 0);
+}
+
+void cu_conn_release_output(cu_conn_t *c)
+{
+    c->out.pos = c->out.len = 0;
+    spill_close(c);
+    charge(c);
+}
+
 int cu_conn_flush_nb(cu_conn_t *c)
 {
+    int rc = CU_OK;
     while (cu_buf_unread(&c->out)) {
         struct iovec iov = {(void *)cu_buf_head(&c->out), cu_buf_unread(&c->out)};
         ssize_t w = c->t.ops->writev(&c->t, &iov, 1);
-        if (w < 0)
-            return (int)w; /* CU_AGAIN (c->t.want says on what) or CU_ERROR */
+        if (w < 0) {
+            rc = (int)w; /* CU_AGAIN (c->t.want says on what) or CU_ERROR */
+            break;
+        }
         cu_buf_consume(&c->out, (size_t)w);
     }
-    return CU_OK;
+    while (rc == CU_OK && spill_pending(c)) {
+        ssize_t w =
+            send_file_part(c, c->spill_fd, &c->spill_rd, (size_t)(c->spill_wr - c->spill_rd));
+        if (w <= 0)
+            rc = w < 0 ? (int)w : CU_ERROR;
+    }
+    if (rc == CU_OK)
+        spill_close(c);
+    charge(c);
+    return rc;
 }
 
 int cu_conn_flush(cu_conn_t *c)
 {
-    if (!cu_buf_unread(&c->out))
+    int rc;
+    while ((rc = cu_conn_flush_nb(c)) == CU_AGAIN)
+        if (cu_conn_wait(c, c->t.want) != CU_OK)
+            break;
+    if (rc == CU_OK)
         return CU_OK;
-    struct iovec iov = {(void *)cu_buf_head(&c->out), cu_buf_unread(&c->out)};
-    int rc = write_fully_iov(c, &iov, 1);
-    c->out.pos = c->out.len = 0;
-    return rc == CU_OK ? CU_OK : fail(c);
+    cu_conn_release_output(c);
+    return fail(c);
 }
 
 int cu_resp_begin(cu_conn_t *c, const char *status, size_t len)
@@ -170,12 +296,25 @@ static int emit_head(cu_conn_t *c, int64_t final_len)
     return CU_OK;
 }
 
-/* Write c->out and then iov without blocking; what the socket does not take is kept in
- * c->out for the engine to finish on write events, so a slow reader does not hold the app
- * thread. Only when more than BACKLOG_MAX would be kept does the app wait (poll) for the
- * client, up to io_timeout. */
+/* Write the unsent output and then iov without blocking. What the socket does not take is
+ * kept for the engine to finish on write events, so a slow reader does not hold the app
+ * thread: in c->out while the connection's cap (BACKLOG_MAX) and the worker's budget
+ * (settings->out_budget, all connections together) allow, else appended to the
+ * connection's spill file. Only past SPILL_MAX (or without a usable file) does the app
+ * wait for the client, and then a reader that makes no progress for io_timeout is
+ * disconnected. */
 static int write_or_keep(cu_conn_t *c, struct iovec *iov, int k)
 {
+    if (spill_pending(c)) {
+        /* Older output waits in the file: these bytes go after it. */
+        int rc = cu_conn_flush_nb(c);
+        if (rc == CU_ERROR)
+            return fail(c);
+        if (rc == CU_AGAIN && spill_append(c, iov, k) == CU_OK)
+            return CU_OK;
+        if (rc == CU_AGAIN && cu_conn_flush(c) != CU_OK)
+            return CU_ERROR;
+    }
     struct iovec all[4];
     int n = 0;
     if (cu_buf_unread(&c->out))
@@ -195,21 +334,33 @@ static int write_or_keep(cu_conn_t *c, struct iovec *iov, int k)
             out_len -= from_out;
             iov_advance(&v, &n, (size_t)w);
         }
-        if (n == 0)
+        if (n == 0) {
+            charge(c);
             return CU_OK;
+        }
+        /* The first entry may be c->out itself (already kept). */
+        int first = out_len ? 1 : 0;
         size_t left = 0;
-        for (int i = 0; i < n; i++)
+        for (int i = first; i < n; i++)
             left += v[i].iov_len;
-        if (left <= BACKLOG_MAX) {
-            /* Keep the rest; the first entry may be c->out itself (already there). */
-            for (int i = out_len ? 1 : 0; i < n; i++)
+        if (budget_allows(c, left)) {
+            for (int i = first; i < n; i++)
                 if (cu_buf_append(&c->out, v[i].iov_base, v[i].iov_len) != CU_OK)
                     return fail(c);
+            charge(c);
+            return CU_OK;
+        }
+        if (spill_append(c, v + first, n - first) == CU_OK) {
+            charge(c);
             return CU_OK;
         }
         if (w > 0)
             continue; /* wait only after CU_AGAIN: then t.want says on what */
-        if (cu_conn_wait(c, c->t.want) != CU_OK)
+        int wrc = cu_conn_wait(c, c->t.want);
+        if (wrc == CU_AGAIN)
+            cu_log_warn("Slow reader ip=%s: no progress for %d s, disconnected",
+                        c->peer.host[0] ? c->peer.host : "unix", c->settings->io_timeout_ms / 1000);
+        if (wrc != CU_OK)
             return fail(c);
     }
 }
@@ -224,7 +375,7 @@ static int send_body(cu_conn_t *c, const void *p, size_t n, int batch)
     char chdr[24];
     size_t hl = r->chunked && n ? cu_chunked_header(chdr, n) : 0;
     size_t total = hl + n + (r->chunked && n ? 2 : 0);
-    if (batch && cu_buf_unread(&c->out) + total <= OUT_MAX) {
+    if (batch && !spill_pending(c) && cu_buf_unread(&c->out) + total <= OUT_MAX) {
         if (cu_buf_reserve(&c->out, total) != CU_OK)
             return fail(c);
         char *d = c->out.data + c->out.len;
@@ -354,7 +505,7 @@ int cu_resp_sendfile(cu_conn_t *c, int fd, off_t offset, int64_t count)
     if (r->chunked) {
         char chdr[24];
         size_t hl = cu_chunked_header(chdr, (size_t)count);
-        if (cu_buf_append(&c->out, chdr, hl) != CU_OK)
+        if (out_append(c, chdr, hl) != CU_OK)
             return fail(c);
     }
     if (cu_conn_flush(c) != CU_OK)
@@ -371,7 +522,7 @@ int cu_resp_sendfile(cu_conn_t *c, int fd, off_t offset, int64_t count)
             return fail(c); /* includes a file that shrank: the framing is now wrong */
         count -= w;
     }
-    if (r->chunked && cu_buf_append(&c->out, "\r\n", 2) != CU_OK)
+    if (r->chunked && out_append(c, "\r\n", 2) != CU_OK)
         return fail(c);
     return CU_OK;
 }
@@ -389,7 +540,7 @@ int cu_resp_finish(cu_conn_t *c)
             return CU_ERROR;
         r->stash.pos = r->stash.len = 0;
     }
-    if (r->chunked && cu_buf_append(&c->out, "0\r\n\r\n", 5) != CU_OK)
+    if (r->chunked && out_append(c, "0\r\n\r\n", 5) != CU_OK)
         return fail(c);
     if (!r->no_body && r->content_length >= 0 && r->body_sent < (uint64_t)r->content_length) {
         /* The app promised more than it gave: the client cannot find the end. */
@@ -398,7 +549,7 @@ int cu_resp_finish(cu_conn_t *c)
     }
     if (r->close_delimited)
         c->closing = 1;
-    if (c->defer_flush && !c->closing && cu_buf_unread(&c->out) < OUT_MAX)
+    if (c->defer_flush && !c->closing && !spill_pending(c) && cu_buf_unread(&c->out) < OUT_MAX)
         return CU_OK;
     /* What the socket does not take now, the engine finishes on write events. */
     return cu_conn_flush_nb(c) == CU_ERROR ? fail(c) : CU_OK;

@@ -95,4 +95,9 @@ void cu_py_gevent_note_abort(void);
 /* Called by the worker on exit paths that must flush Python state (stdout/stderr). */
 void cu_py_worker_exit(void);
 
+/* Write every Python thread's stack to fd (faulthandler's format: "Thread 0x... (most
+ * recent call first):" then "  File ..., line N in f"). Without the GIL, from any thread,
+ * including one that never ran Python; meant for a process about to exit. */
+void cu_py_dump_stacks(int fd);
+
 #endif

@@ -7,7 +7,13 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/sockios.h>
+#include <stdio.h>
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -27,6 +33,7 @@ enum conn_state {
 #define OUT_BACKPRESSURE (64 * 1024)
 #define LINGER_MS        2000
 #define LINGER_MAX       (256 * 1024)
+#define QUIET_MS         200 /* no byte received for this long: nothing in flight */
 
 static void conn_on_io(cu_loop_t *loop, cu_io_t *io, int events);
 static void conn_on_timer(cu_loop_t *loop, cu_timer_t *t);
@@ -83,12 +90,16 @@ static cu_conn_t *conn_new(cu_engine_t *e, int fd, const cu_listener_t *l,
     c->scheme = l->tf && l->tf->scheme ? l->tf->scheme : "http";
     c->in.pos = c->in.len = 0;
     c->out.pos = c->out.len = 0;
+    c->out_charged = 0;
+    c->spill_fd = -1;
+    c->spill_rd = c->spill_wr = 0;
     c->bin.pos = c->bin.len = 0;
     c->rpos = 0;
     c->keep_alive = 0;
     c->closing = 0;
     c->defer_flush = 0;
     c->nrequests = 0;
+    c->state_ms = cu_mono_ms();
     memset(&c->peer, 0, sizeof(c->peer));
     memcpy(&c->peer.addr, ss, sl);
     c->peer.addrlen = sl;
@@ -124,6 +135,7 @@ static void conn_close(cu_engine_t *e, cu_conn_t *c)
     cu_io_del(e->loop, &c->io);
     cu_timer_stop(e->loop, &c->timer);
     c->t.ops->close(&c->t);
+    cu_conn_release_output(c);
     c->state = ST_CLOSED;
     if (c->prev)
         c->prev->next = c->next;
@@ -139,15 +151,32 @@ static void conn_close(cu_engine_t *e, cu_conn_t *c)
         accept_resume(e);
 }
 
+/* Bytes the kernel still holds for the peer (sent or not, unacknowledged), or -1. */
+static int kernel_outq(cu_conn_t *c)
+{
+    int n = 0;
+    return ioctl(c->t.fd, SIOCOUTQ, &n) == 0 ? n : -1;
+}
+
+/* Wait for the client to take our output: the timer is a no-progress limit (io_timeout),
+ * judged on the kernel's queue too, since a slow reader's progress often produces no
+ * write event within the period (conn_on_timer). */
+static void write_timer(cu_engine_t *e, cu_conn_t *c)
+{
+    c->wr_mark = kernel_outq(c);
+    c->state_ms = cu_mono_ms(); /* last progress (the overload policy's age) */
+    cu_timer_start(e->loop, &c->timer, e->settings.io_timeout_ms);
+}
+
 /* Close after the response, reading and discarding what the client still sends so that
  * our response is not destroyed by a reset (RFC 9112 section 9.6). */
 static void conn_linger(cu_engine_t *e, cu_conn_t *c)
 {
-    if (cu_buf_unread(&c->out) && cu_conn_flush_nb(c) == CU_AGAIN) {
+    if (cu_conn_unsent(c) && cu_conn_flush_nb(c) == CU_AGAIN) {
         c->closing = 1;
         c->state = ST_WRITE;
         cu_io_set(e->loop, &c->io, c->t.want | e->oneshot);
-        cu_timer_start(e->loop, &c->timer, e->settings.io_timeout_ms);
+        write_timer(e, c);
         return;
     }
     /* A transport that cannot say goodbye at once (TLS close_notify on a full socket)
@@ -199,11 +228,54 @@ static void on_accept_timer(cu_loop_t *loop, cu_timer_t *t)
         accept_resume(e);
 }
 
-/* Accept up to `max` connections from listener l; stop at EAGAIN or the connection cap. */
+/* The overload policy: which connection to close so that a new one gets in at the cap.
+ * Lower rank goes first: lingering closes, idle keep-alive, incomplete heads (handshake,
+ * PROXY header, request head), bodies still being pre-read, then responses whose reader
+ * stalls; oldest first within a rank (state_ms: accepted, idle or last progress). A
+ * request the app runs is never shed. */
+static int shed_rank(const cu_conn_t *c)
+{
+    switch (c->state) {
+    case ST_LINGER: return 0;
+    case ST_HEAD: return c->nrequests > 0 && cu_buf_unread(&c->in) == 0 ? 1 : 2;
+    case ST_HANDSHAKE:
+    case ST_PROXY: return 2;
+    case ST_BODY: return 3;
+    case ST_WRITE: return 4;
+    default: return -1; /* ST_APP, ST_CLOSED */
+    }
+}
+
+static cu_conn_t *shed_victim(cu_engine_t *e)
+{
+    cu_conn_t *best = NULL;
+    int best_rank = 99;
+    for (cu_conn_t *c = e->all; c; c = c->next) {
+        int r = shed_rank(c);
+        if (r < 0 || r > best_rank)
+            continue;
+        if (r < best_rank || c->state_ms <= best->state_ms) { /* ties: e->all is newest first */
+            /* Bytes the kernel holds for a waiting connection are most likely a request
+             * (not read yet because every thread is busy): never shed it. */
+            int unread = 0;
+            if (c->state == ST_HEAD && ioctl(c->t.fd, FIONREAD, &unread) == 0 && unread > 0)
+                continue;
+            best = c;
+            best_rank = r;
+        }
+    }
+    return best;
+}
+
+/* Accept up to `max` connections from listener l; stop at EAGAIN. At the connection cap a
+ * new connection is accepted only in exchange for one the overload policy gives up
+ * (shed_victim); with none to give up, the backlog keeps the rest. */
 static void accept_some(cu_engine_t *e, const cu_listener_t *l, int max)
 {
     for (int i = 0; i < max && e->accepting; i++) {
-        if (e->nconns >= e->es.max_conns) {
+        cu_conn_t *victim = NULL;
+        if (e->nconns >= e->es.max_conns && !e->draining &&
+            (e->stopping || !(victim = shed_victim(e)))) {
             /* worker_connections reached: the backlog keeps the rest, nothing is dropped. */
             accept_pause(e);
             return;
@@ -229,6 +301,10 @@ static void accept_some(cu_engine_t *e, const cu_listener_t *l, int max)
              * as in gunicorn). */
             ss.ss_family = AF_UNIX;
             sl = sizeof(sa_family_t);
+        }
+        if (victim) {
+            e->shed[shed_rank(victim)]++;
+            conn_close(e, victim);
         }
         cu_conn_t *c = conn_new(e, fd, l, &ss, sl);
         if (!c)
@@ -299,6 +375,34 @@ static int handle_proxy(cu_engine_t *e, cu_conn_t *c)
 
 /* ---- requests ---- */
 
+/* This process's resident set in KiB, or -1: one pread of /proc/self/statm (kept open). */
+static int64_t rss_kb(cu_engine_t *e)
+{
+    if (e->statm_fd < 0)
+        e->statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    char buf[128];
+    ssize_t n = e->statm_fd >= 0 ? pread(e->statm_fd, buf, sizeof(buf) - 1, 0) : -1;
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    unsigned long long size, resident;
+    if (sscanf(buf, "%llu %llu", &size, &resident) != 2)
+        return -1;
+    return (int64_t)(resident * (unsigned long long)sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* --max-worker-memory after a request. Cheap on the common path: the peak resident set
+ * (getrusage, no file) bounds the current one, so /proc is read only once the peak has
+ * passed the limit. Returns the current RSS in KiB when over the limit, else 0. */
+static int64_t over_memory(cu_engine_t *e)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0 && (uint64_t)ru.ru_maxrss <= e->es.max_rss_kb)
+        return 0;
+    int64_t kb = rss_kb(e);
+    return kb > 0 && (uint64_t)kb > e->es.max_rss_kb ? kb : 0;
+}
+
 static void after_request(cu_engine_t *e, cu_conn_t *c, int rc)
 {
     /* An app that took the connection over owns it: no drain, no linger, no keep-alive,
@@ -316,6 +420,15 @@ static void after_request(cu_engine_t *e, cu_conn_t *c, int rc)
             e->report.retiring(e->report.arg); /* the master starts the replacement now */
         cu_engine_stop(e);
     }
+    int64_t kb = e->es.max_rss_kb && !e->stopping ? over_memory(e) : 0;
+    if (kb > 0) {
+        cu_log_warn("Worker (pid:%d) uses %lld MB, over max_worker_memory (%llu MB): recycling",
+                    (int)getpid(), (long long)(kb / 1024),
+                    (unsigned long long)(e->es.max_rss_kb / 1024));
+        if (e->report.retiring)
+            e->report.retiring(e->report.arg);
+        cu_engine_stop(e);
+    }
     if (taken) {
         c->out.pos = c->out.len = 0;
         conn_close(e, c);
@@ -325,13 +438,14 @@ static void after_request(cu_engine_t *e, cu_conn_t *c, int rc)
         c->closing = 1;
         if (c->body.error || !c->body.done || rc != CU_OK)
             conn_linger(e, c);
-        else if (cu_buf_unread(&c->out))
+        else if (cu_conn_unsent(c))
             conn_linger(e, c);
         else
             conn_close(e, c);
         return;
     }
     c->state = ST_HEAD;
+    c->state_ms = cu_mono_ms(); /* idle keep-alive from now (the overload policy's age) */
 }
 
 static void dispatch(cu_engine_t *e, cu_conn_t *c)
@@ -465,7 +579,7 @@ static int process_input(cu_engine_t *e, cu_conn_t *c)
             break;
         /* Backpressure: a client that is not reading its responses gets no new one started
          * (the unsent backlog is flushed on write events first). */
-        if (cu_buf_unread(&c->out) > OUT_BACKPRESSURE)
+        if (cu_conn_unsent(c) > OUT_BACKPRESSURE)
             break;
         if (c->state == ST_PROXY) {
             int prc = handle_proxy(e, c);
@@ -491,7 +605,7 @@ static int process_input(cu_engine_t *e, cu_conn_t *c)
     if (c->state != ST_HEAD && c->state != ST_PROXY)
         return 0;
     /* Push out batched responses before waiting for the client. */
-    if (cu_buf_unread(&c->out)) {
+    if (cu_conn_unsent(c)) {
         int frc = cu_conn_flush_nb(c);
         if (frc == CU_ERROR) {
             conn_close(e, c);
@@ -500,14 +614,13 @@ static int process_input(cu_engine_t *e, cu_conn_t *c)
         if (frc == CU_AGAIN) {
             c->state = ST_WRITE;
             cu_io_set(e->loop, &c->io, c->t.want | e->oneshot);
-            cu_timer_start(e->loop, &c->timer, e->settings.io_timeout_ms);
+            write_timer(e, c);
             return 0;
         }
     }
-    if (e->stopping && cu_buf_unread(&c->in) == 0 && !cu_transport_pending(&c->t)) {
-        conn_close(e, c);
-        return 0;
-    }
+    /* Stopping or not, an idle keep-alive connection is not closed here: its client may be
+     * sending the next request right now. That request is answered with Connection: close
+     * (dispatch), or the connection is closed when its keep-alive timer finds it quiet. */
     int now = arm_read(e, c);
     if (cu_buf_unread(&c->in) == 0 && c->nrequests > 0) {
         cu_timer_start(e->loop, &c->timer, e->settings.keepalive_ms);
@@ -572,8 +685,13 @@ static void conn_on_io(cu_loop_t *loop, cu_io_t *io, int events)
     case ST_HEAD:
     case ST_BODY: conn_on_read(e, c); break;
     case ST_WRITE: {
+        uint64_t before = cu_conn_unsent(c);
         int rc = cu_conn_flush_nb(c);
         if (rc == CU_AGAIN) {
+            /* A reader is cut off when it makes no progress for io_timeout, not when the
+             * whole response takes longer than that. */
+            if (cu_conn_unsent(c) < before)
+                write_timer(e, c);
             cu_io_set(loop, &c->io, c->t.want | e->oneshot);
             break;
         }
@@ -615,15 +733,46 @@ static void conn_on_io(cu_loop_t *loop, cu_io_t *io, int events)
     }
 }
 
+/* Has the kernel received bytes for c that nobody read yet, or did some arrive within the
+ * last `quiet_ms`? Then closing now would race a request already on its way. */
+static int conn_in_flight(cu_conn_t *c, int quiet_ms)
+{
+    int unread = 0;
+    if (cu_transport_pending(&c->t) || (ioctl(c->t.fd, FIONREAD, &unread) == 0 && unread > 0))
+        return 1;
+    struct tcp_info ti;
+    socklen_t tl = sizeof(ti);
+    if (c->peer.is_unix || getsockopt(c->t.fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) != 0)
+        return 0;
+    return ti.tcpi_last_data_recv < (uint32_t)quiet_ms;
+}
+
 static void conn_on_timer(cu_loop_t *loop, cu_timer_t *t)
 {
     cu_conn_t *c = t->data;
     cu_engine_t *e = c->worker;
     if (c->state == ST_APP || c->state == ST_CLOSED)
         return;
+    if (c->state == ST_HEAD && c->nrequests > 0 && cu_buf_unread(&c->in) == 0 &&
+        conn_in_flight(c, QUIET_MS)) {
+        /* The keep-alive period ended just as the client sent something: read it (the read
+         * event is armed) under the head timer instead of resetting it. */
+        cu_timer_start(loop, &c->timer, e->settings.head_timeout_ms);
+        return;
+    }
     if (c->state == ST_BODY) {
         conn_error(e, c, 408, "Timed out reading the request body");
         return;
+    }
+    if (c->state == ST_WRITE) {
+        int q = kernel_outq(c);
+        if (q >= 0 && c->wr_mark >= 0 && q < c->wr_mark) {
+            write_timer(e, c); /* the client took bytes from the kernel: progress */
+            return;
+        }
+        cu_log_warn("Slow reader ip=%s: no progress for %d s with %llu bytes unsent, disconnected",
+                    c->peer.host[0] ? c->peer.host : "unix", e->settings.io_timeout_ms / 1000,
+                    (unsigned long long)cu_conn_unsent(c));
     }
     conn_close(e, c);
 }
@@ -635,6 +784,22 @@ static void on_heartbeat(cu_loop_t *loop, cu_timer_t *t)
     cu_engine_t *e = t->data;
     if (e->report.stamp)
         e->report.stamp(e->report.arg);
+    uint64_t shed = 0;
+    for (int i = 0; i < 5; i++)
+        shed += e->shed[i];
+    if (shed > e->shed_logged) {
+        cu_log_warn("worker_connections (%zu) reached: closed %llu connections to admit new ones "
+                    "(so far: %llu lingering, %llu idle keep-alive, %llu incomplete heads, %llu "
+                    "slow bodies, %llu stalled readers)",
+                    e->es.max_conns, (unsigned long long)(shed - e->shed_logged),
+                    (unsigned long long)e->shed[0], (unsigned long long)e->shed[1],
+                    (unsigned long long)e->shed[2], (unsigned long long)e->shed[3],
+                    (unsigned long long)e->shed[4]);
+        e->shed_logged = shed;
+    }
+    /* Paused at the cap with nobody to shed then: connections may have become sheddable. */
+    if (!e->accepting && !e->stopping)
+        accept_resume(e);
     if (getppid() != e->ctx->ppid) {
         cu_log_info("Parent changed, shutting down: %d", (int)getpid());
         e->quit = 1;
@@ -646,6 +811,7 @@ int cu_engine_init(cu_engine_t *e, cu_worker_ctx_t *ctx, cu_dispatch_cb dispatch
 {
     const cu_config_t *cfg = ctx->cfg;
     memset(e, 0, sizeof(*e));
+    e->statm_fd = -1;
     pthread_mutex_init(&e->mu, NULL);
     e->ctx = ctx;
     e->cfg = cfg;
@@ -656,6 +822,7 @@ int cu_engine_init(cu_engine_t *e, cu_worker_ctx_t *ctx, cu_dispatch_cb dispatch
         return CU_ERROR;
     }
     cu_settings_resolve(cfg, (unsigned)getpid(), &e->settings, &e->es);
+    e->settings.out_kept = &e->out_kept;
     e->lio = cu_xcalloc(ctx->nlisteners ? ctx->nlisteners : 1, sizeof(*e->lio));
     for (size_t i = 0; i < ctx->nlisteners; i++) {
         ctx->listeners[i].proto = e->es.proto; /* --protocol: the same for every listener */
@@ -673,9 +840,13 @@ void cu_engine_stop(cu_engine_t *e)
     if (e->stopping)
         return;
     /* Clients already queued in the listen backlog connected to us: answer them rather
-     * than leave them to be reset when the listener closes. */
+     * than leave them to be reset when the listener closes; past the cap too, and also
+     * when accepting was paused at the cap. */
+    e->draining = 1;
+    e->accepting = 1; /* accept_some's guard; the watchers are removed just below */
     for (size_t i = 0; i < e->ctx->nlisteners && e->accepting; i++)
-        accept_some(e, &e->ctx->listeners[i], (int)e->es.max_conns);
+        accept_some(e, &e->ctx->listeners[i], INT_MAX);
+    e->draining = 0;
     e->stopping = 1;
     accept_pause(e);
     cu_timer_stop(e->loop, &e->accept_timer);
@@ -689,19 +860,12 @@ void cu_engine_stop(cu_engine_t *e)
             e->ctx->listeners[i].fd = -1;
         }
     }
-    cu_conn_t *next;
-    for (cu_conn_t *c = e->all; c; c = next) {
-        next = c->next;
-        if (c->state != ST_HEAD || cu_buf_unread(&c->in) || cu_buf_unread(&c->out))
-            continue; /* in flight: finishes, answered with Connection: close */
-        if (c->nrequests > 0 && cu_transport_idle(&c->t)) {
-            conn_close(e, c); /* idle keep-alive: nothing was asked of us */
-        } else {
-            /* A request may be on its way (a new connection, or bytes not read yet): serve
-             * it with Connection: close, but do not wait long for it. */
-            cu_timer_start(e->loop, &c->timer, 2000);
-        }
-    }
+    /* Nothing else is closed here. A connection in flight finishes; an idle keep-alive one
+     * keeps its keep-alive timer: a client (a proxy's pooled connection) may be sending on
+     * it right now, and closing it under that request loses it (a 502 for a POST behind
+     * nginx). Its next request is answered with Connection: close (dispatch); a client
+     * that sends nothing is closed when the timer finds the connection quiet
+     * (conn_on_timer). graceful_timeout bounds the whole. */
 }
 
 static void release_dead(cu_engine_t *e)
@@ -812,6 +976,8 @@ void cu_engine_destroy(cu_engine_t *e)
         cu_free(c);
     }
     cu_free(e->lio);
+    if (e->statm_fd >= 0)
+        close(e->statm_fd);
     cu_settings_free(&e->es);
     cu_loop_destroy(e->loop);
     e->loop = NULL;

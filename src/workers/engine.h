@@ -7,6 +7,7 @@
 #include "event/loop.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include "http/conn.h"
 #include "workers/settings.h"
 #include "workers/worker.h"
@@ -48,7 +49,13 @@ struct cu_engine_s {
     cu_conn_t *dead; /* closed during this iteration; pooled after it */
 
     uint64_t nrequests;
+    atomic_size_t out_kept; /* unsent response bytes in memory, all connections (budget) */
+    int statm_fd;
+    uint64_t shed[5]; /* connections closed at the cap, by shed_rank (engine.c) */
+    uint64_t shed_logged; /* their total when last logged */ /* /proc/self/statm, opened at the
+                                                                first memory check; -1 until then */
     int stopping; /* graceful: no accepts, finish what was read, then exit */
+    int draining; /* cu_engine_stop is accepting the backlog: the cap does not apply */
     int quit;     /* leave the loop now */
     cu_timer_t hb_timer;
     cu_timer_t accept_timer; /* retry accept after EMFILE */
@@ -74,7 +81,9 @@ int64_t cu_engine_next_deadline(cu_engine_t *e);
 void cu_engine_run(cu_engine_t *e);
 void cu_engine_destroy(cu_engine_t *e);
 
-/* Begin a graceful stop: stop accepting, close idle connections, finish the rest. */
+/* Begin a graceful stop: accept what the backlog holds, stop accepting, finish what is in
+ * flight; idle keep-alive connections stay until their next request (answered with
+ * Connection: close) or until their keep-alive timer finds them quiet. */
 void cu_engine_stop(cu_engine_t *e);
 
 #endif

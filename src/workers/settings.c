@@ -2,6 +2,8 @@
 #include "workers/settings.h"
 #include "http/proto.h"
 
+#include <stdlib.h>
+
 #define BODY_PREREAD (64 * 1024)
 
 /* gunicorn: a timeout of 0 disables the worker timeout, but sockets still need a limit. */
@@ -70,6 +72,11 @@ void cu_settings_resolve(const cu_config_t *cfg, unsigned pid, cu_conn_settings_
             jitter = (uint64_t)(pid * 2654435761u) % ((uint64_t)cfg->max_requests_jitter + 1);
         es->max_requests = (uint64_t)cfg->max_requests + jitter;
     }
+    s->out_budget = (size_t)(cfg->max_unsent_output > 0 ? cfg->max_unsent_output : 0) << 20;
+    s->spill_dir = cfg->worker_tmp_dir && cfg->worker_tmp_dir[0] ? cfg->worker_tmp_dir
+                   : getenv("TMPDIR") && getenv("TMPDIR")[0]     ? getenv("TMPDIR")
+                                                                 : "/tmp";
+    es->max_rss_kb = cfg->max_worker_memory > 0 ? (uint64_t)cfg->max_worker_memory * 1024 : 0;
     es->proxy_protocol = cfg->proxy_protocol;
     es->forwarded_allow_ips = &cfg->forwarded_allow_ips;
     es->proxy_allow_ips = &cfg->proxy_allow_ips;

@@ -13,6 +13,7 @@
 typedef struct cu_engine_settings_s {
     size_t max_conns;      /* worker_connections (1000 when <= 0) */
     uint64_t max_requests; /* max_requests plus this worker's jitter; 0 = unlimited */
+    uint64_t max_rss_kb;   /* --max-worker-memory in KiB, checked after every request; 0 = off */
     enum cu_proxy_protocol proxy_protocol;
     const cu_cidrlist_t *forwarded_allow_ips; /* peers trusted for forwarder headers (in cfg) */
     const cu_cidrlist_t *proxy_allow_ips;     /* peers allowed to send a PROXY header (in cfg) */

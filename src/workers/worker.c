@@ -9,6 +9,7 @@
 #include "workers/blocking.h"
 #include "workers/engine.h"
 #include "workers/gthread.h"
+#include "workers/watchdog.h"
 
 #include <signal.h>
 #include <stdatomic.h>
@@ -50,6 +51,9 @@ static void on_signal(int sig)
         if (gevent_class)
             cu_py_gevent_note_abort(); /* which request's greenlet blocked the hub */
         if (atomic_load(&in_app) > 0) {
+            /* The reporting thread answers and logs the stuck requests, then leaves. */
+            if (cu_watchdog_fire())
+                return;
             if (cu_py_hook_signal_in_app(sig))
                 return;
             _exit(1);
@@ -107,10 +111,21 @@ static void tick(cu_engine_t *e)
 
 static int app_dispatch(cu_engine_t *e, cu_conn_t *c)
 {
+    int slot = cu_watchdog_enter(c);
     atomic_fetch_add(&in_app, 1);
     int rc = cu_py_handle_request(c);
     atomic_fetch_sub(&in_app, 1);
+    cu_watchdog_leave(slot);
     return rc;
+}
+
+/* After the timeout report (watchdog thread): the worker_abort hook runs in the app's
+ * thread when armed (then SystemExit, as gunicorn); otherwise the worker leaves now. */
+static void after_timeout_report(void)
+{
+    if (cu_py_hook_signal_in_app(SIGABRT))
+        return;
+    _exit(1);
 }
 
 /* ---- reporting to the master (heartbeat slot in shared memory) ---- */
@@ -226,6 +241,8 @@ int cu_worker_main(cu_worker_ctx_t *ctx)
     if (cu_py_worker_init(cfg, wc->threaded) != CU_OK)
         return CU_WORKER_BOOT_ERROR;
     cu_py_hook_arm_signals();
+    (void)cu_watchdog_start(wc->threaded ? cfg->threads : 1, cu_py_dump_stacks,
+                            after_timeout_report);
 
     cu_engine_t e;
     if (cu_engine_init(&e, ctx, wc->dispatch) != CU_OK)

@@ -172,26 +172,30 @@ def test_threads_serve_concurrently(make_server):
     assert results == [(200, b"met")] * 4
 
 
-def test_worker_connections_cap_pauses_accept_without_dropping(make_server):
+def test_worker_connections_cap_sheds_oldest_idle_keepalive(make_server):
+    """At the cap, a new client with a request gets in: the oldest idle keep-alive
+    connection is closed to make room (issue 10's overload policy; test_overload.py)."""
     s = make_server("threadapp:app", ["-k", "gthread", "--threads", "2",
-                                      "--worker-connections", "5", "--keep-alive", "2"])
+                                      "--worker-connections", "5", "--keep-alive", "30"])
     held = open_idle(s, 5)
     for sk in held:
         sk.sendall(srv.build_request("GET", "/"))
         assert srv.HTTPReader(sk, timeout=5).read_response().status == 200
-    # The 6th connection is queued in the backlog, not refused and not served yet.
     extra = s.connect(timeout=5)
     extra.sendall(srv.build_request("GET", "/"))
-    extra.settimeout(0.7)
-    with pytest.raises(socket.timeout):
-        extra.recv(1)
-    # Free one slot: the queued connection is accepted and answered.
-    held.pop().close()
     r = srv.HTTPReader(extra, timeout=5).read_response()
     assert r.status == 200
     extra.close()
+    # The oldest idle connection was the one given up; the others are still served.
+    held[0].settimeout(5)
+    assert held[0].recv(1) == b""
+    for sk in held[1:]:
+        sk.sendall(srv.build_request("GET", "/"))
+        assert srv.HTTPReader(sk, timeout=5).read_response().status == 200
     for sk in held:
         sk.close()
+    assert "worker_connections (5) reached" in s.log() or srv.wait_until(
+        lambda: "worker_connections (5) reached" in s.log(), 5)
 
 
 @pytest.mark.parametrize("worker_class", ["gthread", "sync"])

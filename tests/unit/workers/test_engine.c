@@ -196,8 +196,17 @@ static void xor
     char *one = strstr(buf, "\r\n\r\n/one"), *two = strstr(buf, "\r\n\r\n/two");
     CHECK(one != NULL && two != NULL && one < two); /* in order */
 
-    /* Graceful stop: the idle keep-alive connection closes, the engine says it is done. */
+    /* Graceful stop: the idle keep-alive connection is not closed under its client (it may
+     * be sending right now); its next request is answered with Connection: close, then the
+     * connection closes and the engine says it is done. */
     cu_engine_stop(&e);
+    for (int i = 0; i < 5; i++)
+        CHECK(drive_once(&e) == CU_OK && e.nconns == 1);
+    const char req3[] = "GET /three HTTP/1.1\r\nHost: x\r\n\r\n";
+    CHECK(write(cfd, req3, sizeof(req3) - 1) == (ssize_t)sizeof(req3) - 1);
+    memset(buf, 0, sizeof(buf));
+    read_reply(&e, cfd, buf, sizeof(buf), "/three");
+    CHECK(strstr(buf, "/three") != NULL && strstr(buf, "Connection: close\r\n") != NULL);
     int rc = CU_OK;
     for (int i = 0; i < 400 && rc == CU_OK; i++)
         rc = drive_once(&e);
