@@ -48,8 +48,8 @@ typedef struct cu_conn_settings_s {
     size_t out_budget;
     atomic_size_t *out_kept;
     const char *spill_dir;
-    size_t body_preread; /* bodies up to this size are read by the loop before dispatch */
-    cu_uwsgi_opts_t uwsgi;     /* uwsgi packet limits (--protocol uwsgi) */
+    size_t body_preread;   /* bodies up to this size are read by the loop before dispatch */
+    cu_uwsgi_opts_t uwsgi; /* uwsgi packet limits (--protocol uwsgi) */
     const struct cu_cidrlist_s *uwsgi_allow; /* uwsgi_allow_ips (the config's list) */
     unsigned request_uri : 1; /* the environ carries REQUEST_URI (uwsgi, as uWSGI does) */
 } cu_conn_settings_t;
