@@ -68,6 +68,13 @@ $(OUT)/cunicorn: $(APP_OBJ) $(PY_OBJ) $(OUT)/libcu.a
 	@test -n "$(PYCONFIG)" || { echo "error: no python3-config for $(PYTHON); install python3-dev (Debian) or choose PYTHON=..." >&2; exit 1; }
 	$(CC) $(LDSAN) -o $@ $(APP_OBJ) $(PY_OBJ) $(OUT)/libcu.a $(PY_LDFLAGS) $(LDLIBS)
 
+# The ASGI worker's Python (src/py/lib/asgi.py) as a C string for src/py/asgi.c.
+$(OUT)/gen/asgi_py.h: src/py/lib/asgi.py
+	@mkdir -p $(@D)
+	$(PYTHON) -c 'import sys; d=open(sys.argv[1],"rb").read(); compile(d,sys.argv[1],"exec"); print("/* Generated from src/py/lib/asgi.py: do not edit. */\nstatic const char cu__asgi_py_src[] = {" + ",".join(str(b) for b in d) + ",0};")' $< > $@.tmp && mv $@.tmp $@
+$(OUT)/obj/src/py/asgi.o: $(OUT)/gen/asgi_py.h
+$(OUT)/obj/src/py/asgi.o: CFLAGS += -I$(OUT)/gen
+
 $(OUT)/obj/src/py/%.o: src/py/%.c
 	@mkdir -p $(@D)
 	@test -n "$(PYCONFIG)" || { echo "error: no python3-config for $(PYTHON); install python3-dev (Debian) or choose PYTHON=..." >&2; exit 1; }

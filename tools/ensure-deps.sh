@@ -48,12 +48,15 @@ fi
 
 if [ "$what" = test ]; then
   pymods="pytest requests flask django gunicorn"
+  # the asgi worker's tests and bench: frameworks, clients, uvicorn to compare with
+  pymods="$pymods fastapi starlette uvicorn uvloop httptools httpx websockets"
   need=""
   for m in $pymods; do
     "$PYTHON" -c "import $m" >/dev/null 2>&1 || need="$need $m"
   done
   # pip name differs from the import name
   "$PYTHON" -c "import paste.deploy" >/dev/null 2>&1 || need="$need PasteDeploy"
+  "$PYTHON" -c "import multipart" >/dev/null 2>&1 || need="$need python-multipart"
   if [ -n "$need" ]; then
     echo "ensure-deps: pip installing into $PYTHON:$need"
     # Debian's own python refuses pip without this flag (PEP 668); pyenv's does not need it.

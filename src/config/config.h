@@ -10,7 +10,7 @@
 
 enum cu_header_map { CU_HEADER_MAP_DROP, CU_HEADER_MAP_REFUSE, CU_HEADER_MAP_DANGEROUS };
 enum cu_proxy_protocol { CU_PROXY_OFF, CU_PROXY_V1, CU_PROXY_V2, CU_PROXY_AUTO };
-enum cu_worker_class { CU_WORKER_SYNC, CU_WORKER_GTHREAD };
+enum cu_worker_class { CU_WORKER_SYNC, CU_WORKER_GTHREAD, CU_WORKER_ASGI };
 
 /* A list of strings (repeatable options such as --bind, --env, --pythonpath). */
 typedef struct cu_strlist_s {
@@ -42,6 +42,7 @@ typedef struct cu_config_s {
     int workers; /* $WEB_CONCURRENCY or 1 */
     enum cu_worker_class worker_class;
     char *worker_class_str;  /* as given, for --print-config and messages */
+    int worker_class_alias;  /* named another server's worker (uvicorn's): runs asgi */
     int threads;             /* 1 */
     int worker_connections;  /* 1000 */
     int max_requests;        /* 0 = off */
@@ -49,6 +50,11 @@ typedef struct cu_config_s {
     int timeout;             /* 30 s; 0 = off */
     int graceful_timeout;    /* 30 s */
     int keepalive;           /* 2 s */
+    /* ASGI worker (-k asgi) */
+    char *asgi_loop;                  /* "auto", "asyncio", "uvloop" (validated, lower-cased) */
+    char *asgi_lifespan;              /* "auto", "on", "off" */
+    int asgi_disconnect_grace_period; /* 3 s */
+    char *root_path;                  /* "" */
 
     /* security / parser limits */
     /* Stored as given (--print-config shows them so); use the cu_config_eff_* helpers
