@@ -69,7 +69,8 @@ const cu__setting_t cu__settings[] = {
         "1 ($WEB_CONCURRENCY when set)", "Number of worker processes."),
     SUP("worker_class", S_WORK, FL("-k", "--worker-class"), "STRING", CU__A_STORE, CU__K_WORKER,
         CU__T_STR, worker_class_str, "sync",
-        "Worker type: sync, gthread or asgi (sync with --threads > 1 runs gthread; uvicorn.workers.UvicornWorker runs asgi)."),
+        "Worker type: sync, gthread or asgi (sync with --threads > 1 runs gthread; "
+        "uvicorn.workers.UvicornWorker runs asgi)."),
     SUP("threads", S_WORK, FL("--threads"), "INT", CU__A_STORE, CU__K_INT, CU__T_INT, threads, "1",
         "Number of application threads per worker (gthread)."),
     SUP("worker_connections", S_WORK, FL("--worker-connections"), "INT", CU__A_STORE, CU__K_INT,

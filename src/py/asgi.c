@@ -17,10 +17,10 @@
 
 #include "asgi_py.h" /* generated from src/py/lib/asgi.py: cu__asgi_py_src */
 
-#define RECV_CHUNK   (64 * 1024)  /* most body bytes one http.request message carries */
-#define READ_AHEAD   (256 * 1024) /* body bytes the loop reads before the app asks */
-#define SEND_HIGH    (256 * 1024) /* unsent output that makes send() wait for the client */
-#define BIN_RESERVE  16384
+#define RECV_CHUNK  (64 * 1024)  /* most body bytes one http.request message carries */
+#define READ_AHEAD  (256 * 1024) /* body bytes the loop reads before the app asks */
+#define SEND_HIGH   (256 * 1024) /* unsent output that makes send() wait for the client */
+#define BIN_RESERVE 16384
 
 enum { WAIT_NONE, WAIT_RECV, WAIT_SEND };
 
@@ -28,9 +28,9 @@ enum { WAIT_NONE, WAIT_RECV, WAIT_SEND };
  * connection was given back to the engine. */
 typedef struct asgi_req_s {
     PyObject_HEAD cu_conn_t *c;
-    PyObject *waiter;    /* the loop future receive() or send() is waiting on */
-    int wait;            /* WAIT_* */
-    PyObject *task;      /* the app's task until it is done */
+    PyObject *waiter; /* the loop future receive() or send() is waiting on */
+    int wait;         /* WAIT_* */
+    PyObject *task;   /* the app's task until it is done */
     unsigned started : 1;
     unsigned complete : 1;
     unsigned final_body : 1; /* the last http.request (more_body False) was delivered */
@@ -45,10 +45,11 @@ static struct {
     const cu_config_t *cfg;
     PyObject *app;
     PyObject *loop;
-    PyObject *create_task;  /* loop.create_task */
+    PyObject *create_task; /* loop.create_task */
     PyObject *create_future;
     PyObject *call_later;
-    PyObject *state;        /* the lifespan state dict: copied into each scope */
+    PyObject *resume; /* asgi.py's resume(coro, first): a started coroutine as a Task */
+    PyObject *state;  /* the lifespan state dict: copied into each scope */
     PyObject *root_path;
     PyObject *disconnected; /* cunicorn.ClientDisconnected (OSError) */
     PyObject *msg_disconnect;
@@ -56,6 +57,8 @@ static struct {
     PyObject *s_http_request, *s_start, *s_resp_body, *s_add_done_callback, *s_cancel;
     PyObject *scope_asgi; /* {"version": "3.0", "spec_version": "2.4"} */
     PyObject *empty_bytes;
+    cu_conn_t *dispatching; /* the connection cu_py_asgi_dispatch is running, until finished */
+    int dispatch_rc;
 } A;
 
 static PyTypeObject ready_type;
@@ -206,6 +209,13 @@ static void finish(asgi_req_t *r, int rc)
     r->c = NULL;
     c->app_data = NULL;
     wake(r, A.msg_disconnect, NULL);
+    if (A.dispatching == c) {
+        /* Finished inside dispatch: the engine takes the result as dispatch's own (no
+         * recursion into the next pipelined request from here). */
+        A.dispatch_rc = rc;
+        A.dispatching = NULL;
+        return;
+    }
     cu_engine_request_done(A.e, c, rc);
 }
 
@@ -480,8 +490,7 @@ static PyObject *asgi_send(PyObject *self, PyObject *msg)
     if (r->complete || r->c == NULL) {
         if (r->complete)
             PyErr_Format(PyExc_RuntimeError,
-                         "Unexpected ASGI message %R sent, after response already completed",
-                         type);
+                         "Unexpected ASGI message %R sent, after response already completed", type);
         else
             PyErr_SetString(A.disconnected, "client disconnected");
         return NULL;
@@ -541,8 +550,7 @@ void cu_py_asgi_app_io(cu_engine_t *e, cu_conn_t *c, int events)
                    cu_buf_reserve(&c->bin, BIN_RESERVE) != CU_OK) {
             r->read_paused = 1; /* back-pressure: the app has not taken what we have */
         } else {
-            ssize_t n =
-                c->t.ops->read(&c->t, c->bin.data + c->bin.len, c->bin.cap - c->bin.len);
+            ssize_t n = c->t.ops->read(&c->t, c->bin.data + c->bin.len, c->bin.cap - c->bin.len);
             if (n > 0)
                 c->bin.len += (size_t)n;
             else if (n != CU_AGAIN)
@@ -565,6 +573,30 @@ void cu_py_asgi_app_io(cu_engine_t *e, cu_conn_t *c, int events)
 
 /* ---- the request's task ---- */
 
+/* The app's coroutine ended: log what it raised, answer 500 (or cut the response) when it
+ * left the response unfinished. `exc` borrowed, NULL when it returned. */
+static void app_finished(asgi_req_t *r, PyObject *exc, int cancelled)
+{
+    if (exc != NULL && !(r->gone && PyErr_GivenExceptionMatches(exc, A.disconnected))) {
+        PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(exc)), Py_NewRef(exc),
+                      PyException_GetTraceback(exc));
+        cu__py_log_exception(CU_LOG_ERROR, "Exception in ASGI application");
+    } else if (!r->complete && r->c != NULL && !cancelled && !r->eof) {
+        cu_log_error("ASGI callable returned without completing response");
+    }
+    if (r->c != NULL) {
+        cu_conn_t *c = r->c;
+        if (!r->started || !c->resp.head_sent) {
+            (void)cu_resp_error(c, 500, NULL);
+        } else {
+            cu_conn_abort(c);
+            (void)cu_conn_flush_nb(c);
+        }
+        finish(r, CU_ERROR);
+    }
+    wake(r, A.msg_disconnect, NULL);
+}
+
 static PyObject *asgi_task_done(PyObject *self, PyObject *task)
 {
     asgi_req_t *r = (asgi_req_t *)self;
@@ -576,26 +608,8 @@ static PyObject *asgi_task_done(PyObject *self, PyObject *task)
     PyObject *exc = was_cancelled ? NULL : PyObject_CallMethod(task, "exception", NULL);
     if (exc == NULL)
         PyErr_Clear();
-    if (exc != NULL && exc != Py_None && !(r->gone && PyErr_GivenExceptionMatches(exc, A.disconnected))) {
-        PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(exc)), Py_NewRef(exc),
-                      PyException_GetTraceback(exc));
-        cu__py_log_exception(CU_LOG_ERROR, "Exception in ASGI application");
-    } else if (!r->complete && r->c != NULL && !was_cancelled && !r->eof) {
-        cu_log_error("ASGI callable returned without completing response");
-    }
+    app_finished(r, exc != Py_None ? exc : NULL, was_cancelled);
     Py_XDECREF(exc);
-    if (r->c != NULL) {
-        cu_conn_t *c = r->c;
-        if (!r->started || !c->resp.head_sent) {
-            (void)cu_resp_error(c, 500, NULL);
-            finish(r, CU_ERROR);
-        } else {
-            cu_conn_abort(c);
-            (void)cu_conn_flush_nb(c);
-            finish(r, CU_ERROR);
-        }
-    }
-    wake(r, A.msg_disconnect, NULL);
     Py_CLEAR(r->task);
     Py_DECREF(r);
     Py_RETURN_NONE;
@@ -640,11 +654,62 @@ static PyObject *server_tuple(const cu_listener_t *l)
     return Py_XNewRef(cached);
 }
 
-static int set_str(PyObject *d, const char *k, PyObject *v /* stolen */)
+/* Scope keys and the values most requests share, made once (interned): the scope is
+ * built for every request. */
+enum {
+    K_TYPE,
+    K_ASGI,
+    K_HTTP_VERSION,
+    K_METHOD,
+    K_SCHEME,
+    K_PATH,
+    K_RAW_PATH,
+    K_QUERY_STRING,
+    K_ROOT_PATH,
+    K_HEADERS,
+    K_SERVER,
+    K_CLIENT,
+    K_STATE,
+    V_HTTP,
+    V_V11,
+    V_V10,
+    V_SCHEME_HTTP,
+    V_SCHEME_HTTPS,
+    V_GET,
+    V_POST,
+    V_HEAD,
+    V_PUT,
+    V_DELETE,
+    V_PATCH,
+    V_OPTIONS,
+    NKEYS
+};
+static const char *const key_names[NKEYS] = {
+    "type",         "asgi",      "http_version", "method",  "scheme", "path",  "raw_path",
+    "query_string", "root_path", "headers",      "server",  "client", "state", "http",
+    "1.1",          "1.0",       "http",         "https",   "GET",    "POST",  "HEAD",
+    "PUT",          "DELETE",    "PATCH",        "OPTIONS",
+};
+static PyObject *keys[NKEYS];
+
+static int set_key(PyObject *d, int k, PyObject *v /* stolen */)
 {
-    int rc = v ? PyDict_SetItemString(d, k, v) : -1;
+    int rc = v ? PyDict_SetItem(d, keys[k], v) : -1;
     Py_XDECREF(v);
     return rc;
+}
+
+static PyObject *shared(int k)
+{
+    return Py_NewRef(keys[k]);
+}
+
+static PyObject *method_str(const char *p, size_t n)
+{
+    for (int k = V_GET; k <= V_OPTIONS; k++)
+        if (strlen(key_names[k]) == n && memcmp(key_names[k], p, n) == 0)
+            return shared(k);
+    return PyUnicode_DecodeLatin1(p, (Py_ssize_t)n, NULL);
 }
 
 static PyObject *build_headers(const cu_req_t *q)
@@ -692,11 +757,17 @@ static PyObject *build_headers(const cu_req_t *q)
 static PyObject *build_scope(cu_conn_t *c)
 {
     const cu_req_t *q = &c->request;
-    PyObject *s = PyDict_New();
+    PyObject *s = _PyDict_NewPresized(14);
     if (s == NULL)
         return NULL;
-    char ver[8];
-    snprintf(ver, sizeof(ver), "%d.%d", q->version_major, q->version_minor);
+    PyObject *ver;
+    if (q->version_major == 1 && q->version_minor <= 1) {
+        ver = shared(q->version_minor ? V_V11 : V_V10);
+    } else {
+        char vb[24];
+        snprintf(vb, sizeof(vb), "%d.%d", q->version_major, q->version_minor);
+        ver = PyUnicode_FromString(vb);
+    }
     char mbuf[64];
     PyObject *method;
     if (q->method_lower && q->method.len <= sizeof(mbuf)) {
@@ -704,37 +775,38 @@ static PyObject *build_scope(cu_conn_t *c)
             char ch = q->method.p[i];
             mbuf[i] = (char)(ch >= 'a' && ch <= 'z' ? ch - 32 : ch);
         }
-        method = PyUnicode_DecodeLatin1(mbuf, (Py_ssize_t)q->method.len, NULL);
+        method = method_str(mbuf, q->method.len);
     } else {
-        method = PyUnicode_DecodeLatin1(q->method.p, (Py_ssize_t)q->method.len, NULL);
+        method = method_str(q->method.p, q->method.len);
     }
     /* path: percent-decoded, then UTF-8 (invalid sequences replaced), as gunicorn does */
     PyObject *path = NULL;
-    char *tmp = q->path.len ? PyMem_Malloc(q->path.len) : NULL;
-    if (q->path.len == 0 || tmp != NULL) {
-        size_t pl = q->path.len ? cu_percent_decode(q->path, tmp) : 0;
-        path = PyUnicode_DecodeUTF8(tmp ? tmp : "", (Py_ssize_t)pl, "replace");
-        PyMem_Free(tmp);
+    if (memchr(q->path.p, '%', q->path.len) == NULL) {
+        path = PyUnicode_DecodeUTF8(q->path.p, (Py_ssize_t)q->path.len, "replace");
+    } else {
+        char *tmp = PyMem_Malloc(q->path.len);
+        if (tmp != NULL) {
+            size_t pl = cu_percent_decode(q->path, tmp);
+            path = PyUnicode_DecodeUTF8(tmp, (Py_ssize_t)pl, "replace");
+            PyMem_Free(tmp);
+        }
     }
+    PyObject *scheme = q->scheme == NULL || strcmp(q->scheme, "http") == 0 ? shared(V_SCHEME_HTTP)
+                       : strcmp(q->scheme, "https") == 0                   ? shared(V_SCHEME_HTTPS)
+                                                         : PyUnicode_FromString(q->scheme);
     const cu_peer_t *p = q->peer;
-    PyObject *state = A.state ? PyDict_Copy(A.state) : NULL;
-    if (set_str(s, "type", PyUnicode_InternFromString("http")) < 0 ||
-        PyDict_SetItemString(s, "asgi", A.scope_asgi) < 0 ||
-        set_str(s, "http_version", PyUnicode_FromString(ver)) < 0 ||
-        set_str(s, "method", method) < 0 ||
-        set_str(s, "scheme", PyUnicode_FromString(q->scheme ? q->scheme : "http")) < 0 ||
-        set_str(s, "path", path) < 0 ||
-        set_str(s, "raw_path",
-                PyBytes_FromStringAndSize(q->path.p, (Py_ssize_t)q->path.len)) < 0 ||
-        set_str(s, "query_string",
+    PyObject *client =
+        p && !p->is_unix && p->host[0] ? addr_tuple(p->host, p->port) : Py_NewRef(Py_None);
+    if (set_key(s, K_TYPE, shared(V_HTTP)) < 0 || set_key(s, K_ASGI, Py_NewRef(A.scope_asgi)) < 0 ||
+        set_key(s, K_HTTP_VERSION, ver) < 0 || set_key(s, K_METHOD, method) < 0 ||
+        set_key(s, K_SCHEME, scheme) < 0 || set_key(s, K_PATH, path) < 0 ||
+        set_key(s, K_RAW_PATH, PyBytes_FromStringAndSize(q->path.p, (Py_ssize_t)q->path.len)) < 0 ||
+        set_key(s, K_QUERY_STRING,
                 PyBytes_FromStringAndSize(q->query.p, (Py_ssize_t)q->query.len)) < 0 ||
-        PyDict_SetItemString(s, "root_path", A.root_path) < 0 ||
-        set_str(s, "headers", build_headers(q)) < 0 ||
-        set_str(s, "server", server_tuple(q->listener)) < 0 ||
-        set_str(s, "client",
-                p && !p->is_unix && p->host[0] ? addr_tuple(p->host, p->port) : Py_NewRef(Py_None)) <
-            0 ||
-        (state != NULL && set_str(s, "state", state) < 0)) {
+        set_key(s, K_ROOT_PATH, Py_NewRef(A.root_path)) < 0 ||
+        set_key(s, K_HEADERS, build_headers(q)) < 0 ||
+        set_key(s, K_SERVER, server_tuple(q->listener)) < 0 || set_key(s, K_CLIENT, client) < 0 ||
+        (A.state != NULL && set_key(s, K_STATE, PyDict_Copy(A.state)) < 0)) {
         Py_DECREF(s);
         return NULL;
     }
@@ -746,7 +818,7 @@ static PyObject *build_scope(cu_conn_t *c)
 int cu_py_asgi_dispatch(cu_engine_t *e, cu_conn_t *c)
 {
     PyObject *scope = NULL, *recv = NULL, *send = NULL, *coro = NULL, *task = NULL;
-    PyObject *done = NULL, *rv = NULL;
+    PyObject *done = NULL, *rv = NULL, *ctx = NULL;
     asgi_req_t *r = PyObject_New(asgi_req_t, &req_type);
     if (r == NULL)
         goto fail;
@@ -763,24 +835,84 @@ int cu_py_asgi_dispatch(cu_engine_t *e, cu_conn_t *c)
     coro = PyObject_CallFunctionObjArgs(A.app, scope, recv, send, NULL);
     if (coro == NULL)
         goto fail;
-    task = PyObject_CallOneArg(A.create_task, coro);
-    if (task == NULL)
-        goto fail;
-    done = PyCFunction_New(&done_def, (PyObject *)r);
-    rv = done ? PyObject_CallMethodOneArg(task, A.s_add_done_callback, done) : NULL;
-    if (rv == NULL)
-        goto fail;
-    r->task = Py_NewRef(task);
     c->app_data = r;
-    Py_DECREF(rv);
-    Py_DECREF(done);
-    Py_DECREF(task);
+    A.dispatching = c;
+    A.dispatch_rc = CU_AGAIN;
+    /* Run the coroutine here until it first waits: an app whose receive/send never had to
+     * wait finishes now, without a Task or a trip through the loop. Its own context copy,
+     * as a Task would give it. */
+    ctx = PyContext_CopyCurrent();
+    if (ctx == NULL || PyContext_Enter(ctx) < 0)
+        goto fail_started;
+    PyObject *yielded = NULL;
+    PySendResult sr = PyIter_Send(coro, Py_None, &yielded);
+    PyContext_Exit(ctx);
+    if (sr == PYGEN_RETURN) {
+        Py_XDECREF(yielded);
+        app_finished(r, NULL, 0);
+    } else if (sr == PYGEN_ERROR) {
+        PyObject *et, *ev, *tb;
+        PyErr_Fetch(&et, &ev, &tb);
+        PyErr_NormalizeException(&et, &ev, &tb);
+        if (tb != NULL && ev != NULL)
+            PyException_SetTraceback(ev, tb);
+        app_finished(r, ev, 0);
+        Py_XDECREF(et);
+        Py_XDECREF(ev);
+        Py_XDECREF(tb);
+    } else {
+        /* It waits for something: a Task goes on with it (asgi.py's resume). */
+        PyObject *wrapped = PyObject_CallFunctionObjArgs(A.resume, coro, yielded, NULL);
+        Py_DECREF(yielded);
+        PyObject *args = wrapped ? PyTuple_Pack(1, wrapped) : NULL;
+        PyObject *kw = args ? Py_BuildValue("{s:O}", "context", ctx) : NULL;
+        task = kw ? PyObject_Call(A.create_task, args, kw) : NULL;
+        Py_XDECREF(kw);
+        Py_XDECREF(args);
+        Py_XDECREF(wrapped);
+        done = task ? PyCFunction_New(&done_def, (PyObject *)r) : NULL;
+        rv = done ? PyObject_CallMethodOneArg(task, A.s_add_done_callback, done) : NULL;
+        if (rv == NULL)
+            goto fail_started;
+        r->task = Py_NewRef(task);
+    }
+    Py_XDECREF(rv);
+    Py_XDECREF(done);
+    Py_XDECREF(task);
+    Py_DECREF(ctx);
     Py_DECREF(coro);
     Py_DECREF(send);
     Py_DECREF(recv);
     Py_DECREF(scope);
     Py_DECREF(r);
-    return CU_AGAIN;
+    A.dispatching = NULL;
+    return A.dispatch_rc;
+fail_started:
+    /* The coroutine may have run: answer through the same path as its failure. */
+    if (!PyErr_Occurred())
+        PyErr_SetString(PyExc_RuntimeError, "cannot run the ASGI application");
+    {
+        PyObject *et, *ev, *tb;
+        PyErr_Fetch(&et, &ev, &tb);
+        PyErr_NormalizeException(&et, &ev, &tb);
+        if (tb != NULL && ev != NULL)
+            PyException_SetTraceback(ev, tb);
+        app_finished(r, ev, 0);
+        Py_XDECREF(et);
+        Py_XDECREF(ev);
+        Py_XDECREF(tb);
+    }
+    Py_XDECREF(rv);
+    Py_XDECREF(done);
+    Py_XDECREF(task);
+    Py_XDECREF(ctx);
+    Py_DECREF(coro);
+    Py_DECREF(send);
+    Py_DECREF(recv);
+    Py_DECREF(scope);
+    Py_DECREF(r);
+    A.dispatching = NULL;
+    return A.dispatch_rc;
 fail:
     cu__py_log_exception(CU_LOG_ERROR, "Exception in ASGI application");
     if (r != NULL)
@@ -800,22 +932,15 @@ fail:
 
 /* ---- the engine seen from src/py/lib/asgi.py ---- */
 
+/* Run what is ready; then the seconds until the engine's next timer (-1: none), or -2
+ * stopped after a graceful stop (lifespan shutdown runs), -3 after a quick one. */
 static PyObject *eng_step(PyObject *m, PyObject *unused)
 {
     int rc = cu_engine_step(A.e);
     if (PyErr_Occurred())
         PyErr_Clear();
-    /* Stopped with a graceful stop begun: lifespan shutdown runs; otherwise quick. */
-    return PyLong_FromLong(rc == CU_DONE ? (A.e->stopping ? 1 : 2) : 0);
-}
-
-static PyObject *eng_fd(PyObject *m, PyObject *unused)
-{
-    return PyLong_FromLong(cu_engine_fd(A.e));
-}
-
-static PyObject *eng_delay(PyObject *m, PyObject *unused)
-{
+    if (rc == CU_DONE)
+        return PyFloat_FromDouble(A.e->stopping ? -2.0 : -3.0);
     int64_t d = cu_engine_next_deadline(A.e);
     if (d < 0)
         return PyFloat_FromDouble(-1.0);
@@ -823,11 +948,17 @@ static PyObject *eng_delay(PyObject *m, PyObject *unused)
     return PyFloat_FromDouble(d > now ? (double)(d - now) / 1000.0 : 0.0);
 }
 
+static PyObject *eng_fd(PyObject *m, PyObject *unused)
+{
+    return PyLong_FromLong(cu_engine_fd(A.e));
+}
+
 static PyObject *eng_start(PyObject *m, PyObject *args)
 {
-    PyObject *loop, *state;
-    if (!PyArg_ParseTuple(args, "OO", &loop, &state))
+    PyObject *loop, *state, *resume;
+    if (!PyArg_ParseTuple(args, "OOO", &loop, &state, &resume))
         return NULL;
+    Py_XSETREF(A.resume, Py_NewRef(resume));
     Py_XSETREF(A.loop, Py_NewRef(loop));
     Py_XSETREF(A.state, Py_NewRef(state));
     Py_XSETREF(A.create_task, PyObject_GetAttrString(loop, "create_task"));
@@ -849,9 +980,11 @@ static PyObject *eng_log(PyObject *m, PyObject *args)
 }
 
 static PyMethodDef eng_methods[] = {
-    {"step", eng_step, METH_NOARGS, NULL},   {"fd", eng_fd, METH_NOARGS, NULL},
-    {"delay", eng_delay, METH_NOARGS, NULL}, {"start", eng_start, METH_VARARGS, NULL},
-    {"log", eng_log, METH_VARARGS, NULL},    {NULL, NULL, 0, NULL},
+    {"step", eng_step, METH_NOARGS, NULL},
+    {"fd", eng_fd, METH_NOARGS, NULL},
+    {"start", eng_start, METH_VARARGS, NULL},
+    {"log", eng_log, METH_VARARGS, NULL},
+    {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef eng_module = {
@@ -872,6 +1005,9 @@ static int asgi_globals(const cu_config_t *cfg)
     if (PyType_Ready(&ready_type) < 0 || PyType_Ready(&req_type) < 0)
         return -1;
     A.cfg = cfg;
+    for (int k = 0; k < NKEYS; k++)
+        if (intern(&keys[k], key_names[k]) < 0)
+            return -1;
     if (intern(&A.k_type, "type") || intern(&A.k_body, "body") ||
         intern(&A.k_more_body, "more_body") || intern(&A.k_status, "status") ||
         intern(&A.k_headers, "headers") || intern(&A.s_http_request, "http.request") ||
@@ -888,8 +1024,8 @@ static int asgi_globals(const cu_config_t *cfg)
         PyExc_OSError, NULL);
     if (!A.empty_bytes || !A.msg_disconnect || !A.scope_asgi || !A.root_path || !A.disconnected)
         return -1;
-    if (cu__py.module && PyObject_SetAttrString(cu__py.module, "ClientDisconnected",
-                                                A.disconnected) < 0)
+    if (cu__py.module &&
+        PyObject_SetAttrString(cu__py.module, "ClientDisconnected", A.disconnected) < 0)
         return -1;
     return 0;
 }
@@ -904,13 +1040,12 @@ int cu_py_asgi_serve(cu_engine_t *e, const cu_config_t *cfg)
     if (A.app == NULL || asgi_globals(cfg) < 0)
         goto done;
     code_obj = Py_CompileString(cu__asgi_py_src, "cunicorn/asgi.py", Py_file_input);
-    mod = code_obj ? PyImport_ExecCodeModuleEx("_cunicorn_asgi", code_obj, "cunicorn/asgi.py")
-                   : NULL;
+    mod =
+        code_obj ? PyImport_ExecCodeModuleEx("_cunicorn_asgi", code_obj, "cunicorn/asgi.py") : NULL;
     eng = mod ? PyModule_Create(&eng_module) : NULL;
     if (eng == NULL)
         goto done;
-    rv = PyObject_CallMethod(mod, "serve", "OOss", eng, A.app, cfg->asgi_loop,
-                             cfg->asgi_lifespan);
+    rv = PyObject_CallMethod(mod, "serve", "OOss", eng, A.app, cfg->asgi_loop, cfg->asgi_lifespan);
     if (rv == NULL)
         goto done;
     code = (int)PyLong_AsLong(rv);

@@ -6,17 +6,40 @@ runs the app's coroutines and writes responses. C builds each request's scope an
 receive/send (src/py/asgi.c); this file only owns the loop, the stepping and the lifespan
 protocol. `eng` is the C module _cunicorn_asgi_engine:
 
-    eng.step()   run what is ready; 0 while serving, 1 stopped gracefully, 2 quick stop
+    eng.step()   run what is ready; then the seconds until the engine's next timer (-1.0:
+                 none), or STOPPED (-2.0) after a graceful stop, QUICK (-3.0) after a quick one
     eng.fd()     the engine's fd to watch for readability
-    eng.delay()  seconds until the engine's next timer, or -1.0
     eng.start(loop, state)   requests are dispatched from now on, as tasks of `loop`
     eng.log(level, message)  the error log (gunicorn's levels: 10 debug ... 40 error)
 """
 import asyncio
+import types
 
 DEBUG, INFO, WARNING, ERROR = 10, 20, 30, 40
 LIFESPAN_TIMEOUT = 30.0  # gunicorn's startup and shutdown limits
 WORKER_BOOT_ERROR = 3  # the master stops instead of starting another worker
+STOPPED, QUICK = -2.0, -3.0
+
+
+@types.coroutine
+def resume(coro, first):
+    """Go on with an app coroutine that C started (asgi.c runs it until it first waits) and
+    that yielded `first`: the Task that runs this waits on what the coroutine yields, and
+    passes results, errors and cancellation through, as `await` would."""
+    out = first
+    while True:
+        try:
+            yield out
+        except BaseException as exc:
+            try:
+                out = coro.throw(exc)
+            except StopIteration as stop:
+                return stop.value
+            continue
+        try:
+            out = coro.send(None)
+        except StopIteration as stop:
+            return stop.value
 
 
 class LifespanFailed(Exception):
@@ -134,6 +157,8 @@ async def _serve(eng, app, lifespan_mode):
     stopped = loop.create_future()
     fd = eng.fd()
     timer = None
+    timer_at = 0.0
+    now = loop.time
 
     def on_timer():
         nonlocal timer
@@ -141,28 +166,27 @@ async def _serve(eng, app, lifespan_mode):
         step()
 
     def step():
-        nonlocal timer
-        how = eng.step()
-        if how:
+        nonlocal timer, timer_at
+        delay = eng.step()
+        if delay >= 0.0:
+            at = now() + delay
+            if timer is None or timer_at > at + 0.001:
+                if timer is not None:
+                    timer.cancel()
+                timer_at = at
+                timer = loop.call_at(at, on_timer)
+        elif delay <= STOPPED:
             loop.remove_reader(fd)
             if timer is not None:
                 timer.cancel()
             if not stopped.done():
-                stopped.set_result(how)
-            return
-        delay = eng.delay()
-        if delay >= 0:
-            at = loop.time() + delay
-            if timer is None or timer.when() > at + 0.001:
-                if timer is not None:
-                    timer.cancel()
-                timer = loop.call_at(at, on_timer)
+                stopped.set_result(delay)
 
-    eng.start(loop, state)
+    eng.start(loop, state, resume)
     loop.add_reader(fd, step)
     loop.call_soon(step)
     how = await stopped
-    if lifespan is not None and how == 1:
+    if lifespan is not None and how == STOPPED:
         await lifespan.shutdown()
     return 0
 
