@@ -22,15 +22,16 @@
 #define SEND_HIGH   (256 * 1024) /* unsent output that makes send() wait for the client */
 #define BIN_RESERVE 16384
 
-enum { WAIT_NONE, WAIT_RECV, WAIT_SEND };
+/* receive() and send() may wait at the same time (one task listens for the disconnect
+ * while another streams): one waiter each. */
+enum { WAIT_RECV, WAIT_SEND };
 
 /* One request's receive/send state. c is NULL once the response is complete or the
  * connection was given back to the engine. */
 typedef struct asgi_req_s {
     PyObject_HEAD cu_conn_t *c;
-    PyObject *waiter; /* the loop future receive() or send() is waiting on */
-    int wait;         /* WAIT_* */
-    PyObject *task;   /* the app's task until it is done */
+    PyObject *waiter[2]; /* the loop futures receive() and send() wait on (WAIT_*) */
+    PyObject *task;      /* the app's task until it is done */
     unsigned started : 1;
     unsigned complete : 1;
     unsigned final_body : 1; /* the last http.request (more_body False) was delivered */
@@ -48,8 +49,7 @@ static struct {
     PyObject *create_task; /* loop.create_task */
     PyObject *create_future;
     PyObject *call_later;
-    PyObject *resume; /* asgi.py's resume(coro, first): a started coroutine as a Task */
-    PyObject *state;  /* the lifespan state dict: copied into each scope */
+    PyObject *state; /* the lifespan state dict: copied into each scope */
     PyObject *root_path;
     PyObject *disconnected; /* cunicorn.ClientDisconnected (OSError) */
     PyObject *msg_disconnect;
@@ -169,14 +169,13 @@ static void access_log(cu_conn_t *c)
     cu_access_log_write(&rec);
 }
 
-/* Resolve the pending waiter (if any) with a result or an exception type. */
-static void wake(asgi_req_t *r, PyObject *result /* borrowed */, PyObject *exc_type)
+/* Resolve a pending waiter (if any) with a result or an exception type. */
+static void wake(asgi_req_t *r, int which, PyObject *result /* borrowed */, PyObject *exc_type)
 {
-    PyObject *fut = r->waiter;
+    PyObject *fut = r->waiter[which];
     if (fut == NULL)
         return;
-    r->waiter = NULL;
-    r->wait = WAIT_NONE;
+    r->waiter[which] = NULL;
     PyObject *done = PyObject_CallMethod(fut, "done", NULL);
     int is_done = done == NULL || PyObject_IsTrue(done);
     Py_XDECREF(done);
@@ -208,7 +207,8 @@ static void finish(asgi_req_t *r, int rc)
         c->closing = 1;
     r->c = NULL;
     c->app_data = NULL;
-    wake(r, A.msg_disconnect, NULL);
+    wake(r, WAIT_RECV, A.msg_disconnect, NULL);
+    wake(r, WAIT_SEND, NULL, r->gone ? A.disconnected : NULL);
     if (A.dispatching == c) {
         /* Finished inside dispatch: the engine takes the result as dispatch's own (no
          * recursion into the next pipelined request from here). */
@@ -226,7 +226,7 @@ static void set_watch(asgi_req_t *r)
     int ev = 0;
     if (!r->eof && !r->gone && !r->read_paused)
         ev |= CU_EV_READ;
-    if (r->wait == WAIT_SEND)
+    if (r->waiter[WAIT_SEND] != NULL)
         ev |= CU_EV_WRITE;
     (void)cu_engine_app_watch(A.e, r->c, ev);
 }
@@ -343,8 +343,7 @@ static PyObject *waiter_new(asgi_req_t *r, int kind)
     PyObject *fut = PyObject_CallNoArgs(A.create_future);
     if (fut == NULL)
         return NULL;
-    Py_XSETREF(r->waiter, Py_NewRef(fut));
-    r->wait = kind;
+    Py_XSETREF(r->waiter[kind], Py_NewRef(fut));
     set_watch(r);
     return fut;
 }
@@ -352,8 +351,8 @@ static PyObject *waiter_new(asgi_req_t *r, int kind)
 static PyObject *asgi_receive(PyObject *self, PyObject *unused)
 {
     asgi_req_t *r = (asgi_req_t *)self;
-    if (r->waiter != NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "receive() or send() is already waiting");
+    if (r->waiter[WAIT_RECV] != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "receive() called while another receive() waits");
         return NULL;
     }
     PyObject *m = try_receive(r);
@@ -495,7 +494,7 @@ static PyObject *asgi_send(PyObject *self, PyObject *msg)
             PyErr_SetString(A.disconnected, "client disconnected");
         return NULL;
     }
-    if (r->waiter != NULL) {
+    if (r->waiter[WAIT_SEND] != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "send() called while another send() waits");
         return NULL;
     }
@@ -531,14 +530,14 @@ void cu_py_asgi_app_io(cu_engine_t *e, cu_conn_t *c, int events)
         return;
     }
     Py_INCREF(r);
-    if (r->wait == WAIT_SEND && (events & (CU_EV_WRITE | CU_EV_ERROR))) {
+    if (r->waiter[WAIT_SEND] != NULL && (events & (CU_EV_WRITE | CU_EV_ERROR))) {
         int rc = cu_conn_flush_nb(c);
         if (rc == CU_ERROR) {
             r->gone = 1;
             client_gone(r);
-            wake(r, NULL, A.disconnected);
+            wake(r, WAIT_SEND, NULL, A.disconnected);
         } else if (cu_buf_unread(&c->out) <= SEND_HIGH / 2) {
-            wake(r, NULL, NULL);
+            wake(r, WAIT_SEND, NULL, NULL);
         }
     }
     if ((events & (CU_EV_READ | CU_EV_ERROR)) && r->c != NULL && !r->eof) {
@@ -556,17 +555,19 @@ void cu_py_asgi_app_io(cu_engine_t *e, cu_conn_t *c, int events)
             else if (n != CU_AGAIN)
                 client_gone(r);
         }
-        if (r->wait == WAIT_RECV) {
+        if (r->waiter[WAIT_RECV] != NULL) {
             PyObject *m = try_receive(r);
             if (m != NULL) {
-                wake(r, m, NULL);
+                wake(r, WAIT_RECV, m, NULL);
                 Py_DECREF(m);
             } else if (PyErr_Occurred()) {
                 PyErr_Clear();
-                wake(r, A.msg_disconnect, NULL);
+                wake(r, WAIT_RECV, A.msg_disconnect, NULL);
             }
         }
     }
+    if ((r->gone || r->eof) && r->waiter[WAIT_RECV] != NULL)
+        wake(r, WAIT_RECV, A.msg_disconnect, NULL);
     set_watch(r);
     Py_DECREF(r);
 }
@@ -594,7 +595,7 @@ static void app_finished(asgi_req_t *r, PyObject *exc, int cancelled)
         }
         finish(r, CU_ERROR);
     }
-    wake(r, A.msg_disconnect, NULL);
+    wake(r, WAIT_RECV, A.msg_disconnect, NULL);
 }
 
 static PyObject *asgi_task_done(PyObject *self, PyObject *task)
@@ -622,7 +623,8 @@ static PyMethodDef done_def = {"_done", asgi_task_done, METH_O, NULL};
 static void req_dealloc(PyObject *self)
 {
     asgi_req_t *r = (asgi_req_t *)self;
-    Py_CLEAR(r->waiter);
+    Py_CLEAR(r->waiter[WAIT_RECV]);
+    Py_CLEAR(r->waiter[WAIT_SEND]);
     Py_CLEAR(r->task);
     PyObject_Free(self);
 }
@@ -818,13 +820,12 @@ static PyObject *build_scope(cu_conn_t *c)
 int cu_py_asgi_dispatch(cu_engine_t *e, cu_conn_t *c)
 {
     PyObject *scope = NULL, *recv = NULL, *send = NULL, *coro = NULL, *task = NULL;
-    PyObject *done = NULL, *rv = NULL, *ctx = NULL;
+    PyObject *done = NULL, *rv = NULL;
     asgi_req_t *r = PyObject_New(asgi_req_t, &req_type);
     if (r == NULL)
         goto fail;
     r->c = c;
-    r->waiter = NULL;
-    r->wait = WAIT_NONE;
+    r->waiter[WAIT_RECV] = r->waiter[WAIT_SEND] = NULL;
     r->task = NULL;
     r->started = r->complete = r->final_body = r->eof = r->gone = r->read_paused = 0;
     scope = build_scope(c);
@@ -838,48 +839,18 @@ int cu_py_asgi_dispatch(cu_engine_t *e, cu_conn_t *c)
     c->app_data = r;
     A.dispatching = c;
     A.dispatch_rc = CU_AGAIN;
-    /* Run the coroutine here until it first waits: an app whose receive/send never had to
-     * wait finishes now, without a Task or a trip through the loop. Its own context copy,
-     * as a Task would give it. */
-    ctx = PyContext_CopyCurrent();
-    if (ctx == NULL || PyContext_Enter(ctx) < 0)
+    /* A Task from the start, even for an app that never waits: anyio (Starlette, FastAPI)
+     * and sniffio look for the current task, and an app's first step run outside one
+     * fails there. (Python 3.12's eager tasks would remove this loop trip.) */
+    task = PyObject_CallOneArg(A.create_task, coro);
+    done = task ? PyCFunction_New(&done_def, (PyObject *)r) : NULL;
+    rv = done ? PyObject_CallMethodOneArg(task, A.s_add_done_callback, done) : NULL;
+    if (rv == NULL)
         goto fail_started;
-    PyObject *yielded = NULL;
-    PySendResult sr = PyIter_Send(coro, Py_None, &yielded);
-    PyContext_Exit(ctx);
-    if (sr == PYGEN_RETURN) {
-        Py_XDECREF(yielded);
-        app_finished(r, NULL, 0);
-    } else if (sr == PYGEN_ERROR) {
-        PyObject *et, *ev, *tb;
-        PyErr_Fetch(&et, &ev, &tb);
-        PyErr_NormalizeException(&et, &ev, &tb);
-        if (tb != NULL && ev != NULL)
-            PyException_SetTraceback(ev, tb);
-        app_finished(r, ev, 0);
-        Py_XDECREF(et);
-        Py_XDECREF(ev);
-        Py_XDECREF(tb);
-    } else {
-        /* It waits for something: a Task goes on with it (asgi.py's resume). */
-        PyObject *wrapped = PyObject_CallFunctionObjArgs(A.resume, coro, yielded, NULL);
-        Py_DECREF(yielded);
-        PyObject *args = wrapped ? PyTuple_Pack(1, wrapped) : NULL;
-        PyObject *kw = args ? Py_BuildValue("{s:O}", "context", ctx) : NULL;
-        task = kw ? PyObject_Call(A.create_task, args, kw) : NULL;
-        Py_XDECREF(kw);
-        Py_XDECREF(args);
-        Py_XDECREF(wrapped);
-        done = task ? PyCFunction_New(&done_def, (PyObject *)r) : NULL;
-        rv = done ? PyObject_CallMethodOneArg(task, A.s_add_done_callback, done) : NULL;
-        if (rv == NULL)
-            goto fail_started;
-        r->task = Py_NewRef(task);
-    }
+    r->task = Py_NewRef(task);
     Py_XDECREF(rv);
     Py_XDECREF(done);
     Py_XDECREF(task);
-    Py_DECREF(ctx);
     Py_DECREF(coro);
     Py_DECREF(send);
     Py_DECREF(recv);
@@ -888,7 +859,7 @@ int cu_py_asgi_dispatch(cu_engine_t *e, cu_conn_t *c)
     A.dispatching = NULL;
     return A.dispatch_rc;
 fail_started:
-    /* The coroutine may have run: answer through the same path as its failure. */
+    /* Answer through the same path as the app's own failure. */
     if (!PyErr_Occurred())
         PyErr_SetString(PyExc_RuntimeError, "cannot run the ASGI application");
     {
@@ -905,7 +876,6 @@ fail_started:
     Py_XDECREF(rv);
     Py_XDECREF(done);
     Py_XDECREF(task);
-    Py_XDECREF(ctx);
     Py_DECREF(coro);
     Py_DECREF(send);
     Py_DECREF(recv);
@@ -955,10 +925,9 @@ static PyObject *eng_fd(PyObject *m, PyObject *unused)
 
 static PyObject *eng_start(PyObject *m, PyObject *args)
 {
-    PyObject *loop, *state, *resume;
-    if (!PyArg_ParseTuple(args, "OOO", &loop, &state, &resume))
+    PyObject *loop, *state;
+    if (!PyArg_ParseTuple(args, "OO", &loop, &state))
         return NULL;
-    Py_XSETREF(A.resume, Py_NewRef(resume));
     Py_XSETREF(A.loop, Py_NewRef(loop));
     Py_XSETREF(A.state, Py_NewRef(state));
     Py_XSETREF(A.create_task, PyObject_GetAttrString(loop, "create_task"));

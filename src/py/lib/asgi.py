@@ -13,33 +13,11 @@ protocol. `eng` is the C module _cunicorn_asgi_engine:
     eng.log(level, message)  the error log (gunicorn's levels: 10 debug ... 40 error)
 """
 import asyncio
-import types
 
 DEBUG, INFO, WARNING, ERROR = 10, 20, 30, 40
 LIFESPAN_TIMEOUT = 30.0  # gunicorn's startup and shutdown limits
 WORKER_BOOT_ERROR = 3  # the master stops instead of starting another worker
 STOPPED, QUICK = -2.0, -3.0
-
-
-@types.coroutine
-def resume(coro, first):
-    """Go on with an app coroutine that C started (asgi.c runs it until it first waits) and
-    that yielded `first`: the Task that runs this waits on what the coroutine yields, and
-    passes results, errors and cancellation through, as `await` would."""
-    out = first
-    while True:
-        try:
-            yield out
-        except BaseException as exc:
-            try:
-                out = coro.throw(exc)
-            except StopIteration as stop:
-                return stop.value
-            continue
-        try:
-            out = coro.send(None)
-        except StopIteration as stop:
-            return stop.value
 
 
 class LifespanFailed(Exception):
@@ -182,7 +160,7 @@ async def _serve(eng, app, lifespan_mode):
             if not stopped.done():
                 stopped.set_result(delay)
 
-    eng.start(loop, state, resume)
+    eng.start(loop, state)
     loop.add_reader(fd, step)
     loop.call_soon(step)
     how = await stopped
