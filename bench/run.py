@@ -5,7 +5,11 @@ Prints requests/s, p50/p99 latency and the ratios the project targets:
   cunicorn >= 0.8x nginx static, >= 20x gunicorn gthread, slow-client runs within 10 %.
 The server is pinned to CPU 0 and wrk to CPU 1. Every load is bounded in time.
 
-  python3 bench/run.py [--seconds 5] [--only hello,idle,trickle,big,upload]
+  python3 bench/run.py [--seconds 5] [--only hello,idle,trickle,big,upload,fastapi]
+
+ASGI (issue 14): --servers "cunicorn asgi,uvicorn,gunicorn asgi" --only hello,fastapi,idle
+compares cunicorn -k asgi with uvicorn (uvloop + httptools) and gunicorn -k asgi; target
+cunicorn asgi >= 2x uvicorn on hello. `fastapi` is a FastAPI JSON endpoint (ASGI servers).
 """
 import argparse
 import os
@@ -112,6 +116,9 @@ class Server:
             self.proc.wait()
 
 
+ASGI_SERVERS = ("cunicorn asgi", "uvicorn", "gunicorn asgi")
+
+
 def start(kind, port, tmp):
     bind = "127.0.0.1:%d" % port
     if kind == "cunicorn sync":
@@ -124,6 +131,15 @@ def start(kind, port, tmp):
     if kind == "gunicorn gthread":
         return Server(kind, [PY, "-m", "gunicorn", "-w", "1", "-k", "gthread", "--threads", "4",
                              "-b", bind, "bench_app:app"], port)
+    if kind == "cunicorn asgi":
+        return Server(kind, [CUNICORN, "-w", "1", "-k", "asgi", "-b", bind, "bench_asgi:app"], port)
+    if kind == "uvicorn":  # uvloop + httptools, as deployed for speed
+        return Server(kind, [PY, "-m", "uvicorn", "--loop", "uvloop", "--http", "httptools",
+                             "--no-access-log", "--log-level", "warning", "--host", "127.0.0.1",
+                             "--port", str(port), "bench_asgi:app"], port)
+    if kind == "gunicorn asgi":
+        return Server(kind, [PY, "-m", "gunicorn", "-w", "1", "-k", "asgi", "-b", bind,
+                             "bench_asgi:app"], port)
     if kind == "nginx static":
         root = os.path.join(tmp, "www")
         os.makedirs(root, exist_ok=True)
@@ -244,6 +260,10 @@ def main():
                             slow.close()
                     elif sc == "big":
                         r = wrk(port, "/1m", args.seconds, conns=10)
+                    elif sc == "fastapi":
+                        if kind not in ASGI_SERVERS:
+                            continue
+                        r = wrk(port, "/fa/json?q=bench", args.seconds)
                     elif sc == "upload":
                         if kind == "nginx static":
                             continue  # no app reads the body there: nothing to compare
@@ -270,7 +290,13 @@ def main():
             return None
         return ra["rps"] / rb["rps"] if rb["rps"] else float("inf")
 
-    for cu in ("cunicorn sync", "cunicorn gthread"):
+    for sc in ("hello", "fastapi"):
+        for peer, target in (("uvicorn", 2.0), ("gunicorn asgi", None)):
+            r = ratio("cunicorn asgi", peer, sc)
+            if r is not None:
+                print("  %-17s / %-17s %-7s %8.2fx%s" % ("cunicorn asgi", peer, sc, r,
+                      "  (target >= %.1fx)" % target if target and sc == "hello" else ""))
+    for cu in ("cunicorn sync", "cunicorn gthread", "cunicorn asgi"):
         for peer, target in (("nginx static", 0.8), ("gunicorn gthread", 20.0), ("gunicorn sync", None)):
             r = ratio(cu, peer)
             if r is not None:
