@@ -234,6 +234,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=int(os.environ.get("BENCH_SECONDS", "5")))
     ap.add_argument("--only", default="hello,idle,trickle,big,upload")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run every server this many times, alternating; keep each best "
+                         "(a shared machine's noise only ever lowers a figure)")
     ap.add_argument("--servers", default="cunicorn sync,cunicorn gthread,gunicorn sync,gunicorn gthread,nginx static")
     args = ap.parse_args()
     ensure_peers()
@@ -244,7 +247,7 @@ def main():
     results = {}
     rss = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for kind in servers:
+        for kind in [k for _ in range(args.rounds) for k in servers]:
             port = free_port()
             srv = start(kind, port, tmp)
             try:
@@ -271,7 +274,9 @@ def main():
                                 script=os.path.join(BENCH, "upload.lua"))
                     else:
                         continue
-                    results[(kind, sc)] = r
+                    best = results.get((kind, sc))
+                    if best is None or r["rps"] > best["rps"]:
+                        results[(kind, sc)] = r
                     print("%-17s %-8s %10.0f req/s  p50 %8s ms  p99 %8s ms  %s" % (
                         kind, sc, r["rps"], fmt_ms(r["p50"]), fmt_ms(r["p99"]), r["errors"]), flush=True)
                 rss[kind] = srv.worker_rss_kb()
