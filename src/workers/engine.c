@@ -94,7 +94,7 @@ static cu_conn_t *conn_new(cu_engine_t *e, int fd, const cu_listener_t *l,
     c->peer.addrlen = sl;
     peer_describe(c);
     c->peer.trusted_forwarder =
-        cu_cidr_match(&e->cfg->forwarded_allow_ips, (const struct sockaddr *)ss);
+        cu_cidr_match(e->es.forwarded_allow_ips, (const struct sockaddr *)ss);
     c->proto = l->proto ? l->proto : &cu_proto_h1;
     c->proto->reset(c);
     c->state = t.ops->handshake                       ? ST_HANDSHAKE
@@ -268,7 +268,7 @@ static int handle_proxy(cu_engine_t *e, cu_conn_t *c)
         c->state = ST_HEAD;
         return CU_OK;
     }
-    if (!cu_cidr_match(&e->cfg->proxy_allow_ips, (const struct sockaddr *)&c->peer.addr)) {
+    if (!cu_cidr_match(e->es.proxy_allow_ips, (const struct sockaddr *)&c->peer.addr)) {
         conn_error(e, c, 403, "Proxy request from a peer that is not allowed");
         return CU_ERROR;
     }

@@ -56,6 +56,8 @@ void cu_settings_resolve(const cu_config_t *cfg, unsigned pid, cu_conn_settings_
         es->max_requests = (uint64_t)cfg->max_requests + jitter;
     }
     es->proxy_protocol = cfg->proxy_protocol;
+    es->forwarded_allow_ips = &cfg->forwarded_allow_ips;
+    es->proxy_allow_ips = &cfg->proxy_allow_ips;
 }
 
 void cu_settings_free(cu_engine_settings_t *es)

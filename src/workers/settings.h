@@ -14,12 +14,14 @@ typedef struct cu_engine_settings_s {
     size_t max_conns;      /* worker_connections (1000 when <= 0) */
     uint64_t max_requests; /* max_requests plus this worker's jitter; 0 = unlimited */
     enum cu_proxy_protocol proxy_protocol;
+    const cu_cidrlist_t *forwarded_allow_ips; /* peers trusted for forwarder headers (in cfg) */
+    const cu_cidrlist_t *proxy_allow_ips;     /* peers allowed to send a PROXY header (in cfg) */
     cu_str_t *fwd_names; /* forwarder_headers as slices (owned; h1_trusted points here) */
 } cu_engine_settings_t;
 
 /* Fill *s and *es from cfg for the worker with process id `pid` (the max_requests jitter
- * is derived from it). Nothing in them points into cfg except the forwarder names, which
- * point to cfg's strings: cfg must outlive them. Free with cu_settings_free. */
+ * is derived from it). The forwarder names and the address lists point into cfg: cfg must
+ * outlive them. Free with cu_settings_free. */
 void cu_settings_resolve(const cu_config_t *cfg, unsigned pid, cu_conn_settings_t *s,
                          cu_engine_settings_t *es);
 void cu_settings_free(cu_engine_settings_t *es);
