@@ -137,9 +137,9 @@ format-check:
 # libFuzzer targets (clang): each runs FUZZ_SECONDS on a scratch copy of its seed corpus,
 # ASan+UBSan on; an input slower than 10 s counts as a crash (a hang).
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := h1 chunked proxy conn
+FUZZ_TARGETS := h1 chunked proxy conn ws
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Isrc
-FUZZ_SRC := src/http/h1.c src/http/chunked.c src/net/proxy.c src/core/core.c
+FUZZ_SRC := src/http/h1.c src/http/chunked.c src/net/proxy.c src/core/core.c src/http/ws.c
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRC)
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) $< $(FUZZ_SRC) -o $@
