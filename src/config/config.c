@@ -347,6 +347,7 @@ void cu_config_defaults(cu_config_t *cfg)
     cfg->asgi_loop = cu_xstrdup("auto");
     cfg->asgi_lifespan = cu_xstrdup("auto");
     cfg->asgi_disconnect_grace_period = 3;
+    cfg->websocket_max_message_size = 16 * 1024 * 1024;
     cfg->root_path = cu_xstrdup("");
     cfg->control_socket_mode = 0600;
 

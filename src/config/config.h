@@ -55,6 +55,7 @@ typedef struct cu_config_s {
     char *asgi_lifespan;              /* "auto", "on", "off" */
     int asgi_disconnect_grace_period; /* 3 s */
     char *root_path;                  /* "" */
+    int websocket_max_message_size;   /* 16 MiB: larger messages close with 1009 */
 
     /* security / parser limits */
     /* Stored as given (--print-config shows them so); use the cu_config_eff_* helpers

@@ -33,9 +33,9 @@ typedef struct cu_ws_frame_s {
     unsigned rsv1 : 1; /* permessage-deflate's "compressed" bit when negotiated */
     unsigned masked : 1;
     int opcode;
-    uint64_t len;        /* payload length */
-    uint8_t mask[4];     /* when masked */
-    size_t header_len;   /* 2..14 bytes */
+    uint64_t len;      /* payload length */
+    uint8_t mask[4];   /* when masked */
+    size_t header_len; /* 2..14 bytes */
 } cu_ws_frame_t;
 
 /* Parse the frame header at p[0..n). `require_mask`: the peer is a client (RFC 6455 5.1:

@@ -7,9 +7,12 @@
  * the connection's backlog). */
 #include "py/py_internal.h"
 
+#include <strings.h>
+
 #include "core/clock.h"
 #include "core/log.h"
 #include "http/proto.h"
+#include "http/ws.h"
 #include "log/access.h"
 #include "log/statsd.h"
 #include "workers/engine.h"
@@ -38,7 +41,22 @@ typedef struct asgi_req_s {
     unsigned eof : 1;        /* the client closed its side: http.disconnect */
     unsigned gone : 1;       /* writing failed: send() raises ClientDisconnected */
     unsigned read_paused : 1;
+    /* WebSocket session (RFC 6455 over the same connection, after a 101) */
+    unsigned ws : 1;
+    unsigned ws_connect_sent : 1; /* websocket.connect was received by the app */
+    unsigned ws_accepted : 1;     /* the 101 went out */
+    unsigned ws_closed : 1;       /* a close frame was sent: no more data frames */
+    unsigned ws_have_hdr : 1;     /* ws_f holds the header of the frame being read */
+    int ws_close_code;            /* for websocket.disconnect */
+    cu_ws_frame_t ws_f;
+    uint64_t ws_done; /* payload bytes of ws_f consumed */
+    int ws_msg_op;    /* CU_WS_TEXT / CU_WS_BINARY of the message being assembled, 0: none */
+    uint32_t ws_utf8;
+    cu_buf_t ws_msg;    /* the message's payload so far (cap: websocket_max_message_size) */
+    PyObject *ws_queue; /* complete messages the app has not received yet (list) */
 } asgi_req_t;
+
+#define WS_QUEUE_MAX 16 /* messages read ahead before reading pauses */
 
 /* Per worker, GIL held. */
 static struct {
@@ -63,6 +81,11 @@ static struct {
 
 static PyTypeObject ready_type;
 static PyTypeObject req_type;
+
+static void ws_process(asgi_req_t *r);
+static PyObject *ws_send(asgi_req_t *r, PyObject *msg, PyObject *type);
+static void ws_close(asgi_req_t *r, int code, const char *reason, size_t rlen);
+static void ws_deny(asgi_req_t *r);
 
 /* ---- an awaitable that is already complete ---- */
 
@@ -169,6 +192,15 @@ static void access_log(cu_conn_t *c)
     cu_access_log_write(&rec);
 }
 
+/* What receive() answers once the client is gone: new ref. */
+static PyObject *disconnect_msg(asgi_req_t *r)
+{
+    if (!r->ws)
+        return Py_NewRef(A.msg_disconnect);
+    return Py_BuildValue("{s:s,s:i}", "type", "websocket.disconnect", "code",
+                         r->ws_close_code ? r->ws_close_code : CU_WS_CLOSE_ABNORMAL);
+}
+
 /* Resolve a pending waiter (if any) with a result or an exception type. */
 static void wake(asgi_req_t *r, int which, PyObject *result /* borrowed */, PyObject *exc_type)
 {
@@ -203,11 +235,16 @@ static void finish(asgi_req_t *r, int rc)
         access_log(c);
     /* A body the app did not read is not drained here (that would block the loop): the
      * connection closes instead. */
-    if (!c->body.done)
+    if (!c->body.done || r->ws)
         c->closing = 1;
+    if (r->ws)
+        c->keep_alive = 0;
     r->c = NULL;
     c->app_data = NULL;
-    wake(r, WAIT_RECV, A.msg_disconnect, NULL);
+    PyObject *dm = disconnect_msg(r);
+    wake(r, WAIT_RECV, dm, NULL);
+    Py_XDECREF(dm);
+    PyErr_Clear();
     wake(r, WAIT_SEND, NULL, r->gone ? A.disconnected : NULL);
     if (A.dispatching == c) {
         /* Finished inside dispatch: the engine takes the result as dispatch's own (no
@@ -293,8 +330,12 @@ static PyObject *body_message(PyObject *body /* stolen */, int more)
 
 /* The next receive() message if it can be had without waiting: new ref; NULL with no
  * exception set: must wait; NULL with an exception: failed. */
+static PyObject *ws_try_receive(asgi_req_t *r);
+
 static PyObject *try_receive(asgi_req_t *r)
 {
+    if (r->ws)
+        return ws_try_receive(r);
     cu_conn_t *c = r->c;
     if (c == NULL || r->gone)
         return Py_NewRef(A.msg_disconnect);
@@ -355,6 +396,8 @@ static PyObject *asgi_receive(PyObject *self, PyObject *unused)
         PyErr_SetString(PyExc_RuntimeError, "receive() called while another receive() waits");
         return NULL;
     }
+    if (r->ws && r->ws_accepted && r->c != NULL)
+        ws_process(r); /* frames already buffered while reading was paused */
     PyObject *m = try_receive(r);
     if (m != NULL) {
         PyObject *rv = ready_new(m);
@@ -484,6 +527,8 @@ static PyObject *asgi_send(PyObject *self, PyObject *msg)
             PyErr_SetString(PyExc_KeyError, "type");
         return NULL;
     }
+    if (r->ws)
+        return ws_send(r, msg, type);
     if (r->gone)
         return raise_gone(r);
     if (r->complete || r->c == NULL) {
@@ -520,6 +565,405 @@ static PyObject *asgi_send(PyObject *self, PyObject *msg)
     return send_body(r, msg);
 }
 
+/* ---- WebSocket sessions (RFC 6455; frames by http/ws.c) ---- */
+
+static int ws_write(asgi_req_t *r, int opcode, const void *p, size_t n)
+{
+    cu_conn_t *c = r->c;
+    uint8_t h[10];
+    size_t hl = cu_ws_frame_header(h, opcode, 1, 0, n);
+    if (cu_buf_append(&c->out, h, hl) != CU_OK || cu_buf_append(&c->out, p, n) != CU_OK ||
+        cu_conn_flush_nb(c) == CU_ERROR) {
+        r->gone = 1;
+        client_gone(r);
+        return -1;
+    }
+    return 0;
+}
+
+static void ws_close(asgi_req_t *r, int code, const char *reason, size_t rlen)
+{
+    if (r->ws_closed || r->c == NULL)
+        return;
+    uint8_t p[125];
+    size_t n = 0;
+    if (code != CU_WS_CLOSE_NO_STATUS) {
+        p[0] = (uint8_t)(code >> 8);
+        p[1] = (uint8_t)code;
+        n = 2;
+        if (rlen > 123)
+            rlen = 123;
+        memcpy(p + 2, reason, rlen);
+        n += rlen;
+    }
+    r->ws_closed = 1;
+    (void)ws_write(r, CU_WS_CLOSE, p, n);
+}
+
+/* A protocol error from the client: close with `code`, the app hears the disconnect. */
+static void ws_fail(asgi_req_t *r, int code)
+{
+    ws_close(r, code, NULL, 0);
+    if (!r->ws_close_code)
+        r->ws_close_code = code;
+    r->eof = 1;
+    finish(r, CU_ERROR);
+}
+
+/* The handshake refused before accept: 403, as gunicorn and uvicorn answer. */
+static void ws_deny(asgi_req_t *r)
+{
+    cu_conn_t *c = r->c;
+    c->keep_alive = 0;
+    if (cu_resp_begin(c, "403 Forbidden", 13) == CU_OK) {
+        cu_resp_hold(c);
+        (void)cu_resp_finish(c);
+    }
+    r->started = 1;
+    r->complete = 1;
+    if (!r->ws_close_code)
+        r->ws_close_code = CU_WS_CLOSE_POLICY;
+    finish(r, CU_ERROR);
+}
+
+/* Turn the buffered client bytes into messages on ws_queue; answer pings and the close
+ * handshake. Stops when more bytes are needed, or the queue is full (back-pressure). */
+static void ws_process(asgi_req_t *r)
+{
+    cu_conn_t *c = r->c;
+    uint64_t max = (uint64_t)A.cfg->websocket_max_message_size;
+    while (r->c != NULL && !r->ws_closed && PyList_GET_SIZE(r->ws_queue) < WS_QUEUE_MAX) {
+        uint8_t *head = (uint8_t *)c->bin.data + c->bin.pos;
+        size_t avail = cu_buf_unread(&c->bin);
+        cu_ws_frame_t *f = &r->ws_f;
+        if (!r->ws_have_hdr) {
+            int code = 0;
+            int hl = cu_ws_parse_header(head, avail, 1, 0, max, f, &code);
+            if (hl == -2)
+                return;
+            if (hl < 0) {
+                ws_fail(r, code);
+                return;
+            }
+            int data = f->opcode < CU_WS_CLOSE;
+            if (data && (f->opcode == CU_WS_CONT) == (r->ws_msg_op == 0)) {
+                ws_fail(r, CU_WS_CLOSE_PROTOCOL); /* a continuation of nothing, or a new
+                                                   * message inside a fragmented one */
+                return;
+            }
+            if (data && max && cu_buf_unread(&r->ws_msg) + f->len > max) {
+                ws_fail(r, CU_WS_CLOSE_TOO_BIG);
+                return;
+            }
+            if (data && f->opcode != CU_WS_CONT) {
+                r->ws_msg_op = f->opcode;
+                r->ws_utf8 = 0;
+            }
+            cu_buf_consume(&c->bin, (size_t)hl);
+            r->ws_have_hdr = 1;
+            r->ws_done = 0;
+            continue;
+        }
+        if (f->opcode >= CU_WS_CLOSE) {
+            if (avail < f->len)
+                return; /* control payloads are at most 125 bytes: wait for all of it */
+            uint8_t p[125];
+            size_t n = (size_t)f->len;
+            memcpy(p, head, n);
+            cu_ws_mask(p, n, f->mask, 0);
+            cu_buf_consume(&c->bin, n);
+            r->ws_have_hdr = 0;
+            if (f->opcode == CU_WS_PING) {
+                (void)ws_write(r, CU_WS_PONG, p, n);
+            } else if (f->opcode == CU_WS_CLOSE) {
+                int code;
+                if (cu_ws_close_parse(p, n, &code) != 0) {
+                    ws_fail(r, code);
+                    return;
+                }
+                r->ws_close_code = code;
+                /* Echo the code (RFC 6455 5.5.1), then the connection closes. */
+                ws_close(r, code == CU_WS_CLOSE_NO_STATUS ? CU_WS_CLOSE_NORMAL : code, NULL, 0);
+                r->eof = 1;
+                finish(r, CU_ERROR);
+                return;
+            }
+            continue;
+        }
+        size_t take = (size_t)(f->len - r->ws_done) < avail ? (size_t)(f->len - r->ws_done) : avail;
+        if (take == 0 && r->ws_done < f->len)
+            return;
+        cu_ws_mask(head, take, f->mask, r->ws_done);
+        if (r->ws_msg_op == CU_WS_TEXT && cu_ws_utf8(&r->ws_utf8, head, take) != 0) {
+            ws_fail(r, CU_WS_CLOSE_INVALID_DATA);
+            return;
+        }
+        if (cu_buf_append(&r->ws_msg, head, take) != CU_OK) {
+            ws_fail(r, CU_WS_CLOSE_TOO_BIG);
+            return;
+        }
+        cu_buf_consume(&c->bin, take);
+        r->ws_done += take;
+        if (r->ws_done < f->len)
+            return;
+        r->ws_have_hdr = 0;
+        if (!f->fin)
+            continue;
+        if (r->ws_msg_op == CU_WS_TEXT && r->ws_utf8 != 0) {
+            ws_fail(r, CU_WS_CLOSE_INVALID_DATA); /* ends inside a character */
+            return;
+        }
+        const char *d = cu_buf_head(&r->ws_msg);
+        Py_ssize_t dl = (Py_ssize_t)cu_buf_unread(&r->ws_msg);
+        PyObject *m =
+            r->ws_msg_op == CU_WS_TEXT
+                ? Py_BuildValue("{s:s,s:s#}", "type", "websocket.receive", "text", d ? d : "", dl)
+                : Py_BuildValue("{s:s,s:y#}", "type", "websocket.receive", "bytes", d ? d : "", dl);
+        r->ws_msg.pos = r->ws_msg.len = 0;
+        r->ws_msg_op = 0;
+        if (m == NULL || PyList_Append(r->ws_queue, m) < 0) {
+            Py_XDECREF(m);
+            PyErr_Clear();
+            ws_fail(r, CU_WS_CLOSE_INTERNAL);
+            return;
+        }
+        Py_DECREF(m);
+    }
+    if (r->c != NULL && PyList_GET_SIZE(r->ws_queue) >= WS_QUEUE_MAX)
+        r->read_paused = 1;
+}
+
+static PyObject *ws_try_receive(asgi_req_t *r)
+{
+    if (!r->ws_connect_sent) {
+        r->ws_connect_sent = 1;
+        return Py_BuildValue("{s:s}", "type", "websocket.connect");
+    }
+    if (PyList_GET_SIZE(r->ws_queue) > 0) {
+        PyObject *m = Py_NewRef(PyList_GET_ITEM(r->ws_queue, 0));
+        if (PySequence_DelItem(r->ws_queue, 0) < 0) {
+            Py_DECREF(m);
+            return NULL;
+        }
+        if (r->read_paused && PyList_GET_SIZE(r->ws_queue) < WS_QUEUE_MAX / 2) {
+            r->read_paused = 0;
+            set_watch(r);
+        }
+        return m;
+    }
+    if (r->c == NULL || r->gone || r->eof || r->ws_closed)
+        return disconnect_msg(r);
+    return NULL;
+}
+
+/* Client headers of the 101 and extra headers from websocket.accept. */
+static int ws_accept(asgi_req_t *r, PyObject *msg)
+{
+    cu_conn_t *c = r->c;
+    const cu_req_t *q = &c->request;
+    const cu_header_t *key = NULL;
+    for (size_t i = 0; i < q->nheaders; i++)
+        if (q->headers[i].name.len == 17 &&
+            strncasecmp(q->headers[i].name.p, "sec-websocket-key", 17) == 0)
+            key = &q->headers[i];
+    char acc[29];
+    cu_ws_accept(key ? key->value.p : "", key ? key->value.len : 0, acc);
+    char head[512];
+    int n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n",
+                     acc);
+    if (cu_buf_append(&c->out, head, (size_t)n) != CU_OK)
+        return -1;
+    PyObject *sub = PyDict_GetItemString(msg, "subprotocol"); /* borrowed */
+    if (sub != NULL && sub != Py_None) {
+        const char *sp = PyUnicode_AsUTF8(sub);
+        if (sp == NULL || strpbrk(sp, "\r\n") != NULL) {
+            PyErr_SetString(PyExc_RuntimeError, "invalid subprotocol");
+            return -1;
+        }
+        if (cu_buf_append(&c->out, "Sec-WebSocket-Protocol: ", 24) != CU_OK ||
+            cu_buf_append(&c->out, sp, strlen(sp)) != CU_OK ||
+            cu_buf_append(&c->out, "\r\n", 2) != CU_OK)
+            return -1;
+    }
+    PyObject *hs = PyDict_GetItemString(msg, "headers");
+    if (hs != NULL && hs != Py_None) {
+        PyObject *it = PyObject_GetIter(hs);
+        PyObject *h;
+        while (it && (h = PyIter_Next(it)) != NULL) {
+            PyObject *nm = PySequence_GetItem(h, 0), *v = PySequence_GetItem(h, 1);
+            int ok = nm && v && PyBytes_Check(nm) && PyBytes_Check(v) &&
+                     !memchr(PyBytes_AS_STRING(v), '\n', (size_t)PyBytes_GET_SIZE(v)) &&
+                     !memchr(PyBytes_AS_STRING(v), '\r', (size_t)PyBytes_GET_SIZE(v)) &&
+                     !memchr(PyBytes_AS_STRING(nm), ':', (size_t)PyBytes_GET_SIZE(nm));
+            if (ok) {
+                (void)cu_buf_append(&c->out, PyBytes_AS_STRING(nm), (size_t)PyBytes_GET_SIZE(nm));
+                (void)cu_buf_append(&c->out, ": ", 2);
+                (void)cu_buf_append(&c->out, PyBytes_AS_STRING(v), (size_t)PyBytes_GET_SIZE(v));
+                (void)cu_buf_append(&c->out, "\r\n", 2);
+            } else if (!PyErr_Occurred()) {
+                PyErr_Format(PyExc_RuntimeError, "invalid websocket.accept header %R", h);
+            }
+            Py_XDECREF(nm);
+            Py_XDECREF(v);
+            Py_DECREF(h);
+            if (!ok)
+                break;
+        }
+        Py_XDECREF(it);
+        if (PyErr_Occurred())
+            return -1;
+    }
+    if (cu_buf_append(&c->out, "\r\n", 2) != CU_OK)
+        return -1;
+    (void)cu_resp_head_status(&c->resp.h, 101, "101 Switching Protocols", 23);
+    r->started = 1;
+    r->ws_accepted = 1;
+    /* Frames the client sent right behind its handshake are read with the rest. */
+    if (c->rpos < c->in.len) {
+        if (cu_buf_append(&c->bin, c->in.data + c->rpos, c->in.len - c->rpos) != CU_OK)
+            return -1;
+        c->rpos = c->in.len;
+    }
+    if (cu_conn_flush_nb(c) == CU_ERROR) {
+        r->gone = 1;
+        client_gone(r);
+    }
+    ws_process(r);
+    set_watch(r);
+    return 0;
+}
+
+static PyObject *ws_send(asgi_req_t *r, PyObject *msg, PyObject *type)
+{
+    const char *t = PyUnicode_Check(type) ? PyUnicode_AsUTF8(type) : NULL;
+    if (t == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "message type must be a str");
+        return NULL;
+    }
+    if (r->c == NULL || r->gone || (r->ws_closed && strcmp(t, "websocket.close") != 0)) {
+        PyErr_SetString(A.disconnected, "websocket closed");
+        return NULL;
+    }
+    if (!r->ws_accepted && strcmp(t, "websocket.http.response.start") == 0 && !r->started) {
+        /* The denial extension: an HTTP response instead of the handshake. */
+        if (start_response(r, msg) < 0)
+            return NULL;
+        r->c->keep_alive = 0;
+        return ready_new(NULL);
+    }
+    if (!r->ws_accepted && r->started && strcmp(t, "websocket.http.response.body") == 0)
+        return send_body(r, msg);
+    if (strcmp(t, "websocket.accept") == 0) {
+        if (r->ws_accepted || r->started) {
+            PyErr_SetString(PyExc_RuntimeError, "websocket.accept sent twice or after a response");
+            return NULL;
+        }
+        if (ws_accept(r, msg) < 0) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_RuntimeError, "cannot send the handshake response");
+            return NULL;
+        }
+        return ready_new(NULL);
+    }
+    if (strcmp(t, "websocket.close") == 0) {
+        if (!r->ws_accepted) {
+            ws_deny(r);
+            return ready_new(NULL);
+        }
+        PyObject *co = PyDict_GetItemString(msg, "code");
+        PyObject *ro = PyDict_GetItemString(msg, "reason");
+        int code = co && co != Py_None ? (int)PyLong_AsLong(co) : CU_WS_CLOSE_NORMAL;
+        Py_ssize_t rl = 0;
+        const char *reason = ro && ro != Py_None ? PyUnicode_AsUTF8AndSize(ro, &rl) : "";
+        if (PyErr_Occurred())
+            return NULL;
+        ws_close(r, code, reason, (size_t)rl);
+        if (!r->ws_close_code)
+            r->ws_close_code = code;
+        finish(r, CU_ERROR);
+        return ready_new(NULL);
+    }
+    if (strcmp(t, "websocket.send") != 0) {
+        PyErr_Format(PyExc_RuntimeError, "Unexpected ASGI message %R for a websocket", type);
+        return NULL;
+    }
+    if (!r->ws_accepted) {
+        PyErr_SetString(PyExc_RuntimeError, "websocket.send before websocket.accept");
+        return NULL;
+    }
+    PyObject *b = PyDict_GetItemString(msg, "bytes");
+    PyObject *tx = PyDict_GetItemString(msg, "text");
+    int rc;
+    if (b != NULL && b != Py_None) {
+        Py_buffer v;
+        if (PyObject_GetBuffer(b, &v, PyBUF_SIMPLE) < 0)
+            return NULL;
+        rc = ws_write(r, CU_WS_BINARY, v.buf, (size_t)v.len);
+        PyBuffer_Release(&v);
+    } else if (tx != NULL && tx != Py_None) {
+        Py_ssize_t n;
+        const char *u = PyUnicode_AsUTF8AndSize(tx, &n);
+        if (u == NULL)
+            return NULL;
+        rc = ws_write(r, CU_WS_TEXT, u, (size_t)n);
+    } else {
+        PyErr_SetString(PyExc_RuntimeError, "websocket.send needs bytes or text");
+        return NULL;
+    }
+    if (rc < 0)
+        return raise_gone(r);
+    if (r->c != NULL && cu_buf_unread(&r->c->out) > SEND_HIGH)
+        return waiter_new(r, WAIT_SEND);
+    set_watch(r);
+    return ready_new(NULL);
+}
+
+static int is_websocket(const cu_req_t *q)
+{
+    for (size_t i = 0; i < q->nheaders; i++) {
+        const cu_header_t *h = &q->headers[i];
+        if (h->name.len == 7 && strncasecmp(h->name.p, "upgrade", 7) == 0 && h->value.len == 9 &&
+            strncasecmp(h->value.p, "websocket", 9) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static const cu_header_t *find_header(const cu_req_t *q, const char *name)
+{
+    size_t nl = strlen(name);
+    for (size_t i = 0; i < q->nheaders; i++)
+        if (q->headers[i].name.len == nl && strncasecmp(q->headers[i].name.p, name, nl) == 0)
+            return &q->headers[i];
+    return NULL;
+}
+
+/* Before any Python: version 13 and a key, or the handshake is answered here. CU_OK to go
+ * on, CU_ERROR when answered (426 or 400). */
+static int ws_precheck(cu_conn_t *c)
+{
+    const cu_header_t *v = find_header(&c->request, "sec-websocket-version");
+    if (v == NULL || v->value.len != 2 || memcmp(v->value.p, "13", 2) != 0) {
+        c->keep_alive = 0;
+        if (cu_resp_begin(c, "426 Upgrade Required", 20) == CU_OK &&
+            cu_resp_header(c, "Sec-WebSocket-Version", 21, "13", 2) == CU_OK) {
+            cu_resp_hold(c);
+            (void)cu_resp_finish(c);
+        }
+        access_log(c);
+        return CU_ERROR;
+    }
+    if (find_header(&c->request, "sec-websocket-key") == NULL) {
+        (void)cu_resp_error(c, 400, "Missing Sec-WebSocket-Key");
+        access_log(c);
+        return CU_ERROR;
+    }
+    return CU_OK;
+}
+
 /* ---- events on the connection while the app owns it ---- */
 
 void cu_py_asgi_app_io(cu_engine_t *e, cu_conn_t *c, int events)
@@ -530,7 +974,7 @@ void cu_py_asgi_app_io(cu_engine_t *e, cu_conn_t *c, int events)
         return;
     }
     Py_INCREF(r);
-    if (r->waiter[WAIT_SEND] != NULL && (events & (CU_EV_WRITE | CU_EV_ERROR))) {
+    if ((r->waiter[WAIT_SEND] != NULL || r->ws) && (events & (CU_EV_WRITE | CU_EV_ERROR))) {
         int rc = cu_conn_flush_nb(c);
         if (rc == CU_ERROR) {
             r->gone = 1;
@@ -555,6 +999,8 @@ void cu_py_asgi_app_io(cu_engine_t *e, cu_conn_t *c, int events)
             else if (n != CU_AGAIN)
                 client_gone(r);
         }
+        if (r->ws && r->ws_accepted)
+            ws_process(r);
         if (r->waiter[WAIT_RECV] != NULL) {
             PyObject *m = try_receive(r);
             if (m != NULL) {
@@ -562,12 +1008,26 @@ void cu_py_asgi_app_io(cu_engine_t *e, cu_conn_t *c, int events)
                 Py_DECREF(m);
             } else if (PyErr_Occurred()) {
                 PyErr_Clear();
-                wake(r, WAIT_RECV, A.msg_disconnect, NULL);
+                m = disconnect_msg(r);
+                wake(r, WAIT_RECV, m, NULL);
+                Py_XDECREF(m);
             }
         }
     }
-    if ((r->gone || r->eof) && r->waiter[WAIT_RECV] != NULL)
-        wake(r, WAIT_RECV, A.msg_disconnect, NULL);
+    if ((r->gone || r->eof) && r->waiter[WAIT_RECV] != NULL) {
+        PyObject *m = r->ws ? try_receive(r) : disconnect_msg(r);
+        if (m == NULL) {
+            PyErr_Clear();
+            m = disconnect_msg(r);
+        }
+        wake(r, WAIT_RECV, m, NULL);
+        Py_XDECREF(m);
+    }
+    if (r->ws && r->ws_accepted && r->eof && r->c != NULL && !PyList_GET_SIZE(r->ws_queue)) {
+        if (!r->ws_close_code)
+            r->ws_close_code = CU_WS_CLOSE_ABNORMAL;
+        finish(r, CU_ERROR); /* the client dropped the connection without a close frame */
+    }
     set_watch(r);
     Py_DECREF(r);
 }
@@ -582,10 +1042,17 @@ static void app_finished(asgi_req_t *r, PyObject *exc, int cancelled)
         PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(exc)), Py_NewRef(exc),
                       PyException_GetTraceback(exc));
         cu__py_log_exception(CU_LOG_ERROR, "Exception in ASGI application");
-    } else if (!r->complete && r->c != NULL && !cancelled && !r->eof) {
+    } else if (!r->complete && r->c != NULL && !cancelled && !r->eof && !r->ws) {
         cu_log_error("ASGI callable returned without completing response");
     }
-    if (r->c != NULL) {
+    if (r->c != NULL && r->ws && r->ws_accepted) {
+        /* The app left an open WebSocket: close it properly. */
+        ws_close(r, exc != NULL ? CU_WS_CLOSE_INTERNAL : CU_WS_CLOSE_NORMAL, NULL, 0);
+        finish(r, CU_ERROR);
+    } else if (r->c != NULL && r->ws && !r->started) {
+        /* It returned (or failed) before accepting: the handshake is refused. */
+        ws_deny(r);
+    } else if (r->c != NULL) {
         cu_conn_t *c = r->c;
         if (!r->started || !c->resp.head_sent) {
             (void)cu_resp_error(c, 500, NULL);
@@ -595,7 +1062,10 @@ static void app_finished(asgi_req_t *r, PyObject *exc, int cancelled)
         }
         finish(r, CU_ERROR);
     }
-    wake(r, WAIT_RECV, A.msg_disconnect, NULL);
+    PyObject *dm = disconnect_msg(r);
+    wake(r, WAIT_RECV, dm, NULL);
+    Py_XDECREF(dm);
+    PyErr_Clear();
 }
 
 static PyObject *asgi_task_done(PyObject *self, PyObject *task)
@@ -625,6 +1095,8 @@ static void req_dealloc(PyObject *self)
     asgi_req_t *r = (asgi_req_t *)self;
     Py_CLEAR(r->waiter[WAIT_RECV]);
     Py_CLEAR(r->waiter[WAIT_SEND]);
+    Py_CLEAR(r->ws_queue);
+    cu_buf_free(&r->ws_msg);
     Py_CLEAR(r->task);
     PyObject_Free(self);
 }
@@ -815,20 +1287,75 @@ static PyObject *build_scope(cu_conn_t *c)
     return s;
 }
 
+/* The websocket scope: the HTTP one less `method`, with ws/wss, the offered subprotocols
+ * and the denial-response extension. */
+static PyObject *ws_scope(cu_conn_t *c)
+{
+    PyObject *s = build_scope(c);
+    if (s == NULL)
+        return NULL;
+    const char *sch = c->request.scheme && strcmp(c->request.scheme, "https") == 0 ? "wss" : "ws";
+    PyObject *subs = PyList_New(0);
+    const cu_req_t *q = &c->request;
+    for (size_t i = 0; subs && i < q->nheaders; i++) {
+        const cu_header_t *h = &q->headers[i];
+        if (h->name.len != 22 || strncasecmp(h->name.p, "sec-websocket-protocol", 22) != 0)
+            continue;
+        const char *p = h->value.p, *end = h->value.p + h->value.len;
+        while (p < end) {
+            const char *comma = memchr(p, ',', (size_t)(end - p));
+            const char *e2 = comma ? comma : end;
+            const char *a = p;
+            while (a < e2 && (*a == ' ' || *a == '\t'))
+                a++;
+            const char *b = e2;
+            while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+                b--;
+            if (b > a) {
+                PyObject *u = PyUnicode_DecodeLatin1(a, b - a, NULL);
+                if (u == NULL || PyList_Append(subs, u) < 0)
+                    Py_CLEAR(subs);
+                Py_XDECREF(u);
+            }
+            p = comma ? comma + 1 : end;
+        }
+    }
+    PyObject *ext = Py_BuildValue("{s:{}}", "websocket.http.response");
+    if (subs == NULL || ext == NULL ||
+        PyDict_SetItem(s, keys[K_TYPE], PyUnicode_InternFromString("websocket")) < 0 ||
+        PyDict_DelItem(s, keys[K_METHOD]) < 0 ||
+        set_key(s, K_SCHEME, PyUnicode_FromString(sch)) < 0 ||
+        PyDict_SetItemString(s, "subprotocols", subs) < 0 ||
+        PyDict_SetItemString(s, "extensions", ext) < 0) {
+        Py_XDECREF(subs);
+        Py_XDECREF(ext);
+        Py_DECREF(s);
+        return NULL;
+    }
+    Py_DECREF(subs);
+    Py_DECREF(ext);
+    return s;
+}
+
 /* ---- dispatch (from inside cu_engine_step, GIL held) ---- */
 
 int cu_py_asgi_dispatch(cu_engine_t *e, cu_conn_t *c)
 {
     PyObject *scope = NULL, *recv = NULL, *send = NULL, *coro = NULL, *task = NULL;
     PyObject *done = NULL, *rv = NULL;
+    int ws = is_websocket(&c->request);
+    if (ws && ws_precheck(c) != CU_OK)
+        return CU_ERROR;
     asgi_req_t *r = PyObject_New(asgi_req_t, &req_type);
     if (r == NULL)
         goto fail;
+    memset((char *)r + sizeof(PyObject), 0, sizeof(*r) - sizeof(PyObject));
     r->c = c;
-    r->waiter[WAIT_RECV] = r->waiter[WAIT_SEND] = NULL;
-    r->task = NULL;
-    r->started = r->complete = r->final_body = r->eof = r->gone = r->read_paused = 0;
-    scope = build_scope(c);
+    r->ws = ws;
+    cu_buf_init(&r->ws_msg, 0, ws ? (size_t)A.cfg->websocket_max_message_size + 1 : 0);
+    if (ws && (r->ws_queue = PyList_New(0)) == NULL)
+        goto fail;
+    scope = ws ? ws_scope(c) : build_scope(c);
     recv = scope ? PyCFunction_New(&receive_def, (PyObject *)r) : NULL;
     send = recv ? PyCFunction_New(&send_def, (PyObject *)r) : NULL;
     if (send == NULL)

@@ -343,7 +343,8 @@ def test_asgi_loop(make_server, loop):
     (["--asgi-loop", "tornado"], "Invalid ASGI loop: tornado"),
     (["--asgi-lifespan", "maybe"], "Invalid ASGI lifespan: maybe"),
     (["--asgi-disconnect-grace-period", "-1"], "Value must be positive"),
-    (["--websocket-max-message-size", "10"], "does not support yet"),
+    (["--websocket-max-message-size", "x"], "invalid int value"),
+    (["--http-parser", "fast"], "does not support yet"),
 ])
 def test_asgi_settings_validated(make_server, args, msg):
     s = asgi_server(make_server, args, ready=False)

@@ -199,7 +199,8 @@ static void test_option_forms(void)
     CHECK(parse(&c, "--asgi-lifespan", "yes", "app:app", NULL) == 1 &&
           has(errtext, "Invalid ASGI lifespan: yes"));
     cu_config_free(&c);
-    CHECK(parse(&c, "--websocket-max-message-size", "5", "app:app", NULL) == 2);
+    CHECK(parse(&c, "--websocket-max-message-size", "5", "app:app", NULL) == CU_OK &&
+          c.websocket_max_message_size == 5);
     cu_config_free(&c);
 
     CHECK(parse(&c, "--proxy-protocol", "app:app", NULL) != CU_OK); /* takes app:app */
