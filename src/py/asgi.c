@@ -76,6 +76,8 @@ static struct {
     PyObject *scope_asgi; /* {"version": "3.0", "spec_version": "2.4"} */
     PyObject *empty_bytes;
     cu_conn_t *dispatching; /* the connection cu_py_asgi_dispatch is running, until finished */
+    PyObject *ws_live;      /* open WebSocket sessions (a set): closed with 1001 on stop */
+    int ws_stopping;        /* that was done */
     int dispatch_rc;
 } A;
 
@@ -241,6 +243,8 @@ static void finish(asgi_req_t *r, int rc)
         c->keep_alive = 0;
     r->c = NULL;
     c->app_data = NULL;
+    if (r->ws && A.ws_live != NULL && PySet_Discard(A.ws_live, (PyObject *)r) < 0)
+        PyErr_Clear();
     PyObject *dm = disconnect_msg(r);
     wake(r, WAIT_RECV, dm, NULL);
     Py_XDECREF(dm);
@@ -1375,6 +1379,8 @@ int cu_py_asgi_dispatch(cu_engine_t *e, cu_conn_t *c)
     if (rv == NULL)
         goto fail_started;
     r->task = Py_NewRef(task);
+    if (ws && PySet_Add(A.ws_live, (PyObject *)r) < 0)
+        PyErr_Clear();
     Py_XDECREF(rv);
     Py_XDECREF(done);
     Py_XDECREF(task);
@@ -1436,6 +1442,26 @@ static PyObject *eng_step(PyObject *m, PyObject *unused)
     int rc = cu_engine_step(A.e);
     if (PyErr_Occurred())
         PyErr_Clear();
+    if (A.e->stopping && !A.ws_stopping && PySet_GET_SIZE(A.ws_live) > 0) {
+        /* A graceful stop: WebSockets never end by themselves; close them (1001 "going
+         * away"), so the worker can leave once in-flight HTTP requests are done. */
+        A.ws_stopping = 1;
+        PyObject *live = PySequence_List(A.ws_live);
+        for (Py_ssize_t i = 0; live && i < PyList_GET_SIZE(live); i++) {
+            asgi_req_t *r = (asgi_req_t *)PyList_GET_ITEM(live, i);
+            if (r->c == NULL)
+                continue;
+            if (r->ws_accepted) {
+                ws_close(r, CU_WS_CLOSE_GOING_AWAY, NULL, 0);
+                r->ws_close_code = CU_WS_CLOSE_GOING_AWAY;
+                r->eof = 1;
+                finish(r, CU_ERROR);
+            }
+        }
+        Py_XDECREF(live);
+        PyErr_Clear();
+        rc = cu_engine_step(A.e);
+    }
     if (rc == CU_DONE)
         return PyFloat_FromDouble(A.e->stopping ? -2.0 : -3.0);
     int64_t d = cu_engine_next_deadline(A.e);
@@ -1511,6 +1537,7 @@ static int asgi_globals(const cu_config_t *cfg)
         intern(&A.s_add_done_callback, "add_done_callback") || intern(&A.s_cancel, "cancel"))
         return -1;
     A.empty_bytes = PyBytes_FromStringAndSize("", 0);
+    A.ws_live = PySet_New(NULL);
     A.msg_disconnect = Py_BuildValue("{s:s}", "type", "http.disconnect");
     A.scope_asgi = Py_BuildValue("{s:s,s:s}", "version", "3.0", "spec_version", "2.4");
     A.root_path = PyUnicode_FromString(cfg->root_path ? cfg->root_path : "");
@@ -1518,7 +1545,8 @@ static int asgi_globals(const cu_config_t *cfg)
         "cunicorn.ClientDisconnected",
         "send() after the client closed the connection (an OSError, like uvicorn's).",
         PyExc_OSError, NULL);
-    if (!A.empty_bytes || !A.msg_disconnect || !A.scope_asgi || !A.root_path || !A.disconnected)
+    if (!A.empty_bytes || !A.ws_live || !A.msg_disconnect || !A.scope_asgi || !A.root_path ||
+        !A.disconnected)
         return -1;
     if (cu__py.module &&
         PyObject_SetAttrString(cu__py.module, "ClientDisconnected", A.disconnected) < 0)

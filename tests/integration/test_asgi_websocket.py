@@ -262,3 +262,18 @@ def test_abrupt_client_drop_reaches_app(ws_server, rec):
     n = records(rec).count("disconnect:1006")
     sock.close()
     assert srv.wait_until(lambda: records(rec).count("disconnect:1006") > n, 5)
+
+
+def test_graceful_stop_closes_websockets_with_1001(make_server, tmp_path):
+    r = str(tmp_path / "rec")
+    s = make_server("wsapp:raw", ["-k", "asgi", "--graceful-timeout", "20"],
+                    env={"ASGI_RECORD": r})
+    socks = [open_ws(s) for _ in range(3)]
+    for sock, rd in socks:
+        sock.sendall(frame(1, b"hi"))
+        assert rd.frame() == (1, True, b"hi")
+    s.proc.send_signal(15)
+    for sock, rd in socks:
+        expect_close(rd, 1001)
+    assert s.proc.wait(10) == 0  # well before the graceful timeout
+    assert records(r).count("disconnect:1001") == 3
