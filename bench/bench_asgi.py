@@ -1,5 +1,6 @@
 """ASGI app the benchmark serves with every ASGI server: hello, a 1 MiB body, an upload
-sink, and a FastAPI JSON endpoint under /fa/ (FastAPI's own routing and serialisation)."""
+sink, a FastAPI JSON endpoint under /fa/ (FastAPI's own routing and serialisation), and a
+WebSocket echo."""
 
 HELLO = b"Hello, World!"
 BIG = b"x" * (1024 * 1024)
@@ -31,6 +32,17 @@ async def app(scope, receive, send):
             elif m["type"] == "lifespan.shutdown":
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+    if scope["type"] == "websocket":  # echo, for the ws scenario (bench/ws_echo.py)
+        await receive()
+        await send({"type": "websocket.accept"})
+        while True:
+            m = await receive()
+            if m["type"] == "websocket.disconnect":
+                return
+            if m.get("text") is not None:
+                await send({"type": "websocket.send", "text": m["text"]})
+            else:
+                await send({"type": "websocket.send", "bytes": m["bytes"]})
     path = scope["path"]
     if path.startswith("/fa/"):
         return await fastapi_app()(scope, receive, send)

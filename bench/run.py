@@ -7,9 +7,10 @@ The server is pinned to CPU 0 and wrk to CPU 1. Every load is bounded in time.
 
   python3 bench/run.py [--seconds 5] [--only hello,idle,trickle,big,upload,fastapi]
 
-ASGI (issue 14): --servers "cunicorn asgi,uvicorn,gunicorn asgi" --only hello,fastapi,idle
+ASGI (issue 14): --servers "cunicorn asgi,uvicorn,gunicorn asgi" --only hello,fastapi,ws
 compares cunicorn -k asgi with uvicorn (uvloop + httptools) and gunicorn -k asgi; target
-cunicorn asgi >= 2x uvicorn on hello. `fastapi` is a FastAPI JSON endpoint (ASGI servers).
+cunicorn asgi >= 2x uvicorn on hello. `fastapi` is a FastAPI JSON endpoint, `ws` a WebSocket
+echo in messages/s (bench/ws_echo.py); both for ASGI servers only.
 """
 import argparse
 import os
@@ -263,6 +264,14 @@ def main():
                             slow.close()
                     elif sc == "big":
                         r = wrk(port, "/1m", args.seconds, conns=10)
+                    elif sc == "ws":
+                        if kind not in ASGI_SERVERS:
+                            continue
+                        out = subprocess.check_output(
+                            pin(1) + [PY, os.path.join(BENCH, "ws_echo.py"), str(port),
+                                      "--seconds", str(args.seconds)], timeout=args.seconds + 30)
+                        r = {"rps": float(out.split()[0]), "p50": None, "p99": None,
+                             "errors": "(messages/s, 10 conns x 32 in flight)"}
                     elif sc == "fastapi":
                         if kind not in ASGI_SERVERS:
                             continue
@@ -295,7 +304,7 @@ def main():
             return None
         return ra["rps"] / rb["rps"] if rb["rps"] else float("inf")
 
-    for sc in ("hello", "fastapi"):
+    for sc in ("hello", "fastapi", "ws"):
         for peer, target in (("uvicorn", 2.0), ("gunicorn asgi", None)):
             r = ratio("cunicorn asgi", peer, sc)
             if r is not None:

@@ -597,7 +597,8 @@ static void ws_close(asgi_req_t *r, int code, const char *reason, size_t rlen)
         n = 2;
         if (rlen > 123)
             rlen = 123;
-        memcpy(p + 2, reason, rlen);
+        if (rlen)
+            memcpy(p + 2, reason, rlen);
         n += rlen;
     }
     r->ws_closed = 1;
@@ -637,7 +638,7 @@ static void ws_process(asgi_req_t *r)
     cu_conn_t *c = r->c;
     uint64_t max = (uint64_t)A.cfg->websocket_max_message_size;
     while (r->c != NULL && !r->ws_closed && PyList_GET_SIZE(r->ws_queue) < WS_QUEUE_MAX) {
-        uint8_t *head = (uint8_t *)c->bin.data + c->bin.pos;
+        uint8_t *head = (uint8_t *)cu_buf_head(&c->bin); /* NULL when nothing was read */
         size_t avail = cu_buf_unread(&c->bin);
         cu_ws_frame_t *f = &r->ws_f;
         if (!r->ws_have_hdr) {
@@ -673,7 +674,8 @@ static void ws_process(asgi_req_t *r)
                 return; /* control payloads are at most 125 bytes: wait for all of it */
             uint8_t p[125];
             size_t n = (size_t)f->len;
-            memcpy(p, head, n);
+            if (n)
+                memcpy(p, head, n);
             cu_ws_mask(p, n, f->mask, 0);
             cu_buf_consume(&c->bin, n);
             r->ws_have_hdr = 0;
@@ -697,12 +699,14 @@ static void ws_process(asgi_req_t *r)
         size_t take = (size_t)(f->len - r->ws_done) < avail ? (size_t)(f->len - r->ws_done) : avail;
         if (take == 0 && r->ws_done < f->len)
             return;
+        if (take == 0)
+            head = (uint8_t *)""; /* an empty frame: nothing to unmask or copy */
         cu_ws_mask(head, take, f->mask, r->ws_done);
         if (r->ws_msg_op == CU_WS_TEXT && cu_ws_utf8(&r->ws_utf8, head, take) != 0) {
             ws_fail(r, CU_WS_CLOSE_INVALID_DATA);
             return;
         }
-        if (cu_buf_append(&r->ws_msg, head, take) != CU_OK) {
+        if (take && cu_buf_append(&r->ws_msg, head, take) != CU_OK) {
             ws_fail(r, CU_WS_CLOSE_TOO_BIG);
             return;
         }

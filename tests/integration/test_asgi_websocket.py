@@ -226,6 +226,16 @@ def test_fragmented_message_with_ping_inside(ws_server):
     expect_close(rd, 1000)
 
 
+def test_empty_messages_and_control_frames(ws_server):
+    sock, rd = open_ws(ws_server)
+    sock.sendall(frame(9, b"") + frame(1, b"") + frame(2, b"") + frame(0xA, b"unsolicited"))
+    assert rd.frame() == (0xA, True, b"")
+    assert rd.frame() == (1, True, b"")
+    assert rd.frame() == (2, True, b"")
+    sock.sendall(frame(8, b""))  # no status code: we answer 1000
+    expect_close(rd, 1000)
+
+
 def test_utf8_split_across_fragments_is_fine(ws_server):
     sock, rd = open_ws(ws_server)
     data = "😀".encode()
