@@ -361,3 +361,39 @@ def test_graceful_stop_finishes_inflight_request(make_server):
     r = srv.HTTPReader(sock, timeout=10).read_response()
     assert r.body == b"".join(b"chunk%d\n" % i for i in range(30))
     assert s.stop() == 0
+
+
+# ---- signals and process management ----
+
+def test_max_requests_recycles_and_drops_nothing(make_server, tmp_path):
+    rec = str(tmp_path / "rec")
+    s = asgi_server(make_server, ["--max-requests", "5"], record=rec)
+    first = s.worker_pids()
+    for i in range(12):
+        st, _, _ = request(s, "GET", "/scope")
+        assert st == 200, i
+    assert srv.wait_until(lambda: not set(s.worker_pids()) & set(first), 10)
+    # each worker that retired (after requests 5 and 10) ran its lifespan shutdown
+    assert srv.wait_until(lambda: records(rec, lifespan=True).count("shutdown") >= 2, 10)
+
+
+def test_hup_replaces_workers_without_dropping(make_server):
+    import signal as _signal
+    s = asgi_server(make_server)
+    first = s.worker_pids()
+    sock = s.connect(timeout=10)
+    sock.sendall(srv.build_request("GET", "/stream?40"))  # in flight across the HUP
+    s.proc.send_signal(_signal.SIGHUP)
+    r = srv.HTTPReader(sock, timeout=10).read_response()
+    assert r.body == b"".join(b"chunk%d\n" % i for i in range(40))
+    assert srv.wait_until(lambda: s.worker_pids() and not set(s.worker_pids()) & set(first), 10)
+    assert request(s, "GET", "/scope")[0] == 200
+
+
+def test_int_is_quick_and_skips_lifespan_shutdown(make_server, tmp_path):
+    import signal as _signal
+    rec = str(tmp_path / "rec")
+    s = asgi_server(make_server, record=rec)
+    assert request(s, "GET", "/scope")[0] == 200
+    assert s.stop(sig=_signal.SIGINT) == 0
+    assert records(rec, lifespan=True) == ["startup"]
