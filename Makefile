@@ -37,7 +37,11 @@ endif
 
 CFLAGS ?=
 CFLAGS += $(BASE_CFLAGS) $(OPT)
-LDLIBS := -lpthread -lm
+# zlib: WebSocket permessage-deflate (http/ws_deflate.c)
+ZLIB_CFLAGS := $(shell pkg-config --cflags zlib 2>/dev/null)
+ZLIB_LIBS := $(shell pkg-config --libs zlib 2>/dev/null || echo -lz)
+CFLAGS += $(ZLIB_CFLAGS)
+LDLIBS := -lpthread -lm $(ZLIB_LIBS)
 
 # Everything below py/ builds without Python: unit tests and fuzzers link libcu.a only.
 CORE_SRC := $(wildcard src/core/*.c src/event/*.c src/net/*.c src/http/*.c src/config/*.c src/log/*.c)
@@ -148,7 +152,7 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRC)
 FUZZ_CONN_SRC := $(CORE_SRC) src/workers/engine.c src/workers/settings.c src/workers/blocking.c
 build/fuzz/fuzz_conn: tests/fuzz/fuzz_conn.c $(FUZZ_CONN_SRC) $(wildcard src/*/*.h)
 	@mkdir -p $(@D)
-	clang $(FUZZ_CFLAGS) $< $(FUZZ_CONN_SRC) -lpthread -o $@
+	clang $(FUZZ_CFLAGS) $< $(FUZZ_CONN_SRC) -lpthread $(ZLIB_LIBS) -o $@
 
 fuzz: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -16,6 +16,13 @@ for c in $need_cmds; do
 done
 if ! have "$PYTHON"; then
   missing="$missing $PYTHON"; pkgs="$pkgs python3 python3-dev"
+fi
+# zlib: WebSocket permessage-deflate
+if ! pkg-config --exists zlib 2>/dev/null; then
+  missing="$missing zlib"; pkgs="$pkgs zlib1g-dev"
+fi
+if ! have "$PYTHON"; then
+  :
 elif ! "$PYTHON" -c 'import sysconfig,os,sys; h=sysconfig.get_paths()["include"]; sys.exit(0 if os.path.exists(os.path.join(h,"Python.h")) else 1)'; then
   missing="$missing Python.h($PYTHON)"; pkgs="$pkgs python3-dev"
 fi

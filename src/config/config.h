@@ -56,6 +56,7 @@ typedef struct cu_config_s {
     int asgi_disconnect_grace_period; /* 3 s */
     char *root_path;                  /* "" */
     int websocket_max_message_size;   /* 16 MiB: larger messages close with 1009 */
+    int websocket_deflate_disable;    /* cunicorn only: never negotiate permessage-deflate */
 
     /* security / parser limits */
     /* Stored as given (--print-config shows them so); use the cu_config_eff_* helpers

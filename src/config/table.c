@@ -336,6 +336,9 @@ const cu__setting_t cu__settings[] = {
     SUP("max_worker_memory", S_CUNICORN, FL("--max-worker-memory"), "MB", CU__A_STORE, CU__K_INT,
         CU__T_INT, max_worker_memory, "0",
         "cunicorn only: recycle a worker gracefully once its RSS passes this many MB (0 = off)."),
+    SUP("websocket_deflate_disable", S_CUNICORN, FL("--no-websocket-deflate"), NULL, CU__A_TRUE,
+        CU__K_BOOL, CU__T_STR, websocket_deflate_disable, "False",
+        "cunicorn only: never negotiate permessage-deflate on ASGI WebSockets."),
 };
 
 const size_t cu__nsettings = CU_NELEM(cu__settings);

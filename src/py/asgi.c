@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "http/proto.h"
 #include "http/ws.h"
+#include "http/ws_deflate.h"
 #include "log/access.h"
 #include "log/statsd.h"
 #include "workers/engine.h"
@@ -47,7 +48,10 @@ typedef struct asgi_req_s {
     unsigned ws_accepted : 1;     /* the 101 went out */
     unsigned ws_closed : 1;       /* a close frame was sent: no more data frames */
     unsigned ws_have_hdr : 1;     /* ws_f holds the header of the frame being read */
-    int ws_close_code;            /* for websocket.disconnect */
+    unsigned ws_deflate : 1;      /* permessage-deflate was negotiated */
+    unsigned ws_compressed : 1;   /* the message being assembled is compressed (RSV1) */
+    cu_ws_deflate_t ws_z;
+    int ws_close_code; /* for websocket.disconnect */
     cu_ws_frame_t ws_f;
     uint64_t ws_done; /* payload bytes of ws_f consumed */
     int ws_msg_op;    /* CU_WS_TEXT / CU_WS_BINARY of the message being assembled, 0: none */
@@ -77,6 +81,7 @@ static struct {
     PyObject *empty_bytes;
     cu_conn_t *dispatching; /* the connection cu_py_asgi_dispatch is running, until finished */
     PyObject *ws_live;      /* open WebSocket sessions (a set): closed with 1001 on stop */
+    cu_buf_t zbuf;          /* scratch for permessage-deflate output */
     int ws_stopping;        /* that was done */
     int dispatch_rc;
 } A;
@@ -571,11 +576,22 @@ static PyObject *asgi_send(PyObject *self, PyObject *msg)
 
 /* ---- WebSocket sessions (RFC 6455; frames by http/ws.c) ---- */
 
+#define WS_DEFLATE_MIN 64 /* smaller messages go uncompressed */
+
 static int ws_write(asgi_req_t *r, int opcode, const void *p, size_t n)
 {
     cu_conn_t *c = r->c;
     uint8_t h[10];
-    size_t hl = cu_ws_frame_header(h, opcode, 1, 0, n);
+    int rsv1 = 0;
+    if (r->ws_deflate && opcode < CU_WS_CLOSE && n >= WS_DEFLATE_MIN) {
+        A.zbuf.pos = A.zbuf.len = 0;
+        if (cu_ws_deflate(&r->ws_z, p, n, &A.zbuf) == CU_OK) {
+            p = cu_buf_head(&A.zbuf);
+            n = cu_buf_unread(&A.zbuf);
+            rsv1 = 1;
+        }
+    }
+    size_t hl = cu_ws_frame_header(h, opcode, 1, rsv1, n);
     if (cu_buf_append(&c->out, h, hl) != CU_OK || cu_buf_append(&c->out, p, n) != CU_OK ||
         cu_conn_flush_nb(c) == CU_ERROR) {
         r->gone = 1;
@@ -643,7 +659,7 @@ static void ws_process(asgi_req_t *r)
         cu_ws_frame_t *f = &r->ws_f;
         if (!r->ws_have_hdr) {
             int code = 0;
-            int hl = cu_ws_parse_header(head, avail, 1, 0, max, f, &code);
+            int hl = cu_ws_parse_header(head, avail, 1, r->ws_deflate, max, f, &code);
             if (hl == -2)
                 return;
             if (hl < 0) {
@@ -663,6 +679,7 @@ static void ws_process(asgi_req_t *r)
             if (data && f->opcode != CU_WS_CONT) {
                 r->ws_msg_op = f->opcode;
                 r->ws_utf8 = 0;
+                r->ws_compressed = f->rsv1;
             }
             cu_buf_consume(&c->bin, (size_t)hl);
             r->ws_have_hdr = 1;
@@ -702,7 +719,8 @@ static void ws_process(asgi_req_t *r)
         if (take == 0)
             head = (uint8_t *)""; /* an empty frame: nothing to unmask or copy */
         cu_ws_mask(head, take, f->mask, r->ws_done);
-        if (r->ws_msg_op == CU_WS_TEXT && cu_ws_utf8(&r->ws_utf8, head, take) != 0) {
+        if (r->ws_msg_op == CU_WS_TEXT && !r->ws_compressed &&
+            cu_ws_utf8(&r->ws_utf8, head, take) != 0) {
             ws_fail(r, CU_WS_CLOSE_INVALID_DATA);
             return;
         }
@@ -723,6 +741,23 @@ static void ws_process(asgi_req_t *r)
         }
         const char *d = cu_buf_head(&r->ws_msg);
         Py_ssize_t dl = (Py_ssize_t)cu_buf_unread(&r->ws_msg);
+        if (r->ws_compressed) {
+            A.zbuf.pos = A.zbuf.len = 0;
+            int zr = cu_ws_inflate(&r->ws_z, (const uint8_t *)(d ? d : ""), (size_t)dl, &A.zbuf,
+                                   (size_t)max);
+            if (zr != CU_OK) {
+                ws_fail(r, zr == CU_DONE ? CU_WS_CLOSE_TOO_BIG : CU_WS_CLOSE_INVALID_DATA);
+                return;
+            }
+            d = cu_buf_head(&A.zbuf);
+            dl = (Py_ssize_t)cu_buf_unread(&A.zbuf);
+            uint32_t st = 0;
+            if (r->ws_msg_op == CU_WS_TEXT &&
+                (cu_ws_utf8(&st, (const uint8_t *)(d ? d : ""), (size_t)dl) != 0 || st != 0)) {
+                ws_fail(r, CU_WS_CLOSE_INVALID_DATA);
+                return;
+            }
+        }
         PyObject *m =
             r->ws_msg_op == CU_WS_TEXT
                 ? Py_BuildValue("{s:s,s:s#}", "type", "websocket.receive", "text", d ? d : "", dl)
@@ -783,6 +818,20 @@ static int ws_accept(asgi_req_t *r, PyObject *msg)
                      acc);
     if (cu_buf_append(&c->out, head, (size_t)n) != CU_OK)
         return -1;
+    const cu_header_t *ext = NULL;
+    for (size_t i = 0; i < q->nheaders; i++)
+        if (q->headers[i].name.len == 24 &&
+            strncasecmp(q->headers[i].name.p, "sec-websocket-extensions", 24) == 0)
+            ext = &q->headers[i];
+    char zresp[96];
+    if (ext != NULL && !A.cfg->websocket_deflate_disable &&
+        cu_ws_deflate_negotiate(ext->value.p, ext->value.len, zresp, sizeof(zresp))) {
+        r->ws_deflate = 1;
+        if (cu_buf_append(&c->out, "Sec-WebSocket-Extensions: ", 26) != CU_OK ||
+            cu_buf_append(&c->out, zresp, strlen(zresp)) != CU_OK ||
+            cu_buf_append(&c->out, "\r\n", 2) != CU_OK)
+            return -1;
+    }
     PyObject *sub = PyDict_GetItemString(msg, "subprotocol"); /* borrowed */
     if (sub != NULL && sub != Py_None) {
         const char *sp = PyUnicode_AsUTF8(sub);
@@ -1105,6 +1154,7 @@ static void req_dealloc(PyObject *self)
     Py_CLEAR(r->waiter[WAIT_SEND]);
     Py_CLEAR(r->ws_queue);
     cu_buf_free(&r->ws_msg);
+    cu_ws_deflate_free(&r->ws_z);
     Py_CLEAR(r->task);
     PyObject_Free(self);
 }
@@ -1542,6 +1592,7 @@ static int asgi_globals(const cu_config_t *cfg)
         return -1;
     A.empty_bytes = PyBytes_FromStringAndSize("", 0);
     A.ws_live = PySet_New(NULL);
+    cu_buf_init(&A.zbuf, 0, (size_t)cfg->websocket_max_message_size + 65536);
     A.msg_disconnect = Py_BuildValue("{s:s}", "type", "http.disconnect");
     A.scope_asgi = Py_BuildValue("{s:s,s:s}", "version", "3.0", "spec_version", "2.4");
     A.root_path = PyUnicode_FromString(cfg->root_path ? cfg->root_path : "");

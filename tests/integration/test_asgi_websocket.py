@@ -175,19 +175,22 @@ class Reader:
             self._need(10)
             n, off = struct.unpack(">Q", self.buf[2:10])[0], 10
         self._need(off + n)
+        self.rsv1 = bool(b0 & 0x40)
         payload = self.buf[off:off + n]
         self.buf = self.buf[off + n:]
         return b0 & 0x0F, bool(b0 & 0x80), payload
 
 
-def open_ws(s, path="/echo"):
-    sock = handshake(s, path)
+def open_ws(s, path="/echo", extra=""):
+    sock = handshake(s, path, extra=extra)
     head, rest = read_head(sock)
     assert head.startswith("HTTP/1.1 101"), head
     want = base64.b64encode(hashlib.sha1((KEY + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")
                                          .encode()).digest()).decode()
     assert ("Sec-WebSocket-Accept: %s" % want) in head
-    return sock, Reader(sock, rest)
+    rd = Reader(sock, rest)
+    rd.head = head
+    return sock, rd
 
 
 def expect_close(rd, code):
@@ -287,3 +290,70 @@ def test_graceful_stop_closes_websockets_with_1001(make_server, tmp_path):
         expect_close(rd, 1001)
     assert s.proc.wait(10) == 0  # well before the graceful timeout
     assert records(r).count("disconnect:1001") == 3
+
+
+# ---- permessage-deflate (RFC 7692) ----
+
+import zlib  # noqa: E402
+
+DEFLATE_OFFER = "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+
+
+def deflate(data):
+    c = zlib.compressobj(wbits=-15)
+    out = c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH)
+    assert out.endswith(b"\x00\x00\xff\xff")
+    return out[:-4]
+
+
+def inflate(data):
+    return zlib.decompressobj(wbits=-15).decompress(data + b"\x00\x00\xff\xff")
+
+
+def test_deflate_negotiated_with_the_websockets_client(ws_server):
+    async def go():
+        async with websockets.connect("ws://127.0.0.1:%d/echo" % ws_server.port) as ws:
+            ext = ws.response.headers.get("Sec-WebSocket-Extensions", "")
+            assert ext.startswith("permessage-deflate")
+            text = "compress me " * 5000
+            await ws.send(text)
+            assert await ws.recv() == text
+    run(go())
+
+
+def test_deflate_raw_compressed_both_ways(ws_server):
+    sock, rd = open_ws(ws_server, extra=DEFLATE_OFFER)
+    assert "Sec-WebSocket-Extensions: permessage-deflate" in rd.head
+    text = ("héllo " * 2000).encode()
+    z = deflate(text)
+    assert len(z) < len(text) // 10
+    # compressed, in two fragments (RSV1 on the first only), twice: the client keeps context
+    sock.sendall(frame(1, z[:10], fin=False, rsv=0x40) + frame(0, z[10:]))
+    op, fin, payload = rd.frame()
+    assert op == 1 and rd.rsv1 and len(payload) < len(text) // 10  # we compress too
+    assert inflate(payload) == text
+    sock.sendall(frame(2, b"short", rsv=0))  # uncompressed messages still work
+    op, fin, payload = rd.frame()
+    assert (op, rd.rsv1, payload) == (2, False, b"short")
+
+
+def test_deflate_corrupt_is_1007_and_bomb_is_1009(ws_server):
+    sock, rd = open_ws(ws_server, extra=DEFLATE_OFFER)
+    sock.sendall(frame(2, b"\xff\xfe\xfd garbage", rsv=0x40))
+    expect_close(rd, 1007)
+    sock, rd = open_ws(ws_server, extra=DEFLATE_OFFER)
+    bomb = deflate(b"\0" * 2000000)  # tiny on the wire, 2 MB inflated; the limit is 100000
+    assert len(bomb) < 100000
+    sock.sendall(frame(2, bomb, rsv=0x40))
+    expect_close(rd, 1009)
+
+
+def test_deflate_not_negotiated_when_declined_or_disabled(ws_server, make_server):
+    sock, rd = open_ws(ws_server, extra="Sec-WebSocket-Extensions: permessage-deflate; "
+                                        "server_max_window_bits=10\r\n")
+    assert "Sec-WebSocket-Extensions" not in rd.head
+    sock.sendall(frame(1, deflate(b"x" * 100), rsv=0x40))
+    expect_close(rd, 1002)  # RSV1 without the extension
+    s = make_server("wsapp:raw", ["-k", "asgi", "--no-websocket-deflate"])
+    sock, rd = open_ws(s, extra=DEFLATE_OFFER)
+    assert "Sec-WebSocket-Extensions" not in rd.head
