@@ -213,6 +213,19 @@ def test_disconnect_reaches_the_app(make_server, tmp_path):
     assert srv.wait_until(lambda: "wait-disconnect:http.disconnect" in records(rec), 5)
 
 
+def test_disconnect_mid_body(make_server, tmp_path):
+    rec = str(tmp_path / "rec")
+    s = asgi_server(make_server, record=rec)
+    sock = s.connect(timeout=10)
+    sock.sendall(b"POST /body-disconnect HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n"
+                 + b"x" * 100000)
+    sock.close()
+    assert srv.wait_until(lambda: any(r.startswith("body-disconnect") for r in records(rec)), 5)
+    got = [r for r in records(rec) if r.startswith("body-")]
+    assert len(got) == 1 and int(got[0].split()[2]) <= 100000
+    assert request(s, "GET", "/scope")[0] == 200  # the worker is fine
+
+
 def test_send_after_client_left_raises_oserror(make_server, tmp_path):
     rec = str(tmp_path / "rec")
     s = asgi_server(make_server, record=rec)

@@ -112,6 +112,18 @@ async def app(scope, receive, send):
         except OSError as exc:
             record("send raised OSError:" + type(exc).__name__)
         return
+    if path == "/body-disconnect":
+        # The client leaves in the middle of its body: receive() says so.
+        got = 0
+        while True:
+            m = await receive()
+            if m["type"] == "http.disconnect":
+                record("body-disconnect after %d bytes" % got)
+                return
+            got += len(m.get("body", b""))
+            if not m.get("more_body"):
+                record("body complete")
+                return
     if path == "/cancelled":
         # Ignores the disconnect: cancelled after asgi_disconnect_grace_period.
         await read_body(receive)
