@@ -1286,7 +1286,7 @@ static PyObject *build_headers(const cu_req_t *q)
     return list;
 }
 
-static PyObject *build_scope(cu_conn_t *c)
+static PyObject *build_scope(cu_conn_t *c, int https)
 {
     const cu_req_t *q = &c->request;
     PyObject *s = _PyDict_NewPresized(14);
@@ -1323,9 +1323,7 @@ static PyObject *build_scope(cu_conn_t *c)
             PyMem_Free(tmp);
         }
     }
-    PyObject *scheme = q->scheme == NULL || strcmp(q->scheme, "http") == 0 ? shared(V_SCHEME_HTTP)
-                       : strcmp(q->scheme, "https") == 0                   ? shared(V_SCHEME_HTTPS)
-                                                         : PyUnicode_FromString(q->scheme);
+    PyObject *scheme = shared(https ? V_SCHEME_HTTPS : V_SCHEME_HTTP);
     const cu_peer_t *p = q->peer;
     PyObject *client =
         p && !p->is_unix && p->host[0] ? addr_tuple(p->host, p->port) : Py_NewRef(Py_None);
@@ -1347,12 +1345,12 @@ static PyObject *build_scope(cu_conn_t *c)
 
 /* The websocket scope: the HTTP one less `method`, with ws/wss, the offered subprotocols
  * and the denial-response extension. */
-static PyObject *ws_scope(cu_conn_t *c)
+static PyObject *ws_scope(cu_conn_t *c, int https)
 {
-    PyObject *s = build_scope(c);
+    PyObject *s = build_scope(c, https);
     if (s == NULL)
         return NULL;
-    const char *sch = c->request.scheme && strcmp(c->request.scheme, "https") == 0 ? "wss" : "ws";
+    const char *sch = https ? "wss" : "ws";
     PyObject *subs = PyList_New(0);
     const cu_req_t *q = &c->request;
     for (size_t i = 0; subs && i < q->nheaders; i++) {
@@ -1401,6 +1399,13 @@ int cu_py_asgi_dispatch(cu_engine_t *e, cu_conn_t *c)
 {
     PyObject *scope = NULL, *recv = NULL, *send = NULL, *coro = NULL, *task = NULL;
     PyObject *done = NULL, *rv = NULL;
+    /* The scheme as for WSGI: secure_scheme_headers count from trusted forwarders only. */
+    int https = cu__request_https(c);
+    if (https < 0) {
+        (void)cu_resp_error(c, 400, "Contradictory scheme headers");
+        access_log(c);
+        return CU_ERROR;
+    }
     int ws = is_websocket(&c->request);
     if (ws && ws_precheck(c) != CU_OK)
         return CU_ERROR;
@@ -1413,7 +1418,7 @@ int cu_py_asgi_dispatch(cu_engine_t *e, cu_conn_t *c)
     cu_buf_init(&r->ws_msg, 0, ws ? (size_t)A.cfg->websocket_max_message_size + 1 : 0);
     if (ws && (r->ws_queue = PyList_New(0)) == NULL)
         goto fail;
-    scope = ws ? ws_scope(c) : build_scope(c);
+    scope = ws ? ws_scope(c, https) : build_scope(c, https);
     recv = scope ? PyCFunction_New(&receive_def, (PyObject *)r) : NULL;
     send = recv ? PyCFunction_New(&send_def, (PyObject *)r) : NULL;
     if (send == NULL)

@@ -410,3 +410,35 @@ def test_int_is_quick_and_skips_lifespan_shutdown(make_server, tmp_path):
     assert request(s, "GET", "/scope")[0] == 200
     assert s.stop(sig=_signal.SIGINT) == 0
     assert records(rec, lifespan=True) == ["startup"]
+
+
+# ---- proxies ----
+
+def test_scheme_from_trusted_forwarder_only(make_server):
+    s = asgi_server(make_server)  # 127.0.0.1 is in forwarded_allow_ips by default
+    st, _, body = request(s, "GET", "/scope", headers={"X-Forwarded-Proto": "https"})
+    assert json.loads(body)["scheme"] == "https"
+    st, _, body = request(s, "GET", "/scope", headers={"X-Forwarded-Proto": "http"})
+    assert json.loads(body)["scheme"] == "http"
+    st, _, _ = request(s, "GET", "/scope", headers={"X-Forwarded-Proto": "https",
+                                                    "X-Forwarded-Ssl": "off"})
+    assert st == 400  # contradictory, as gunicorn answers
+    s2 = asgi_server(make_server, ["--forwarded-allow-ips", "10.1.2.3"])
+    st, _, body = request(s2, "GET", "/scope", headers={"X-Forwarded-Proto": "https"})
+    assert json.loads(body)["scheme"] == "http"
+
+
+def test_underscore_headers_dropped_as_gunicorn(make_server):
+    s = asgi_server(make_server)
+    st, _, body = request(s, "GET", "/scope", headers={"X_Evil": "1", "X-Good": "2"})
+    names = [n for n, _ in json.loads(body)["headers"]]
+    assert "x-good" in names and "x_evil" not in names
+
+
+def test_proxy_protocol_client_address(make_server):
+    s = asgi_server(make_server, ["--proxy-protocol", "v1"])
+    sock = s.connect(timeout=10)
+    sock.sendall(b"PROXY TCP4 198.51.100.7 203.0.113.9 40000 443\r\n" +
+                 srv.build_request("GET", "/scope"))
+    r = srv.HTTPReader(sock).read_response()
+    assert json.loads(r.body)["client"] == ["198.51.100.7", 40000]

@@ -38,7 +38,8 @@ int main(void)
         CHECK(cu_buf_unread(&z) > 0 && cu_buf_unread(&z) < sizeof(msg) / 10);
         CHECK(cu_ws_inflate(&d, (const uint8_t *)cu_buf_head(&z), cu_buf_unread(&z), &out,
                             sizeof(msg)) == CU_OK);
-        CHECK(cu_buf_unread(&out) == sizeof(msg) && memcmp(cu_buf_head(&out), msg, sizeof(msg)) == 0);
+        CHECK(cu_buf_unread(&out) == sizeof(msg) &&
+              memcmp(cu_buf_head(&out), msg, sizeof(msg)) == 0);
     }
     out.pos = out.len = 0;
     CHECK(cu_ws_inflate(&d, (const uint8_t *)cu_buf_head(&z), cu_buf_unread(&z), &out, 1000) ==
