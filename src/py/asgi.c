@@ -7,6 +7,8 @@
  * the connection's backlog). */
 #include "py/py_internal.h"
 
+#include "py/hooks.h"
+
 #include <strings.h>
 
 #include "core/clock.h"
@@ -36,6 +38,7 @@ typedef struct asgi_req_s {
     PyObject_HEAD cu_conn_t *c;
     PyObject *waiter[2]; /* the loop futures receive() and send() wait on (WAIT_*) */
     PyObject *task;      /* the app's task until it is done */
+    PyObject *hreq;      /* the hooks' request object when pre/post_request are set */
     unsigned started : 1;
     unsigned complete : 1;
     unsigned final_body : 1; /* the last http.request (more_body False) was delivered */
@@ -240,6 +243,10 @@ static void finish(asgi_req_t *r, int rc)
         return;
     if (r->started || c->resp.h.status)
         access_log(c);
+    if (r->hreq != NULL) {
+        cu__hook_post_request(c, r->hreq, NULL, 0);
+        Py_CLEAR(r->hreq);
+    }
     /* A body the app did not read is not drained here (that would block the loop): the
      * connection closes instead. */
     if (!c->body.done || r->ws)
@@ -1153,6 +1160,7 @@ static void req_dealloc(PyObject *self)
     Py_CLEAR(r->waiter[WAIT_RECV]);
     Py_CLEAR(r->waiter[WAIT_SEND]);
     Py_CLEAR(r->ws_queue);
+    Py_CLEAR(r->hreq);
     cu_buf_free(&r->ws_msg);
     cu_ws_deflate_free(&r->ws_z);
     Py_CLEAR(r->task);
@@ -1418,6 +1426,13 @@ int cu_py_asgi_dispatch(cu_engine_t *e, cu_conn_t *c)
     cu_buf_init(&r->ws_msg, 0, ws ? (size_t)A.cfg->websocket_max_message_size + 1 : 0);
     if (ws && (r->ws_queue = PyList_New(0)) == NULL)
         goto fail;
+    if (cu__hook_pre_request_fn != NULL || cu__hook_post_request_fn != NULL) {
+        /* gunicorn's ASGI worker calls pre_request before the app, post_request after. */
+        int raised = 0;
+        r->hreq = cu__hook_request(c, &raised);
+        if (raised)
+            goto fail; /* answered 500 like an app error */
+    }
     scope = ws ? ws_scope(c, https) : build_scope(c, https);
     recv = scope ? PyCFunction_New(&receive_def, (PyObject *)r) : NULL;
     send = recv ? PyCFunction_New(&send_def, (PyObject *)r) : NULL;
@@ -1486,9 +1501,11 @@ fail:
     Py_XDECREF(send);
     Py_XDECREF(recv);
     Py_XDECREF(scope);
-    Py_XDECREF(r);
     (void)cu_resp_error(c, 500, NULL);
     access_log(c);
+    if (r != NULL && r->hreq != NULL)
+        cu__hook_post_request(c, r->hreq, NULL, 1);
+    Py_XDECREF(r);
     return CU_ERROR;
 }
 

@@ -442,3 +442,21 @@ def test_proxy_protocol_client_address(make_server):
                  srv.build_request("GET", "/scope"))
     r = srv.HTTPReader(sock).read_response()
     assert json.loads(r.body)["client"] == ["198.51.100.7", 40000]
+
+
+def test_pre_and_post_request_hooks(make_server, tmp_path):
+    rec = str(tmp_path / "rec")
+    conf = tmp_path / "hooks.conf.py"
+    conf.write_text(
+        "import os\n"
+        "def pre_request(worker, req):\n"
+        "    open(os.environ['ASGI_RECORD'], 'a').write('pre %s %s\\n' % (req.method, req.path))\n"
+        "def post_request(worker, req, environ, resp):\n"
+        "    open(os.environ['ASGI_RECORD'], 'a').write('post %s %s\\n' % (req.path, resp.status))\n")
+    s = asgi_server(make_server, ["-c", str(conf)], record=rec)
+    assert request(s, "POST", "/echo", body=b"abc")[0] == 200
+    assert request(s, "GET", "/error")[0] == 500
+    assert srv.wait_until(lambda: len(records(rec)) >= 4, 5)
+    got = records(rec)
+    assert got[0] == "pre POST /echo" and got[1].startswith("post /echo 200")
+    assert got[2] == "pre GET /error" and got[3].startswith("post /error")
