@@ -56,7 +56,7 @@ fi
 if [ "$what" = test ]; then
   pymods="pytest requests flask django gunicorn"
   # the asgi worker's tests and bench: frameworks, clients, uvicorn to compare with
-  pymods="$pymods fastapi starlette uvicorn uvloop httptools httpx websockets"
+  pymods="$pymods fastapi starlette uvicorn uvloop httptools httpx websockets quart"
   need=""
   for m in $pymods; do
     "$PYTHON" -c "import $m" >/dev/null 2>&1 || need="$need $m"

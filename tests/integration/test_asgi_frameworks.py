@@ -1,6 +1,7 @@
 """The asgi worker with real frameworks and clients: FastAPI (JSON, params, dependency
 injection, background tasks, StreamingResponse, a 20 MB UploadFile, lifespan state) and
-Django's ASGI handler (async view), through httpx and requests."""
+Django's ASGI handler (async view) and Quart (routes, before_serving, a WebSocket), through
+httpx and websockets."""
 import hashlib
 import os
 
@@ -124,3 +125,32 @@ def test_django_asgi_sync_view(django_asgi):
     r = httpx.get(django_asgi.url + "/", timeout=10)
     assert r.status_code == 200 and r.text == "Hello from Django!"
     assert httpx.get(django_asgi.url + "/missing/", timeout=10).status_code == 404
+
+
+@pytest.fixture(scope="module")
+def quart_server():
+    pytest.importorskip("quart")
+    s = srv.Server("quart_app:app", ["-k", "asgi"])
+    s.start()
+    yield s
+    s.close()
+
+
+def test_quart_routes_and_lifespan(quart_server):
+    r = httpx.get(quart_server.url + "/", timeout=10)
+    assert r.status_code == 200 and r.text == "Hello from Quart!"
+    r = httpx.get(quart_server.url + "/json/7?q=x", timeout=10)
+    assert r.json() == {"n": 7, "q": "x", "started": True}  # before_serving ran (lifespan)
+    r = httpx.post(quart_server.url + "/post", json={"a": [1, 2]}, timeout=10)
+    assert r.json() == {"got": {"a": [1, 2]}}
+
+
+def test_quart_websocket(quart_server):
+    websockets = pytest.importorskip("websockets")
+    import asyncio
+
+    async def go():
+        async with websockets.connect("ws://127.0.0.1:%d/ws" % quart_server.port) as ws:
+            await ws.send("hi")
+            assert await ws.recv() == "quart:hi"
+    asyncio.run(asyncio.wait_for(go(), 20))
