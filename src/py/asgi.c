@@ -1049,9 +1049,10 @@ void cu_py_asgi_app_io(cu_engine_t *e, cu_conn_t *c, int events)
         }
     }
     if ((events & (CU_EV_READ | CU_EV_ERROR)) && r->c != NULL && !r->eof) {
-        /* Body bytes in `in` not consumed yet: the app reads them first (and a chunked
-         * decoder must see them before anything read now). */
-        if (!c->body.done && c->rpos < c->in.len) {
+        /* Body bytes in `in` not consumed yet: the app reads them first, unless they end
+         * inside a chunk header (the rest is on the socket: read it into bin, where the
+         * decoder goes on after `in`). */
+        if (!c->body.done && c->rpos < c->in.len && (!c->request.chunked || body_ready(c))) {
             r->read_paused = 1;
         } else if (cu_buf_unread(&c->bin) >= READ_AHEAD ||
                    cu_buf_reserve(&c->bin, BIN_RESERVE) != CU_OK) {

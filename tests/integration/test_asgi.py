@@ -460,3 +460,20 @@ def test_pre_and_post_request_hooks(make_server, tmp_path):
     got = records(rec)
     assert got[0] == "pre POST /echo" and got[1].startswith("post /echo 200")
     assert got[2] == "pre GET /error" and got[3].startswith("post /error")
+
+
+def test_chunked_body_split_inside_a_chunk_header_after_the_preread(make_server):
+    """The loop's 64 KiB pre-read ends inside a chunk-size line; the rest comes later."""
+    s = asgi_server(make_server)
+    piece = b"y" * 4096
+    chunk = b"1000\r\n" + piece + b"\r\n"
+    first = chunk * 16 + b"10"  # > 64 KiB, ends in the middle of "1000\r\n"
+    rest = b"00\r\n" + piece + b"\r\n" + chunk * 3 + b"0\r\n\r\n"
+    sock = s.connect(timeout=15)
+    sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + first)
+    time.sleep(0.5)
+    sock.sendall(rest)
+    r = srv.HTTPReader(sock, timeout=15).read_response()
+    out = json.loads(r.body)
+    assert out["len"] == 20 * 4096
+    assert out["sha256"] == hashlib.sha256(piece * 20).hexdigest()
