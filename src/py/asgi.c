@@ -36,9 +36,10 @@ enum { WAIT_RECV, WAIT_SEND };
  * connection was given back to the engine. */
 typedef struct asgi_req_s {
     PyObject_HEAD cu_conn_t *c;
-    PyObject *waiter[2]; /* the loop futures receive() and send() wait on (WAIT_*) */
-    PyObject *task;      /* the app's task until it is done */
-    PyObject *hreq;      /* the hooks' request object when pre/post_request are set */
+    PyObject *waiter[2];  /* the loop futures receive() and send() wait on (WAIT_*) */
+    PyObject *task;       /* the app's task until it is done */
+    PyObject *hreq;       /* the hooks' request object when pre/post_request are set */
+    PyObject *body_timer; /* loop TimerHandle while receive() waits for body bytes */
     unsigned started : 1;
     unsigned complete : 1;
     unsigned final_body : 1; /* the last http.request (more_body False) was delivered */
@@ -212,8 +213,21 @@ static PyObject *disconnect_msg(asgi_req_t *r)
 }
 
 /* Resolve a pending waiter (if any) with a result or an exception type. */
+static void stop_body_timer(asgi_req_t *r)
+{
+    if (r->body_timer == NULL)
+        return;
+    PyObject *rv = PyObject_CallMethod(r->body_timer, "cancel", NULL);
+    if (rv == NULL)
+        PyErr_Clear();
+    Py_XDECREF(rv);
+    Py_CLEAR(r->body_timer);
+}
+
 static void wake(asgi_req_t *r, int which, PyObject *result /* borrowed */, PyObject *exc_type)
 {
+    if (which == WAIT_RECV)
+        stop_body_timer(r);
     PyObject *fut = r->waiter[which];
     if (fut == NULL)
         return;
@@ -405,6 +419,31 @@ static PyObject *waiter_new(asgi_req_t *r, int kind)
     return fut;
 }
 
+static PyObject *asgi_body_timeout(PyObject *self, PyObject *unused)
+{
+    asgi_req_t *r = (asgi_req_t *)self;
+    Py_CLEAR(r->body_timer);
+    cu_conn_t *c = r->c;
+    if (c == NULL || c->body.done || r->waiter[WAIT_RECV] == NULL)
+        Py_RETURN_NONE;
+    Py_INCREF(r);
+    c->body.timed_out = 1;
+    c->body.error = 1;
+    if (!r->started) {
+        (void)cu_resp_error(c, 408, "Timed out reading the request body");
+        r->started = 1;
+        r->complete = 1;
+    } else {
+        cu_conn_abort(c);
+    }
+    client_gone(r);
+    finish(r, CU_ERROR);
+    Py_DECREF(r);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef body_timeout_def = {"_body_timeout", asgi_body_timeout, METH_NOARGS, NULL};
+
 static PyObject *asgi_receive(PyObject *self, PyObject *unused)
 {
     asgi_req_t *r = (asgi_req_t *)self;
@@ -423,7 +462,19 @@ static PyObject *asgi_receive(PyObject *self, PyObject *unused)
     if (PyErr_Occurred())
         return NULL;
     r->read_paused = 0; /* the app wants bytes: read again */
-    return waiter_new(r, WAIT_RECV);
+    PyObject *fut = waiter_new(r, WAIT_RECV);
+    if (fut != NULL && !r->ws && r->c != NULL && !r->c->body.done) {
+        /* A client that stalls mid-body: 408 (or the connection closes) after the io
+         * timeout, as for WSGI; the app hears http.disconnect. */
+        PyObject *cb = PyCFunction_New(&body_timeout_def, (PyObject *)r);
+        r->body_timer = cb ? PyObject_CallFunction(A.call_later, "dO",
+                                                   r->c->settings->io_timeout_ms / 1000.0, cb)
+                           : NULL;
+        Py_XDECREF(cb);
+        if (r->body_timer == NULL)
+            PyErr_Clear();
+    }
+    return fut;
 }
 
 /* ---- send ---- */
@@ -1162,6 +1213,7 @@ static void req_dealloc(PyObject *self)
     Py_CLEAR(r->waiter[WAIT_SEND]);
     Py_CLEAR(r->ws_queue);
     Py_CLEAR(r->hreq);
+    Py_CLEAR(r->body_timer);
     cu_buf_free(&r->ws_msg);
     cu_ws_deflate_free(&r->ws_z);
     Py_CLEAR(r->task);

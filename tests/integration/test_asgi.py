@@ -477,3 +477,15 @@ def test_chunked_body_split_inside_a_chunk_header_after_the_preread(make_server)
     out = json.loads(r.body)
     assert out["len"] == 20 * 4096
     assert out["sha256"] == hashlib.sha256(piece * 20).hexdigest()
+
+
+def test_client_stalling_mid_body_gets_408(make_server, tmp_path):
+    rec = str(tmp_path / "rec")
+    s = asgi_server(make_server, ["--timeout", "2"], record=rec)
+    sock = s.connect(timeout=15)
+    sock.sendall(b"POST /body-disconnect HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n"
+                 + b"x" * 100000)  # past the loop's pre-read: the app reads the rest
+    r = srv.HTTPReader(sock, timeout=15).read_response()  # the io timeout (2 s) answers
+    assert r.status == 408
+    assert srv.wait_until(lambda: any(x.startswith("body-disconnect") for x in records(rec)), 5)
+    assert request(s, "GET", "/scope")[0] == 200
