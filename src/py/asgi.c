@@ -26,6 +26,7 @@
 #define RECV_CHUNK  (64 * 1024)  /* most body bytes one http.request message carries */
 #define READ_AHEAD  (256 * 1024) /* body bytes the loop reads before the app asks */
 #define SEND_HIGH   (256 * 1024) /* unsent output that makes send() wait for the client */
+#define SEND_PIECE  (512 * 1024) /* a larger body is written this much at a time */
 #define BIN_RESERVE 16384
 
 /* receive() and send() may wait at the same time (one task listens for the disconnect
@@ -40,6 +41,9 @@ typedef struct asgi_req_s {
     PyObject *task;       /* the app's task until it is done */
     PyObject *hreq;       /* the hooks' request object when pre/post_request are set */
     PyObject *body_timer; /* loop TimerHandle while receive() waits for body bytes */
+    Py_buffer pend;       /* a large body being written piece by piece (pend.obj: active) */
+    size_t pend_off;
+    int pend_more; /* its message's more_body */
     unsigned started : 1;
     unsigned complete : 1;
     unsigned final_body : 1; /* the last http.request (more_body False) was delivered */
@@ -261,6 +265,8 @@ static void finish(asgi_req_t *r, int rc)
         cu__hook_post_request(c, r->hreq, NULL, 0);
         Py_CLEAR(r->hreq);
     }
+    if (r->pend.obj != NULL)
+        PyBuffer_Release(&r->pend);
     /* A body the app did not read is not drained here (that would block the loop): the
      * connection closes instead. */
     if (!c->body.done || r->ws)
@@ -542,6 +548,35 @@ static int start_response(asgi_req_t *r, PyObject *msg)
     return 0;
 }
 
+/* Go on with a large body (r->pend) while the unsent output is small; when it is all
+ * written, finish the response (more_body False) or let send() return. */
+static void send_pending(asgi_req_t *r)
+{
+    cu_conn_t *c = r->c;
+    while (c != NULL && r->pend.obj != NULL && cu_buf_unread(&c->out) <= SEND_HIGH) {
+        size_t left = (size_t)r->pend.len - r->pend_off;
+        size_t n = left < SEND_PIECE ? left : SEND_PIECE;
+        if (n > 0 && cu_resp_write(c, (const char *)r->pend.buf + r->pend_off, n) != CU_OK) {
+            PyBuffer_Release(&r->pend);
+            r->gone = 1;
+            client_gone(r);
+            finish(r, CU_ERROR); /* wakes send() with ClientDisconnected */
+            return;
+        }
+        r->pend_off += n;
+        if (r->pend_off < (size_t)r->pend.len)
+            continue;
+        PyBuffer_Release(&r->pend);
+        if (!r->pend_more) {
+            r->complete = 1;
+            finish(r, cu_resp_finish(c)); /* wakes send() */
+            return;
+        }
+    }
+    if (r->pend.obj == NULL && r->c != NULL && cu_buf_unread(&r->c->out) <= SEND_HIGH)
+        wake(r, WAIT_SEND, NULL, NULL);
+}
+
 static PyObject *send_body(asgi_req_t *r, PyObject *msg)
 {
     cu_conn_t *c = r->c;
@@ -560,6 +595,17 @@ static PyObject *send_body(asgi_req_t *r, PyObject *msg)
             c->keep_alive = 0; /* the unread body is not drained: announce the close */
         if (!more)
             cu_resp_hold(c); /* the whole body is here: one write, with a Content-Length */
+    }
+    if ((size_t)view.len > SEND_PIECE) {
+        /* Written SEND_PIECE at a time as the client takes it (send_pending from the loop's
+         * write events): the HTTP/1 writer would otherwise wait for the socket. */
+        r->pend = view;
+        r->pend_off = 0;
+        r->pend_more = more;
+        PyObject *fut = waiter_new(r, WAIT_SEND);
+        if (fut != NULL)
+            send_pending(r);
+        return fut;
     }
     int rc = cu_resp_write(c, view.buf, (size_t)view.len);
     if (body != NULL)
@@ -1095,6 +1141,8 @@ void cu_py_asgi_app_io(cu_engine_t *e, cu_conn_t *c, int events)
             r->gone = 1;
             client_gone(r);
             wake(r, WAIT_SEND, NULL, A.disconnected);
+        } else if (r->pend.obj != NULL) {
+            send_pending(r);
         } else if (cu_buf_unread(&c->out) <= SEND_HIGH / 2) {
             wake(r, WAIT_SEND, NULL, NULL);
         }
@@ -1214,6 +1262,8 @@ static void req_dealloc(PyObject *self)
     Py_CLEAR(r->ws_queue);
     Py_CLEAR(r->hreq);
     Py_CLEAR(r->body_timer);
+    if (r->pend.obj != NULL)
+        PyBuffer_Release(&r->pend);
     cu_buf_free(&r->ws_msg);
     cu_ws_deflate_free(&r->ws_z);
     Py_CLEAR(r->task);

@@ -489,3 +489,19 @@ def test_client_stalling_mid_body_gets_408(make_server, tmp_path):
     assert r.status == 408
     assert srv.wait_until(lambda: any(x.startswith("body-disconnect") for x in records(rec)), 5)
     assert request(s, "GET", "/scope")[0] == 200
+
+
+def test_one_huge_send_does_not_hold_the_loop(make_server, tmp_path):
+    rec = str(tmp_path / "rec")
+    s = asgi_server(make_server, record=rec)
+    n = 24 * 1024 * 1024
+    big = s.connect(timeout=20)
+    big.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    big.sendall(srv.build_request("GET", "/one-big?%d" % n))
+    # While that response sits unread, the worker serves others.
+    for _ in range(3):
+        assert request(s, "GET", "/scope")[0] == 200
+    assert "one-big sent" not in records(rec)  # the app waits in send(), not the loop
+    r = srv.HTTPReader(big, timeout=30).read_response()
+    assert r.status == 200 and len(r.body) == n and r.body[:1] == b"z"
+    assert srv.wait_until(lambda: "one-big sent" in records(rec), 5)

@@ -92,6 +92,14 @@ async def app(scope, receive, send):
             left -= k
             await send({"type": "http.response.body", "body": piece[:k], "more_body": left > 0})
         return
+    if path == "/one-big":
+        # One send() of the whole body: larger than what the connection buffers.
+        n = int(scope["query_string"].decode())
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", str(n).encode())]})
+        await send({"type": "http.response.body", "body": b"z" * n})
+        record("one-big sent")
+        return
     if path == "/wait-disconnect":
         # Answer nothing; report what receive() says once the client is gone.
         await read_body(receive)
