@@ -357,7 +357,8 @@ def test_asgi_loop(make_server, loop):
     (["--asgi-lifespan", "maybe"], "Invalid ASGI lifespan: maybe"),
     (["--asgi-disconnect-grace-period", "-1"], "Value must be positive"),
     (["--websocket-max-message-size", "x"], "invalid int value"),
-    (["--http-parser", "fast"], "does not support yet"),
+    (["--http-parser", "pico"], "http_parser must be one of"),
+    (["--http-protocols", "h2"], "does not support yet"),
 ])
 def test_asgi_settings_validated(make_server, args, msg):
     s = asgi_server(make_server, args, ready=False)
