@@ -51,7 +51,11 @@ SSL_LIBS := $(or $(shell pkg-config --libs openssl 2>/dev/null),-lssl -lcrypto)
 
 CFLAGS ?=
 CFLAGS += $(BASE_CFLAGS) $(OPT) $(SSL_CFLAGS)
-LDLIBS := $(SSL_LIBS) -lpthread -lm
+# zlib: WebSocket permessage-deflate (http/ws_deflate.c)
+ZLIB_CFLAGS := $(shell pkg-config --cflags zlib 2>/dev/null)
+ZLIB_LIBS := $(shell pkg-config --libs zlib 2>/dev/null || echo -lz)
+CFLAGS += $(ZLIB_CFLAGS)
+LDLIBS := $(SSL_LIBS) -lpthread -lm $(ZLIB_LIBS)
 
 # Everything below py/ builds without Python: unit tests and fuzzers link libcu.a only.
 CORE_SRC := $(wildcard src/core/*.c src/event/*.c src/net/*.c src/http/*.c src/config/*.c src/log/*.c src/ctl/*.c) \
@@ -167,10 +171,10 @@ format-check:
 # libFuzzer targets (clang): each runs FUZZ_SECONDS on a scratch copy of its seed corpus,
 # ASan+UBSan on; an input slower than 10 s counts as a crash (a hang).
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := h1 chunked proxy conn uwsgi dirty tls
+FUZZ_TARGETS := h1 chunked proxy conn uwsgi dirty tls ws
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Isrc
 FUZZ_SRC := src/http/h1.c src/http/req.c src/http/chunked.c src/http/uwsgi.c src/net/proxy.c src/core/core.c \
-            src/core/buf.c
+            src/core/buf.c src/http/ws.c
 build/fuzz/fuzz_dirty: tests/fuzz/fuzz_dirty.c src/dirty/proto.c src/dirty/proto.h src/core/buf.c src/core/core.c
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) $< src/dirty/proto.c src/core/buf.c src/core/core.c -o $@
@@ -182,7 +186,7 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRC)
 FUZZ_CONN_SRC := $(CORE_SRC) src/workers/engine.c src/workers/settings.c src/workers/blocking.c
 build/fuzz/fuzz_conn: tests/fuzz/fuzz_conn.c $(FUZZ_CONN_SRC) $(wildcard src/*/*.h)
 	@mkdir -p $(@D)
-	clang $(FUZZ_CFLAGS) $< $(FUZZ_CONN_SRC) $(SSL_LIBS) -lpthread -o $@
+	clang $(FUZZ_CFLAGS) $< $(FUZZ_CONN_SRC) $(SSL_LIBS) -lpthread $(ZLIB_LIBS) -o $@
 # The TLS handshake target: ClientHello bytes through the real server context and transport.
 FUZZ_TLS_SRC := src/net/tls.c src/core/core.c src/core/log.c src/core/clock.c
 build/fuzz/fuzz_tls: tests/fuzz/fuzz_tls.c $(FUZZ_TLS_SRC) src/net/tls.h src/net/transport.h

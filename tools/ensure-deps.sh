@@ -20,6 +20,13 @@ for c in $need_cmds; do
 done
 if ! have "$PYTHON"; then
   missing="$missing $PYTHON"; pkgs="$pkgs python3 python3-dev"
+fi
+# zlib: WebSocket permessage-deflate
+if ! pkg-config --exists zlib 2>/dev/null; then
+  missing="$missing zlib"; pkgs="$pkgs zlib1g-dev"
+fi
+if ! have "$PYTHON"; then
+  :
 elif ! "$PYTHON" -c 'import sysconfig,os,sys; h=sysconfig.get_paths()["include"]; sys.exit(0 if os.path.exists(os.path.join(h,"Python.h")) else 1)'; then
   missing="$missing Python.h($PYTHON)"; pkgs="$pkgs python3-dev"
 fi
@@ -72,6 +79,8 @@ fi
 
 if [ "$what" = test ]; then
   pymods="pytest requests flask django gunicorn pyflakes httpbin"
+  # the asgi worker's tests and bench: frameworks, clients, uvicorn to compare with
+  pymods="$pymods fastapi starlette uvicorn uvloop httptools httpx websockets quart"
   need=""
   for m in $pymods $packaging_pymods $gevent_pymods; do
     "$PYTHON" -c "import $m" >/dev/null 2>&1 || need="$need $m"
@@ -83,6 +92,7 @@ if [ "$what" = test ]; then
   "$PYTHON" -c "import simple_websocket" >/dev/null 2>&1 || need="$need simple-websocket"
   "$PYTHON" -c "import socketio" >/dev/null 2>&1 || need="$need python-socketio"
   "$PYTHON" -c "import websocket" >/dev/null 2>&1 || need="$need websocket-client"
+  "$PYTHON" -c "import multipart" >/dev/null 2>&1 || need="$need python-multipart"
   if [ -n "$need" ]; then
     echo "ensure-deps: pip installing into $PYTHON:$need"
     # Debian's own python refuses pip without this flag (PEP 668); pyenv's does not need it.

@@ -348,6 +348,11 @@ void cu_config_defaults(cu_config_t *cfg)
     cfg->dirty_threads = 1;
     cfg->dirty_graceful_timeout = 30;
     cfg->keepalive = 2;
+    cfg->asgi_loop = cu_xstrdup("auto");
+    cfg->asgi_lifespan = cu_xstrdup("auto");
+    cfg->asgi_disconnect_grace_period = 3;
+    cfg->websocket_max_message_size = 16 * 1024 * 1024;
+    cfg->root_path = cu_xstrdup("");
     cfg->control_socket_mode = 0600;
 
     cfg->limit_request_line = 4094;
@@ -393,7 +398,8 @@ void cu_config_free(cu_config_t *cfg)
     char **logstr[] = {&cfg->syslog_addr,   &cfg->syslog_prefix,  &cfg->syslog_facility,
                        &cfg->logconfig,     &cfg->logconfig_dict, &cfg->logconfig_json,
                        &cfg->statsd_host,   &cfg->statsd_prefix,  &cfg->dogstatsd_tags,
-                       &cfg->reload_engine, &cfg->paste};
+                       &cfg->reload_engine, &cfg->paste,          &cfg->asgi_loop,
+                       &cfg->asgi_lifespan, &cfg->root_path};
     for (size_t i = 0; i < CU_NELEM(logstr); i++)
         cu_free(*logstr[i]);
     strlist_clear(&cfg->reload_extra_files);
@@ -539,38 +545,56 @@ const char *cu_config_worker_class_str(const cu_config_t *cfg)
     return sync && cfg->threads > 1 ? "gthread" : wc;
 }
 
-/* gunicorn's names of its gevent workers; cunicorn runs them all as -k gevent. */
-static int worker_class_gevent(const char *v)
+/* Which worker classes cunicorn runs; gunicorn's spellings of them. *cls gets the class
+ * (sync before the threads rule), *alias 1 when the name is another server's worker that
+ * cunicorn runs as its own (uvicorn's: logged at startup). */
+static int worker_class_known(const char *v, int *cls, int *alias)
 {
-    static const char *const names[] = {"gevent",
-                                        "gevent_wsgi",
-                                        "gevent_pywsgi",
-                                        "egg:gunicorn#gevent",
-                                        "egg:gunicorn#gevent_wsgi",
-                                        "egg:gunicorn#gevent_pywsgi",
-                                        "gunicorn.workers.ggevent.GeventWorker",
-                                        "gunicorn.workers.ggevent.GeventPyWSGIWorker"};
-    for (size_t i = 0; i < CU_NELEM(names); i++)
-        if (strcmp(v, names[i]) == 0)
+    static const struct {
+        const char *name;
+        int cls;
+        int alias;
+    } known[] = {
+        {"sync", CU_WORKER_SYNC, 0},
+        {"egg:gunicorn#sync", CU_WORKER_SYNC, 0},
+        {"gunicorn.workers.sync.SyncWorker", CU_WORKER_SYNC, 0},
+        {"gthread", CU_WORKER_GTHREAD, 0},
+        {"egg:gunicorn#gthread", CU_WORKER_GTHREAD, 0},
+        {"gunicorn.workers.gthread.ThreadWorker", CU_WORKER_GTHREAD, 0},
+        {"asgi", CU_WORKER_ASGI, 0},
+        {"egg:gunicorn#asgi", CU_WORKER_ASGI, 0},
+        {"gunicorn.workers.gasgi.ASGIWorker", CU_WORKER_ASGI, 0},
+        {"uvicorn.workers.UvicornWorker", CU_WORKER_ASGI, 1},
+        {"uvicorn_worker.UvicornWorker", CU_WORKER_ASGI, 1},
+        /* gunicorn's gevent workers: cunicorn runs them all as -k gevent */
+        {"gevent", CU_WORKER_GEVENT, 0},
+        {"gevent_wsgi", CU_WORKER_GEVENT, 0},
+        {"gevent_pywsgi", CU_WORKER_GEVENT, 0},
+        {"egg:gunicorn#gevent", CU_WORKER_GEVENT, 0},
+        {"egg:gunicorn#gevent_wsgi", CU_WORKER_GEVENT, 0},
+        {"egg:gunicorn#gevent_pywsgi", CU_WORKER_GEVENT, 0},
+        {"gunicorn.workers.ggevent.GeventWorker", CU_WORKER_GEVENT, 0},
+        {"gunicorn.workers.ggevent.GeventPyWSGIWorker", CU_WORKER_GEVENT, 0},
+    };
+    for (size_t i = 0; i < CU_NELEM(known); i++) {
+        if (strcmp(v, known[i].name) == 0) {
+            *cls = known[i].cls;
+            if (alias)
+                *alias = known[i].alias;
             return 1;
+        }
+    }
     return 0;
 }
 
-/* Which worker classes cunicorn runs; gunicorn's spellings of them. */
-static int worker_class_known(const char *v, int *is_sync)
+/* asgi_loop / asgi_lifespan: lower-cased and stripped in place, then one of `allowed`. */
+static int check_choice(char *v, const char *const *allowed, size_t n)
 {
-    static const char *const sync[] = {"sync", "egg:gunicorn#sync",
-                                       "gunicorn.workers.sync.SyncWorker"};
-    static const char *const gthread[] = {"gthread", "egg:gunicorn#gthread",
-                                          "gunicorn.workers.gthread.ThreadWorker"};
-    for (size_t i = 0; i < CU_NELEM(sync); i++)
-        if (strcmp(v, sync[i]) == 0)
-            return *is_sync = 1, 1;
-    for (size_t i = 0; i < CU_NELEM(gthread); i++)
-        if (strcmp(v, gthread[i]) == 0)
-            return *is_sync = 0, 1;
-    if (worker_class_gevent(v))
-        return *is_sync = 0, 1;
+    for (char *p = v; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v, allowed[i]) == 0)
+            return 1;
     return 0;
 }
 
@@ -608,11 +632,11 @@ int cu__setting_apply(cu_config_t *cfg, const cu__setting_t *s, const char *valu
     }
     case CU__K_WORKER: {
         char *v = strip_dup(value);
-        int is_sync;
-        if (!worker_class_known(v, &is_sync)) {
+        int cls;
+        if (!worker_class_known(v, &cls, NULL)) {
             snprintf(err, errlen,
                      "worker class '%s' (worker_class) is not supported yet; cunicorn runs "
-                     "sync, gthread and gevent",
+                     "sync, gthread, gevent and asgi",
                      v);
             cu_free(v);
             return 2;
@@ -799,16 +823,30 @@ int cu_config_set_list(cu_config_t *cfg, const char *name, const char *const *v,
 
 int cu__config_finish(cu_config_t *cfg, char *err, size_t errlen)
 {
-    int is_sync = 1;
-    if (!worker_class_known(cfg->worker_class_str, &is_sync)) {
+    int cls = CU_WORKER_SYNC;
+    if (!worker_class_known(cfg->worker_class_str, &cls, &cfg->worker_class_alias)) {
         snprintf(err, errlen, "worker class '%s' (worker_class) is not supported yet",
                  cfg->worker_class_str);
         return 2;
     }
     /* like gunicorn: the sync worker with more than one thread is the threaded worker */
-    cfg->worker_class = (is_sync && cfg->threads <= 1) ? CU_WORKER_SYNC : CU_WORKER_GTHREAD;
-    if (worker_class_gevent(cfg->worker_class_str))
-        cfg->worker_class = CU_WORKER_GEVENT; /* --threads does not apply (gunicorn's too) */
+    if (cls == CU_WORKER_SYNC && cfg->threads > 1)
+        cls = CU_WORKER_GTHREAD;
+    cfg->worker_class = (enum cu_worker_class)cls; /* gevent: --threads does not apply */
+    static const char *const loops[] = {"auto", "asyncio", "uvloop"};
+    static const char *const lifespans[] = {"auto", "on", "off"};
+    if (!cfg->asgi_loop)
+        cfg->asgi_loop = cu_xstrdup("auto"); /* gunicorn: None -> auto */
+    if (!cfg->asgi_lifespan)
+        cfg->asgi_lifespan = cu_xstrdup("auto");
+    if (!check_choice(cfg->asgi_loop, loops, CU_NELEM(loops))) {
+        snprintf(err, errlen, "Invalid ASGI loop: %s", cfg->asgi_loop);
+        return 1;
+    }
+    if (!check_choice(cfg->asgi_lifespan, lifespans, CU_NELEM(lifespans))) {
+        snprintf(err, errlen, "Invalid ASGI lifespan: %s", cfg->asgi_lifespan);
+        return 1;
+    }
 
     strlist_clear(&cfg->pythonpath);
     if (cfg->pythonpath_str && *cfg->pythonpath_str) {

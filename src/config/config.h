@@ -22,7 +22,7 @@
 
 enum cu_header_map { CU_HEADER_MAP_DROP, CU_HEADER_MAP_REFUSE, CU_HEADER_MAP_DANGEROUS };
 enum cu_proxy_protocol { CU_PROXY_OFF, CU_PROXY_V1, CU_PROXY_V2, CU_PROXY_AUTO };
-enum cu_worker_class { CU_WORKER_SYNC, CU_WORKER_GTHREAD, CU_WORKER_GEVENT };
+enum cu_worker_class { CU_WORKER_SYNC, CU_WORKER_GTHREAD, CU_WORKER_GEVENT, CU_WORKER_ASGI };
 enum cu_protocol { CU_PROTOCOL_HTTP, CU_PROTOCOL_UWSGI };
 
 /* A list of strings (repeatable options such as --bind, --env, --pythonpath). */
@@ -55,6 +55,7 @@ typedef struct cu_config_s {
     int workers; /* $WEB_CONCURRENCY or 1 */
     enum cu_worker_class worker_class;
     char *worker_class_str;  /* as given, for --print-config and messages */
+    int worker_class_alias;  /* named another server's worker (uvicorn's): runs asgi */
     int threads;             /* 1 */
     int worker_connections;  /* 1000 */
     int max_requests;        /* 0 = off */
@@ -62,6 +63,13 @@ typedef struct cu_config_s {
     int timeout;             /* 30 s; 0 = off */
     int graceful_timeout;    /* 30 s */
     int keepalive;           /* 2 s */
+    /* ASGI worker (-k asgi) */
+    char *asgi_loop;                  /* "auto", "asyncio", "uvloop" (validated, lower-cased) */
+    char *asgi_lifespan;              /* "auto", "on", "off" */
+    int asgi_disconnect_grace_period; /* 3 s */
+    char *root_path;                  /* "" */
+    int websocket_max_message_size;   /* 16 MiB: larger messages close with 1009 */
+    int websocket_deflate_disable;    /* cunicorn only: never negotiate permessage-deflate */
 
     /* security / parser limits */
     /* Stored as given (--print-config shows them so); use the cu_config_eff_* helpers

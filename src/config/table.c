@@ -69,7 +69,8 @@ const cu__setting_t cu__settings[] = {
         "1 ($WEB_CONCURRENCY when set)", "Number of worker processes."),
     SUP("worker_class", S_WORK, FL("-k", "--worker-class"), "STRING", CU__A_STORE, CU__K_WORKER,
         CU__T_STR, worker_class_str, "sync",
-        "Worker type: sync, gthread or gevent (sync with --threads > 1 runs gthread)."),
+        "Worker type: sync, gthread, gevent or asgi (sync with --threads > 1 runs gthread; "
+        "uvicorn.workers.UvicornWorker runs asgi)."),
     SUP("threads", S_WORK, FL("--threads"), "INT", CU__A_STORE, CU__K_INT, CU__T_INT, threads, "1",
         "Number of application threads per worker (gthread)."),
     SUP("worker_connections", S_WORK, FL("--worker-connections"), "INT", CU__A_STORE, CU__K_INT,
@@ -299,19 +300,21 @@ const cu__setting_t cu__settings[] = {
      CU__T_STR, 0, "drop", NULL,
      "Header names with '_': drop them, refuse the request, or map them (dangerous)."},
 
-    NOT("asgi_loop", S_WORK, FL("--asgi-loop"), "STRING", CU__A_STORE, CU__T_STR, "auto",
-        "Event loop for ASGI workers: auto, asyncio or uvloop."),
-    NOT("asgi_lifespan", S_WORK, FL("--asgi-lifespan"), "STRING", CU__A_STORE, CU__T_STR, "auto",
-        "ASGI lifespan protocol: auto, on or off."),
-    NOT("asgi_disconnect_grace_period", S_WORK, FL("--asgi-disconnect-grace-period"), "INT",
-        CU__A_STORE, CU__T_INT, "3", "Seconds an ASGI app gets after a client disconnects."),
-    NOT("websocket_max_message_size", S_WORK, FL("--websocket-max-message-size"), "INT",
-        CU__A_STORE, CU__T_INT, "16777216", "Largest WebSocket message the ASGI worker accepts."),
+    SUP("asgi_loop", S_WORK, FL("--asgi-loop"), "STRING", CU__A_STORE, CU__K_STR, CU__T_STR,
+        asgi_loop, "auto", "Event loop for ASGI workers: auto, asyncio or uvloop."),
+    SUP("asgi_lifespan", S_WORK, FL("--asgi-lifespan"), "STRING", CU__A_STORE, CU__K_STR, CU__T_STR,
+        asgi_lifespan, "auto", "ASGI lifespan protocol: auto, on or off."),
+    SUP("asgi_disconnect_grace_period", S_WORK, FL("--asgi-disconnect-grace-period"), "INT",
+        CU__A_STORE, CU__K_INT, CU__T_INT, asgi_disconnect_grace_period, "3",
+        "Seconds an ASGI app gets after a client disconnects."),
+    SUP("websocket_max_message_size", S_WORK, FL("--websocket-max-message-size"), "INT",
+        CU__A_STORE, CU__K_INT, CU__T_INT, websocket_max_message_size, "16777216",
+        "Largest WebSocket message the ASGI worker accepts (larger: close 1009)."),
     SUP("http_parser", S_WORK, FL("--http-parser"), "STRING", CU__A_STORE, CU__K_PARSER, CU__T_STR,
         http_parser, "auto",
         "auto, fast or python as in gunicorn: cunicorn's C parser serves all three."),
-    NOT("root_path", S_MECH, FL("--root-path"), "STRING", CU__A_STORE, CU__T_STR, "",
-        "ASGI root_path (mount point behind a proxy)."),
+    SUP("root_path", S_MECH, FL("--root-path"), "STRING", CU__A_STORE, CU__K_STR, CU__T_STR,
+        root_path, "", "ASGI root_path (mount point behind a proxy)."),
 
     SUP("dirty_apps", S_DIRTY, FL("--dirty-app"), "STRING", CU__A_APPEND, CU__K_LIST, CU__T_STR,
         dirty_apps, "[]",
@@ -354,6 +357,9 @@ const cu__setting_t cu__settings[] = {
         "cunicorn only: response bytes a worker keeps in memory for clients that read slower "
         "than the app writes, all connections together; past it they go to an unlinked "
         "temporary file (0 = straight to the file)."),
+    SUP("websocket_deflate_disable", S_CUNICORN, FL("--no-websocket-deflate"), NULL, CU__A_TRUE,
+        CU__K_BOOL, CU__T_STR, websocket_deflate_disable, "False",
+        "cunicorn only: never negotiate permessage-deflate on ASGI WebSockets."),
 };
 
 const size_t cu__nsettings = CU_NELEM(cu__settings);

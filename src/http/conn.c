@@ -197,6 +197,10 @@ static ssize_t body_read(cu_conn_t *c, char *dst, size_t n)
             continue;
         }
         consume(c, from_bin, used);
+        /* The rest of a chunk header may already be in bin (the asgi worker's loop reads
+         * ahead): decode that before asking the socket. */
+        if (!from_bin && cu_buf_unread(&c->bin))
+            continue;
         if (fill_bin(c, BODY_BUF_SIZE) != CU_OK)
             return body_fail(c);
     }

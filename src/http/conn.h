@@ -124,6 +124,7 @@ struct cu_conn_s {
                                 closes its own fd once the app returned */
     uint64_t nrequests;      /* requests served on this connection */
     void *worker;            /* owning worker */
+    void *app_data;          /* a worker class's object for the request it owns (asgi) */
     cu_conn_t *next;         /* engine: all-connections list / pool */
     cu_conn_t *prev;
     cu_chunked_t pre_dec; /* engine: scanning a chunked body being pre-read */

@@ -632,6 +632,36 @@ out:
     return rc;
 }
 
+int cu__request_https(const cu_conn_t *c)
+{
+    const cu_req_t *r = &c->request;
+    int https = strcmp(r->scheme, "https") == 0, seen = 0;
+    if (!r->peer->trusted_forwarder)
+        return https;
+    for (size_t i = 0; i < r->nheaders; i++) {
+        const cu_header_t *h = &r->headers[i];
+        char up[64];
+        if (h->name.len > sizeof(up))
+            continue; /* longer than any scheme header name the table holds */
+        uint32_t hash = 2166136261u;
+        for (size_t k = 0; k < h->name.len; k++) {
+            unsigned char ch = upper((unsigned char)h->name.p[k]);
+            up[k] = (char)ch;
+            hash = hash_step(hash, ch);
+        }
+        const hentry_t *e = htab_find(up, h->name.len, hash);
+        if (e == NULL || e->kind != H_SECURE)
+            continue;
+        size_t sl = strlen(e->secure);
+        int secure = h->value.len == sl && memcmp(h->value.p, e->secure, sl) == 0;
+        if (seen && secure != https)
+            return -1;
+        seen = 1;
+        https = secure;
+    }
+    return https;
+}
+
 PyObject *cu__environ_build(cu_conn_t *c, PyObject *input, int *status, char *msg, size_t msglen)
 {
     const cu_req_t *r = &c->request;

@@ -92,6 +92,23 @@ int cu_py_gevent_dispatch(cu_conn_t *c);
  * if one does. */
 void cu_py_gevent_note_abort(void);
 
+/* ---- the ASGI worker (asgi.c; its event loop and lifespan in src/py/lib/_asgi.py) ---- */
+
+typedef struct cu_engine_s cu_engine_t;
+
+/* Serve with the ASGI worker class until the engine stops: takes the GIL for good, runs
+ * the asyncio (or uvloop, cfg->asgi_loop) loop on this thread with the engine stepped
+ * from it, and the lifespan protocol (cfg->asgi_lifespan). Returns the worker's exit
+ * code: 0, or CU_WORKER_BOOT_ERROR when lifespan startup failed or the loop could not
+ * start (logged), so the master stops instead of respawning. */
+int cu_py_asgi_serve(cu_engine_t *e, const cu_config_t *cfg);
+/* The engine's dispatch for the ASGI class (called inside cu_engine_step, GIL held):
+ * starts the app's task and returns CU_AGAIN (completed later through
+ * cu_engine_request_done), or answers 500 and returns CU_ERROR. */
+int cu_py_asgi_dispatch(cu_engine_t *e, cu_conn_t *c);
+/* The engine's app_io for the ASGI class: the client's bytes, room to write, hang-up. */
+void cu_py_asgi_app_io(cu_engine_t *e, cu_conn_t *c, int events);
+
 /* Called by the worker on exit paths that must flush Python state (stdout/stderr). */
 void cu_py_worker_exit(void);
 

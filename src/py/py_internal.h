@@ -103,6 +103,12 @@ int cu__types_ready(PyObject *module);
 /* Build the per-worker template and key tables (GIL held). */
 int cu__environ_init(const cu_config_t *cfg, int multithread);
 
+/* The request's scheme as wsgi.url_scheme gets it: the transport's, changed by
+ * secure_scheme_headers only when the peer is in forwarded_allow_ips. 1 https, 0 http, -1
+ * when two of those headers contradict each other (answer 400). For the ASGI scope. GIL
+ * held; after cu_py_worker_init. */
+int cu__request_https(const cu_conn_t *c);
+
 /* The environ for the request on `c`: a copy of the template plus the per-request keys,
  * with `input` as wsgi.input. Returns a new ref, or NULL when the request must be refused
  * without calling the app: then *status / msg say what to answer (400 contradictory scheme

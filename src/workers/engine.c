@@ -473,6 +473,8 @@ static void dispatch(cu_engine_t *e, cu_conn_t *c)
     int rc = e->dispatch(e, c);
     if (e->threaded)
         pthread_mutex_lock(&e->mu);
+    if (rc == CU_AGAIN)
+        return; /* completes later: cu_engine_request_done (never in a threaded engine) */
     after_request(e, c, rc);
 }
 
@@ -729,7 +731,13 @@ static void conn_on_io(cu_loop_t *loop, cu_io_t *io, int events)
         conn_close(e, c);
         break;
     }
-    default: break; /* ST_APP (owned elsewhere), ST_CLOSED (stale event in this batch) */
+    case ST_APP:
+        /* A class that completes requests later keeps watching its connection meanwhile
+         * (client gone, body bytes, room to write): cu_engine_app_watch. */
+        if (e->app_io)
+            e->app_io(e, c, events);
+        break;
+    default: break; /* ST_CLOSED (stale event in this batch) */
     }
 }
 
@@ -775,6 +783,23 @@ static void conn_on_timer(cu_loop_t *loop, cu_timer_t *t)
                     (unsigned long long)cu_conn_unsent(c));
     }
     conn_close(e, c);
+}
+
+/* ---- requests completed later (a worker class driven by an event loop) ---- */
+
+void cu_engine_request_done(cu_engine_t *e, cu_conn_t *c, int rc)
+{
+    cu_assert(c->state == ST_APP);
+    after_request(e, c, rc);
+    if (c->state == ST_HEAD && process_input(e, c))
+        conn_on_read(e, c);
+}
+
+int cu_engine_app_watch(cu_engine_t *e, cu_conn_t *c, int events)
+{
+    if (c->state != ST_APP)
+        return CU_ERROR;
+    return cu_io_set(e->loop, &c->io, events) == CU_OK ? CU_OK : CU_ERROR;
 }
 
 /* ---- lifecycle ---- */

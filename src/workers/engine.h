@@ -31,6 +31,9 @@ struct cu_engine_s {
     pthread_mutex_t mu;           /* threaded: held while handling events, not in the app */
     void *class_data;             /* the worker class's own state */
     void (*tick)(cu_engine_t *e); /* called after every loop iteration (signal flags) */
+    /* Events on a connection whose request the class still owns (dispatch returned
+     * CU_AGAIN), as asked with cu_engine_app_watch. NULL: such events are ignored. */
+    void (*app_io)(cu_engine_t *e, cu_conn_t *c, int events);
     /* How the worker reports to whoever watches it (the master's heartbeat slot); set by
      * the worker before it runs the engine. Any may be NULL. Called under the engine lock
      * or from the thread blocked on a slow client. */
@@ -80,6 +83,20 @@ int64_t cu_engine_next_deadline(cu_engine_t *e);
  * every serving thread calls this; all return once the engine stops. */
 void cu_engine_run(cu_engine_t *e);
 void cu_engine_destroy(cu_engine_t *e);
+
+/* A worker class driven by an event loop (asgi) completes requests later: its dispatch
+ * returns CU_AGAIN and the request stays with it (the engine neither reads nor times the
+ * connection) until it calls cu_engine_request_done with what dispatch would have returned
+ * (CU_OK: the response is finished and the connection may be reused; CU_ERROR: close it).
+ * The engine then goes on with the connection: flushes, keep-alive, the next pipelined
+ * request (which may dispatch again from inside this call). Not for a threaded engine;
+ * call from the thread that steps the engine, never from inside dispatch itself. */
+void cu_engine_request_done(cu_engine_t *e, cu_conn_t *c, int rc);
+/* While the class owns c's request: the events (CU_EV_READ, CU_EV_WRITE, 0 = none) to
+ * be told about through e->app_io. The connection's watcher is level-triggered and stays
+ * as the engine left it (reading) until this is called. CU_OK, or CU_ERROR when the
+ * request is not the class's any more or epoll failed. */
+int cu_engine_app_watch(cu_engine_t *e, cu_conn_t *c, int events);
 
 /* Begin a graceful stop: accept what the backlog holds, stop accepting, finish what is in
  * flight; idle keep-alive connections stay until their next request (answered with

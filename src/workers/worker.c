@@ -196,6 +196,23 @@ static void gevent_run(cu_engine_t *e)
     e->quit = 1;
 }
 
+/* asgi: the worker's thread runs an asyncio loop (py/asgi.c, src/py/lib/_asgi.py) that
+ * steps the engine; requests complete later (dispatch returns CU_AGAIN). */
+static int asgi_exit_code;
+
+static int asgi_setup(cu_engine_t *e, const cu_config_t *cfg)
+{
+    e->app_io = cu_py_asgi_app_io;
+    return CU_OK;
+}
+
+static void asgi_run(cu_engine_t *e)
+{
+    asgi_exit_code = cu_py_asgi_serve(e, e->cfg);
+    if (asgi_exit_code != CU_WORKER_EXIT_OK)
+        e->quit = 1;
+}
+
 /* The worker classes, by the name the configuration resolved (config.c decides, as
  * gunicorn does, that sync with --threads > 1 is gthread). A new class (asyncio, gevent)
  * is one more row: its run may drive the engine with cu_engine_step from its own loop. */
@@ -204,6 +221,9 @@ static const cu_worker_class_t worker_classes[] = {
     {"gthread", 1, gthread_setup, cu_engine_run, cu_gthread_teardown, app_dispatch,
      cu_blocking_wait},
     {"gevent", 1, gevent_setup, gevent_run, sync_teardown, gevent_dispatch, cu_py_gevent_block},
+    /* block: only the fallback for a chunked body split inside its framing and for one
+     * send() larger than the connection's 2 MiB backlog; everything else waits in the loop. */
+    {"asgi", 0, asgi_setup, asgi_run, sync_teardown, cu_py_asgi_dispatch, cu_blocking_wait},
 };
 
 const cu_worker_class_t *cu_worker_class_find(const char *name)
@@ -236,8 +256,11 @@ int cu_worker_main(cu_worker_ctx_t *ctx)
     const cu_worker_class_t *wc =
         cu_worker_class_find(cfg->worker_class == CU_WORKER_GTHREAD  ? "gthread"
                              : cfg->worker_class == CU_WORKER_GEVENT ? "gevent"
+                             : cfg->worker_class == CU_WORKER_ASGI   ? "asgi"
                                                                      : "sync");
     cu_assert(wc != NULL);
+    if (cfg->worker_class_alias && ctx->age <= 1)
+        cu_log_info("Worker class %s runs as cunicorn's asgi worker", cfg->worker_class_str);
     if (cu_py_worker_init(cfg, wc->threaded) != CU_OK)
         return CU_WORKER_BOOT_ERROR;
     cu_py_hook_arm_signals();
@@ -263,6 +286,10 @@ int cu_worker_main(cu_worker_ctx_t *ctx)
     }
     wc->run(&e);
     sig_loop = NULL;
+    if (asgi_exit_code != CU_WORKER_EXIT_OK) {
+        wc->teardown(&e, 0);
+        return asgi_exit_code; /* lifespan startup failed: the master stops */
+    }
     if (stop_now) {
         /* Quick stop: app threads may still hold connections; the process just leaves. */
         wc->teardown(&e, 0);

@@ -5,4 +5,5 @@ from . import views
 urlpatterns = [
     path("", views.index),
     path("info/", views.info),
+    path("async/", views.async_info),
 ]

@@ -179,6 +179,30 @@ static void test_option_forms(void)
     CHECK(parse(&c, "-k", "gthread", "app:app", NULL) == CU_OK);
     CHECK(c.worker_class == CU_WORKER_GTHREAD);
     cu_config_free(&c);
+    /* asgi, and uvicorn's worker names run it (threads do not make it gthread) */
+    CHECK(parse(&c, "-k", "asgi", "--threads", "4", "app:app", NULL) == CU_OK);
+    CHECK(c.worker_class == CU_WORKER_ASGI && !c.worker_class_alias);
+    CHECK(strcmp(c.asgi_loop, "auto") == 0 && strcmp(c.asgi_lifespan, "auto") == 0 &&
+          c.asgi_disconnect_grace_period == 3 && strcmp(c.root_path, "") == 0);
+    cu_config_free(&c);
+    CHECK(parse(&c, "-k", "uvicorn.workers.UvicornWorker", "--asgi-loop", " UVLoop ",
+                "--asgi-lifespan", "ON", "--root-path", "/api", "app:app", NULL) == CU_OK);
+    CHECK(c.worker_class == CU_WORKER_ASGI && c.worker_class_alias);
+    CHECK(strcmp(c.asgi_loop, "uvloop") == 0 && strcmp(c.asgi_lifespan, "on") == 0 &&
+          strcmp(c.root_path, "/api") == 0);
+    cu_config_free(&c);
+    CHECK(parse(&c, "-k", "uvicorn_worker.UvicornWorker", "app:app", NULL) == CU_OK);
+    CHECK(c.worker_class == CU_WORKER_ASGI && c.worker_class_alias);
+    cu_config_free(&c);
+    CHECK(parse(&c, "--asgi-loop", "gevent", "app:app", NULL) == 1 &&
+          has(errtext, "Invalid ASGI loop: gevent"));
+    cu_config_free(&c);
+    CHECK(parse(&c, "--asgi-lifespan", "yes", "app:app", NULL) == 1 &&
+          has(errtext, "Invalid ASGI lifespan: yes"));
+    cu_config_free(&c);
+    CHECK(parse(&c, "--websocket-max-message-size", "5", "app:app", NULL) == CU_OK &&
+          c.websocket_max_message_size == 5);
+    cu_config_free(&c);
 
     CHECK(parse(&c, "--proxy-protocol", "app:app", NULL) != CU_OK); /* takes app:app */
     cu_config_free(&c);

@@ -1,0 +1,163 @@
+"""A raw ASGI 3 app for the asgi worker's tests (no framework): each path shows one part of
+the protocol. Observations the client cannot see are appended to $ASGI_RECORD."""
+import asyncio
+import hashlib
+import json
+import os
+
+RECORD = os.environ.get("ASGI_RECORD")
+
+
+def record(line):
+    if RECORD:
+        with open(RECORD, "a") as f:
+            f.write(line + "\n")
+
+
+async def read_body(receive):
+    body = bytearray()
+    messages = 0
+    while True:
+        m = await receive()
+        assert m["type"] == "http.request", m
+        messages += 1
+        body += m.get("body", b"")
+        if not m.get("more_body", False):
+            return bytes(body), messages
+
+
+async def respond(send, status, body, headers=()):
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json")] + list(headers)})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def lifespan(scope, receive, send):
+    while True:
+        m = await receive()
+        if m["type"] == "lifespan.startup":
+            scope["state"]["answer"] = 42
+            scope["state"]["items"] = ["from-startup"]
+            record("startup")
+            await send({"type": "lifespan.startup.complete"})
+        elif m["type"] == "lifespan.shutdown":
+            record("shutdown")
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        return await lifespan(scope, receive, send)
+    path = scope["path"]
+    if path == "/scope" or path.startswith("/scope/"):
+        body, _ = await read_body(receive)
+        state = scope.get("state")
+        out = {k: scope[k] for k in ("type", "http_version", "method", "scheme", "path",
+                                      "root_path", "asgi")}
+        out["raw_path"] = scope["raw_path"].decode("latin-1")
+        out["query_string"] = scope["query_string"].decode("latin-1")
+        out["headers"] = [[n.decode("latin-1"), v.decode("latin-1")] for n, v in scope["headers"]]
+        out["header_types"] = sorted({type(n).__name__ + "/" + type(v).__name__
+                                      for n, v in scope["headers"]})
+        out["client"] = list(scope["client"]) if scope["client"] else None
+        out["server"] = list(scope["server"]) if scope["server"] else None
+        out["state"] = dict(state) if state is not None else None
+        if state is not None:
+            state["answer"] = "changed by a request"  # must not reach the next request
+        return await respond(send, 200, json.dumps(out).encode())
+    if path == "/echo":
+        body, messages = await read_body(receive)
+        out = {"len": len(body), "sha256": hashlib.sha256(body).hexdigest(),
+               "messages": messages}
+        return await respond(send, 200, json.dumps(out).encode())
+    if path == "/stream":
+        n = int(scope["query_string"].decode() or "5")
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/plain")]})
+        for i in range(n):
+            await send({"type": "http.response.body", "body": b"chunk%d\n" % i,
+                        "more_body": True})
+            await asyncio.sleep(0.01)
+        await send({"type": "http.response.body", "body": b""})
+        return
+    if path == "/big":
+        n = int(scope["query_string"].decode() or "1000000")
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", str(n).encode())]})
+        piece = b"x" * 65536
+        left = n
+        while left > 0:
+            k = min(left, len(piece))
+            left -= k
+            await send({"type": "http.response.body", "body": piece[:k], "more_body": left > 0})
+        return
+    if path == "/one-big":
+        # One send() of the whole body: larger than what the connection buffers.
+        n = int(scope["query_string"].decode())
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", str(n).encode())]})
+        await send({"type": "http.response.body", "body": b"z" * n})
+        record("one-big sent")
+        return
+    if path == "/wait-disconnect":
+        # Answer nothing; report what receive() says once the client is gone.
+        await read_body(receive)
+        m = await receive()
+        record("wait-disconnect:" + m["type"])
+        return
+    if path == "/send-after-disconnect":
+        await read_body(receive)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"first", "more_body": True})
+        m = await receive()
+        record("receive:" + m["type"])
+        try:
+            for _ in range(100):
+                await send({"type": "http.response.body", "body": b"x" * 65536,
+                            "more_body": True})
+            record("send: no error")
+        except OSError as exc:
+            record("send raised OSError:" + type(exc).__name__)
+        return
+    if path == "/body-disconnect":
+        # The client leaves in the middle of its body: receive() says so.
+        got = 0
+        while True:
+            m = await receive()
+            if m["type"] == "http.disconnect":
+                record("body-disconnect after %d bytes" % got)
+                return
+            got += len(m.get("body", b""))
+            if not m.get("more_body"):
+                record("body complete")
+                return
+    if path == "/cancelled":
+        # Ignores the disconnect: cancelled after asgi_disconnect_grace_period.
+        await read_body(receive)
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            record("cancelled")
+            raise
+        return
+    if path == "/error":
+        raise RuntimeError("boom before the response")
+    if path == "/error-after-start":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"partial", "more_body": True})
+        raise RuntimeError("boom after the response started")
+    if path == "/no-response":
+        return
+    if path == "/status":
+        code = int(scope["query_string"].decode())
+        await send({"type": "http.response.start", "status": code, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    if path == "/after-response":
+        # Work after the response (what background tasks do): the client is not held.
+        await respond(send, 200, b"{}")
+        await asyncio.sleep(0.3)
+        record("after-response done")
+        return
+    await respond(send, 404, b'{"error": "not found"}')
