@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <unistd.h>
 
@@ -54,6 +55,13 @@ static void *watch_main(void *arg)
     if (w.dump_stacks)
         w.dump_stacks(cu_log_fd);
     w.after();
+    /* after() armed the worker_abort hook (a Python-level signal handler, run by the app's
+     * thread the next time it checks for signals): a thread blocked in a system call
+     * (time.sleep, a socket read) checks only when interrupted, so interrupt it. Its
+     * SIGABRT finds the watchdog already fired and returns. */
+    for (int i = 0; i < w.nslots; i++)
+        if (atomic_load(&w.slots[i].busy) == 1)
+            (void)pthread_kill((pthread_t)w.slots[i].tid, SIGABRT);
     return NULL;
 }
 
