@@ -47,6 +47,10 @@ def test_thousand_slow_readers_bounded_memory_and_free_app_threads(make_server):
     s = make_server(workers=1, args=["-k", "gthread", "--threads", "4",
                                      "--worker-connections", str(NCONN + 100),
                                      "--max-unsent-output", str(BUDGET_MB),
+                                     # every reader takes bytes each round; on a loaded
+                                     # machine a round of 1,000 reads can be slow, and the
+                                     # no-progress cutoff (tested on its own) must not fire
+                                     "--timeout", str(int(120 * srv.TIME_SCALE)),
                                      "--no-control-socket"])
     (wpid,) = s.wait_workers(1)
     assert s.request("GET", "/").status == 200
