@@ -40,7 +40,8 @@ build_missing=$missing
 build_pkgs=$pkgs
 if [ "$what" = test ]; then
   # clang: libFuzzer targets (make fuzz); slowhttptest: the slow-client suite
-  for c in clang clang-format curl nginx haproxy slowhttptest openssl testssl; do
+  # wrk: the keep-alive load under HUPs (test_graceful_load.py) and bench/
+  for c in clang clang-format curl nginx haproxy slowhttptest openssl testssl wrk; do
     have "$c" || { missing="$missing $c"; case $c in nginx) pkgs="$pkgs nginx-light";; testssl) pkgs="$pkgs testssl.sh";; *) pkgs="$pkgs $c";; esac; }
   done
   # gcc's ASan/UBSan runtimes come with gcc; llvm-symbolizer makes reports readable.
