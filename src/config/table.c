@@ -129,7 +129,8 @@ const cu__setting_t cu__settings[] = {
         "None", "Write the master's PID to this file."),
     SUP("worker_tmp_dir", S_MECH, FL("--worker-tmp-dir"), "DIR", CU__A_STORE, CU__K_STR, CU__T_STR,
         worker_tmp_dir, "None",
-        "Must be writable, as in gunicorn; heartbeats are shared memory, so nothing is written."),
+        "Must be writable, as in gunicorn; holds the unlinked spill files of output for slow "
+        "readers past --max-unsent-output (heartbeats are shared memory)."),
     SUP("user", S_MECH, FL("-u", "--user"), "USER", CU__A_STORE, CU__K_STR, CU__T_STR, user, NULL,
         "Run workers as this user (name or uid)."),
     SUP("group", S_MECH, FL("-g", "--group"), "GROUP", CU__A_STORE, CU__K_STR, CU__T_STR, group,
