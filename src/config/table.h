@@ -35,6 +35,8 @@ enum cu__kind {
     CU__K_HOOK,     /* a server hook: a Python callable kept by py/hooks.c (config file only) */
     CU__K_DICT,     /* char * field: str(dict) of a config-file dict, NULL = default */
     CU__K_CSV,      /* cu_strlist_t field from one comma-separated str (validate_string_to_list) */
+    CU__K_H2PROTO,  /* http_protocols: comma list of h1/h2 */
+    CU__K_H2C,      /* http2_cleartext */
     CU__K_OTHER,    /* not supported yet: only its default is known */
 };
 

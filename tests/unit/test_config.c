@@ -307,6 +307,46 @@ static void test_errors(void)
     cu_config_free(&c);
 }
 
+/* gunicorn 27's HTTP/2 settings: names, defaults, validation. */
+static void test_http2_settings(void)
+{
+    cu_config_t c;
+    clean_env();
+    CHECK(parse(&c, "app:app", NULL) == CU_OK);
+    CHECK(c.http_protocols.n == 1 && strcmp(c.http_protocols.v[0], "h1") == 0 && !cu_config_h2(&c));
+    CHECK(c.http2_cleartext == CU_H2C_OFF && c.http2_max_concurrent_streams == 100 &&
+          c.http2_initial_window_size == 65535 && c.http2_max_frame_size == 16384 &&
+          c.http2_max_header_list_size == 65536);
+    cu_config_free(&c);
+    CHECK(parse(&c, "--http-protocols", " H2 , h1", "--http2-cleartext", "Prior-Knowledge",
+                "--http2-max-concurrent-streams", "7", "--http2-initial-window-size", "65536",
+                "--http2-max-frame-size", "16777215", "--http2-max-header-list-size", "0",
+                "app:app", NULL) == CU_OK);
+    CHECK(c.http_protocols.n == 2 && strcmp(c.http_protocols.v[0], "h2") == 0 &&
+          strcmp(c.http_protocols.v[1], "h1") == 0 && cu_config_h2(&c));
+    CHECK(c.http2_cleartext == CU_H2C_PRIOR && c.http2_max_concurrent_streams == 7 &&
+          c.http2_initial_window_size == 65536 && c.http2_max_frame_size == 16777215 &&
+          c.http2_max_header_list_size == 0);
+    cu_config_free(&c);
+    CHECK(parse(&c, "--http-protocols", "h2,h3", "app:app", NULL) == 1 &&
+          has(errtext, "Invalid protocol 'h3'"));
+    cu_config_free(&c);
+    CHECK(parse(&c, "--http-protocols", "h1,H1", "app:app", NULL) == 1 &&
+          has(errtext, "Duplicate protocols"));
+    cu_config_free(&c);
+    CHECK(parse(&c, "--http2-cleartext", "sometimes", "app:app", NULL) == 1 &&
+          has(errtext, "Invalid http2_cleartext: sometimes"));
+    cu_config_free(&c);
+    CHECK(parse(&c, "--http2-max-frame-size", "16383", "app:app", NULL) == 1 &&
+          has(errtext, "between 16384 and 16777215, got 16383"));
+    cu_config_free(&c);
+    CHECK(parse(&c, "--http2-max-concurrent-streams", "0", "app:app", NULL) == 1 &&
+          has(errtext, "at least 1"));
+    cu_config_free(&c);
+    CHECK(parse(&c, "--http2-initial-window-size", "2147483648", "app:app", NULL) == 1);
+    cu_config_free(&c);
+}
+
 static void test_not_yet(void)
 {
     cu_config_t c;
@@ -320,8 +360,8 @@ static void test_not_yet(void)
     cu_config_free(&c);
     CHECK(parse(&c, "--no-sendfile", "app:app", NULL) == 2 && has(errtext, "(sendfile)"));
     cu_config_free(&c);
-    CHECK(parse(&c, "--http2-max-c", "5", "app:app", NULL) == 2 &&
-          has(errtext, "http2_max_concurrent_streams"));
+    CHECK(parse(&c, "--http2-cleartext", "upgrade", "app:app", NULL) == 2 &&
+          has(errtext, "http2_cleartext") && has(errtext, "not supported yet"));
     cu_config_free(&c);
     CHECK(parse(&c, "-k", "gevent", "app:app", NULL) == 2);
     CHECK(has(errtext, "'gevent'") && has(errtext, "not supported yet"));
@@ -452,6 +492,7 @@ int main(void)
     test_gunicorn_cmd_args();
     test_errors();
     test_not_yet();
+    test_http2_settings();
     test_help_version_print();
     test_set_api();
     test_cidr();
