@@ -37,7 +37,9 @@ endif
 
 CFLAGS ?=
 CFLAGS += $(BASE_CFLAGS) $(OPT)
-LDLIBS := -lpthread -lm
+NGHTTP2_CFLAGS := $(shell pkg-config --cflags libnghttp2 2>/dev/null)
+NGHTTP2_LIBS := $(shell pkg-config --libs libnghttp2 2>/dev/null || echo -lnghttp2)
+LDLIBS := -lpthread -lm $(NGHTTP2_LIBS)
 
 # Everything below py/ builds without Python: unit tests and fuzzers link libcu.a only.
 CORE_SRC := $(wildcard src/core/*.c src/event/*.c src/net/*.c src/http/*.c src/config/*.c src/log/*.c)
@@ -82,7 +84,7 @@ $(OUT)/tests/%: tests/unit/%.c $(OUT)/libcu.a tests/unit/t.h
 	$(CC) $(CFLAGS) $(LDSAN) -Itests/unit -o $@ $< $(OUT)/libcu.a $(LDLIBS)
 
 # The engine's unit test links the engine itself (workers/ without Python).
-ENGINE_TEST_SRC := src/workers/engine.c src/workers/settings.c src/workers/blocking.c
+ENGINE_TEST_SRC := src/workers/engine.c src/workers/settings.c src/workers/blocking.c src/workers/h2.c
 $(OUT)/tests/test_engine: tests/unit/test_engine.c $(ENGINE_TEST_SRC) $(OUT)/libcu.a tests/unit/t.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDSAN) -Itests/unit -o $@ $< $(ENGINE_TEST_SRC) $(OUT)/libcu.a $(LDLIBS)
@@ -138,10 +140,10 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRC)
 	clang $(FUZZ_CFLAGS) $< $(FUZZ_SRC) -o $@
 # The whole-connection target drives the real engine, connection and response code with a
 # stub dispatch: everything below py/ plus workers/engine.c, no Python.
-FUZZ_CONN_SRC := $(CORE_SRC) src/workers/engine.c src/workers/settings.c src/workers/blocking.c
+FUZZ_CONN_SRC := $(CORE_SRC) src/workers/engine.c src/workers/settings.c src/workers/blocking.c src/workers/h2.c
 build/fuzz/fuzz_conn: tests/fuzz/fuzz_conn.c $(FUZZ_CONN_SRC) $(wildcard src/*/*.h)
 	@mkdir -p $(@D)
-	clang $(FUZZ_CFLAGS) $< $(FUZZ_CONN_SRC) -lpthread -o $@
+	clang $(FUZZ_CFLAGS) $< $(FUZZ_CONN_SRC) -lpthread $(NGHTTP2_LIBS) -o $@
 
 fuzz: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -52,6 +52,8 @@ typedef struct cu_req_s {
     size_t nheaders;
     int64_t content_length;        /* -1 when the body's length is not known in advance */
     unsigned chunked : 1;          /* the body is chunked on the wire (HTTP/1) */
+    unsigned body_to_eof : 1;      /* content_length < 0: the body ends where the transport's
+                                    * reads end (HTTP/2 END_STREAM) */
     unsigned keep_alive : 1;       /* the client may send another request after this one */
     unsigned expect_continue : 1;  /* the client waits for "100 Continue" before the body */
     const char *scheme;            /* "http" / "https" (the listener's transport) */

@@ -4,6 +4,7 @@
 #include "core/log.h"
 #include "http/proto.h"
 #include "net/proxy.h"
+#include "workers/h2.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -20,6 +21,7 @@ enum conn_state {
     ST_APP,       /* the app owns the request */
     ST_WRITE,     /* the response is queued; the socket was full */
     ST_LINGER,    /* closing: output done, discarding input until EOF or a short timeout */
+    ST_H2,        /* an HTTP/2 connection: workers/h2.c owns its events and timer */
     ST_CLOSED,
 };
 
@@ -113,11 +115,19 @@ static cu_conn_t *conn_new(cu_engine_t *e, int fd, const cu_listener_t *l,
 }
 
 static void accept_resume(cu_engine_t *e);
+static void conn_close(cu_engine_t *e, cu_conn_t *c);
+
+void cu_engine_close_conn(cu_engine_t *e, cu_conn_t *c)
+{
+    conn_close(e, c);
+}
 
 static void conn_close(cu_engine_t *e, cu_conn_t *c)
 {
     if (c->state == ST_CLOSED)
         return;
+    if (c->state == ST_H2)
+        cu_h2_release(e, c);
     cu_io_del(e->loop, &c->io);
     cu_timer_stop(e->loop, &c->timer);
     c->t.ops->close(&c->t);
@@ -296,11 +306,9 @@ static int handle_proxy(cu_engine_t *e, cu_conn_t *c)
 
 /* ---- requests ---- */
 
-static void after_request(cu_engine_t *e, cu_conn_t *c, int rc)
+/* A request was served: count it, and retire the worker at max_requests. */
+static inline void count_request(cu_engine_t *e)
 {
-    if (rc == CU_OK && !c->closing && !c->body.done && cu_body_drain(c) != CU_OK)
-        rc = CU_ERROR;
-    int reusable = rc == CU_OK && cu_conn_end_request(c) == CU_OK;
     e->nrequests++;
     if (e->report.served)
         e->report.served(e->report.arg, e->nrequests);
@@ -310,6 +318,19 @@ static void after_request(cu_engine_t *e, cu_conn_t *c, int rc)
             e->report.retiring(e->report.arg); /* the master starts the replacement now */
         cu_engine_stop(e);
     }
+}
+
+void cu_engine_count_request(cu_engine_t *e)
+{
+    count_request(e);
+}
+
+static void after_request(cu_engine_t *e, cu_conn_t *c, int rc)
+{
+    if (rc == CU_OK && !c->closing && !c->body.done && cu_body_drain(c) != CU_OK)
+        rc = CU_ERROR;
+    int reusable = rc == CU_OK && cu_conn_end_request(c) == CU_OK;
+    count_request(e);
     if (!reusable) {
         c->closing = 1;
         if (c->body.error || !c->body.done || rc != CU_OK)
@@ -429,6 +450,62 @@ static void continue_request(cu_engine_t *e, cu_conn_t *c)
     dispatch(e, c);
 }
 
+/* Do the first bytes start an HTTP/1 request line (a method, a space, then '/', '*' or an
+ * absolute URI)? 1 yes, 0 no, -1 cannot tell yet. */
+static int looks_like_h1(const char *p, size_t n)
+{
+    const char *sp = memchr(p, ' ', n < 32 ? n : 32);
+    if (!sp)
+        return n < 32 ? -1 : 0;
+    size_t i = (size_t)(sp - p) + 1;
+    if (i == 1)
+        return 0;
+    if (i >= n)
+        return -1;
+    if (p[i] == '/' || p[i] == '*')
+        return 1;
+    size_t k = n - i < 4 ? n - i : 4;
+    if (strncasecmp(p + i, "http", k) != 0)
+        return 0;
+    return k == 4 ? 1 : -1;
+}
+
+/* h2c with prior knowledge (http2_cleartext): a trusted peer (forwarded_allow_ips, or a
+ * unix socket) on a plain listener whose first bytes are the HTTP/2 preface is handed to
+ * workers/h2.c. Returns 1 when the connection was taken over (or refused and closing), 0
+ * to go on with HTTP/1, -1 when more bytes are needed to tell. */
+static int h2c_start(cu_engine_t *e, cu_conn_t *c)
+{
+    if (c->listener->tf || !(c->peer.trusted_forwarder || c->peer.is_unix))
+        return 0;
+    int sn = cu_h2_sniff(cu_buf_head(&c->in), cu_buf_unread(&c->in));
+    if (sn < 0)
+        return -1;
+    if (sn == 0) {
+        if (e->es.h2c_prior != CU_H2C_PRIOR)
+            return 0;
+        int h1 = looks_like_h1(cu_buf_head(&c->in), cu_buf_unread(&c->in));
+        if (h1 < 0)
+            return -1;
+        if (!h1) {
+            /* Neither the preface nor an HTTP/1 request: an invalid preface is an HTTP/2
+             * connection error (RFC 9113 section 3.4), answered by closing rather than
+             * with an HTTP/1 page the client cannot read. */
+            conn_close(e, c);
+            return 1;
+        }
+        /* gunicorn: a trusted peer on a prior-knowledge port must speak HTTP/2. */
+        conn_error(e, c, 400, "Expected the HTTP/2 connection preface");
+        return 1;
+    }
+    c->state = ST_H2;
+    if (cu_h2_open(e, c) != CU_OK) {
+        c->state = ST_HEAD;
+        conn_close(e, c);
+    }
+    return 1;
+}
+
 /* Wait for the client's next bytes. Returns 1 instead when the transport already holds
  * some (TLS records decrypted ahead): no read event would come for them, read now. */
 static int arm_read(cu_engine_t *e, cu_conn_t *c)
@@ -463,6 +540,13 @@ static int process_input(cu_engine_t *e, cu_conn_t *c)
             if (prc == CU_ERROR)
                 return 0;
             continue;
+        }
+        if (e->es.h2c_prior && c->nrequests == 0) {
+            int h2 = h2c_start(e, c);
+            if (h2 < 0)
+                break;
+            if (h2 > 0)
+                return 0;
         }
         int status = 400;
         const char *msg = NULL;
@@ -560,6 +644,7 @@ static void conn_on_io(cu_loop_t *loop, cu_io_t *io, int events)
     case ST_PROXY:
     case ST_HEAD:
     case ST_BODY: conn_on_read(e, c); break;
+    case ST_H2: cu_h2_on_io(e, c); break;
     case ST_WRITE: {
         int rc = cu_conn_flush_nb(c);
         if (rc == CU_AGAIN) {
@@ -610,6 +695,10 @@ static void conn_on_timer(cu_loop_t *loop, cu_timer_t *t)
     cu_engine_t *e = c->worker;
     if (c->state == ST_APP || c->state == ST_CLOSED)
         return;
+    if (c->state == ST_H2) {
+        cu_h2_on_timer(e, c);
+        return;
+    }
     if (c->state == ST_BODY) {
         conn_error(e, c, 408, "Timed out reading the request body");
         return;
@@ -679,6 +768,10 @@ void cu_engine_stop(cu_engine_t *e)
     cu_conn_t *next;
     for (cu_conn_t *c = e->all; c; c = next) {
         next = c->next;
+        if (c->state == ST_H2) {
+            cu_h2_stop(e, c); /* GOAWAY; streams in flight finish */
+            continue;
+        }
         if (c->state != ST_HEAD || cu_buf_unread(&c->in) || cu_buf_unread(&c->out))
             continue; /* in flight: finishes, answered with Connection: close */
         if (c->nrequests > 0 && cu_transport_idle(&c->t)) {

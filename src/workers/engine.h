@@ -74,6 +74,11 @@ int64_t cu_engine_next_deadline(cu_engine_t *e);
 void cu_engine_run(cu_engine_t *e);
 void cu_engine_destroy(cu_engine_t *e);
 
+/* For protocol modules that own a connection (workers/h2.c): close c now; count one
+ * served request (request counters, max_requests). Under the engine lock. */
+void cu_engine_close_conn(cu_engine_t *e, cu_conn_t *c);
+void cu_engine_count_request(cu_engine_t *e);
+
 /* Begin a graceful stop: stop accepting, close idle connections, finish the rest. */
 void cu_engine_stop(cu_engine_t *e);
 

@@ -17,6 +17,11 @@ typedef struct cu_engine_settings_s {
     const cu_cidrlist_t *forwarded_allow_ips; /* peers trusted for forwarder headers (in cfg) */
     const cu_cidrlist_t *proxy_allow_ips;     /* peers allowed to send a PROXY header (in cfg) */
     cu_str_t *fwd_names; /* forwarder_headers as slices (owned; h1_trusted points here) */
+    /* HTTP/2 (workers/h2.c): h2c_prior when http_protocols has h2 and http2_cleartext is
+     * prior-knowledge or both (its enum cu_h2c value; 0 = off); the four numbers of the server's
+     * SETTINGS frame. */
+    int h2c_prior;
+    uint32_t h2_max_streams, h2_window, h2_max_frame, h2_max_header_list; /* 0 = unlimited */
 } cu_engine_settings_t;
 
 /* Fill *s and *es from cfg for the worker with process id `pid` (the max_requests jitter

@@ -1,0 +1,169 @@
+"""HTTP/2 over cleartext (h2c with prior knowledge) with real clients: curl, httpx, and the
+h2 library for several streams on one connection."""
+import hashlib
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+
+import server as srv
+from h2client import H2Conn
+
+H2C = ["--http-protocols", "h2,h1", "--http2-cleartext", "prior-knowledge"]
+SCALE = 3 if srv.SANITIZED else 1
+
+
+def curl(*args, timeout=30):
+    return subprocess.run(["curl", "-sS", "--http2-prior-knowledge"] + list(args),
+                          capture_output=True, timeout=timeout)
+
+
+needs_curl = pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
+
+
+@pytest.fixture(params=["sync", "gthread"])
+def h2server(request, make_server):
+    return make_server("h2app:app", H2C + ["--worker-class", request.param, "--threads", "12",
+                                           "--access-logfile", "-"])
+
+
+@needs_curl
+def test_curl_prior_knowledge_get_environ_and_access_log(h2server):
+    r = curl("-i", "http://127.0.0.1:%d/env?a=1&b=2" % h2server.port, "-H", "X-Custom: yes")
+    out = r.stdout.decode()
+    assert out.startswith("HTTP/2 200"), out
+    assert "server: cunicorn" in out and re.search(r"(?m)^date: ", out)
+    body = out.split("\r\n\r\n", 1)[1]
+    env = dict(l.split("=", 1) for l in body.splitlines())
+    assert env["SERVER_PROTOCOL"] == "HTTP/2.0"
+    assert env["HTTP_VERSION"] == "2"
+    assert env["HTTP_HOST"] == "127.0.0.1:%d" % h2server.port
+    assert env["QUERY_STRING"] == "a=1&b=2" and env["HTTP_X_CUSTOM"] == "yes"
+    assert env["wsgi.url_scheme"] == "http"
+    srv.wait_until(lambda: "GET /env?a=1&b=2 HTTP/2.0" in h2server.stdout(), 5)
+    line = [l for l in h2server.stdout().splitlines() if "/env?a=1" in l][0]
+    assert re.match(r'^127\.0\.0\.1 - - \[.*\] "GET /env\?a=1&b=2 HTTP/2\.0" 200 \d+ "-" "curl/',
+                    line), line
+
+
+@needs_curl
+def test_curl_request_body_into_wsgi_input(h2server, tmp_path):
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    f = tmp_path / "body.bin"
+    f.write_bytes(data)
+    r = curl("--data-binary", "@%s" % f, "http://127.0.0.1:%d/echo" % h2server.port)
+    assert r.returncode == 0, r.stderr
+    assert hashlib.sha256(r.stdout).hexdigest() == hashlib.sha256(data).hexdigest()
+    # no content-length: curl sends the body as it reads it from a pipe (stdin)
+    p = subprocess.run(["curl", "-sS", "--http2-prior-knowledge", "-T", "-", "-X", "POST",
+                        "http://127.0.0.1:%d/echo-lines" % h2server.port],
+                       input=b"line\n" * 10000, capture_output=True, timeout=30)
+    assert p.stdout == b"10000 lines", p
+
+
+@needs_curl
+def test_curl_streaming_large_and_file_wrapper(h2server):
+    r = curl("http://127.0.0.1:%d/stream?7" % h2server.port)
+    assert r.stdout == b"".join(b"chunk %d\n" % i for i in range(7))
+    r = curl("http://127.0.0.1:%d/big?5000000" % h2server.port)
+    assert r.stdout == b"x" * 5000000
+    r = curl("http://127.0.0.1:%d/file" % h2server.port)
+    assert r.stdout == bytes(range(256)) * 4096
+    r = curl("-I", "http://127.0.0.1:%d/big?100" % h2server.port)
+    assert r.stdout.startswith(b"HTTP/2 200")
+
+
+@needs_curl
+def test_app_error_is_a_500_on_its_stream(h2server):
+    r = curl("-i", "http://127.0.0.1:%d/error" % h2server.port)
+    assert r.stdout.startswith(b"HTTP/2 500"), r
+    r = curl("http://127.0.0.1:%d/after" % h2server.port)
+    assert r.stdout == b"hello /after"
+
+
+def test_httpx_http2_client(h2server):
+    httpx = pytest.importorskip("httpx")
+    with httpx.Client(http1=False, http2=True, timeout=20) as c:
+        for i in range(20):
+            r = c.post("http://127.0.0.1:%d/echo" % h2server.port, content=b"z" * (i * 1000))
+            assert r.http_version == "HTTP/2" and r.status_code == 200
+            assert r.content == b"z" * (i * 1000)
+
+
+def _parallel_ratio(port, n):
+    c = H2Conn("127.0.0.1", port)
+    try:
+        t0 = time.monotonic()
+        [r] = c.wait([c.request("GET", "/sleep?0.5")])
+        one = time.monotonic() - t0
+        assert r["status"] == 200 and r["body"] == b"slept"
+        t0 = time.monotonic()
+        sids = [c.request("GET", "/sleep?0.5") for _ in range(n)]
+        rs = c.wait(sids, timeout=60)
+        many = time.monotonic() - t0
+        assert all(r["status"] == 200 and r["body"] == b"slept" for r in rs), rs
+        return one, many, rs, sids
+    finally:
+        c.close()
+
+
+def test_gthread_serves_the_streams_of_one_connection_in_parallel(make_server):
+    s = make_server("h2app:app", H2C + ["--worker-class", "gthread", "--threads", "12"])
+    one, many, _, _ = _parallel_ratio(s.port, 10)
+    # 10 streams sleeping 0.5 s each on one connection: about the time of one, far from ten
+    assert many < one * 3, (one, many)
+
+
+def test_sync_serves_the_streams_of_one_connection_in_order(make_server):
+    s = make_server("h2app:app", H2C + ["--worker-class", "sync"])
+    one, many, rs, sids = _parallel_ratio(s.port, 4)
+    assert many > one * 3, (one, many)
+    done = [r["done_at"] for r in rs]
+    assert done == sorted(done)
+
+
+def test_untrusted_peers_get_http1(make_server):
+    # forwarded_allow_ips excludes 127.0.0.1: h2c is not offered to this peer
+    s = make_server("h2app:app", H2C + ["--forwarded-allow-ips", "10.9.9.9"])
+    sock = s.connect()
+    sock.sendall(b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+    resp = srv.HTTPReader(sock).read_response()
+    assert resp.status == 200 and resp.body == b"hello /x"
+    sock.close()
+    sock = s.connect()
+    sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+    resp = srv.HTTPReader(sock).read_response()
+    assert resp.status == 400
+    sock.close()
+
+
+def test_trusted_http1_on_a_prior_knowledge_port_is_a_400(make_server):
+    s = make_server("h2app:app", H2C)
+    sock = s.connect()
+    sock.sendall(b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+    resp = srv.HTTPReader(sock).read_response()
+    assert resp.status == 400
+    sock.close()
+    srv.wait_until(lambda: "Expected the HTTP/2 connection preface" in s.log(), 5)
+
+
+def test_h2_off_by_default_serves_http1(make_server):
+    s = make_server("h2app:app", [])
+    sock = s.connect()
+    sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+    resp = srv.HTTPReader(sock).read_response()
+    assert resp.status == 400
+    sock.close()
+
+
+def test_unix_socket_peers_may_use_h2c(make_server, tmp_path):
+    path = str(tmp_path / "h2.sock")
+    s = make_server("h2app:app", H2C + ["--forwarded-allow-ips", "10.9.9.9"],
+                    binds=["unix:" + path])
+    r = subprocess.run(["curl", "-sS", "--http2-prior-knowledge", "--unix-socket", path,
+                        "http://localhost/u"], capture_output=True, timeout=20)
+    assert r.stdout == b"hello /u", r
