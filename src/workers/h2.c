@@ -26,11 +26,11 @@ typedef struct h2_stream_s {
     cu_conn_t sc; /* the stream as the app layer sees it (first: sc.t.impl points here) */
     h2_sess_t *h;
     int32_t id;
-    cu_buf_t hstore;    /* request header names and values */
-    cu_header_t *hdrs;  /* slices into hstore, fixed up once the head is complete */
-    uint32_t *hoff;     /* offsets: name, nlen, value, vlen per header */
-    size_t nh, hcap;    /* regular headers */
-    size_t hbytes;      /* header list size as RFC 9113 counts it */
+    cu_buf_t hstore;       /* request header names and values */
+    cu_header_t *hdrs;     /* slices into hstore, fixed up once the head is complete */
+    uint32_t *hoff;        /* offsets: name, nlen, value, vlen per header */
+    size_t nh, hcap;       /* regular headers */
+    size_t hbytes;         /* header list size as RFC 9113 counts it */
     uint32_t pseudo[4][2]; /* :method :path :scheme :authority (offset, len+1; 0 = absent) */
     int64_t clen;          /* content-length header, -1 none */
     cu_buf_t inb;          /* DATA received, not yet read by the app */
@@ -43,8 +43,8 @@ typedef struct h2_stream_s {
     unsigned closed : 1;      /* nghttp2 closed the stream */
     unsigned bad : 1;         /* refused while headers arrived (answered with RST_STREAM) */
     unsigned queued : 1;      /* in the ready queue */
-    struct h2_stream_s *next;           /* ready queue */
-    struct h2_stream_s *anext, *aprev;  /* all streams of the session */
+    struct h2_stream_s *next; /* ready queue */
+    struct h2_stream_s *anext, *aprev; /* all streams of the session */
 } h2_stream_t;
 
 struct h2_sess_s {
@@ -55,18 +55,22 @@ struct h2_sess_s {
     int efd;                     /* ready-queue eventfd */
     cu_io_t rio;
     h2_stream_t *rhead, *rtail;
-    h2_stream_t *all; /* every stream not yet freed */
-    size_t in_app; /* streams dispatched and not returned */
-    size_t nopen;  /* streams nghttp2 has open */
+    h2_stream_t *all;      /* every stream not yet freed */
+    size_t in_app;         /* streams dispatched and not returned */
+    size_t nopen;          /* streams nghttp2 has open */
     int tmode;             /* what c->timer measures: 0 none, 1 write stall, 2 idle */
     uint64_t sent, tsent;  /* bytes written to the socket; at the last timer check */
     unsigned dead : 1;     /* the connection failed or is closing: no more reads */
     unsigned stopping : 1; /* GOAWAY sent: finish what is open, then close */
     unsigned closing_conn : 1;
+    h2_sess_t *next_free; /* sess_pool */
 };
 
 static void sess_send(h2_sess_t *h);
 static void sess_free(h2_sess_t *h);
+
+/* Sessions no longer in use, kept for reuse (under the engine lock). */
+static h2_sess_t *sess_pool;
 static void sess_arm(h2_sess_t *h);
 static void sess_maybe_close(h2_sess_t *h);
 
@@ -274,6 +278,8 @@ static void on_ready(cu_loop_t *loop, cu_io_t *io, int events)
 {
     h2_sess_t *h = io->data;
     cu_engine_t *e = h->e;
+    if (!e || !h->c || !h->rhead)
+        return; /* a stale event for a session closed (or already served) meanwhile */
     h2_stream_t *s = ready_pop(h);
     if (h->rhead)
         cu_io_set(loop, &h->rio, CU_EV_READ | e->oneshot); /* the next one, to another thread */
@@ -445,8 +451,8 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void 
 }
 
 /* Response body for nghttp2, from the stream's queue. */
-static ssize_t data_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
-                         uint32_t *flags, nghttp2_data_source *src, void *ud)
+static ssize_t data_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
+                         nghttp2_data_source *src, void *ud)
 {
     h2_stream_t *s = src->ptr;
     size_t n = cu_buf_unread(&s->outb);
@@ -548,10 +554,10 @@ static void sess_maybe_close(h2_sess_t *h)
     if (!c)
         return;
     int idle = !h->in_app && !h->rhead;
-    int done = h->dead || (!nghttp2_session_want_read(h->ng) && !nghttp2_session_want_write(h->ng) &&
-                           !cu_buf_unread(&c->out));
-    if (h->stopping && idle && !h->nopen &&
-        !nghttp2_session_want_write(h->ng) && !cu_buf_unread(&c->out))
+    int done = h->dead || (!nghttp2_session_want_read(h->ng) &&
+                           !nghttp2_session_want_write(h->ng) && !cu_buf_unread(&c->out));
+    if (h->stopping && idle && !h->nopen && !nghttp2_session_want_write(h->ng) &&
+        !cu_buf_unread(&c->out))
         done = 1;
     if (done && idle)
         cu_engine_close_conn(h->e, c); /* calls cu_h2_release */
@@ -628,9 +634,8 @@ void cu_h2_on_timer(cu_engine_t *e, cu_conn_t *c)
     if (h->tmode != 2 || h->in_app || h->rhead || h->nopen)
         return;
     /* Idle: say goodbye and close. */
-    nghttp2_submit_goaway(h->ng, NGHTTP2_FLAG_NONE,
-                          nghttp2_session_get_last_proc_stream_id(h->ng), NGHTTP2_NO_ERROR, NULL,
-                          0);
+    nghttp2_submit_goaway(h->ng, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h->ng),
+                          NGHTTP2_NO_ERROR, NULL, 0);
     sess_send(h);
     h->dead = 1;
     sess_maybe_close(h);
@@ -642,9 +647,8 @@ void cu_h2_stop(cu_engine_t *e, cu_conn_t *c)
     if (h->stopping)
         return;
     h->stopping = 1;
-    nghttp2_submit_goaway(h->ng, NGHTTP2_FLAG_NONE,
-                          nghttp2_session_get_last_proc_stream_id(h->ng), NGHTTP2_NO_ERROR, NULL,
-                          0);
+    nghttp2_submit_goaway(h->ng, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h->ng),
+                          NGHTTP2_NO_ERROR, NULL, 0);
     sess_send(h);
     sess_maybe_close(h);
 }
@@ -662,7 +666,12 @@ static void sess_free(h2_sess_t *h)
         stream_free(s);
     }
     close(h->efd);
-    cu_free(h);
+    h->efd = -1;
+    /* Pooled, never freed while serving (as the engine does with connections): another
+     * thread may still hold an event for h->rio from this iteration. */
+    h->e = NULL;
+    h->next_free = sess_pool;
+    sess_pool = h;
 }
 
 void cu_h2_release(cu_engine_t *e, cu_conn_t *c)
@@ -681,14 +690,21 @@ void cu_h2_release(cu_engine_t *e, cu_conn_t *c)
 
 int cu_h2_open(cu_engine_t *e, cu_conn_t *c)
 {
-    h2_sess_t *h = cu_xcalloc(1, sizeof(*h));
+    h2_sess_t *h = sess_pool;
+    if (h) {
+        sess_pool = h->next_free;
+        memset(h, 0, sizeof(*h));
+    } else {
+        h = cu_xcalloc(1, sizeof(*h));
+    }
     h->e = e;
     h->c = c;
     h->settings = e->settings;
     h->settings.block = NULL; /* set below */
     h->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (h->efd < 0) {
-        cu_free(h);
+        h->next_free = sess_pool;
+        sess_pool = h;
         return CU_ERROR;
     }
     extern int cu_h2_stream_block(cu_conn_t * sc, int events);
@@ -712,13 +728,14 @@ int cu_h2_open(cu_engine_t *e, cu_conn_t *c)
     nghttp2_session_callbacks_del(cb);
     if (rc != 0) {
         close(h->efd);
-        cu_free(h);
+        h->next_free = sess_pool;
+        sess_pool = h;
         return CU_ERROR;
     }
     nghttp2_settings_entry iv[4];
     size_t niv = 0;
-    iv[niv++] = (nghttp2_settings_entry){NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS,
-                                         e->es.h2_max_streams};
+    iv[niv++] =
+        (nghttp2_settings_entry){NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, e->es.h2_max_streams};
     iv[niv++] = (nghttp2_settings_entry){NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, e->es.h2_window};
     iv[niv++] = (nghttp2_settings_entry){NGHTTP2_SETTINGS_MAX_FRAME_SIZE, e->es.h2_max_frame};
     if (e->es.h2_max_header_list)
@@ -779,9 +796,8 @@ static ssize_t stream_writev(cu_transport_t *t, const struct iovec *iov, int iov
     if (s->closed || h->dead || !h->ng) {
         rc = CU_ERROR;
     } else {
-        size_t room = cu_buf_unread(&s->outb) < H2_STREAM_OUT
-                          ? H2_STREAM_OUT - cu_buf_unread(&s->outb)
-                          : 0;
+        size_t room =
+            cu_buf_unread(&s->outb) < H2_STREAM_OUT ? H2_STREAM_OUT - cu_buf_unread(&s->outb) : 0;
         for (int i = 0; i < iovcnt && room; i++) {
             size_t k = iov[i].iov_len < room ? iov[i].iov_len : room;
             if (cu_buf_append(&s->outb, iov[i].iov_base, k) != CU_OK)
@@ -806,9 +822,7 @@ static int stream_shutdown(cu_transport_t *t)
     return CU_OK;
 }
 
-static void stream_close(cu_transport_t *t)
-{
-}
+static void stream_close(cu_transport_t *t) {}
 
 static const cu_transport_ops_t stream_ops = {
     .name = "h2",
@@ -946,9 +960,7 @@ static int submit_head(h2_stream_t *s, const cu_resp_head_t *hd, int64_t clen, i
     return CU_OK;
 }
 
-static void stream_reset(cu_conn_t *sc)
-{
-}
+static void stream_reset(cu_conn_t *sc) {}
 
 static int stream_parse(cu_conn_t *sc, int *status, const char **msg)
 {
