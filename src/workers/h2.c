@@ -13,10 +13,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#define H2_READ_CHUNK  16384
-#define H2_OUT_HIGH    (256 * 1024) /* stop pulling frames from nghttp2 past this much unsent */
-#define H2_STREAM_OUT  (64 * 1024)  /* response bytes a stream may queue before its app waits */
-#define H2_CONN_WINDOW (1 << 20)    /* connection-level receive window */
+#define H2_READ_CHUNK        16384
+#define H2_OUT_HIGH          (256 * 1024) /* stop pulling frames from nghttp2 past this much unsent */
+#define H2_STREAM_OUT        (64 * 1024) /* response bytes a stream may queue before its app waits */
+#define H2_CONN_WINDOW       (1 << 20)   /* connection-level receive window */
+#define H2_RST_BURST         1000        /* peer RST_STREAMs allowed at once, then H2_RST_RATE/s */
+#define H2_RST_RATE          33
+#define H2_MAX_CONTINUATIONS 8    /* CONTINUATION frames in one header block */
+#define H2_MAX_SETTINGS      32   /* entries in one SETTINGS frame */
+#define H2_MAX_OUTBOUND_ACK  1000 /* ACKs (SETTINGS, PING) queued for a peer not reading */
+#define H2_MAX_EMPTY_DATA    1000 /* DATA frames without payload or END_STREAM */
 
 typedef struct h2_sess_s h2_sess_t;
 
@@ -35,6 +41,8 @@ typedef struct h2_stream_s {
     int64_t clen;          /* content-length header, -1 none */
     cu_buf_t inb;          /* DATA received, not yet read by the app */
     cu_buf_t outb;         /* response body not yet taken by nghttp2 */
+    int64_t out_len;       /* the response body's length when known (-1): END_STREAM with it */
+    uint64_t out_sent;     /* body bytes handed to nghttp2 */
     pthread_cond_t cv;
     int app;                  /* APP_* */
     unsigned in_eof : 1;      /* END_STREAM received */
@@ -58,8 +66,9 @@ struct h2_sess_s {
     h2_stream_t *all;      /* every stream not yet freed */
     size_t in_app;         /* streams dispatched and not returned */
     size_t nopen;          /* streams nghttp2 has open */
+    size_t empty_data;     /* empty DATA frames received */
     int tmode;             /* what c->timer measures: 0 none, 1 write stall, 2 idle */
-    uint64_t sent, tsent;  /* bytes written to the socket; at the last timer check */
+    uint64_t sent, tsent;  /* bytes moved either way; at the last timer check */
     unsigned dead : 1;     /* the connection failed or is closing: no more reads */
     unsigned stopping : 1; /* GOAWAY sent: finish what is open, then close */
     unsigned closing_conn : 1;
@@ -133,6 +142,7 @@ static h2_stream_t *stream_new(h2_sess_t *h, int32_t id)
     h2_stream_t *s = cu_xcalloc(1, sizeof(*s));
     s->h = h;
     s->id = id;
+    s->out_len = -1;
     s->anext = h->all;
     if (h->all)
         h->all->aprev = s;
@@ -263,15 +273,18 @@ static void stream_finish(h2_sess_t *h, h2_stream_t *s, int rc)
             s->inb.pos = s->inb.len = 0;
         }
     }
-    cu_engine_count_request(h->e);
+    cu_engine_t *e = h->e;
     stream_release(s);
     if (!h->c) {
         if (!h->in_app)
             sess_free(h); /* the engine closed the connection meanwhile */
-        return;
+    } else {
+        sess_send(h);
+        sess_maybe_close(h);
     }
-    sess_send(h);
-    sess_maybe_close(h);
+    /* Last, and h is not touched after it: at max_requests this stops the engine, which
+     * sends GOAWAY on every HTTP/2 connection and may close this one. */
+    cu_engine_count_request(e);
 }
 
 static void on_ready(cu_loop_t *loop, cu_io_t *io, int events)
@@ -395,6 +408,12 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
     h2_sess_t *h = ud;
     if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA)
         return 0;
+    /* Empty DATA frames cost the server work and carry nothing (CVE-2019-9518). */
+    if (f->hd.type == NGHTTP2_DATA && f->hd.length <= f->data.padlen &&
+        !(f->hd.flags & NGHTTP2_FLAG_END_STREAM) && ++h->empty_data > H2_MAX_EMPTY_DATA) {
+        nghttp2_session_terminate_session(ng, NGHTTP2_ENHANCE_YOUR_CALM);
+        return 0;
+    }
     h2_stream_t *s = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
     if (!s)
         return 0;
@@ -463,7 +482,9 @@ static ssize_t data_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
         cu_buf_consume(&s->outb, n);
         pthread_cond_broadcast(&s->cv);
     }
-    if (s->out_eof && !cu_buf_unread(&s->outb)) {
+    s->out_sent += n;
+    if (!cu_buf_unread(&s->outb) &&
+        (s->out_eof || (s->out_len >= 0 && s->out_sent >= (uint64_t)s->out_len))) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
         return (ssize_t)n;
     }
@@ -533,7 +554,10 @@ static void sess_arm(h2_sess_t *h)
     /* One timer: while output waits for the peer, the write stall limit (io timeout,
      * renewed on progress); when nothing is open, the idle limit (keepalive). */
     int idle = !h->in_app && !h->rhead && !h->nopen;
-    int mode = cu_buf_unread(&c->out) ? 1 : idle ? 2 : 0;
+    /* Waiting on the peer: output it does not read, or open streams and no app running
+     * (its flow-control window or the rest of a request body). */
+    int waiting = cu_buf_unread(&c->out) || (h->nopen && !h->in_app && !h->rhead);
+    int mode = waiting ? 1 : idle ? 2 : 0;
     if (mode != h->tmode || !cu_timer_active(&c->timer)) {
         cu_timer_stop(h->e->loop, &c->timer);
         h->tmode = mode;
@@ -566,6 +590,7 @@ static void sess_maybe_close(h2_sess_t *h)
 /* Feed n bytes to nghttp2. */
 static void sess_recv(h2_sess_t *h, const char *p, size_t n)
 {
+    h->sent += n; /* progress, for the stall timer */
     ssize_t r = nghttp2_session_mem_recv(h->ng, (const uint8_t *)p, n);
     if (r < 0) {
         cu_log_debug("HTTP/2 session error: %s", nghttp2_strerror((int)r));
@@ -624,8 +649,9 @@ void cu_h2_on_timer(cu_engine_t *e, cu_conn_t *c)
             cu_timer_start(e->loop, &c->timer, c->settings->io_timeout_ms);
             return;
         }
-        /* A peer that stopped reading: drop the connection; apps waiting on it fail. */
-        cu_log_debug("HTTP/2 peer stopped reading; closing");
+        /* A peer that stopped reading (or stopped opening its window, or sending the
+         * body it announced): drop the connection; apps waiting on it fail. */
+        cu_log_debug("HTTP/2 peer stalled for the io timeout; closing");
         h->dead = 1;
         wake_all(h);
         sess_maybe_close(h);
@@ -721,6 +747,14 @@ int cu_h2_open(cu_engine_t *e, cu_conn_t *c)
     nghttp2_option *opt;
     nghttp2_option_new(&opt);
     nghttp2_option_set_no_auto_window_update(opt, 1);
+    /* Flood limits (nghttp2's defaults, stated here as the contract): RST_STREAM from the
+     * peer (rapid reset, CVE-2023-44487), CONTINUATION frames per header block
+     * (CVE-2024-27316 / CVE-2024-28182), SETTINGS entries per frame and unacknowledged
+     * SETTINGS/PING ACKs queued for a peer that does not read. */
+    nghttp2_option_set_stream_reset_rate_limit(opt, H2_RST_BURST, H2_RST_RATE);
+    nghttp2_option_set_max_continuations(opt, H2_MAX_CONTINUATIONS);
+    nghttp2_option_set_max_settings(opt, H2_MAX_SETTINGS);
+    nghttp2_option_set_max_outbound_ack(opt, H2_MAX_OUTBOUND_ACK);
     if (e->es.h2_max_header_list)
         nghttp2_option_set_max_send_header_block_length(opt, 1 << 20);
     int rc = nghttp2_session_server_new2(&h->ng, cb, h, opt);
@@ -949,6 +983,8 @@ static int submit_head(h2_stream_t *s, const cu_resp_head_t *hd, int64_t clen, i
         int cl = snprintf(clbuf, sizeof(clbuf), "%lld", (long long)clen);
         all[k++] = NV("content-length", 14, clbuf, (size_t)cl);
     }
+    if (body)
+        s->out_len = have_cl ? sc->resp.content_length : clen;
     nghttp2_data_provider dp = {.source.ptr = s, .read_callback = data_read};
     int rv = nghttp2_submit_response(h->ng, s->id, all, k, body ? &dp : NULL);
     cu_free(all);
