@@ -35,11 +35,15 @@ OPT := -O2 -g -gdwarf-4  # DWARF 4: valgrind 3.19 (Debian 12) cannot read gcc 12
 LDSAN :=
 endif
 
+# OpenSSL (libssl-dev) for TLS listeners, found with pkg-config.
+SSL_CFLAGS := $(shell pkg-config --cflags openssl 2>/dev/null)
+SSL_LIBS := $(or $(shell pkg-config --libs openssl 2>/dev/null),-lssl -lcrypto)
+
 CFLAGS ?=
-CFLAGS += $(BASE_CFLAGS) $(OPT)
+CFLAGS += $(BASE_CFLAGS) $(OPT) $(SSL_CFLAGS)
 NGHTTP2_CFLAGS := $(shell pkg-config --cflags libnghttp2 2>/dev/null)
 NGHTTP2_LIBS := $(shell pkg-config --libs libnghttp2 2>/dev/null || echo -lnghttp2)
-LDLIBS := -lpthread -lm $(NGHTTP2_LIBS)
+LDLIBS := $(SSL_LIBS) -lpthread -lm $(NGHTTP2_LIBS)
 
 # Everything below py/ builds without Python: unit tests and fuzzers link libcu.a only.
 CORE_SRC := $(wildcard src/core/*.c src/event/*.c src/net/*.c src/http/*.c src/config/*.c src/log/*.c)
@@ -132,7 +136,7 @@ format-check:
 # libFuzzer targets (clang): each runs FUZZ_SECONDS on a scratch copy of its seed corpus,
 # ASan+UBSan on; an input slower than 10 s counts as a crash (a hang).
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := h1 chunked proxy conn
+FUZZ_TARGETS := h1 chunked proxy conn tls
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Isrc
 FUZZ_SRC := src/http/h1.c src/http/chunked.c src/net/proxy.c src/core/core.c
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRC)
@@ -143,7 +147,12 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRC)
 FUZZ_CONN_SRC := $(CORE_SRC) src/workers/engine.c src/workers/settings.c src/workers/blocking.c src/workers/h2.c
 build/fuzz/fuzz_conn: tests/fuzz/fuzz_conn.c $(FUZZ_CONN_SRC) $(wildcard src/*/*.h)
 	@mkdir -p $(@D)
-	clang $(FUZZ_CFLAGS) $< $(FUZZ_CONN_SRC) -lpthread $(NGHTTP2_LIBS) -o $@
+	clang $(FUZZ_CFLAGS) $< $(FUZZ_CONN_SRC) $(SSL_LIBS) -lpthread $(NGHTTP2_LIBS) -o $@
+# The TLS handshake target: ClientHello bytes through the real server context and transport.
+FUZZ_TLS_SRC := src/net/tls.c src/core/core.c src/core/log.c src/core/clock.c
+build/fuzz/fuzz_tls: tests/fuzz/fuzz_tls.c $(FUZZ_TLS_SRC) src/net/tls.h src/net/transport.h
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) $(SSL_CFLAGS) $< $(FUZZ_TLS_SRC) $(SSL_LIBS) -lpthread -o $@
 
 fuzz: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 	@set -e; for t in $(FUZZ_TARGETS); do \

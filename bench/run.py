@@ -6,6 +6,9 @@ Prints requests/s, p50/p99 latency and the ratios the project targets:
 The server is pinned to CPU 0 and wrk to CPU 1. Every load is bounded in time.
 
   python3 bench/run.py [--seconds 5] [--only hello,idle,trickle,big,upload]
+  python3 bench/run.py --tls     HTTPS: keep-alive hello, a new connection (full handshake)
+                                 per request, and 200 idle handshakes, against nginx (and
+                                 granian when installed) with the same certificate
 """
 import argparse
 import os
@@ -49,13 +52,19 @@ def free_port():
     return p
 
 
-def wait_ready(port, proc, timeout=15):
+def wait_ready(port, proc, timeout=15, tls=False):
     end = time.time() + timeout
     while time.time() < end:
         if proc.poll() is not None:
             raise RuntimeError("server exited with %s" % proc.returncode)
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as raw:
+                s = raw
+                if tls:
+                    import ssl
+                    ctx = ssl.create_default_context()
+                    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+                    s = ctx.wrap_socket(raw)
                 s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
                 if s.recv(100).startswith(b"HTTP/1."):
                     return
@@ -72,10 +81,11 @@ def pin(cpu):
 class Server:
     def __init__(self, name, argv, port, env=None, cwd=None):
         self.name, self.port = name, port
+        self.tls = name.endswith(" tls")
         self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(pin(0) + argv, cwd=cwd or BENCH, env=env,
                                      stdout=self.log, stderr=self.log, start_new_session=True)
-        wait_ready(port, self.proc)
+        wait_ready(port, self.proc, tls=self.tls)
 
     def worker_rss_kb(self):
         """Peak RSS (VmHWM) of each process in the server's tree, worker processes only."""
@@ -91,6 +101,19 @@ class Server:
                 out.append(int(m.group(1)))
         return out
 
+    def cpu_seconds(self):
+        """utime + stime of every process in the server's tree so far."""
+        tck = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for pid in self.tree():
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    rest = f.read().rsplit(")", 1)[1].split()
+                total += int(rest[11]) + int(rest[12])
+            except (OSError, IndexError, ValueError):
+                pass
+        return total / tck
+
     def tree(self):
         pids, todo = [], [self.proc.pid]
         while todo:
@@ -105,15 +128,58 @@ class Server:
 
     def stop(self):
         try:
-            os.killpg(self.proc.pid, signal.SIGTERM if self.name != "nginx" else signal.SIGQUIT)
+            os.killpg(self.proc.pid, signal.SIGQUIT if self.name.startswith("nginx") else signal.SIGTERM)
             self.proc.wait(10)
         except Exception:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
 
 
+def make_cert(tmp):
+    """A self-signed P-256 certificate every TLS server uses (nginx's default curve too)."""
+    cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+    if not os.path.exists(cert):
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
+                        "-days", "2", "-subj", "/CN=localhost"], check=True, capture_output=True)
+    return cert, key
+
+
 def start(kind, port, tmp):
     bind = "127.0.0.1:%d" % port
+    if kind == "cunicorn sync tls":
+        cert, key = make_cert(tmp)
+        return Server(kind, [CUNICORN, "-w", "1", "-b", bind, "--certfile", cert, "--keyfile",
+                             key, "--keep-alive", "75", "bench_app:app"], port)
+    if kind == "granian tls":
+        cert, key = make_cert(tmp)
+        return Server(kind, [PY, "-m", "granian", "--interface", "wsgi", "--workers", "1",
+                             "--host", "127.0.0.1", "--port", str(port), "--ssl-certificate",
+                             cert, "--ssl-keyfile", key, "bench_app:app"], port)
+    if kind == "nginx tls":
+        cert, key = make_cert(tmp)
+        root = os.path.join(tmp, "www")
+        os.makedirs(root, exist_ok=True)
+        with open(os.path.join(root, "index.txt"), "wb") as f:
+            f.write(HELLO)
+        conf = os.path.join(tmp, "nginx-tls.conf")
+        with open(conf, "w") as f:
+            f.write("""
+worker_processes 1; daemon off; pid %(tmp)s/nginx-tls.pid; error_log %(tmp)s/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off; keepalive_requests 1000000; client_body_temp_path %(tmp)s;
+  proxy_temp_path %(tmp)s; fastcgi_temp_path %(tmp)s; uwsgi_temp_path %(tmp)s; scgi_temp_path %(tmp)s;
+  default_type text/plain; open_file_cache max=100;
+  ssl_protocols TLSv1.2 TLSv1.3; ssl_session_tickets on;
+  server { listen %(bind)s ssl; root %(root)s;
+    ssl_certificate %(cert)s; ssl_certificate_key %(key)s;
+    location = / { try_files /index.txt =404; }
+  }
+}
+""" % {"tmp": tmp, "bind": bind, "root": root, "cert": cert, "key": key})
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        return Server(kind, [nginx, "-c", conf, "-e", os.path.join(tmp, "error.log")], port)
     if kind == "cunicorn sync":
         return Server(kind, [CUNICORN, "-w", "1", "-b", bind, "bench_app:app"], port)
     if kind == "cunicorn gthread":
@@ -151,17 +217,34 @@ http {
     raise ValueError(kind)
 
 
-class SlowClients:
-    """Hold `n` connections open: idle (nothing sent) or trickling a header line a second."""
+def client_hello_bytes():
+    """A real TLS ClientHello: the bytes a client sends first."""
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    out = ssl.MemoryBIO()
+    tls = ctx.wrap_bio(ssl.MemoryBIO(), out, server_hostname="localhost")
+    try:
+        tls.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return out.read()
 
-    def __init__(self, port, n, trickle):
+
+class SlowClients:
+    """Hold `n` connections open: idle (nothing sent) or trickling a header line a second;
+    on a TLS port, trickling means a ClientHello one byte a second (a handshake that never
+    ends within the run)."""
+
+    def __init__(self, port, n, trickle, tls=False):
         self.stop_evt = threading.Event()
         self.socks = []
+        self.hello = client_hello_bytes() if tls else None
         for _ in range(n):
             try:
                 s = socket.create_connection(("127.0.0.1", port), timeout=2)
                 if trickle:
-                    s.sendall(b"GET / HTTP/1.1\r\n")
+                    s.sendall(self.hello[:1] if tls else b"GET / HTTP/1.1\r\n")
                 self.socks.append(s)
             except OSError:
                 pass
@@ -176,7 +259,10 @@ class SlowClients:
             i += 1
             for s in self.socks:
                 try:
-                    s.send(b"X-Trickle-%d: y\r\n" % i)
+                    if self.hello:
+                        s.send(self.hello[i:i + 1])
+                    else:
+                        s.send(b"X-Trickle-%d: y\r\n" % i)
                 except OSError:
                     pass
 
@@ -188,11 +274,13 @@ class SlowClients:
             s.close()
 
 
-def wrk(port, path, seconds, conns=50, script=None):
+def wrk(port, path, seconds, conns=50, script=None, tls=False, close=False):
     cmd = pin(1) + ["wrk", "-t1", "-c%d" % conns, "-d%ds" % seconds, "--latency", "--timeout", "4s"]
     if script:
         cmd += ["-s", script]
-    cmd.append("http://127.0.0.1:%d%s" % (port, path))
+    if close:
+        cmd += ["-H", "Connection: close"]  # a new connection, a full handshake, per request
+    cmd.append("%s://127.0.0.1:%d%s" % ("https" if tls else "http", port, path))
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30).stdout
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     p50 = re.search(r"\s50%\s+([\d.]+)(us|ms|s)", out)
@@ -218,8 +306,23 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=int(os.environ.get("BENCH_SECONDS", "5")))
     ap.add_argument("--only", default="hello,idle,trickle,big,upload")
-    ap.add_argument("--servers", default="cunicorn sync,cunicorn gthread,gunicorn sync,gunicorn gthread,nginx static")
+    ap.add_argument("--servers", default=None)
+    ap.add_argument("--tls", action="store_true",
+                    help="HTTPS scenarios: hello, handshake, idle against nginx (and granian)")
     args = ap.parse_args()
+    if args.tls:
+        if args.only == ap.get_default("only"):
+            args.only = "hello,handshake,idle,trickle"
+        if args.servers is None:
+            args.servers = "cunicorn sync tls,nginx tls"
+            try:
+                import granian  # noqa: F401
+                args.servers += ",granian tls"
+            except ImportError:
+                print("bench: granian not installed (pip install granian): not compared",
+                      flush=True)
+    if args.servers is None:
+        args.servers = "cunicorn sync,cunicorn gthread,gunicorn sync,gunicorn gthread,nginx static"
     ensure_peers()
     if not os.path.exists(CUNICORN):
         sys.exit("bench: %s not built (run make)" % CUNICORN)
@@ -233,13 +336,16 @@ def main():
             srv = start(kind, port, tmp)
             try:
                 for sc in scen:
+                    cpu0 = srv.cpu_seconds()
                     if sc == "hello":
-                        r = wrk(port, "/", args.seconds)
+                        r = wrk(port, "/", args.seconds, tls=srv.tls)
+                    elif sc == "handshake":
+                        r = wrk(port, "/", args.seconds, conns=20, tls=srv.tls, close=True)
                     elif sc in ("idle", "trickle"):
-                        slow = SlowClients(port, 200, trickle=(sc == "trickle"))
+                        slow = SlowClients(port, 200, trickle=(sc == "trickle"), tls=srv.tls)
                         time.sleep(0.5)
                         try:
-                            r = wrk(port, "/", args.seconds)
+                            r = wrk(port, "/", args.seconds, tls=srv.tls)
                         finally:
                             slow.close()
                     elif sc == "big":
@@ -251,9 +357,14 @@ def main():
                                 script=os.path.join(BENCH, "upload.lua"))
                     else:
                         continue
+                    # server CPU per request: a figure a busy machine disturbs far less than req/s
+                    cpu = srv.cpu_seconds() - cpu0
+                    n = r["rps"] * args.seconds
+                    r["cpu_us"] = 1e6 * cpu / n if n else None
                     results[(kind, sc)] = r
-                    print("%-17s %-8s %10.0f req/s  p50 %8s ms  p99 %8s ms  %s" % (
-                        kind, sc, r["rps"], fmt_ms(r["p50"]), fmt_ms(r["p99"]), r["errors"]), flush=True)
+                    print("%-17s %-9s %10.0f req/s  p50 %8s ms  p99 %8s ms  cpu %7s us/req  %s" % (
+                        kind, sc, r["rps"], fmt_ms(r["p50"]), fmt_ms(r["p99"]),
+                        "-" if r["cpu_us"] is None else "%.1f" % r["cpu_us"], r["errors"]), flush=True)
                 rss[kind] = srv.worker_rss_kb()
             finally:
                 srv.stop()
@@ -270,6 +381,25 @@ def main():
             return None
         return ra["rps"] / rb["rps"] if rb["rps"] else float("inf")
 
+    for peer in ("nginx tls", "granian tls"):
+        for sc in ("hello", "handshake"):
+            r = ratio("cunicorn sync tls", peer, sc)
+            a, b = results.get(("cunicorn sync tls", sc)), results.get((peer, sc))
+            if r is not None:
+                cpu = ""
+                if a and b and a.get("cpu_us") and b.get("cpu_us"):
+                    cpu = "  by CPU per request %.2fx" % (b["cpu_us"] / a["cpu_us"])
+                print("  %-17s / %-17s %-9s %8.2fx%s  (target >= 0.8x nginx)" % (
+                    "cunicorn sync tls", peer, sc, r, cpu))
+    base = results.get(("cunicorn sync tls", "hello"))
+    for sc, what in (("idle", "idle handshakes"), ("trickle", "slow handshakes")):
+        r = results.get(("cunicorn sync tls", sc))
+        if base and r and base["rps"]:
+            cpu = ""
+            if base.get("cpu_us") and r.get("cpu_us"):
+                cpu = ", CPU per request %.1f %%" % (100.0 * r["cpu_us"] / base["cpu_us"])
+            print("  cunicorn sync tls %s vs hello: %6.1f %% req/s%s  (target within 10 %%)"
+                  % (what, 100.0 * r["rps"] / base["rps"], cpu))
     for cu in ("cunicorn sync", "cunicorn gthread"):
         for peer, target in (("nginx static", 0.8), ("gunicorn gthread", 20.0), ("gunicorn sync", None)):
             r = ratio(cu, peer)

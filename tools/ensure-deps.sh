@@ -25,12 +25,16 @@ if have pkg-config && ! pkg-config --exists libnghttp2 2>/dev/null; then
 elif ! have pkg-config; then
   pkgs="$pkgs libnghttp2-dev"
 fi
+# OpenSSL headers for TLS listeners (pkg-config finds them)
+if ! pkg-config --exists openssl 2>/dev/null; then
+  missing="$missing libssl-dev"; pkgs="$pkgs libssl-dev"
+fi
 if [ "$what" = test ]; then
   # nghttp2-client: h2load (bench) and nghttp; go: builds h2spec (below)
   have h2load || pkgs="$pkgs nghttp2-client"
   # clang: libFuzzer targets (make fuzz); slowhttptest: the slow-client suite
-  for c in clang clang-format curl nginx haproxy slowhttptest; do
-    have "$c" || { missing="$missing $c"; case $c in nginx) pkgs="$pkgs nginx-light";; *) pkgs="$pkgs $c";; esac; }
+  for c in clang clang-format curl nginx haproxy slowhttptest openssl testssl; do
+    have "$c" || { missing="$missing $c"; case $c in nginx) pkgs="$pkgs nginx-light";; testssl) pkgs="$pkgs testssl.sh";; *) pkgs="$pkgs $c";; esac; }
   done
   # gcc's ASan/UBSan runtimes come with gcc; llvm-symbolizer makes reports readable.
   have llvm-symbolizer || pkgs="$pkgs llvm"

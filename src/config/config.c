@@ -374,6 +374,8 @@ void cu_config_defaults(cu_config_t *cfg)
     cfg->statsd_prefix = cu_xstrdup("");
     cfg->dogstatsd_tags = cu_xstrdup("");
     cfg->reload_engine = cu_xstrdup("auto");
+    cfg->ssl_version = cu_xstrdup("2");
+    cfg->suppress_ragged_eofs = 1;
 }
 
 void cu_config_free(cu_config_t *cfg)
@@ -407,6 +409,11 @@ void cu_config_free(cu_config_t *cfg)
     cu_free(cfg->access_log_format);
     cu_free(cfg->errorlog);
     cu_free(cfg->loglevel);
+    cu_free(cfg->keyfile);
+    cu_free(cfg->certfile);
+    cu_free(cfg->ssl_version);
+    cu_free(cfg->ca_certs);
+    cu_free(cfg->ciphers);
     cu_free(cfg->app_uri);
     cu_free(cfg->config);
     cu_free(cfg->wsgi_app);
@@ -845,6 +852,20 @@ int cu__config_finish(cu_config_t *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "Invalid value for worker_tmp_dir: %s is not a writable directory",
                  cfg->worker_tmp_dir);
         return 1;
+    }
+    /* gunicorn lets the ssl module reject other values when a context is built (per
+     * connection in its sync worker); refusing them at startup is kinder. */
+    if (cfg->cert_reqs > 2) {
+        snprintf(err, errlen, "Invalid value for cert_reqs: %d (0 none, 1 optional, 2 required)",
+                 cfg->cert_reqs);
+        return 1;
+    }
+    /* gunicorn's validate_ssl_version: the setting is ignored, a changed one only warned */
+    if (cfg->ssl_version && strcmp(cfg->ssl_version, "2") != 0 && !cfg->ssl_version_warned) {
+        fputs("Warning: option `ssl_version` is deprecated and it is ignored. Use ssl_context "
+              "instead.\n",
+              stderr);
+        cfg->ssl_version_warned = 1;
     }
     /* gunicorn: --paste names the application (and wins over APP_MODULE) */
     if (cfg->paste && *cfg->paste) {

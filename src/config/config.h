@@ -130,6 +130,17 @@ typedef struct cu_config_s {
     char *paste;                        /* PATH[#SECTION]: load the app with PasteDeploy */
     cu_strlist_t raw_paste_global_conf; /* KEY=VALUE */
 
+    /* SSL (net/tls.c): TLS is on when certfile or keyfile is set */
+    char *keyfile;
+    char *certfile;
+    char *ssl_version; /* deprecated, validated and ignored as in gunicorn; "2" by default */
+    int cert_reqs;     /* 0 none, 1 optional, 2 required */
+    char *ca_certs;
+    int suppress_ragged_eofs; /* true */
+    int do_handshake_on_connect;
+    char *ciphers; /* NULL = Python's default cipher list */
+    int ssl_version_warned;
+
     /* app */
     char *app_uri; /* APP_MODULE positional */
     int print_config;

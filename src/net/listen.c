@@ -436,6 +436,7 @@ void cu_listener_describe(const cu_listener_t *l, char *out, size_t outlen)
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
     char host[INET6_ADDRSTRLEN];
+    const char *scheme = l->tf && l->tf->scheme ? l->tf->scheme : "http"; /* https: TLS */
     memset(&ss, 0, sizeof(ss));
     if (getsockname(l->fd, (struct sockaddr *)&ss, &sl) < 0) {
         snprintf(out, outlen, "%s", l->bind ? l->bind : "?");
@@ -445,13 +446,13 @@ void cu_listener_describe(const cu_listener_t *l, char *out, size_t outlen)
     case AF_INET: {
         struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
         inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
-        snprintf(out, outlen, "http://%s:%u", host, ntohs(sin->sin_port));
+        snprintf(out, outlen, "%s://%s:%u", scheme, host, ntohs(sin->sin_port));
         break;
     }
     case AF_INET6: {
         struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
         inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
-        snprintf(out, outlen, "http://[%s]:%u", host, ntohs(sin6->sin6_port));
+        snprintf(out, outlen, "%s://[%s]:%u", scheme, host, ntohs(sin6->sin6_port));
         break;
     }
     case AF_UNIX: {

@@ -10,6 +10,7 @@
 #include "log/statsd.h"
 #include "log/access.h"
 #include "net/listen.h"
+#include "net/tls.h"
 #include "proc/heartbeat.h"
 #include "proc/pidfile.h"
 #include "proc/proctitle.h"
@@ -17,6 +18,7 @@
 #include "proc/signals.h"
 #include "py/hooks.h"
 #include "py/py.h"
+#include "py/tls.h"
 #include "workers/settings.h"
 #include "workers/worker.h"
 
@@ -101,6 +103,9 @@ typedef struct cu_master_s {
     /* control-socket stats */
     time_t started;
     uint64_t spawned, killed, reloads;
+    /* TLS listeners (net/tls.c): the server context and the factory every listener uses */
+    cu_tls_t *tls;
+    cu_transport_factory_t tls_factory;
 } cu_master_t;
 
 static cu_hook_arbiter_t hook_arbiter(const cu_master_t *m)
@@ -559,6 +564,35 @@ static const char *proc_name_of(cu_master_t *m, const cu_config_t *cfg)
     return m->proc_name_buf;
 }
 
+/* TLS (certfile or keyfile set): build the server context for cfg, through the ssl_context
+ * hook when one is set, and make every listener use it. At startup a failure stops the
+ * server with the reason (naming the setting); on HUP the previous context stays. */
+static int tls_apply(cu_master_t *m, const cu_config_t *cfg, int starting)
+{
+    char err[1024];
+    cu_tls_t *tls = NULL;
+    if (cu_tls_enabled(cfg) && !(tls = cu_py_tls_new(cfg, err, sizeof(err)))) {
+        if (starting) {
+            cu_log_error("TLS: %s", err);
+            fprintf(stderr, "\nError: %s\n\n", err);
+            return CU_ERROR;
+        }
+        cu_log_error("Reload: TLS: %s; keeping the previous TLS context", err);
+        tls = m->tls;
+    }
+    if (tls && tls != m->tls) {
+        if (m->tls)
+            cu_tls_inherit_tickets(tls, m->tls);
+        cu_tls_factory(tls, &m->tls_factory);
+    }
+    for (size_t i = 0; i < m->nls; i++)
+        m->ls[i].tf = tls ? &m->tls_factory : NULL;
+    if (m->tls != tls)
+        cu_tls_free(m->tls); /* workers forked with it keep their own copy */
+    m->tls = tls;
+    return CU_OK;
+}
+
 /* gunicorn's Arbiter.reload: read the configuration again (argv, GUNICORN_CMD_ARGS and the
  * config file), replace the listeners if the addresses changed, start a full set of new
  * workers, then gracefully stop every old one. A configuration that fails to load leaves
@@ -622,6 +656,7 @@ static void reload(cu_master_t *m)
     m->owned_cfg = nc;
     m->proc_name = proc_name_of(m, nc);
     (void)cu_py_reconfigure(nc); /* chdir, sys.path, raw_env, server.cfg: as gunicorn */
+    (void)tls_apply(m, nc, 0);   /* renewed certificates, changed SSL settings */
 
     cu_hook_arbiter_t a = hook_arbiter(m);
     cu_py_hook_on_reload(&a);
@@ -1277,6 +1312,8 @@ int cu_master_run(cu_config_t *cfg)
     }
     if (open_listeners(&m) != CU_OK)
         goto fail_listen;
+    if (tls_apply(&m, cfg, 1) != CU_OK)
+        goto fail_heartbeat;
     if (m.set_uid || m.set_gid) {
         /* gunicorn hands unix sockets to the workers' user. */
         for (size_t i = 0; i < m.nls; i++)
@@ -1356,6 +1393,7 @@ fail_heartbeat:
     cu_listeners_close(m.ls, m.nls, !m.reexec_pid && !m.master_pid && !m.systemd);
 fail_listen:
 fail_signals:
+    cu_tls_free(m.tls);
     if (m.pidfile)
         cu_pidfile_unlink(m.pidfile, m.pid);
     cu_free(m.pidfile);

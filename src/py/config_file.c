@@ -132,6 +132,8 @@ static const char loader_src[] =
     "            raise TypeError('Invalid type for casting: %s' % v)\n"
     "        return ('set', v)\n"
     "    if vtype == STR:\n"
+    "        if name == 'ssl_version' and not isinstance(v, str):\n"
+    "            return ('set', str(v))  # validate_ssl_version takes any value\n"
     "        v = _string(v)\n"
     "        return ('none',) if v is None else ('set', v)\n"
     "    if vtype == LIST:\n"
@@ -266,9 +268,6 @@ static int apply(cu_config_t *cfg, const char *name, PyObject *value, PyObject *
         if (cu__hook_set(name, PyTuple_GET_ITEM(what, 1), arity) != CU_OK || shown == NULL)
             return invalid_value_exc(name, value);
         cu_config_set_shown(cfg, name, shown);
-        if (strcmp(name, "ssl_context") == 0)
-            cu_log_warn("ssl_context is set, but cunicorn has no TLS listeners yet: it will "
-                        "not be called");
     }
     if (rc != CU_OK)
         return invalid_value(name, value, err);

@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "net/listen.h"
 #include "py/pylog.h"
+#include "py/tls.h"
 
 #include <sys/socket.h>
 
@@ -668,6 +669,8 @@ PyObject *cu__environ_build(cu_conn_t *c, PyObject *input, int *status, char *ms
         put(env, E.k_query, latin1(r->query.p, r->query.len)) < 0 ||
         put(env, E.k_raw_uri, latin1(r->target.p, r->target.len)) < 0 ||
         PyDict_SetItem(env, E.k_input, input) < 0)
+        goto fail;
+    if (cu_tls_ssl(&c->t) && cu__tls_environ(env, c) < 0) /* py/tls.c */
         goto fail;
 
     Py_XDECREF(st.host);

@@ -442,6 +442,18 @@ int cu__hook_set(const char *name, PyObject *fn, int arity)
     return CU_ERROR;
 }
 
+int cu__hook_ssl_context(PyObject **fn, PyObject **conf)
+{
+    *fn = hook_fn[H_SSL_CONTEXT];
+    *conf = NULL;
+    if (*fn == NULL)
+        return CU_OK;
+    if (ensure_objects() != CU_OK)
+        return CU_ERROR;
+    *conf = cfg_obj;
+    return CU_OK;
+}
+
 /* ---- master ---- */
 
 int cu_py_hook_on_starting(const cu_hook_arbiter_t *a)

@@ -131,6 +131,10 @@ void cu__hook_post_request(cu_conn_t *c, PyObject *req, PyObject *env, int pre_f
 /* A module object `name` running `src` (new ref; NULL with an exception set). */
 PyObject *cu__py_module_from_source(const char *name, const char *src);
 
+/* The ssl_context hook (borrowed; NULL when not set) and, when it is set, the Config
+ * object hooks receive (borrowed). GIL held. CU_OK, or CU_ERROR with the error logged. */
+int cu__hook_ssl_context(PyObject **fn, PyObject **conf);
+
 /* The post_worker_init call, for cu_py_worker_init (GIL held): CU_ERROR if it raised
  * (logged). */
 int cu__hook_post_worker_init(void);

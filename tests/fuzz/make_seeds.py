@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Write libFuzzer seed corpora from the conformance vectors (and, for the whole-connection
 target, the smuggling and limits cases of tests/integration):
-tests/fuzz/corpus/{fuzz_h1,fuzz_chunked,fuzz_proxy,fuzz_conn}/. The first byte of each seed
+tests/fuzz/corpus/{fuzz_h1,fuzz_chunked,fuzz_proxy,fuzz_conn,fuzz_tls}/. The first byte of each seed
 is the target's option byte (see each fuzz_*.c)."""
 import base64
 import glob
@@ -88,3 +88,33 @@ if os.path.exists(smug):
     spec.loader.exec_module(mod)
     for case in mod.CASES:
         put_conn(0x02 if case.fold else 0, case.raw)
+
+
+# fuzz_tls: real ClientHellos (TLS 1.3 and 1.2-only clients, with and without ALPN), first
+# byte the client-certificate mode (0, 1, 2). Hellos carry random bytes: each run adds new
+# seed files beside the old ones.
+def client_hello(max_version=None, alpn=None):
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    if max_version:
+        ctx.maximum_version = max_version
+    if alpn:
+        ctx.set_alpn_protocols(alpn)
+    out = ssl.MemoryBIO()
+    tls = ctx.wrap_bio(ssl.MemoryBIO(), out, server_hostname="localhost")
+    try:
+        tls.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return out.read()
+
+
+try:
+    import ssl
+    for mode in range(3):
+        put("fuzz_tls", bytes([mode]) + client_hello())
+        put("fuzz_tls", bytes([mode]) + client_hello(ssl.TLSVersion.TLSv1_2))
+    put("fuzz_tls", b"\x00" + client_hello(alpn=["h2", "http/1.1"]))
+except ImportError:
+    pass

@@ -80,10 +80,11 @@ def test_unknown_names_are_ignored(tmp_path):
 def test_not_yet_settings_are_named(tmp_path):
     (tmp_path / "cfapp.py").write_text(APP)
     (tmp_path / "gunicorn.conf.py").write_text(
-        "ciphers = 'ALL'\ncertfile = 'x.pem'\ntmp_upload_dir = '/tmp'\n")
+        "asgi_loop = 'asyncio'\nwebsocket_max_message_size = 10\n"
+        "tmp_upload_dir = '/tmp'\n")
     c = run([srv.BIN, "cfapp:app"], tmp_path)
     assert c.returncode == 1
-    for name in ("ciphers", "certfile", "tmp_upload_dir"):
+    for name in ("asgi_loop", "websocket_max_message_size", "tmp_upload_dir"):
         assert ("cunicorn: setting '%s' (from gunicorn.conf.py) is not supported yet" % name
                 in c.stderr)
 
@@ -96,10 +97,10 @@ def test_not_yet_settings_at_their_default_are_fine(tmp_path):
 
 def test_not_yet_path_given_with_c(tmp_path):
     (tmp_path / "cfapp.py").write_text(APP)
-    (tmp_path / "my.conf.py").write_text("ciphers = 'ALL'\n")
+    (tmp_path / "my.conf.py").write_text("asgi_loop = 'asyncio'\n")
     c = run([srv.BIN, "-c", "my.conf.py", "cfapp:app"], tmp_path)
     assert c.returncode == 1
-    assert "cunicorn: setting 'ciphers' (from my.conf.py) is not supported yet" in c.stderr
+    assert "cunicorn: setting 'asgi_loop' (from my.conf.py) is not supported yet" in c.stderr
 
 
 def test_runtime_values_from_file(make_server, tmp_path):

@@ -255,7 +255,7 @@ static void test_gunicorn_cmd_args(void)
     setenv("GUNICORN_CMD_ARGS", "--bogus", 1);
     CHECK(parse(&c, "app:app", NULL) == 2 && has(errtext, "unrecognized arguments: --bogus"));
     cu_config_free(&c);
-    setenv("GUNICORN_CMD_ARGS", "--certfile x", 1);
+    setenv("GUNICORN_CMD_ARGS", "--asgi-loop asyncio", 1);
     CHECK(parse(&c, "app:app", NULL) == 2 && has(errtext, "GUNICORN_CMD_ARGS"));
     cu_config_free(&c);
     setenv("GUNICORN_CMD_ARGS", "'open", 1);
@@ -347,16 +347,45 @@ static void test_http2_settings(void)
     cu_config_free(&c);
 }
 
+/* gunicorn's SSL settings: names, flags, defaults, validators */
+static void test_ssl_settings(void)
+{
+    cu_config_t c;
+    clean_env();
+    CHECK(parse(&c, "app:app", NULL) == CU_OK);
+    CHECK(!c.certfile && !c.keyfile && !c.ca_certs && !c.ciphers && c.cert_reqs == 0);
+    CHECK(c.suppress_ragged_eofs == 1 && c.do_handshake_on_connect == 0);
+    CHECK(strcmp(c.ssl_version, "2") == 0);
+    cu_config_free(&c);
+    CHECK(parse(&c, "--certfile", " c.pem ", "--keyfile", "k.pem", "--ca-certs", "ca.pem",
+                "--cert-reqs", "2", "--ciphers", "ECDHE+AESGCM", "--suppress-ragged-eofs",
+                "--do-handshake-on-connect", "app:app", NULL) == CU_OK);
+    CHECK(strcmp(c.certfile, "c.pem") == 0 && strcmp(c.keyfile, "k.pem") == 0);
+    CHECK(strcmp(c.ca_certs, "ca.pem") == 0 && strcmp(c.ciphers, "ECDHE+AESGCM") == 0);
+    CHECK(c.cert_reqs == 2 && c.suppress_ragged_eofs && c.do_handshake_on_connect);
+    cu_config_free(&c);
+    CHECK(parse(&c, "--cert-reqs", "0x1", "app:app", NULL) == CU_OK && c.cert_reqs == 1);
+    cu_config_free(&c);
+    CHECK(parse(&c, "--cert-reqs", "3", "app:app", NULL) == 1 && has(errtext, "cert_reqs"));
+    cu_config_free(&c);
+    CHECK(parse(&c, "--cert-reqs", "-1", "app:app", NULL) == 1);
+    cu_config_free(&c);
+    /* deprecated and ignored, but still taken (with gunicorn's warning) */
+    CHECK(parse(&c, "--ssl-version", "TLSv1_2", "app:app", NULL) == CU_OK);
+    CHECK(strcmp(c.ssl_version, "TLSv1_2") == 0);
+    cu_config_free(&c);
+}
+
 static void test_not_yet(void)
 {
     cu_config_t c;
     clean_env();
-    CHECK(parse(&c, "--certfile", "x.pem", "app:app", NULL) == 2);
-    CHECK(has(errtext,
-              "cunicorn: error: --certfile (certfile) is a gunicorn setting cunicorn does not "
-              "support yet"));
+    CHECK(parse(&c, "--asgi-loop", "asyncio", "app:app", NULL) == 2);
+    CHECK(has(errtext, "cunicorn: error: --asgi-loop (asgi_loop) is a gunicorn setting "
+                       "cunicorn does not support yet"));
     cu_config_free(&c);
-    CHECK(parse(&c, "--ciphers", "ALL", "app:app", NULL) == 2 && has(errtext, "(ciphers)"));
+    CHECK(parse(&c, "--websocket-max-message-size", "100", "app:app", NULL) == 2 &&
+          has(errtext, "(websocket_max_message_size)"));
     cu_config_free(&c);
     CHECK(parse(&c, "--no-sendfile", "app:app", NULL) == 2 && has(errtext, "(sendfile)"));
     cu_config_free(&c);
@@ -422,7 +451,7 @@ static void test_set_api(void)
     CHECK(cu_config_set(&c, "preload_app", "maybe", err, sizeof(err)) == 1);
     const char *binds[] = {"a:1", "b:2"};
     CHECK(cu_config_set_list(&c, "bind", binds, 2, err, sizeof(err)) == CU_OK && c.bind.n == 2);
-    CHECK(cu_config_set(&c, "certfile", "x", err, sizeof(err)) == 2);
+    CHECK(cu_config_set(&c, "asgi_loop", "asyncio", err, sizeof(err)) == 2);
     CHECK(cu_config_set(&c, "nope", "x", err, sizeof(err)) == 1);
     cu_config_free(&c);
 }
@@ -493,6 +522,7 @@ int main(void)
     test_errors();
     test_not_yet();
     test_http2_settings();
+    test_ssl_settings();
     test_help_version_print();
     test_set_api();
     test_cidr();
