@@ -4,6 +4,7 @@
 #include "core/log.h"
 #include "http/proto.h"
 #include "net/proxy.h"
+#include "net/tls.h"
 #include "workers/h2.h"
 
 #include <arpa/inet.h>
@@ -629,6 +630,15 @@ static void conn_handshake(cu_engine_t *e, cu_conn_t *c)
     }
     if (rc != CU_OK) {
         conn_close(e, c);
+        return;
+    }
+    if (e->es.h2_tls && e->es.proxy_protocol == CU_PROXY_OFF && cu_tls_alpn_h2(&c->t)) {
+        /* ALPN chose HTTP/2: workers/h2.c takes the connection. */
+        c->state = ST_H2;
+        if (cu_h2_open(e, c) != CU_OK) {
+            c->state = ST_HEAD;
+            conn_close(e, c);
+        }
         return;
     }
     c->state = e->es.proxy_protocol != CU_PROXY_OFF ? ST_PROXY : ST_HEAD;

@@ -623,7 +623,9 @@ static void sess_io(h2_sess_t *h)
     if (before && cu_conn_flush_nb(c) == CU_ERROR)
         h->dead = 1;
     h->sent += before - cu_buf_unread(&c->out);
-    for (int i = 0; i < 16 && !h->dead && cu_buf_unread(&c->out) < 4 * H2_OUT_HIGH; i++) {
+    /* Until the transport has nothing more (TLS may hold decrypted bytes no event will
+     * announce), unless the peer is not reading what we send. */
+    while (!h->dead && cu_buf_unread(&c->out) < 4 * H2_OUT_HIGH) {
         if (sess_read_once(h) != CU_OK)
             break;
         sess_send(h);
@@ -887,7 +889,9 @@ static int pump(h2_sess_t *h, h2_stream_t *s, int events, int64_t deadline)
         if (left <= 0)
             return CU_AGAIN;
         struct pollfd pfd = {c->t.fd, POLLIN | (cu_buf_unread(&c->out) ? POLLOUT : 0), 0};
-        int pr = poll(&pfd, 1, left > 1000 ? 1000 : (int)left);
+        int pr = cu_transport_pending(&c->t) ? 1 : poll(&pfd, 1, left > 1000 ? 1000 : (int)left);
+        if (cu_transport_pending(&c->t))
+            pfd.revents = POLLIN;
         if (h->e->report.stamp)
             h->e->report.stamp(h->e->report.arg);
         if (pr < 0 && errno != EINTR)

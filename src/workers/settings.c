@@ -62,6 +62,7 @@ void cu_settings_resolve(const cu_config_t *cfg, unsigned pid, cu_conn_settings_
                                           cfg->http2_cleartext == CU_H2C_BOTH)
                         ? (int)cfg->http2_cleartext
                         : 0;
+    es->h2_tls = cu_config_h2(cfg);
     es->h2_max_streams = (uint32_t)cfg->http2_max_concurrent_streams;
     es->h2_window = (uint32_t)cfg->http2_initial_window_size;
     es->h2_max_frame = (uint32_t)cfg->http2_max_frame_size;

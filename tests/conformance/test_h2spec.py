@@ -28,6 +28,15 @@ pytestmark = pytest.mark.skipif(H2SPEC is None, reason="h2spec is not installed 
                                 "(tools/ensure-deps.sh test installs it)")
 
 
+def make_cert(d):
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", "k.pem", "-out", "c.pem",
+                    "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                   cwd=d, check=True, capture_output=True)
+    return os.path.join(d, "c.pem"), os.path.join(d, "k.pem")
+
+
 def run_h2spec(port, extra=()):
     timeout = 6 if srv.SANITIZED else 3
     p = subprocess.run([H2SPEC, "-h", "127.0.0.1", "-p", str(port), "-o", str(timeout)]
@@ -47,3 +56,16 @@ def test_h2spec_h2c_prior_knowledge_every_case_passes(worker):
         assert total >= 145 and failed == 0 and skipped == 0 and passed == total, \
             out[out.find("Failures:"):][:6000]
         assert s.proc.poll() is None  # the server survived every case
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
+@pytest.mark.parametrize("worker", ["sync", "gthread"])
+def test_h2spec_tls_alpn_every_case_passes(worker, tmp_path):
+    cert, key = make_cert(str(tmp_path))
+    args = ["--http-protocols", "h2,h1", "--certfile", cert, "--keyfile", key,
+            "--worker-class", worker, "--threads", "4"]
+    with srv.Server("h2app:app", args) as s:
+        (total, passed, skipped, failed), out = run_h2spec(s.port, ["-t", "-k"])
+        assert total >= 145 and failed == 0 and skipped == 0 and passed == total, \
+            out[out.find("Failures:"):][:6000]
+        assert s.proc.poll() is None

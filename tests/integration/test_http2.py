@@ -167,3 +167,53 @@ def test_unix_socket_peers_may_use_h2c(make_server, tmp_path):
     r = subprocess.run(["curl", "-sS", "--http2-prior-knowledge", "--unix-socket", path,
                         "http://localhost/u"], capture_output=True, timeout=20)
     assert r.stdout == b"hello /u", r
+
+
+# ---- HTTP/2 over TLS, chosen by ALPN
+
+@pytest.fixture(scope="module")
+def cert(tmp_path_factory):
+    d = str(tmp_path_factory.mktemp("h2certs"))
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", "k.pem", "-out", "c.pem",
+                    "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                   cwd=d, check=True, capture_output=True)
+    return os.path.join(d, "c.pem"), os.path.join(d, "k.pem")
+
+
+@needs_curl
+@pytest.mark.parametrize("worker", ["sync", "gthread"])
+def test_tls_alpn_h2_with_curl_and_httpx(make_server, cert, worker):
+    s = make_server("h2app:app", ["--http-protocols", "h2,h1", "--certfile", cert[0],
+                                  "--keyfile", cert[1], "--worker-class", worker,
+                                  "--threads", "4", "--access-logfile", "-"])
+    url = "https://127.0.0.1:%d" % s.port
+    r = subprocess.run(["curl", "-sSk", "--http2", "-i", url + "/env"], capture_output=True,
+                       timeout=30)
+    out = r.stdout.decode()
+    assert out.startswith("HTTP/2 200"), r
+    assert "SERVER_PROTOCOL=HTTP/2.0" in out and "wsgi.url_scheme=https" in out
+    data = os.urandom(200000)
+    r = subprocess.run(["curl", "-sSk", "--http2", "--data-binary", "@-", url + "/echo"],
+                       input=data, capture_output=True, timeout=30)
+    assert r.stdout == data
+    # a client that offers only HTTP/1.1 gets it
+    r = subprocess.run(["curl", "-sSk", "--http1.1", "-i", url + "/x"], capture_output=True,
+                       timeout=30)
+    assert r.stdout.startswith(b"HTTP/1.1 200") and r.stdout.endswith(b"hello /x")
+    httpx = pytest.importorskip("httpx")
+    with httpx.Client(http2=True, verify=False, timeout=20) as c:
+        for i in range(5):
+            resp = c.get(url + "/stream?3")
+            assert resp.http_version == "HTTP/2"
+            assert resp.content == b"chunk 0\nchunk 1\nchunk 2\n"
+    srv.wait_until(lambda: '"GET /env HTTP/2.0" 200' in s.stdout(), 5)
+
+
+@needs_curl
+def test_tls_h1_only_never_speaks_h2(make_server, cert):
+    s = make_server("h2app:app", ["--certfile", cert[0], "--keyfile", cert[1]])
+    r = subprocess.run(["curl", "-sSk", "--http2", "-i", "https://127.0.0.1:%d/x" % s.port],
+                       capture_output=True, timeout=30)
+    assert r.stdout.startswith(b"HTTP/1.1 200"), r
