@@ -721,16 +721,8 @@ int cu__setting_apply(cu_config_t *cfg, const cu__setting_t *s, const char *valu
             }
         }
         cu_free(v);
-        if (rc != CU_OK) {
+        if (rc != CU_OK)
             snprintf(err, errlen, "http2_cleartext: Invalid http2_cleartext: %s", value);
-        } else if (cfg->http2_cleartext == CU_H2C_UPGRADE || cfg->http2_cleartext == CU_H2C_BOTH) {
-            snprintf(err, errlen,
-                     "http2_cleartext = %s: the Upgrade: h2c mechanism is not supported yet "
-                     "(prior-knowledge is)",
-                     h2c[cfg->http2_cleartext]);
-            cfg->http2_cleartext = CU_H2C_OFF;
-            rc = 2;
-        }
         return rc;
     }
     case CU__K_HOOK:

@@ -345,8 +345,12 @@ static void after_request(cu_engine_t *e, cu_conn_t *c, int rc)
     c->state = ST_HEAD;
 }
 
+static int h2c_upgrade(cu_engine_t *e, cu_conn_t *c);
+
 static void dispatch(cu_engine_t *e, cu_conn_t *c)
 {
+    if (e->es.h2c_upgrade && h2c_upgrade(e, c))
+        return; /* the connection speaks HTTP/2 now; this request is its stream 1 */
     cu_conn_begin_request(c);
     /* Stopping: this is the last response unless more requests are already buffered
      * behind it (bytes past this body; a chunked body may hide them: keep it open). */
@@ -501,6 +505,77 @@ static int h2c_start(cu_engine_t *e, cu_conn_t *c)
     }
     c->state = ST_H2;
     if (cu_h2_open(e, c) != CU_OK) {
+        c->state = ST_HEAD;
+        conn_close(e, c);
+    }
+    return 1;
+}
+
+static int name_is(const cu_header_t *h, const char *lower)
+{
+    size_t n = strlen(lower);
+    return h->name.len == n && strncasecmp(h->name.p, lower, n) == 0;
+}
+
+/* Does the comma list v name `tok` (case-insensitive)? */
+static int has_token(cu_str_t v, const char *tok)
+{
+    size_t tl = strlen(tok), i = 0;
+    while (i < v.len) {
+        while (i < v.len && (v.p[i] == ' ' || v.p[i] == '\t' || v.p[i] == ','))
+            i++;
+        size_t j = i;
+        while (j < v.len && v.p[j] != ',')
+            j++;
+        size_t k = j;
+        while (k > i && (v.p[k - 1] == ' ' || v.p[k - 1] == '\t'))
+            k--;
+        if (k - i == tl && strncasecmp(v.p + i, tok, tl) == 0)
+            return 1;
+        i = j;
+    }
+    return 0;
+}
+
+/* Upgrade: h2c (http2_cleartext upgrade or both), as gunicorn 27 decides it: a trusted peer
+ * on a plain listener, HTTP/1.1, "Upgrade: h2c", exactly one HTTP2-Settings whose settings
+ * are usable, both named in Connection, a body of at most 64 KiB (already read). Anything
+ * else is served as HTTP/1. Returns 1 when the 101 is queued and workers/h2.c took over. */
+static int h2c_upgrade(cu_engine_t *e, cu_conn_t *c)
+{
+    const cu_req_t *r = &c->request;
+    if (c->listener->tf || !(c->peer.trusted_forwarder || c->peer.is_unix))
+        return 0;
+    if (r->version_major != 1 || r->version_minor < 1 || r->chunked)
+        return 0;
+    const cu_header_t *up = NULL, *conn = NULL, *set = NULL;
+    int nset = 0;
+    for (size_t i = 0; i < r->nheaders; i++) {
+        const cu_header_t *h = &r->headers[i];
+        if (name_is(h, "upgrade"))
+            up = h;
+        else if (name_is(h, "connection"))
+            conn = h;
+        else if (name_is(h, "http2-settings"))
+            set = h, nset++;
+    }
+    if (!up || up->value.len != 3 || strncasecmp(up->value.p, "h2c", 3) != 0 || nset != 1 ||
+        !conn || !has_token(conn->value, "upgrade") || !has_token(conn->value, "http2-settings"))
+        return 0;
+    int64_t blen = r->content_length > 0 ? r->content_length : 0;
+    if (blen > 65536 || cu_buf_unread(&c->in) < c->head_len + (size_t)blen)
+        return 0;
+    uint8_t settings[256];
+    ssize_t sl = cu_h2_upgrade_settings(set->value.p, set->value.len, settings, sizeof(settings));
+    if (sl < 0)
+        return 0;
+    static const char sw[] = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+                             "Upgrade: h2c\r\n\r\n";
+    if (cu_buf_append(&c->out, sw, sizeof(sw) - 1) != CU_OK)
+        return 0;
+    c->state = ST_H2;
+    cu_timer_stop(e->loop, &c->timer);
+    if (cu_h2_open_upgrade(e, c, settings, (size_t)sl, c->head_len + (size_t)blen) != CU_OK) {
         c->state = ST_HEAD;
         conn_close(e, c);
     }

@@ -51,6 +51,7 @@ typedef struct h2_stream_s {
     unsigned closed : 1;      /* nghttp2 closed the stream */
     unsigned bad : 1;         /* refused while headers arrived (answered with RST_STREAM) */
     unsigned queued : 1;      /* in the ready queue */
+    unsigned upgraded : 1;    /* stream 1 of an Upgrade: h2c (its body came over HTTP/1.1) */
     struct h2_stream_s *next; /* ready queue */
     struct h2_stream_s *anext, *aprev; /* all streams of the session */
 } h2_stream_t;
@@ -716,7 +717,8 @@ void cu_h2_release(cu_engine_t *e, cu_conn_t *c)
         sess_free(h);
 }
 
-int cu_h2_open(cu_engine_t *e, cu_conn_t *c)
+/* A session for c, SETTINGS queued; NULL when out of resources. */
+static h2_sess_t *sess_open(cu_engine_t *e, cu_conn_t *c)
 {
     h2_sess_t *h = sess_pool;
     if (h) {
@@ -733,7 +735,7 @@ int cu_h2_open(cu_engine_t *e, cu_conn_t *c)
     if (h->efd < 0) {
         h->next_free = sess_pool;
         sess_pool = h;
-        return CU_ERROR;
+        return NULL;
     }
     extern int cu_h2_stream_block(cu_conn_t * sc, int events);
     h->settings.block = cu_h2_stream_block;
@@ -766,7 +768,7 @@ int cu_h2_open(cu_engine_t *e, cu_conn_t *c)
         close(h->efd);
         h->next_free = sess_pool;
         sess_pool = h;
-        return CU_ERROR;
+        return NULL;
     }
     nghttp2_settings_entry iv[4];
     size_t niv = 0;
@@ -782,13 +784,128 @@ int cu_h2_open(cu_engine_t *e, cu_conn_t *c)
     nghttp2_session_set_local_window_size(h->ng, NGHTTP2_FLAG_NONE, 0, cw);
     c->pdata = h;
     cu_timer_stop(e->loop, &c->timer);
-    /* What the engine read already (the preface and maybe more frames). */
+    return h;
+}
+
+/* Feed what the engine read already (the preface and maybe more frames), then send. */
+static void sess_start(h2_sess_t *h)
+{
+    cu_conn_t *c = h->c;
     size_t n = cu_buf_unread(&c->in);
     const char *p = cu_buf_head(&c->in);
     c->in.pos = c->in.len = 0;
     if (n)
         sess_recv(h, p, n);
     sess_send(h);
+}
+
+int cu_h2_open(cu_engine_t *e, cu_conn_t *c)
+{
+    h2_sess_t *h = sess_open(e, c);
+    if (!h)
+        return CU_ERROR;
+    sess_start(h);
+    return CU_OK;
+}
+
+/* base64url without padding (RFC 7540 section 3.2.1) into out; bytes or -1. */
+static ssize_t b64url_decode(const char *in, size_t n, uint8_t *out, size_t cap)
+{
+    uint32_t acc = 0;
+    int bits = 0;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = in[i];
+        int v = ch >= 'A' && ch <= 'Z'   ? ch - 'A'
+                : ch >= 'a' && ch <= 'z' ? ch - 'a' + 26
+                : ch >= '0' && ch <= '9' ? ch - '0' + 52
+                : ch == '-'              ? 62
+                : ch == '_'              ? 63
+                : ch == '='              ? -2
+                                         : -1;
+        if (v == -2)
+            break;
+        if (v < 0)
+            return -1;
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (k == cap)
+                return -1;
+            out[k++] = (uint8_t)(acc >> bits);
+        }
+    }
+    return (ssize_t)k;
+}
+
+ssize_t cu_h2_upgrade_settings(const char *b64, size_t n, uint8_t *out, size_t cap)
+{
+    ssize_t k = b64url_decode(b64, n, out, cap);
+    if (k < 0 || k % 6)
+        return -1;
+    for (ssize_t i = 0; i < k; i += 6) {
+        uint32_t code = (uint32_t)out[i] << 8 | out[i + 1];
+        uint32_t v = (uint32_t)out[i + 2] << 24 | (uint32_t)out[i + 3] << 16 |
+                     (uint32_t)out[i + 4] << 8 | out[i + 5];
+        if ((code == 2 && v > 1) || (code == 4 && v > 0x7fffffffu) ||
+            (code == 5 && (v < 16384 || v > 16777215)))
+            return -1;
+    }
+    return k;
+}
+
+int cu_h2_open_upgrade(cu_engine_t *e, cu_conn_t *c, const uint8_t *settings, size_t slen,
+                       size_t used)
+{
+    h2_sess_t *h = sess_open(e, c);
+    if (!h)
+        return CU_ERROR;
+    const cu_req_t *r = &c->request;
+    int head = r->method.len == 4 && memcmp(r->method.p, "HEAD", 4) == 0;
+    if (nghttp2_session_upgrade2(h->ng, settings, slen, head, NULL) != 0) {
+        c->pdata = NULL;
+        sess_free(h);
+        return CU_ERROR;
+    }
+    /* Stream 1 is the HTTP/1.1 request that asked for the upgrade, its body complete. */
+    h2_stream_t *s = stream_new(h, 1);
+    nghttp2_session_set_stream_user_data(h->ng, 1, s);
+    size_t off = s->hstore.len;
+    (void)cu_buf_append(&s->hstore, r->method.p, r->method.len);
+    s->pseudo[0][0] = (uint32_t)off;
+    s->pseudo[0][1] = (uint32_t)r->method.len + 1;
+    off = s->hstore.len;
+    (void)cu_buf_append(&s->hstore, r->target.p, r->target.len);
+    s->pseudo[1][0] = (uint32_t)off;
+    s->pseudo[1][1] = (uint32_t)r->target.len + 1;
+    for (size_t i = 0; i < r->nheaders; i++) {
+        const cu_header_t *hd = &r->headers[i];
+        char name[256];
+        size_t nl = hd->name.len < sizeof(name) - 1 ? hd->name.len : sizeof(name) - 1;
+        memcpy(name, hd->name.p, nl);
+        name[nl] = '\0';
+        if (hd->folded) {
+            char *v = cu_xmalloc(hd->value.len + 1);
+            size_t vl = cu_header_value(hd, v);
+            stream_add_header(s, name, v, vl);
+            cu_free(v);
+        } else {
+            stream_add_header(s, name, hd->value.p, hd->value.len);
+        }
+    }
+    stream_add_header(s, "version", "2", 1);
+    int64_t blen = r->content_length > 0 ? r->content_length : 0;
+    if (blen)
+        (void)cu_buf_append(&s->inb, cu_buf_head(&c->in) + c->head_len, (size_t)blen);
+    s->upgraded = 1;
+    s->in_eof = 1;
+    stream_build_request(s);
+    s->sc.request.content_length = blen;
+    s->sc.request.body_to_eof = 0;
+    cu_buf_consume(&c->in, used);
+    ready_push(h, s);
+    sess_start(h);
     return CU_OK;
 }
 
@@ -806,7 +923,7 @@ static ssize_t stream_read(cu_transport_t *t, void *buf, size_t n)
             have = n;
         memcpy(buf, cu_buf_head(&s->inb), have);
         cu_buf_consume(&s->inb, have);
-        if (h->ng && !s->closed) {
+        if (h->ng && !s->closed && !s->upgraded) {
             nghttp2_session_consume(h->ng, s->id, have);
             sess_send(h);
         }

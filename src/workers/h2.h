@@ -30,6 +30,16 @@ int cu_h2_sniff(const char *p, size_t n);
  * or CU_ERROR (out of memory: the caller closes c). */
 int cu_h2_open(cu_engine_t *e, cu_conn_t *c);
 
+/* Upgrade: h2c (RFC 7540 section 3.2, as gunicorn does it). cu_h2_upgrade_settings
+ * decodes and checks an HTTP2-Settings header value (base64url) into out: its length, or
+ * -1 when the client's settings are unusable (then do not upgrade). cu_h2_open_upgrade
+ * takes over c after the engine queued the 101 in c->out: the request just parsed (c->request,
+ * its body complete in c->in after the head) becomes stream 1; `used` bytes of c->in (head
+ * and body) are consumed and the rest fed to the session. CU_OK or CU_ERROR. */
+ssize_t cu_h2_upgrade_settings(const char *b64, size_t n, uint8_t *out, size_t cap);
+int cu_h2_open_upgrade(cu_engine_t *e, cu_conn_t *c, const uint8_t *settings, size_t slen,
+                       size_t used);
+
 /* The connection's socket event / timer fired (under the engine lock). */
 void cu_h2_on_io(cu_engine_t *e, cu_conn_t *c);
 void cu_h2_on_timer(cu_engine_t *e, cu_conn_t *c);

@@ -217,3 +217,69 @@ def test_tls_h1_only_never_speaks_h2(make_server, cert):
     r = subprocess.run(["curl", "-sSk", "--http2", "-i", "https://127.0.0.1:%d/x" % s.port],
                        capture_output=True, timeout=30)
     assert r.stdout.startswith(b"HTTP/1.1 200"), r
+
+
+# ---- Upgrade: h2c (http2_cleartext upgrade / both)
+
+@needs_curl
+@pytest.mark.parametrize("mode", ["upgrade", "both"])
+def test_upgrade_h2c_with_curl(make_server, mode):
+    s = make_server("h2app:app", ["--http-protocols", "h2,h1", "--http2-cleartext", mode,
+                                  "--worker-class", "gthread", "--threads", "4",
+                                  "--access-logfile", "-"])
+    url = "http://127.0.0.1:%d" % s.port
+    r = subprocess.run(["curl", "-sS", "--http2", "-i", url + "/env?u=1"], capture_output=True,
+                       timeout=30)
+    out = r.stdout.decode()
+    assert out.startswith("HTTP/1.1 101 Switching Protocols\r\n"), out
+    assert "\r\nHTTP/2 200" in out and "SERVER_PROTOCOL=HTTP/2.0" in out and "QUERY_STRING=u=1" in out
+    # a request body travels with the upgrade request
+    data = os.urandom(30000)
+    r = subprocess.run(["curl", "-sS", "--http2", "--data-binary", "@-", url + "/echo"],
+                       input=data, capture_output=True, timeout=30)
+    assert r.stdout == data
+    # plain HTTP/1.1 from the same trusted peer is served (it is how an upgrade begins)
+    sock = s.connect()
+    sock.sendall(b"GET /plain HTTP/1.1\r\nHost: a\r\n\r\n")
+    resp = srv.HTTPReader(sock).read_response()
+    assert resp.status == 200 and resp.body == b"hello /plain"
+    sock.close()
+    r = curl(url + "/pk")  # --http2-prior-knowledge
+    if mode == "both":
+        assert r.stdout == b"hello /pk"
+    else:
+        assert r.stdout != b"hello /pk"  # prior knowledge is a separate mechanism
+    srv.wait_until(lambda: '"GET /env?u=1 HTTP/2.0" 200' in s.stdout(), 5)
+
+
+def test_upgrade_h2c_refused_cases_are_served_as_http1(make_server):
+    s = make_server("h2app:app", ["--http-protocols", "h2,h1", "--http2-cleartext", "upgrade"])
+    cases = [
+        # HTTP2-Settings not named in Connection
+        b"GET /a HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n"
+        b"HTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n",
+        # two HTTP2-Settings
+        b"GET /a HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+        b"HTTP2-Settings: AAMAAABk\r\nHTTP2-Settings: AAMAAABk\r\n\r\n",
+        # unusable settings (ENABLE_PUSH = 7)
+        b"GET /a HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+        b"HTTP2-Settings: AAIAAAAH\r\n\r\n",
+        # HTTP/1.0
+        b"GET /a HTTP/1.0\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+        b"HTTP2-Settings: AAMAAABk\r\n\r\n",
+    ]
+    for raw in cases:
+        sock = s.connect()
+        sock.sendall(raw)
+        resp = srv.HTTPReader(sock).read_response()
+        assert resp.status == 200 and resp.body == b"hello /a", raw
+        sock.close()
+    # untrusted peers are never upgraded
+    s2 = make_server("h2app:app", ["--http-protocols", "h2,h1", "--http2-cleartext", "upgrade",
+                                   "--forwarded-allow-ips", "10.1.1.1"])
+    sock = s2.connect()
+    sock.sendall(b"GET /a HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+                 b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABk\r\n\r\n")
+    resp = srv.HTTPReader(sock).read_response()
+    assert resp.status == 200 and resp.body == b"hello /a"
+    sock.close()

@@ -334,6 +334,12 @@ static void test_http2_settings(void)
     CHECK(parse(&c, "--http-protocols", "h1,H1", "app:app", NULL) == 1 &&
           has(errtext, "Duplicate protocols"));
     cu_config_free(&c);
+    CHECK(parse(&c, "--http2-cleartext", "both", "app:app", NULL) == CU_OK &&
+          c.http2_cleartext == CU_H2C_BOTH);
+    cu_config_free(&c);
+    CHECK(parse(&c, "--http2-cleartext", "upgrade", "app:app", NULL) == CU_OK &&
+          c.http2_cleartext == CU_H2C_UPGRADE);
+    cu_config_free(&c);
     CHECK(parse(&c, "--http2-cleartext", "sometimes", "app:app", NULL) == 1 &&
           has(errtext, "Invalid http2_cleartext: sometimes"));
     cu_config_free(&c);
@@ -388,9 +394,6 @@ static void test_not_yet(void)
           has(errtext, "(websocket_max_message_size)"));
     cu_config_free(&c);
     CHECK(parse(&c, "--no-sendfile", "app:app", NULL) == 2 && has(errtext, "(sendfile)"));
-    cu_config_free(&c);
-    CHECK(parse(&c, "--http2-cleartext", "upgrade", "app:app", NULL) == 2 &&
-          has(errtext, "http2_cleartext") && has(errtext, "not supported yet"));
     cu_config_free(&c);
     CHECK(parse(&c, "-k", "gevent", "app:app", NULL) == 2);
     CHECK(has(errtext, "'gevent'") && has(errtext, "not supported yet"));
