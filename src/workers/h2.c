@@ -73,6 +73,8 @@ struct h2_sess_s {
     unsigned dead : 1;     /* the connection failed or is closing: no more reads */
     unsigned stopping : 1; /* GOAWAY sent: finish what is open, then close */
     unsigned closing_conn : 1;
+    unsigned rarmed : 1;  /* the ready watcher is armed (gthread) or pending */
+    unsigned batch : 1;   /* sync: running queued streams inline; one write at the end */
     h2_sess_t *next_free; /* sess_pool */
 };
 
@@ -217,6 +219,20 @@ static void stream_build_request(h2_stream_t *s)
 
 /* ---- the ready queue: streams waiting for the worker class ---- */
 
+/* Make the ready watcher fire (another thread takes the next stream). */
+static void ready_arm(h2_sess_t *h)
+{
+    if (h->rarmed)
+        return;
+    h->rarmed = 1;
+    uint64_t one = 1;
+    ssize_t w = write(h->efd, &one, sizeof(one));
+    (void)w;
+    cu_io_set(h->e->loop, &h->rio, CU_EV_READ | h->e->oneshot);
+}
+
+/* Queue a stream for the worker class. On gthread a free thread takes it through the ready
+ * watcher; on sync the connection's own callback runs it (sess_run_ready). */
 static void ready_push(h2_sess_t *h, h2_stream_t *s)
 {
     s->queued = 1;
@@ -226,10 +242,8 @@ static void ready_push(h2_sess_t *h, h2_stream_t *s)
     else
         h->rhead = s;
     h->rtail = s;
-    uint64_t one = 1;
-    ssize_t w = write(h->efd, &one, sizeof(one));
-    (void)w;
-    cu_io_set(h->e->loop, &h->rio, CU_EV_READ | h->e->oneshot);
+    if (h->e->threaded)
+        ready_arm(h);
 }
 
 static h2_stream_t *ready_pop(h2_sess_t *h)
@@ -241,7 +255,7 @@ static h2_stream_t *ready_pop(h2_sess_t *h)
             h->rtail = NULL;
         s->queued = 0;
     }
-    if (!h->rhead) {
+    if (!h->rhead && h->rarmed) {
         uint64_t v;
         ssize_t r = read(h->efd, &v, sizeof(v));
         (void)r;
@@ -279,7 +293,7 @@ static void stream_finish(h2_sess_t *h, h2_stream_t *s, int rc)
     if (!h->c) {
         if (!h->in_app)
             sess_free(h); /* the engine closed the connection meanwhile */
-    } else {
+    } else if (!h->batch) {
         sess_send(h);
         sess_maybe_close(h);
     }
@@ -288,19 +302,11 @@ static void stream_finish(h2_sess_t *h, h2_stream_t *s, int rc)
     cu_engine_count_request(e);
 }
 
-static void on_ready(cu_loop_t *loop, cu_io_t *io, int events)
+/* Run stream s's app on this thread (under the lock; released around the app when
+ * threaded), then end its response. */
+static void run_stream(h2_sess_t *h, h2_stream_t *s)
 {
-    h2_sess_t *h = io->data;
     cu_engine_t *e = h->e;
-    if (!e || !h->c || !h->rhead)
-        return; /* a stale event for a session closed (or already served) meanwhile */
-    h2_stream_t *s = ready_pop(h);
-    if (h->rhead)
-        cu_io_set(loop, &h->rio, CU_EV_READ | e->oneshot); /* the next one, to another thread */
-    else if (!e->oneshot)
-        cu_io_set(loop, &h->rio, 0);
-    if (!s)
-        return;
     if (s->closed || h->dead) {
         stream_release(s);
         sess_maybe_close(h);
@@ -316,6 +322,51 @@ static void on_ready(cu_loop_t *loop, cu_io_t *io, int events)
     if (e->threaded)
         pthread_mutex_lock(&e->mu);
     stream_finish(h, s, rc);
+}
+
+#define H2_INLINE_MAX 64 /* sync: streams run per connection callback before yielding */
+
+/* sync: run the queued streams in order, here, batching their output into one write;
+ * past H2_INLINE_MAX the ready watcher brings us back after other connections had a turn. */
+static void sess_run_ready(h2_sess_t *h)
+{
+    if (h->e->threaded || h->batch)
+        return;
+    h->batch = 1;
+    for (int n = 0; h->rhead && h->c && n < H2_INLINE_MAX; n++)
+        run_stream(h, ready_pop(h));
+    h->batch = 0;
+    if (!h->c)
+        return; /* closed meanwhile */
+    if (h->rhead)
+        ready_arm(h);
+    sess_send(h);
+    sess_maybe_close(h);
+}
+
+static void on_ready(cu_loop_t *loop, cu_io_t *io, int events)
+{
+    h2_sess_t *h = io->data;
+    cu_engine_t *e = h->e;
+    if (!e || !h->c || !h->rhead)
+        return; /* a stale event for a session closed (or already served) meanwhile */
+    h->rarmed = 0;
+    if (!e->threaded) {
+        uint64_t v;
+        ssize_t r = read(h->efd, &v, sizeof(v));
+        (void)r;
+        cu_io_set(loop, &h->rio, 0);
+        sess_run_ready(h);
+        return;
+    }
+    h->rarmed = 1; /* the eventfd stays readable while streams are queued */
+    h2_stream_t *s = ready_pop(h);
+    if (h->rhead)
+        cu_io_set(loop, &h->rio, CU_EV_READ | e->oneshot); /* the next one, to another thread */
+    else
+        h->rarmed = 0;
+    if (s)
+        run_stream(h, s);
 }
 
 /* ---- nghttp2 callbacks (under the lock) ---- */
@@ -635,6 +686,8 @@ static void sess_io(h2_sess_t *h)
     if (h->dead)
         wake_all(h);
     sess_maybe_close(h);
+    if (h->c)
+        sess_run_ready(h);
 }
 
 void cu_h2_on_io(cu_engine_t *e, cu_conn_t *c)
@@ -797,6 +850,7 @@ static void sess_start(h2_sess_t *h)
     if (n)
         sess_recv(h, p, n);
     sess_send(h);
+    sess_run_ready(h);
 }
 
 int cu_h2_open(cu_engine_t *e, cu_conn_t *c)
@@ -963,7 +1017,8 @@ static ssize_t stream_writev(cu_transport_t *t, const struct iovec *iov, int iov
             rc = CU_AGAIN;
         } else if (s->submitted) {
             nghttp2_session_resume_data(h->ng, s->id);
-            sess_send(h);
+            if (!(h->batch && s->sc.resp.hold)) /* a whole body in hand goes with the batch */
+                sess_send(h);
         }
     }
     unlock(h);
@@ -1000,6 +1055,7 @@ static int stream_ready(h2_stream_t *s, int events)
 /* sync: nobody else drives the connection while the app waits: pump it here. */
 static int pump(h2_sess_t *h, h2_stream_t *s, int events, int64_t deadline)
 {
+    sess_send(h); /* what a batch deferred */
     while (!stream_ready(s, events)) {
         cu_conn_t *c = h->c;
         int64_t left = deadline - cu_mono_ms();
@@ -1113,7 +1169,8 @@ static int submit_head(h2_stream_t *s, const cu_resp_head_t *hd, int64_t clen, i
     if (rv != 0)
         return CU_ERROR;
     s->submitted = 1;
-    sess_send(h);
+    if (!(h->batch && sc->resp.hold))
+        sess_send(h);
     return CU_OK;
 }
 
