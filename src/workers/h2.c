@@ -330,7 +330,18 @@ static void run_stream(h2_sess_t *h, h2_stream_t *s)
  * past H2_INLINE_MAX the ready watcher brings us back after other connections had a turn. */
 static void sess_run_ready(h2_sess_t *h)
 {
-    if (h->e->threaded || h->batch)
+    if (h->e->threaded) {
+        /* gthread: this thread (the one that read the frames) takes the first stream
+         * itself; the ready watcher hands the others to other threads. */
+        if (h->rhead) {
+            h2_stream_t *s = ready_pop(h);
+            if (!h->rhead)
+                h->rarmed = 0;
+            run_stream(h, s);
+        }
+        return;
+    }
+    if (h->batch)
         return;
     h->batch = 1;
     for (int n = 0; h->rhead && h->c && n < H2_INLINE_MAX; n++)
