@@ -167,6 +167,15 @@ int cu_resp_finish(cu_conn_t *c);
  * Only valid when no response head was sent yet. `msg` may be NULL. */
 int cu_resp_error(cu_conn_t *c, int status, const char *msg);
 
+/* wsgi.early_hints: a 103 response with `fields` (status unused), sent now. Ignored (CU_OK)
+ * once the final head was committed, for HTTP/1.0 clients and protocols without interim
+ * responses. CU_OK or CU_ERROR (client gone). */
+int cu_resp_early_hints(cu_conn_t *c, const cu_resp_head_t *fields);
+
+/* gunicorn.http2.send_trailers: trailers to send after the body. CU_ERROR when the
+ * protocol has no trailers (HTTP/1) or they cannot be queued. */
+int cu_resp_trailers(cu_conn_t *c, const cu_resp_head_t *fields);
+
 /* Give up on the connection (app error after the response was committed): what the app
  * produced is still sent, then the connection closes, so the client sees a truncated
  * response, as with gunicorn. */

@@ -151,6 +151,22 @@ static int h1_continue_100(cu_conn_t *c)
     return cu_buf_append(&c->out, cont, sizeof(cont) - 1);
 }
 
+static int h1_early_hints(cu_conn_t *c, const cu_resp_head_t *f)
+{
+    static const char line[] = "HTTP/1.1 103 Early Hints\r\n";
+    if (cu_buf_append(&c->out, line, sizeof(line) - 1) != CU_OK)
+        return CU_ERROR;
+    for (size_t i = 0; i < f->nfields; i++) {
+        cu_str_t n = cu_resp_field_name(f, i), v = cu_resp_field_value(f, i);
+        if (cu_buf_append(&c->out, n.p, n.len) != CU_OK ||
+            cu_buf_append(&c->out, ": ", 2) != CU_OK ||
+            cu_buf_append(&c->out, v.p, v.len) != CU_OK ||
+            cu_buf_append(&c->out, "\r\n", 2) != CU_OK)
+            return CU_ERROR;
+    }
+    return cu_buf_append(&c->out, "\r\n", 2);
+}
+
 const cu_proto_t cu_proto_h1 = {
     .name = "http",
     .reset = h1_reset,
@@ -158,4 +174,5 @@ const cu_proto_t cu_proto_h1 = {
     .emit_head = h1_emit_head,
     .error_page = h1_error_page,
     .continue_100 = h1_continue_100,
+    .early_hints = h1_early_hints,
 };

@@ -61,6 +61,14 @@ typedef struct cu_proto_s {
     /* Queue the interim response a client that sent Expect: 100-continue waits for, in
      * c->out. NULL when the protocol has none. CU_OK or CU_ERROR. */
     int (*continue_100)(cu_conn_t *c);
+
+    /* Send a 103 Early Hints interim response with `fields` now (wsgi.early_hints), before
+     * the final head. NULL when the protocol has none. CU_OK or CU_ERROR. */
+    int (*early_hints)(cu_conn_t *c, const struct cu_resp_head_s *fields);
+
+    /* Send `fields` as trailers after the body (gunicorn.http2.send_trailers). NULL when
+     * the protocol cannot. CU_OK or CU_ERROR. */
+    int (*trailers)(cu_conn_t *c, const struct cu_resp_head_s *fields);
 } cu_proto_t;
 
 /* HTTP/1.0 and 1.1 (h1_driver.c). */

@@ -435,3 +435,18 @@ void cu_conn_abort(cu_conn_t *c)
         (void)send_body(c, cu_buf_head(&r->stash), cu_buf_unread(&r->stash), 1);
     r->stash.pos = r->stash.len = 0;
 }
+
+int cu_resp_early_hints(cu_conn_t *c, const cu_resp_head_t *fields)
+{
+    if (c->resp.head_sent || !c->proto->early_hints ||
+        (c->request.version_major == 1 && c->request.version_minor == 0))
+        return CU_OK;
+    if (c->proto->early_hints(c, fields) != CU_OK)
+        return fail(c);
+    return cu_conn_flush(c);
+}
+
+int cu_resp_trailers(cu_conn_t *c, const cu_resp_head_t *fields)
+{
+    return c->proto->trailers ? c->proto->trailers(c, fields) : CU_ERROR;
+}

@@ -72,6 +72,9 @@ typedef struct cu__start_resp_s {
 } cu__start_resp_t;
 
 PyObject *cu__start_resp_new(cu_conn_t *c);
+/* wsgi.early_hints and gunicorn.http2.send_trailers for the request of sr (new refs). */
+PyObject *cu__start_resp_early_hints(PyObject *sr);
+PyObject *cu__start_resp_send_trailers(PyObject *sr);
 void cu__start_resp_detach(PyObject *sr);
 
 /* Module-level objects shared by the types; created in runtime.c's module init. */

@@ -390,6 +390,22 @@ static int handle(cu_conn_t *c)
         goto done;
     }
 
+    /* gunicorn's wsgi.early_hints (HTTP/1.1 and HTTP/2) and, on HTTP/2,
+     * gunicorn.http2.send_trailers. */
+    static PyObject *k_early_hints; /* interned once (under the GIL) */
+    if (!k_early_hints)
+        k_early_hints = PyUnicode_InternFromString("wsgi.early_hints");
+    PyObject *eh = cu__start_resp_early_hints(sr);
+    if (eh == NULL || !k_early_hints || PyDict_SetItem(env, k_early_hints, eh) < 0)
+        PyErr_Clear();
+    Py_XDECREF(eh);
+    if (c->request.version_major == 2) {
+        PyObject *st = cu__start_resp_send_trailers(sr);
+        if (st == NULL || PyDict_SetItemString(env, "gunicorn.http2.send_trailers", st) < 0)
+            PyErr_Clear();
+        Py_XDECREF(st);
+    }
+
     PyObject *args[2] = {env, sr};
     result = PyObject_Vectorcall(cu__py.app, args, 2, NULL);
     if (result == NULL) {

@@ -32,16 +32,21 @@ typedef struct h2_stream_s {
     cu_conn_t sc; /* the stream as the app layer sees it (first: sc.t.impl points here) */
     h2_sess_t *h;
     int32_t id;
-    cu_buf_t hstore;       /* request header names and values */
-    cu_header_t *hdrs;     /* slices into hstore, fixed up once the head is complete */
-    uint32_t *hoff;        /* offsets: name, nlen, value, vlen per header */
-    size_t nh, hcap;       /* regular headers */
-    size_t hbytes;         /* header list size as RFC 9113 counts it */
-    uint32_t pseudo[4][2]; /* :method :path :scheme :authority (offset, len+1; 0 = absent) */
-    int64_t clen;          /* content-length header, -1 none */
-    cu_buf_t inb;          /* DATA received, not yet read by the app */
-    cu_buf_t outb;         /* response body not yet taken by nghttp2 */
-    int64_t out_len;       /* the response body's length when known (-1): END_STREAM with it */
+    cu_buf_t hstore;         /* request header names and values */
+    cu_header_t *hdrs;       /* slices into hstore, fixed up once the head is complete */
+    uint32_t *hoff;          /* offsets: name, nlen, value, vlen per header */
+    size_t nh, hcap;         /* regular headers */
+    size_t hbytes;           /* header list size as RFC 9113 counts it */
+    uint32_t pseudo[4][2];   /* :method :path :scheme :authority (offset, len+1; 0 = absent) */
+    int64_t clen;            /* content-length header, -1 none */
+    cu_buf_t inb;            /* DATA received, not yet read by the app */
+    cu_buf_t outb;           /* response body not yet taken by nghttp2 */
+    int64_t out_len;         /* the response body's length when known (-1): END_STREAM with it */
+    cu_resp_head_t trailers; /* gunicorn.http2.send_trailers: sent after the body */
+    nghttp2_nv *trailer_nv;  /* trailers as nghttp2 pairs (names lower-cased in trailer_low) */
+    char *trailer_low;
+    size_t ntrailers;
+    unsigned eof_sent : 1; /* the body's end went to nghttp2 */
     uint64_t out_sent;     /* body bytes handed to nghttp2 */
     pthread_cond_t cv;
     int app;                  /* APP_* */
@@ -126,6 +131,9 @@ static void stream_free(h2_stream_t *s)
     cu_buf_free(&s->sc.resp.stash);
     cu_free(s->hdrs);
     cu_free(s->hoff);
+    cu_resp_head_free(&s->trailers);
+    cu_free(s->trailer_nv);
+    cu_free(s->trailer_low);
     pthread_cond_destroy(&s->cv);
     cu_free(s);
 }
@@ -155,6 +163,7 @@ static h2_stream_t *stream_new(h2_sess_t *h, int32_t id)
     cu_buf_init(&s->hstore, 0, 1 << 20);
     cu_buf_init(&s->inb, 0, SIZE_MAX / 2);
     cu_buf_init(&s->outb, 0, SIZE_MAX / 2);
+    cu_buf_init(&s->trailers.store, 0, 1 << 16);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -546,9 +555,17 @@ static ssize_t data_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
         pthread_cond_broadcast(&s->cv);
     }
     s->out_sent += n;
-    if (!cu_buf_unread(&s->outb) &&
-        (s->out_eof || (s->out_len >= 0 && s->out_sent >= (uint64_t)s->out_len))) {
+    /* The end: the app finished, or its whole body (a list it returned, so no trailers can
+     * follow) has the declared length. */
+    if (!cu_buf_unread(&s->outb) && (s->out_eof || (s->sc.resp.hold && s->out_len >= 0 &&
+                                                    s->out_sent >= (uint64_t)s->out_len))) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
+        s->eof_sent = 1;
+        if (s->trailer_nv) {
+            *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+            if (nghttp2_submit_trailer(ng, id, s->trailer_nv, s->ntrailers) != 0)
+                *flags &= ~(uint32_t)NGHTTP2_DATA_FLAG_NO_END_STREAM;
+        }
         return (ssize_t)n;
     }
     return n ? (ssize_t)n : NGHTTP2_ERR_DEFERRED;
@@ -1234,6 +1251,68 @@ static int stream_error_page(cu_conn_t *sc, int status, const char *reason, cons
     return rc == CU_OK ? bl : CU_ERROR;
 }
 
+/* nghttp2 name/value pairs for fields (names lower-cased into *low); caller frees both. */
+static nghttp2_nv *fields_nv(const cu_resp_head_t *f, const char *status, char **low, size_t *n)
+{
+    size_t lsz = 1, k = 0, lo = 0;
+    for (size_t i = 0; i < f->nfields; i++)
+        lsz += f->fields[i].nlen;
+    nghttp2_nv *nv = cu_xmalloc((f->nfields + 1) * sizeof(*nv));
+    *low = cu_xmalloc(lsz);
+    if (status)
+        nv[k++] = NV(":status", 7, status, 3);
+    for (size_t i = 0; i < f->nfields; i++) {
+        cu_str_t nm = cu_resp_field_name(f, i), v = cu_resp_field_value(f, i);
+        lower_into(*low + lo, nm.p, nm.len);
+        nv[k++] = NV(*low + lo, nm.len, v.p, v.len);
+        lo += nm.len;
+    }
+    *n = k;
+    return nv;
+}
+
+static int stream_early_hints(cu_conn_t *sc, const cu_resp_head_t *f)
+{
+    h2_stream_t *s = sc->t.impl;
+    h2_sess_t *h = s->h;
+    int rc = CU_ERROR;
+    char *low;
+    size_t n;
+    nghttp2_nv *nv = fields_nv(f, "103", &low, &n);
+    lock(h);
+    if (!s->closed && !h->dead && h->ng && !s->submitted &&
+        nghttp2_submit_headers(h->ng, NGHTTP2_FLAG_NONE, s->id, NULL, nv, n, NULL) == 0) {
+        sess_send(h);
+        rc = CU_OK;
+    }
+    unlock(h);
+    cu_free(nv);
+    cu_free(low);
+    return rc;
+}
+
+static int stream_trailers(cu_conn_t *sc, const cu_resp_head_t *f)
+{
+    h2_stream_t *s = sc->t.impl;
+    h2_sess_t *h = s->h;
+    lock(h);
+    int rc = s->eof_sent ? CU_ERROR : CU_OK; /* the stream already ended */
+    cu_free(s->trailer_nv);
+    cu_free(s->trailer_low);
+    s->trailer_nv = NULL;
+    s->trailer_low = NULL;
+    s->ntrailers = 0;
+    cu_resp_head_reset(&s->trailers);
+    for (size_t i = 0; i < f->nfields && rc == CU_OK; i++) {
+        cu_str_t nm = cu_resp_field_name(f, i), v = cu_resp_field_value(f, i);
+        rc = cu_resp_head_add(&s->trailers, nm.p, nm.len, v.p, v.len);
+    }
+    if (rc == CU_OK && s->trailers.nfields)
+        s->trailer_nv = fields_nv(&s->trailers, NULL, &s->trailer_low, &s->ntrailers);
+    unlock(h);
+    return rc;
+}
+
 static const cu_proto_t stream_proto = {
     .name = "http2",
     .reset = stream_reset,
@@ -1241,4 +1320,6 @@ static const cu_proto_t stream_proto = {
     .emit_head = stream_emit_head,
     .error_page = stream_error_page,
     .continue_100 = NULL,
+    .early_hints = stream_early_hints,
+    .trailers = stream_trailers,
 };

@@ -283,3 +283,52 @@ def test_upgrade_h2c_refused_cases_are_served_as_http1(make_server):
     resp = srv.HTTPReader(sock).read_response()
     assert resp.status == 200 and resp.body == b"hello /a"
     sock.close()
+
+
+# ---- wsgi.early_hints and gunicorn.http2.send_trailers (as gunicorn 27 exposes them)
+
+@pytest.mark.parametrize("worker", ["sync", "gthread"])
+def test_early_hints_and_trailers_over_http2(make_server, worker):
+    s = make_server("h2app:app", H2C + ["--worker-class", worker, "--threads", "4"])
+    c = H2Conn("127.0.0.1", s.port)
+    try:
+        sid = c.request("GET", "/hints")
+        [r] = c.wait([sid])
+        assert r["status"] == 200 and r["body"] == b"after hints"
+        import h2.events
+        info = [e for e in c.events if isinstance(e, h2.events.InformationalResponseReceived)
+                and e.stream_id == sid]
+        assert [dict(e.headers)[":status"] for e in info] == ["103", "103"]
+        assert dict(info[0].headers)["link"] == "</style.css>; rel=preload; as=style"
+        assert dict(info[1].headers)["link"] == "</app.js>; rel=preload; as=script"
+        sid = c.request("GET", "/trailers")
+        [r] = c.wait([sid])
+        assert r["status"] == 200 and r["body"] == b"body done"
+        tr = [e for e in c.events if isinstance(e, h2.events.TrailersReceived)
+              and e.stream_id == sid]
+        assert len(tr) == 1 and dict(tr[0].headers) == {"x-checksum": "abc123",
+                                                         "grpc-status": "0"}
+    finally:
+        c.close()
+
+
+def test_early_hints_over_http11_and_no_trailers_there(make_server):
+    s = make_server("h2app:app", [])
+    sock = s.connect()
+    sock.sendall(b"GET /hints HTTP/1.1\r\nHost: a\r\n\r\n")
+    rd = srv.HTTPReader(sock)
+    first = rd.read_response()
+    assert first.status == 103 and first.header("Link") == "</style.css>; rel=preload; as=style"
+    second = rd.read_response()
+    assert second.status == 103
+    final = rd.read_response()
+    assert final.status == 200 and final.body == b"after hints"
+    sock.sendall(b"GET /has-trailers HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert rd.read_response().body == b"False"
+    sock.close()
+    # HTTP/1.0 clients get no 1xx
+    sock = s.connect()
+    sock.sendall(b"GET /hints HTTP/1.0\r\n\r\n")
+    r = srv.HTTPReader(sock).read_response()
+    assert r.status == 200 and r.body == b"after hints"
+    sock.close()

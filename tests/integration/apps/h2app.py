@@ -55,6 +55,23 @@ def app(environ, start_response):
         f = open(_data_file(), "rb")
         start_response("200 OK", [("Content-Type", "application/octet-stream")])
         return environ["wsgi.file_wrapper"](f, 65536)
+    if p == "/hints":
+        environ["wsgi.early_hints"]([("Link", "</style.css>; rel=preload; as=style")])
+        environ["wsgi.early_hints"]([(b"Link", b"</app.js>; rel=preload; as=script")])
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"after hints"]
+    if p == "/trailers":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+
+        def gen():
+            yield b"body "
+            environ["gunicorn.http2.send_trailers"]([("X-Checksum", "abc123"),
+                                                     ("Grpc-Status", "0")])
+            yield b"done"
+        return gen()
+    if p == "/has-trailers":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [str("gunicorn.http2.send_trailers" in environ).encode()]
     if p == "/error":
         raise RuntimeError("boom")
     start_response("200 OK", [("Content-Type", "text/plain")])
