@@ -60,6 +60,8 @@ typedef struct cu_req_s {
     const cu_peer_t *peer;         /* the connection's */
     const cu_listener_t *listener; /* SERVER_NAME / SERVER_PORT defaults */
     int64_t start_us;              /* wall clock when the head was complete */
+    int priority_weight;           /* HTTP/2 stream priority (RFC 7540 5.3): 1..256, 16 */
+    int priority_depends_on;       /* HTTP/2: the stream this one depends on, 0 */
 } cu_req_t;
 
 /* One response header field: offsets into the response's `store` (which may move). */

@@ -404,6 +404,14 @@ static int handle(cu_conn_t *c)
         if (st == NULL || PyDict_SetItemString(env, "gunicorn.http2.send_trailers", st) < 0)
             PyErr_Clear();
         Py_XDECREF(st);
+        /* the stream's priority, as gunicorn reports it */
+        PyObject *w = PyLong_FromLong(c->request.priority_weight);
+        PyObject *d = PyLong_FromLong(c->request.priority_depends_on);
+        if (!w || !d || PyDict_SetItemString(env, "gunicorn.http2.priority_weight", w) < 0 ||
+            PyDict_SetItemString(env, "gunicorn.http2.priority_depends_on", d) < 0)
+            PyErr_Clear();
+        Py_XDECREF(w);
+        Py_XDECREF(d);
     }
 
     PyObject *args[2] = {env, sr};

@@ -39,6 +39,7 @@ typedef struct h2_stream_s {
     size_t hbytes;           /* header list size as RFC 9113 counts it */
     uint32_t pseudo[4][2];   /* :method :path :scheme :authority (offset, len+1; 0 = absent) */
     int64_t clen;            /* content-length header, -1 none */
+    int weight, depends_on;  /* priority from the HEADERS frame (0 weight: none sent) */
     cu_buf_t inb;            /* DATA received, not yet read by the app */
     cu_buf_t outb;           /* response body not yet taken by nghttp2 */
     int64_t out_len;         /* the response body's length when known (-1): END_STREAM with it */
@@ -224,6 +225,8 @@ static void stream_build_request(h2_stream_t *s)
     r->content_length = s->in_eof ? 0 : s->clen;
     r->body_to_eof = !s->in_eof && s->clen < 0;
     r->keep_alive = 1;
+    r->priority_weight = s->weight ? s->weight : 16;
+    r->priority_depends_on = s->depends_on;
 }
 
 /* ---- the ready queue: streams waiting for the worker class ---- */
@@ -492,6 +495,10 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
     if (f->hd.flags & NGHTTP2_FLAG_END_STREAM) {
         s->in_eof = 1;
         pthread_cond_broadcast(&s->cv);
+    }
+    if (f->hd.type == NGHTTP2_HEADERS && (f->hd.flags & NGHTTP2_FLAG_PRIORITY)) {
+        s->weight = f->headers.pri_spec.weight;
+        s->depends_on = f->headers.pri_spec.stream_id;
     }
     if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST && !s->bad) {
         if (h->stopping) {

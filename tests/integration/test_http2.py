@@ -332,3 +332,22 @@ def test_early_hints_over_http11_and_no_trailers_there(make_server):
     r = srv.HTTPReader(sock).read_response()
     assert r.status == 200 and r.body == b"after hints"
     sock.close()
+
+
+def test_priority_environ_keys(make_server):
+    s = make_server("h2app:app", H2C)
+    c = H2Conn("127.0.0.1", s.port)
+    try:
+        [r] = c.wait([c.request("GET", "/priority")])
+        assert r["body"] == b"16 0"  # no priority sent: RFC 7540 defaults
+        sid = c.conn.get_next_available_stream_id()
+        c.conn.send_headers(sid, [(":method", "GET"), (":path", "/priority"), (":scheme", "http"),
+                                  (":authority", "x")], end_stream=True, priority_weight=201,
+                            priority_depends_on=1, priority_exclusive=False)
+        c.flush()
+        c.responses[sid] = {"status": None, "headers": [], "body": b"", "ended": False,
+                            "reset": None, "done_at": None}
+        [r] = c.wait([sid])
+        assert r["body"] == b"201 1"
+    finally:
+        c.close()

@@ -69,6 +69,10 @@ def app(environ, start_response):
                                                      ("Grpc-Status", "0")])
             yield b"done"
         return gen()
+    if p == "/priority":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"%d %d" % (environ["gunicorn.http2.priority_weight"],
+                            environ["gunicorn.http2.priority_depends_on"])]
     if p == "/has-trailers":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [str("gunicorn.http2.send_trailers" in environ).encode()]
