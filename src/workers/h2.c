@@ -23,6 +23,7 @@
 #define H2_MAX_SETTINGS      32   /* entries in one SETTINGS frame */
 #define H2_MAX_OUTBOUND_ACK  1000 /* ACKs (SETTINGS, PING) queued for a peer not reading */
 #define H2_MAX_EMPTY_DATA    1000 /* DATA frames without payload or END_STREAM */
+#define H2_GOAWAY_DELAY_MS   200  /* graceful stop: shutdown notice -> final GOAWAY */
 
 typedef struct h2_sess_s h2_sess_t;
 
@@ -74,10 +75,11 @@ struct h2_sess_s {
     size_t in_app;         /* streams dispatched and not returned */
     size_t nopen;          /* streams nghttp2 has open */
     size_t empty_data;     /* empty DATA frames received */
-    int tmode;             /* what c->timer measures: 0 none, 1 write stall, 2 idle */
+    int tmode;             /* c->timer: 0 none, 1 write stall, 2 idle, 3 final GOAWAY due */
     uint64_t sent, tsent;  /* bytes moved either way; at the last timer check */
     unsigned dead : 1;     /* the connection failed or is closing: no more reads */
-    unsigned stopping : 1; /* GOAWAY sent: finish what is open, then close */
+    unsigned stopping : 1; /* final GOAWAY sent: finish what is open, then close */
+    unsigned notice : 1;   /* graceful stop began: the shutdown notice GOAWAY went out */
     unsigned closing_conn : 1;
     unsigned rarmed : 1;  /* the ready watcher is armed (gthread) or pending */
     unsigned batch : 1;   /* sync: running queued streams inline; one write at the end */
@@ -86,6 +88,7 @@ struct h2_sess_s {
 
 static void sess_send(h2_sess_t *h);
 static void sess_free(h2_sess_t *h);
+static void final_goaway(h2_sess_t *h);
 
 /* Sessions no longer in use, kept for reuse (under the engine lock). */
 static h2_sess_t *sess_pool;
@@ -645,6 +648,8 @@ static void sess_arm(h2_sess_t *h)
      * (its flow-control window or the rest of a request body). */
     int waiting = cu_buf_unread(&c->out) || (h->nopen && !h->in_app && !h->rhead);
     int mode = waiting ? 1 : idle ? 2 : 0;
+    if (h->tmode == 3 && cu_timer_active(&c->timer))
+        return; /* the final GOAWAY is due first */
     if (mode != h->tmode || !cu_timer_active(&c->timer)) {
         cu_timer_stop(h->e->loop, &c->timer);
         h->tmode = mode;
@@ -734,6 +739,13 @@ void cu_h2_on_io(cu_engine_t *e, cu_conn_t *c)
 void cu_h2_on_timer(cu_engine_t *e, cu_conn_t *c)
 {
     h2_sess_t *h = c->pdata;
+    if (h->tmode == 3) {
+        h->tmode = 0;
+        final_goaway(h);
+        if (h->c)
+            sess_arm(h);
+        return;
+    }
     if (h->tmode == 1) {
         if (h->sent != h->tsent) {
             h->tsent = h->sent; /* the peer is reading, slowly: give it another period */
@@ -758,16 +770,30 @@ void cu_h2_on_timer(cu_engine_t *e, cu_conn_t *c)
     sess_maybe_close(h);
 }
 
-void cu_h2_stop(cu_engine_t *e, cu_conn_t *c)
+/* The final GOAWAY: the last stream we will serve; later ones are refused. */
+static void final_goaway(h2_sess_t *h)
 {
-    h2_sess_t *h = c->pdata;
-    if (h->stopping)
-        return;
     h->stopping = 1;
     nghttp2_submit_goaway(h->ng, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h->ng),
                           NGHTTP2_NO_ERROR, NULL, 0);
     sess_send(h);
     sess_maybe_close(h);
+}
+
+void cu_h2_stop(cu_engine_t *e, cu_conn_t *c)
+{
+    h2_sess_t *h = c->pdata;
+    if (h->stopping || h->notice)
+        return;
+    /* Two steps, as RFC 9113 section 6.8 advises: a GOAWAY naming the highest possible
+     * stream (stop opening streams), then after about a round trip the final one naming
+     * the last stream we got; streams the client opened meanwhile are still served. */
+    h->notice = 1;
+    nghttp2_submit_shutdown_notice(h->ng);
+    h->tmode = 3;
+    cu_timer_stop(e->loop, &c->timer);
+    cu_timer_start(e->loop, &c->timer, H2_GOAWAY_DELAY_MS);
+    sess_send(h);
 }
 
 static void sess_free(h2_sess_t *h)
