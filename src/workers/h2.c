@@ -183,6 +183,7 @@ static h2_stream_t *stream_new(h2_sess_t *h, int32_t id)
     sc->scheme = h->c->scheme;
     sc->proto = &stream_proto;
     sc->worker = h->e;
+    sc->spill_fd = -1; /* never used: the unsent-output budget is off for streams */
     cu_buf_init(&sc->in, 0, 1 << 20);
     cu_buf_init(&sc->out, 0, SIZE_MAX / 2);
     cu_buf_init(&sc->bin, 0, 1 << 20);
@@ -334,6 +335,10 @@ static void run_stream(h2_sess_t *h, h2_stream_t *s)
     if (e->threaded)
         pthread_mutex_unlock(&e->mu);
     int rc = e->dispatch(e, &s->sc);
+    /* What the stream's transport did not take yet (http/response.c keeps it for the
+     * engine, which does not drive streams): send it here, waiting on the stream. */
+    if (rc == CU_OK && cu_conn_unsent(&s->sc) && cu_conn_flush(&s->sc) != CU_OK)
+        rc = CU_ERROR;
     if (e->threaded)
         pthread_mutex_lock(&e->mu);
     stream_finish(h, s, rc);
@@ -845,6 +850,9 @@ static h2_sess_t *sess_open(cu_engine_t *e, cu_conn_t *c)
     h->c = c;
     h->settings = e->settings;
     h->settings.block = NULL; /* set below */
+    /* A stream's response bytes are bounded here (per stream and per connection, by flow
+     * control), not by the engine's unsent-output budget: no spill files for streams. */
+    h->settings.out_kept = NULL;
     h->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (h->efd < 0) {
         h->next_free = sess_pool;
