@@ -55,7 +55,11 @@ CFLAGS += $(BASE_CFLAGS) $(OPT) $(SSL_CFLAGS)
 ZLIB_CFLAGS := $(shell pkg-config --cflags zlib 2>/dev/null)
 ZLIB_LIBS := $(shell pkg-config --libs zlib 2>/dev/null || echo -lz)
 CFLAGS += $(ZLIB_CFLAGS)
-LDLIBS := $(SSL_LIBS) -lpthread -lm $(ZLIB_LIBS)
+# libnghttp2: HTTP/2 (workers/h2.c)
+NGHTTP2_CFLAGS := $(shell pkg-config --cflags libnghttp2 2>/dev/null)
+NGHTTP2_LIBS := $(shell pkg-config --libs libnghttp2 2>/dev/null || echo -lnghttp2)
+CFLAGS += $(NGHTTP2_CFLAGS)
+LDLIBS := $(SSL_LIBS) -lpthread -lm $(ZLIB_LIBS) $(NGHTTP2_LIBS)
 
 # Everything below py/ builds without Python: unit tests and fuzzers link libcu.a only.
 CORE_SRC := $(wildcard src/core/*.c src/event/*.c src/net/*.c src/http/*.c src/config/*.c src/log/*.c src/ctl/*.c) \
@@ -114,7 +118,7 @@ $(OUT)/tests/%: tests/unit/%.c $(OUT)/libcu.a tests/unit/t.h
 	$(CC) $(CFLAGS) $(LDSAN) -Itests/unit -o $@ $< $(OUT)/libcu.a $(LDLIBS)
 
 # The engine's unit test links the engine itself (workers/ without Python).
-ENGINE_TEST_SRC := src/workers/engine.c src/workers/settings.c src/workers/blocking.c
+ENGINE_TEST_SRC := src/workers/engine.c src/workers/settings.c src/workers/blocking.c src/workers/h2.c
 $(OUT)/tests/workers/test_engine: tests/unit/workers/test_engine.c $(ENGINE_TEST_SRC) $(OUT)/libcu.a tests/unit/t.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDSAN) -Itests/unit -o $@ $< $(ENGINE_TEST_SRC) $(OUT)/libcu.a $(LDLIBS)
@@ -183,10 +187,10 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRC)
 	clang $(FUZZ_CFLAGS) $< $(FUZZ_SRC) -o $@
 # The whole-connection target drives the real engine, connection and response code with a
 # stub dispatch: everything below py/ plus workers/engine.c, no Python.
-FUZZ_CONN_SRC := $(CORE_SRC) src/workers/engine.c src/workers/settings.c src/workers/blocking.c
+FUZZ_CONN_SRC := $(CORE_SRC) src/workers/engine.c src/workers/settings.c src/workers/blocking.c src/workers/h2.c
 build/fuzz/fuzz_conn: tests/fuzz/fuzz_conn.c $(FUZZ_CONN_SRC) $(wildcard src/*/*.h)
 	@mkdir -p $(@D)
-	clang $(FUZZ_CFLAGS) $< $(FUZZ_CONN_SRC) $(SSL_LIBS) -lpthread $(ZLIB_LIBS) -o $@
+	clang $(FUZZ_CFLAGS) $< $(FUZZ_CONN_SRC) $(SSL_LIBS) -lpthread $(ZLIB_LIBS) $(NGHTTP2_LIBS) -o $@
 # The TLS handshake target: ClientHello bytes through the real server context and transport.
 FUZZ_TLS_SRC := src/net/tls.c src/core/core.c src/core/log.c src/core/clock.c
 build/fuzz/fuzz_tls: tests/fuzz/fuzz_tls.c $(FUZZ_TLS_SRC) src/net/tls.h src/net/transport.h

@@ -30,6 +30,12 @@ if ! have "$PYTHON"; then
 elif ! "$PYTHON" -c 'import sysconfig,os,sys; h=sysconfig.get_paths()["include"]; sys.exit(0 if os.path.exists(os.path.join(h,"Python.h")) else 1)'; then
   missing="$missing Python.h($PYTHON)"; pkgs="$pkgs python3-dev"
 fi
+# HTTP/2 (src/workers/h2.c) links libnghttp2, found with pkg-config.
+if have pkg-config && ! pkg-config --exists libnghttp2 2>/dev/null; then
+  missing="$missing libnghttp2"; pkgs="$pkgs libnghttp2-dev"
+elif ! have pkg-config; then
+  pkgs="$pkgs libnghttp2-dev"
+fi
 # OpenSSL headers for TLS listeners (pkg-config finds them)
 if ! pkg-config --exists openssl 2>/dev/null; then
   missing="$missing libssl-dev"; pkgs="$pkgs libssl-dev"
@@ -39,6 +45,8 @@ fi
 build_missing=$missing
 build_pkgs=$pkgs
 if [ "$what" = test ]; then
+  # nghttp2-client: h2load (bench) and nghttp; go: builds h2spec (below)
+  have h2load || pkgs="$pkgs nghttp2-client"
   # clang: libFuzzer targets (make fuzz); slowhttptest: the slow-client suite
   # wrk: the keep-alive load under HUPs (test_graceful_load.py) and bench/
   for c in clang clang-format curl nginx haproxy slowhttptest openssl testssl wrk; do
@@ -79,7 +87,7 @@ if [ -n "$pkgs" ]; then
 fi
 
 if [ "$what" = test ]; then
-  pymods="pytest requests flask django gunicorn pyflakes httpbin"
+  pymods="pytest requests flask django gunicorn pyflakes httpbin h2"
   # the asgi worker's tests and bench: frameworks, clients, uvicorn to compare with
   pymods="$pymods fastapi starlette uvicorn uvloop httptools httpx websockets quart"
   need=""
@@ -111,6 +119,23 @@ if [ "$what" = test ]; then
       "$PYTHON" -c "import $m" >/dev/null 2>&1 ||
         { echo "ensure-deps: could not pip install $m into $PYTHON" >&2; exit 1; }
     done
+  fi
+  # httpx speaks HTTP/2 only with its extra
+  "$PYTHON" -c "import httpx, h2" >/dev/null 2>&1 ||
+    "$PYTHON" -m pip install -q "httpx[http2]" 2>/dev/null ||
+    "$PYTHON" -m pip install -q --break-system-packages "httpx[http2]" 2>/dev/null || true
+  # h2spec (HTTP/2 conformance, tests/conformance/test_h2spec.py) into build/tools
+  root=$(cd "$(dirname "$0")/.." && pwd)
+  if [ ! -x "$root/build/tools/h2spec" ] && ! have h2spec; then
+    GO=$(command -v go || echo /usr/local/go/bin/go)
+    if [ -x "$GO" ]; then
+      echo "ensure-deps: go install h2spec into $root/build/tools"
+      mkdir -p "$root/build/tools"
+      GOBIN="$root/build/tools" "$GO" install github.com/summerwind/h2spec/cmd/h2spec@latest ||
+        echo "ensure-deps: warning: could not build h2spec" >&2
+    else
+      echo "ensure-deps: warning: go is needed to build h2spec (https://go.dev/dl/)" >&2
+    fi
   fi
 fi
 exit 0

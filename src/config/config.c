@@ -368,6 +368,12 @@ void cu_config_defaults(cu_config_t *cfg)
     cidr_default(&cfg->uwsgi_allow_ips, "127.0.0.1,::1");
     strlist_push(&cfg->forwarder_headers, cu_xstrdup("SCRIPT_NAME"));
     strlist_push(&cfg->forwarder_headers, cu_xstrdup("PATH_INFO"));
+    strlist_push(&cfg->http_protocols, cu_xstrdup("h1"));
+    cfg->http2_cleartext = CU_H2C_OFF;
+    cfg->http2_max_concurrent_streams = 100;
+    cfg->http2_initial_window_size = 65535;
+    cfg->http2_max_frame_size = 16384;
+    cfg->http2_max_header_list_size = 65536;
 
     cfg->chdir = startup_cwd();
     cfg->access_log_format =
@@ -395,6 +401,7 @@ void cu_config_free(cu_config_t *cfg)
     cu_cidrlist_free(&cfg->uwsgi_allow_ips);
     cu_free(cfg->secure_scheme_headers);
     strlist_clear(&cfg->forwarder_headers);
+    strlist_clear(&cfg->http_protocols);
     char **logstr[] = {&cfg->syslog_addr,   &cfg->syslog_prefix,  &cfg->syslog_facility,
                        &cfg->logconfig,     &cfg->logconfig_dict, &cfg->logconfig_json,
                        &cfg->statsd_host,   &cfg->statsd_prefix,  &cfg->dogstatsd_tags,
@@ -503,7 +510,70 @@ static int apply_int(int *field, const cu__setting_t *s, const char *value, char
         snprintf(err, errlen, "%s: Value too large: %lld", s->name, v);
         return 1;
     }
+    if (strcmp(s->name, "http2_max_concurrent_streams") == 0 && v < 1) {
+        snprintf(err, errlen, "%s: HTTP/2 max concurrent streams must be at least 1: %lld", s->name,
+                 v);
+        return 1;
+    }
+    if (strcmp(s->name, "http2_max_frame_size") == 0 && (v < 16384 || v > 16777215)) {
+        snprintf(err, errlen,
+                 "%s: http2_max_frame_size must be between 16384 and 16777215, got %lld", s->name,
+                 v);
+        return 1;
+    }
     *field = (int)v;
+    return CU_OK;
+}
+
+int cu_config_h2(const cu_config_t *cfg)
+{
+    for (size_t i = 0; i < cfg->http_protocols.n; i++)
+        if (strcmp(cfg->http_protocols.v[i], "h2") == 0)
+            return 1;
+    return 0;
+}
+
+/* gunicorn's validate_http_protocols: a comma list of h1/h2, case-insensitive, no
+ * duplicates; empty means h1. */
+static int apply_h2proto(cu_config_t *cfg, const char *value, char *err, size_t errlen)
+{
+    cu_strlist_t nl = {0};
+    char *all = cu_xstrdup(value), *save = NULL;
+    int rc = CU_OK;
+    for (char *tok = strtok_r(all, ",", &save); tok && rc == CU_OK;
+         tok = strtok_r(NULL, ",", &save)) {
+        char *e = strip_dup(tok);
+        for (char *p = e; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+        if (!*e) {
+            cu_free(e);
+            continue;
+        }
+        if (strcmp(e, "h1") != 0 && strcmp(e, "h2") != 0) {
+            snprintf(err, errlen, "http_protocols: Invalid protocol '%s'. Valid protocols: h1, h2",
+                     e);
+            rc = 1;
+        }
+        for (size_t i = 0; rc == CU_OK && i < nl.n; i++) {
+            if (strcmp(nl.v[i], e) == 0) {
+                snprintf(err, errlen, "http_protocols: Duplicate protocols specified");
+                rc = 1;
+            }
+        }
+        if (rc == CU_OK)
+            strlist_push(&nl, e);
+        else
+            cu_free(e);
+    }
+    cu_free(all);
+    if (rc != CU_OK) {
+        strlist_clear(&nl);
+        return rc;
+    }
+    if (nl.n == 0)
+        strlist_push(&nl, cu_xstrdup("h1"));
+    strlist_clear(&cfg->http_protocols);
+    cfg->http_protocols = nl;
     return CU_OK;
 }
 
@@ -743,6 +813,22 @@ int cu__setting_apply(cu_config_t *cfg, const cu__setting_t *s, const char *valu
         return CU_OK;
     }
     case CU__K_CONFIG: set_str(&cfg->config, strip_dup(value)); return CU_OK;
+    case CU__K_H2PROTO: return apply_h2proto(cfg, value, err, errlen);
+    case CU__K_H2C: {
+        static const char *const h2c[] = {"off", "prior-knowledge", "upgrade", "both"};
+        char *v = strip_dup(value);
+        int rc = 1;
+        for (size_t i = 0; i < CU_NELEM(h2c); i++) {
+            if (lower_eq(v, h2c[i])) {
+                cfg->http2_cleartext = (enum cu_h2c)i;
+                rc = CU_OK;
+            }
+        }
+        cu_free(v);
+        if (rc != CU_OK)
+            snprintf(err, errlen, "http2_cleartext: Invalid http2_cleartext: %s", value);
+        return rc;
+    }
     case CU__K_HOOK:
         snprintf(err, errlen, "%s: a hook is a Python callable; set it in a config file", s->name);
         return 1;
@@ -937,6 +1023,7 @@ static void print_value(FILE *out, const cu_config_t *cfg, const cu__setting_t *
     static const char *const hmap[] = {"drop", "refuse", "dangerous"};
     static const char *const proxy[] = {"off", "v1", "v2", "auto"};
     static const char *const proto[] = {"http", "uwsgi"};
+    static const char *const h2c[] = {"off", "prior-knowledge", "upgrade", "both"};
     switch ((enum cu__kind)s->kind) {
     case CU__K_INT: fprintf(out, "%d", *(const int *)(const void *)base); break;
     case CU__K_SENDFILE: {
@@ -973,6 +1060,8 @@ static void print_value(FILE *out, const cu_config_t *cfg, const cu__setting_t *
     case CU__K_HMAP: put_str(out, hmap[cfg->header_map], literal); break;
     case CU__K_PROXY: put_str(out, proxy[cfg->proxy_protocol], literal); break;
     case CU__K_PROTO: put_str(out, proto[cfg->protocol], literal); break;
+    case CU__K_H2PROTO: print_list(out, &cfg->http_protocols); break;
+    case CU__K_H2C: put_str(out, h2c[cfg->http2_cleartext], literal); break;
     case CU__K_CHDIR: put_str(out, cfg->chdir, literal); break;
     case CU__K_PYPATH: put_str(out, cfg->pythonpath_str, literal); break;
     case CU__K_PROCNAME:
@@ -1036,7 +1125,9 @@ int cu_config_lookup(const char *name, enum cu_config_vtype *vtype)
     case CU__K_DICT: *vtype = CU_CV_DICT; break;
     case CU__K_HMAP:
     case CU__K_PROXY:
-    case CU__K_PROTO: *vtype = CU_CV_CHOICE; break;
+    case CU__K_PROTO:
+    case CU__K_H2PROTO:
+    case CU__K_H2C: *vtype = CU_CV_CHOICE; break;
     case CU__K_WORKER:
     case CU__K_LOGGER: *vtype = CU_CV_CLASS; break;
     case CU__K_HOOK: *vtype = CU_CV_HOOK; break;

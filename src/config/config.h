@@ -24,6 +24,8 @@ enum cu_header_map { CU_HEADER_MAP_DROP, CU_HEADER_MAP_REFUSE, CU_HEADER_MAP_DAN
 enum cu_proxy_protocol { CU_PROXY_OFF, CU_PROXY_V1, CU_PROXY_V2, CU_PROXY_AUTO };
 enum cu_worker_class { CU_WORKER_SYNC, CU_WORKER_GTHREAD, CU_WORKER_GEVENT, CU_WORKER_ASGI };
 enum cu_protocol { CU_PROTOCOL_HTTP, CU_PROTOCOL_UWSGI };
+/* http2_cleartext: how HTTP/2 without TLS may start (trusted peers only). */
+enum cu_h2c { CU_H2C_OFF, CU_H2C_PRIOR, CU_H2C_UPGRADE, CU_H2C_BOTH };
 
 /* A list of strings (repeatable options such as --bind, --env, --pythonpath). */
 typedef struct cu_strlist_s {
@@ -94,6 +96,14 @@ typedef struct cu_config_s {
      * default). The dict itself is kept by the config-file loader (py/): see py/pylog.c. */
     char *secure_scheme_headers;
     cu_strlist_t forwarder_headers; /* SCRIPT_NAME,PATH_INFO; upper-case names */
+
+    /* HTTP/2 (http/h2.c) */
+    cu_strlist_t http_protocols;      /* "h1", "h2" in preference order (validated) */
+    enum cu_h2c http2_cleartext;      /* off */
+    int http2_max_concurrent_streams; /* 100, >= 1 */
+    int http2_initial_window_size;    /* 65535, <= 2^31-1 */
+    int http2_max_frame_size;         /* 16384 .. 16777215 */
+    int http2_max_header_list_size;   /* 65536; 0 = unlimited */
 
     /* server mechanics */
     char *chdir;             /* default: cwd at startup */
@@ -182,6 +192,9 @@ typedef struct cu_config_s {
     char **shown;
 } cu_config_t;
 
+/* http_protocols includes h2. */
+int cu_config_h2(const cu_config_t *cfg);
+
 /* Effective parser limits, as gunicorn derives them from the settings:
  * request line: 0 = unlimited (gunicorn still stops at 1 MiB), >= 8190 -> 8190;
  * fields: 0 or > 32768 -> 32768; field size: 0 -> 8190 (not unlimited). */
@@ -241,7 +254,8 @@ enum cu_config_vtype {
     CU_CV_STR,     /* validate_string: str (stripped) or None */
     CU_CV_LIST,    /* validate_list_string: str, or an iterable of str */
     CU_CV_ADDRS,   /* validate_string_to_addr_list: one comma-separated str */
-    CU_CV_CHOICE,  /* header_map / proxy_protocol / protocol: str (proxy_protocol: bool too) */
+    CU_CV_CHOICE,  /* header_map / proxy_protocol / protocol / http_protocols / http2_cleartext:
+                    * str (proxy_protocol and http2_cleartext: bool too) */
     CU_CV_CLASS,   /* worker_class: str */
     CU_CV_HOOK,    /* a server hook: a callable, kept by the loader */
     CU_CV_FIXED,   /* config / default_proc_name: not taken from a file */

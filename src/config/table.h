@@ -39,6 +39,8 @@ enum cu__kind {
     CU__K_PARSER,   /* http_parser: char * field, auto/fast/python (validate_http_parser) */
     CU__K_SENDFILE, /* sendfile: int field, -1 = None, else validate_bool */
     CU__K_LOGGER,   /* logger_class: char * field, NULL = gunicorn.glogging.Logger */
+    CU__K_H2PROTO,  /* http_protocols: comma list of h1/h2 */
+    CU__K_H2C,      /* http2_cleartext */
     CU__K_OTHER,    /* not supported yet: only its default is known */
 };
 

@@ -34,6 +34,8 @@ void cu_conn_begin_request(cu_conn_t *c)
         cu_chunked_init(&c->body.chunked);
     } else if (r->content_length > 0) {
         c->body.remaining = r->content_length;
+    } else if (r->body_to_eof) {
+        c->body.remaining = INT64_MAX;
     } else {
         c->body.remaining = 0;
         c->body.done = 1;
@@ -130,7 +132,7 @@ static ssize_t body_read(cu_conn_t *c, char *dst, size_t n)
             size_t want = n;
             if ((uint64_t)want > (uint64_t)c->body.remaining)
                 want = (size_t)c->body.remaining;
-            if (avail.len == 0 && want >= 4096) {
+            if (avail.len == 0 && (want >= 4096 || c->request.body_to_eof)) {
                 /* Large reads go straight from the socket into the caller's memory. */
                 ssize_t r = c->t.ops->read(&c->t, dst, want);
                 if (r > 0) {
@@ -138,6 +140,10 @@ static ssize_t body_read(cu_conn_t *c, char *dst, size_t n)
                     if (c->body.remaining == 0)
                         c->body.done = 1;
                     return r;
+                }
+                if (r == 0 && c->request.body_to_eof) {
+                    c->body.done = 1;
+                    return 0;
                 }
                 if (r != CU_AGAIN)
                     return body_fail(c);

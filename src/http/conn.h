@@ -197,6 +197,10 @@ int cu_resp_early_hints(cu_conn_t *c, const cu_str_t *names, const cu_str_t *val
  * Only valid when no response head was sent yet. `msg` may be NULL. */
 int cu_resp_error(cu_conn_t *c, int status, const char *msg);
 
+/* gunicorn.http2.send_trailers: trailers to send after the body. CU_ERROR when the
+ * protocol has no trailers (HTTP/1) or they cannot be queued. */
+int cu_resp_trailers(cu_conn_t *c, const cu_resp_head_t *fields);
+
 /* Give up on the connection (app error after the response was committed): what the app
  * produced is still sent, then the connection closes, so the client sees a truncated
  * response, as with gunicorn. */

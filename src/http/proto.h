@@ -71,6 +71,10 @@ typedef struct cu_proto_s {
      * the final head. NULL when the protocol has none. CU_OK or CU_ERROR. */
     int (*interim)(cu_conn_t *c, int status, const char *reason, const cu_str_t *names,
                    const cu_str_t *values, size_t n);
+
+    /* Send `fields` as trailers after the body (gunicorn.http2.send_trailers). NULL when
+     * the protocol cannot. CU_OK or CU_ERROR. */
+    int (*trailers)(cu_conn_t *c, const struct cu_resp_head_s *fields);
 } cu_proto_t;
 
 /* HTTP/1.0 and 1.1 (h1_driver.c). */

@@ -52,12 +52,16 @@ typedef struct cu_req_s {
     size_t nheaders;
     int64_t content_length;        /* -1 when the body's length is not known in advance */
     unsigned chunked : 1;          /* the body is chunked on the wire (HTTP/1) */
+    unsigned body_to_eof : 1;      /* content_length < 0: the body ends where the transport's
+                                    * reads end (HTTP/2 END_STREAM) */
     unsigned keep_alive : 1;       /* the client may send another request after this one */
     unsigned expect_continue : 1;  /* the client waits for "100 Continue" before the body */
     const char *scheme;            /* "http" / "https" (the listener's transport) */
     const cu_peer_t *peer;         /* the connection's */
     const cu_listener_t *listener; /* SERVER_NAME / SERVER_PORT defaults */
     int64_t start_us;              /* wall clock when the head was complete */
+    int priority_weight;           /* HTTP/2 stream priority (RFC 7540 5.3): 1..256, 16 */
+    int priority_depends_on;       /* HTTP/2: the stream this one depends on, 0 */
 } cu_req_t;
 
 /* One response header field: offsets into the response's `store` (which may move). */

@@ -619,3 +619,8 @@ void cu_conn_abort(cu_conn_t *c)
         (void)send_body(c, cu_buf_head(&r->stash), cu_buf_unread(&r->stash), 1);
     r->stash.pos = r->stash.len = 0;
 }
+
+int cu_resp_trailers(cu_conn_t *c, const cu_resp_head_t *fields)
+{
+    return c->proto->trailers ? c->proto->trailers(c, fields) : CU_ERROR;
+}

@@ -240,11 +240,19 @@ cu_tls_t *cu_tls_new(const cu_config_t *cfg, cu_tls_build_cb build, void *arg, c
     tls->files[F_CERT] = tls->cfg.certfile;
     tls->files[F_KEY] = tls->cfg.keyfile;
     tls->files[F_CA] = tls->cfg.ca_certs;
-    /* what http_protocols allows: HTTP/1.1 until HTTP/2 lands ("h2" goes first then) */
-    static const char proto[] = "http/1.1";
-    tls->alpn[0] = (unsigned char)(sizeof(proto) - 1);
-    memcpy(tls->alpn + 1, proto, sizeof(proto) - 1);
-    tls->alpn_len = sizeof(proto);
+    /* what http_protocols allows, in its order (the server's preference): h2, http/1.1 */
+    tls->alpn_len = 0;
+    for (size_t i = 0; i < cfg->http_protocols.n; i++) {
+        const char *proto = strcmp(cfg->http_protocols.v[i], "h2") == 0 ? "h2" : "http/1.1";
+        size_t pl = strlen(proto);
+        tls->alpn[tls->alpn_len] = (unsigned char)pl;
+        memcpy(tls->alpn + tls->alpn_len + 1, proto, pl);
+        tls->alpn_len += pl + 1;
+    }
+    if (tls->alpn_len == 0) {
+        memcpy(tls->alpn, "\x08http/1.1", 9);
+        tls->alpn_len = 9;
+    }
 
     for (int i = 0; i < NFILES; i++)
         stamp_file(tls->files[i], &tls->stamps[i]);
@@ -349,6 +357,16 @@ void cu_tls_check_files(cu_tls_t *tls)
 SSL *cu_tls_ssl(const cu_transport_t *t)
 {
     return t->ops == &cu_transport_tls || t->ops == &cu_transport_tls_ktls ? t->impl : NULL;
+}
+
+int cu_tls_alpn_h2(const cu_transport_t *t)
+{
+    SSL *ssl = cu_tls_ssl(t);
+    const unsigned char *p = NULL;
+    unsigned n = 0;
+    if (ssl)
+        SSL_get0_alpn_selected(ssl, &p, &n);
+    return n == 2 && memcmp(p, "h2", 2) == 0;
 }
 
 /* Map SSL_get_error after a call that did not complete. Returns CU_AGAIN (t->want set),

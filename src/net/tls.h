@@ -33,8 +33,8 @@ typedef SSL_CTX *(*cu_tls_build_cb)(void *arg, const cu_config_t *cfg, char *err
 
 /* The server's TLS state for cfg (the SSL settings are copied): builds the context now
  * with `build` (NULL: cu_tls_ctx_default) and sets ALPN to what http_protocols allows
- * (http/1.1). Returns NULL with a message in err when the context cannot be built.
- * Build it in the master before forking: workers then share the session ticket keys. */
+ * (h2 and/or http/1.1, in its order). Returns NULL with a message in err when the context cannot be
+ * built. Build it in the master before forking: workers then share the session ticket keys. */
 cu_tls_t *cu_tls_new(const cu_config_t *cfg, cu_tls_build_cb build, void *arg, char *err,
                      size_t errlen);
 void cu_tls_free(cu_tls_t *tls);
@@ -66,6 +66,9 @@ extern const cu_transport_ops_t cu_transport_tls_ktls;
 
 /* The SSL of a tls transport (borrowed), NULL for any other transport. */
 SSL *cu_tls_ssl(const cu_transport_t *t);
+
+/* The finished handshake of a tls transport chose HTTP/2 ("h2") by ALPN. */
+int cu_tls_alpn_h2(const cu_transport_t *t);
 
 /* What the request environ shows of a finished handshake (mod_ssl names). Strings are
  * static or point into `buf`-like storage owned by the SSL; valid while the transport is. */

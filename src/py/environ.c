@@ -321,6 +321,9 @@ int cu__environ_init(const cu_config_t *cfg, int multithread)
         rc = PyDict_SetItemString(d, "wsgi.run_once", Py_False);
     if (rc == 0)
         rc = PyDict_SetItemString(d, "wsgi.file_wrapper", (PyObject *)&cu__filewrapper_type);
+    /* A slot for wsgi.early_hints (py/wsgi.c sets it per request): the copy then has room. */
+    if (rc == 0)
+        rc = PyDict_SetItemString(d, "wsgi.early_hints", Py_None);
     if (rc == 0)
         rc = PyDict_SetItemString(d, "wsgi.input_terminated", Py_True);
     if (rc == 0)

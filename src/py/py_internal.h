@@ -93,6 +93,8 @@ PyObject *cu__start_resp_new(cu_conn_t *c);
 extern PyTypeObject cu__hints_type;
 PyObject *cu__early_hints_new(cu_conn_t *c);
 void cu__early_hints_detach(PyObject *hints);
+/* gunicorn.http2.send_trailers for the request of sr (new ref). */
+PyObject *cu__start_resp_send_trailers(PyObject *sr);
 void cu__start_resp_detach(PyObject *sr);
 
 /* Module-level objects shared by the types; created in runtime.c's module init. */

@@ -258,6 +258,91 @@ void cu__early_hints_detach(PyObject *hints)
     ((cu__hints_t *)hints)->c = NULL;
 }
 
+/* ---- gunicorn.http2.send_trailers(trailers) ---- */
+
+/* headers (a sequence of (name, value), str or latin-1 bytes, validated as start_response
+ * validates) into *h, values stripped of surrounding SP/HTAB. 0, or -1 with an exception. */
+static int fields_from(PyObject *headers, cu_resp_head_t *h)
+{
+    PyObject *seq = PySequence_Fast(headers, "headers must be a sequence"); /* new ref */
+    if (seq == NULL)
+        return -1;
+    int rc = 0;
+    for (Py_ssize_t i = 0; rc == 0 && i < PySequence_Fast_GET_SIZE(seq); i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, i), *pair = NULL;
+        if ((PyTuple_Check(item) || PyList_Check(item)) && PySequence_Size(item) == 2) {
+            PyObject *n = PySequence_GetItem(item, 0), *v = PySequence_GetItem(item, 1);
+            if (n && PyBytes_Check(n))
+                Py_SETREF(n,
+                          PyUnicode_DecodeLatin1(PyBytes_AS_STRING(n), PyBytes_GET_SIZE(n), NULL));
+            if (v && PyBytes_Check(v))
+                Py_SETREF(v,
+                          PyUnicode_DecodeLatin1(PyBytes_AS_STRING(v), PyBytes_GET_SIZE(v), NULL));
+            if (n && v)
+                pair = PyTuple_Pack(2, n, v);
+            Py_XDECREF(n);
+            Py_XDECREF(v);
+            if (pair == NULL) {
+                rc = -1;
+                break;
+            }
+        } else {
+            Py_INCREF(item);
+            pair = item;
+        }
+        PyObject *name, *value;
+        if (check_header(pair, &name, &value) < 0) {
+            rc = -1;
+        } else {
+            Py_ssize_t nl, vl;
+            const char *np = latin1(name, &nl), *vp = latin1(value, &vl);
+            while (vl && (*vp == ' ' || *vp == '\t'))
+                vp++, vl--;
+            while (vl && (vp[vl - 1] == ' ' || vp[vl - 1] == '\t'))
+                vl--;
+            if (cu_resp_head_add(h, np, (size_t)nl, vp, (size_t)vl) != CU_OK) {
+                PyErr_SetString(PyExc_ValueError, "headers too large");
+                rc = -1;
+            }
+        }
+        Py_DECREF(pair);
+    }
+    Py_DECREF(seq);
+    return rc;
+}
+
+static PyObject *sr_send_trailers(PyObject *op, PyObject *headers)
+{
+    cu__start_resp_t *self = (cu__start_resp_t *)op;
+    cu_conn_t *c = self->c;
+    if (c == NULL)
+        Py_RETURN_NONE; /* the request is over: nothing to attach them to */
+    cu_resp_head_t h;
+    memset(&h, 0, sizeof(h));
+    cu_buf_init(&h.store, 0, 1 << 16);
+    PyObject *ret = NULL;
+    if (fields_from(headers, &h) == 0) {
+        PyThreadState *ts = PyEval_SaveThread();
+        int rc = cu_resp_trailers(c, &h);
+        PyEval_RestoreThread(ts);
+        if (rc == CU_OK)
+            ret = Py_NewRef(Py_None);
+        else
+            PyErr_SetString(PyExc_RuntimeError, "trailers cannot be sent on this stream");
+    }
+    cu_resp_head_free(&h);
+    return ret;
+}
+
+static PyMethodDef send_trailers_def = {
+    "send_trailers", sr_send_trailers, METH_O,
+    "gunicorn.http2.send_trailers(trailers): send trailers after the body (HTTP/2)."};
+
+PyObject *cu__start_resp_send_trailers(PyObject *sr)
+{
+    return PyCFunction_NewEx(&send_trailers_def, sr, NULL);
+}
+
 /* ---- start_response ---- */
 
 static PyObject *start_response(cu__start_resp_t *self, PyObject *status, PyObject *headers,

@@ -445,6 +445,22 @@ static int handle(cu_conn_t *c)
         goto done;
     }
 
+    /* on HTTP/2: gunicorn.http2.send_trailers and the stream's priority */
+    if (c->request.version_major == 2) {
+        PyObject *st = cu__start_resp_send_trailers(sr);
+        if (st == NULL || PyDict_SetItemString(env, "gunicorn.http2.send_trailers", st) < 0)
+            PyErr_Clear();
+        Py_XDECREF(st);
+        /* the stream's priority, as gunicorn reports it */
+        PyObject *w = PyLong_FromLong(c->request.priority_weight);
+        PyObject *d = PyLong_FromLong(c->request.priority_depends_on);
+        if (!w || !d || PyDict_SetItemString(env, "gunicorn.http2.priority_weight", w) < 0 ||
+            PyDict_SetItemString(env, "gunicorn.http2.priority_depends_on", d) < 0)
+            PyErr_Clear();
+        Py_XDECREF(w);
+        Py_XDECREF(d);
+    }
+
     PyObject *args[2] = {env, sr};
     result = PyObject_Vectorcall(cu__py.app, args, 2, NULL);
     if (c->taken_over) {

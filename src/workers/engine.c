@@ -4,6 +4,8 @@
 #include "core/log.h"
 #include "http/proto.h"
 #include "net/proxy.h"
+#include "net/tls.h"
+#include "workers/h2.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -26,6 +28,7 @@ enum conn_state {
     ST_APP,       /* the app owns the request */
     ST_WRITE,     /* the response is queued; the socket was full */
     ST_LINGER,    /* closing: output done, discarding input until EOF or a short timeout */
+    ST_H2,        /* an HTTP/2 connection: workers/h2.c owns its events and timer */
     ST_CLOSED,
 };
 
@@ -127,11 +130,19 @@ static cu_conn_t *conn_new(cu_engine_t *e, int fd, const cu_listener_t *l,
 }
 
 static void accept_resume(cu_engine_t *e);
+static void conn_close(cu_engine_t *e, cu_conn_t *c);
+
+void cu_engine_close_conn(cu_engine_t *e, cu_conn_t *c)
+{
+    conn_close(e, c);
+}
 
 static void conn_close(cu_engine_t *e, cu_conn_t *c)
 {
     if (c->state == ST_CLOSED)
         return;
+    if (c->state == ST_H2)
+        cu_h2_release(e, c);
     cu_io_del(e->loop, &c->io);
     cu_timer_stop(e->loop, &c->timer);
     c->t.ops->close(&c->t);
@@ -403,14 +414,10 @@ static int64_t over_memory(cu_engine_t *e)
     return kb > 0 && (uint64_t)kb > e->es.max_rss_kb ? kb : 0;
 }
 
-static void after_request(cu_engine_t *e, cu_conn_t *c, int rc)
+/* A request was served: count it, and retire the worker at max_requests or over
+ * max_worker_memory. */
+static void count_request(cu_engine_t *e)
 {
-    /* An app that took the connection over owns it: no drain, no linger, no keep-alive,
-     * only our fd is closed below (the app's dup keeps the connection open). */
-    int taken = c->taken_over;
-    if (!taken && rc == CU_OK && !c->closing && !c->body.done && cu_body_drain(c) != CU_OK)
-        rc = CU_ERROR;
-    int reusable = !taken && rc == CU_OK && cu_conn_end_request(c) == CU_OK;
     e->nrequests++;
     if (e->report.served)
         e->report.served(e->report.arg, e->nrequests);
@@ -429,6 +436,22 @@ static void after_request(cu_engine_t *e, cu_conn_t *c, int rc)
             e->report.retiring(e->report.arg);
         cu_engine_stop(e);
     }
+}
+
+void cu_engine_count_request(cu_engine_t *e)
+{
+    count_request(e);
+}
+
+static void after_request(cu_engine_t *e, cu_conn_t *c, int rc)
+{
+    /* An app that took the connection over owns it: no drain, no linger, no keep-alive,
+     * only our fd is closed below (the app's dup keeps the connection open). */
+    int taken = c->taken_over;
+    if (!taken && rc == CU_OK && !c->closing && !c->body.done && cu_body_drain(c) != CU_OK)
+        rc = CU_ERROR;
+    int reusable = !taken && rc == CU_OK && cu_conn_end_request(c) == CU_OK;
+    count_request(e);
     if (taken) {
         c->out.pos = c->out.len = 0;
         conn_close(e, c);
@@ -448,8 +471,12 @@ static void after_request(cu_engine_t *e, cu_conn_t *c, int rc)
     c->state_ms = cu_mono_ms(); /* idle keep-alive from now (the overload policy's age) */
 }
 
+static int h2c_upgrade(cu_engine_t *e, cu_conn_t *c);
+
 static void dispatch(cu_engine_t *e, cu_conn_t *c)
 {
+    if (e->es.h2c_upgrade && h2c_upgrade(e, c))
+        return; /* the connection speaks HTTP/2 now; this request is its stream 1 */
     cu_conn_begin_request(c);
     /* Stopping: this is the last response unless more requests are already buffered
      * behind it (bytes past this body; a chunked body may hide them: keep it open). */
@@ -556,6 +583,133 @@ static void continue_request(cu_engine_t *e, cu_conn_t *c)
     dispatch(e, c);
 }
 
+/* Do the first bytes start an HTTP/1 request line (a method, a space, then '/', '*' or an
+ * absolute URI)? 1 yes, 0 no, -1 cannot tell yet. */
+static int looks_like_h1(const char *p, size_t n)
+{
+    const char *sp = memchr(p, ' ', n < 32 ? n : 32);
+    if (!sp)
+        return n < 32 ? -1 : 0;
+    size_t i = (size_t)(sp - p) + 1;
+    if (i == 1)
+        return 0;
+    if (i >= n)
+        return -1;
+    if (p[i] == '/' || p[i] == '*')
+        return 1;
+    size_t k = n - i < 4 ? n - i : 4;
+    if (strncasecmp(p + i, "http", k) != 0)
+        return 0;
+    return k == 4 ? 1 : -1;
+}
+
+/* h2c with prior knowledge (http2_cleartext): a trusted peer (forwarded_allow_ips, or a
+ * unix socket) on a plain listener whose first bytes are the HTTP/2 preface is handed to
+ * workers/h2.c. Returns 1 when the connection was taken over (or refused and closing), 0
+ * to go on with HTTP/1, -1 when more bytes are needed to tell. */
+static int h2c_start(cu_engine_t *e, cu_conn_t *c)
+{
+    if (c->listener->tf || !(c->peer.trusted_forwarder || c->peer.is_unix))
+        return 0;
+    int sn = cu_h2_sniff(cu_buf_head(&c->in), cu_buf_unread(&c->in));
+    if (sn < 0)
+        return -1;
+    if (sn == 0) {
+        if (e->es.h2c_prior != CU_H2C_PRIOR)
+            return 0;
+        int h1 = looks_like_h1(cu_buf_head(&c->in), cu_buf_unread(&c->in));
+        if (h1 < 0)
+            return -1;
+        if (!h1) {
+            /* Neither the preface nor an HTTP/1 request: an invalid preface is an HTTP/2
+             * connection error (RFC 9113 section 3.4), answered by closing rather than
+             * with an HTTP/1 page the client cannot read. */
+            conn_close(e, c);
+            return 1;
+        }
+        /* gunicorn: a trusted peer on a prior-knowledge port must speak HTTP/2. */
+        conn_error(e, c, 400, "Expected the HTTP/2 connection preface");
+        return 1;
+    }
+    c->state = ST_H2;
+    if (cu_h2_open(e, c) != CU_OK) {
+        c->state = ST_HEAD;
+        conn_close(e, c);
+    }
+    return 1;
+}
+
+static int name_is(const cu_header_t *h, const char *lower)
+{
+    size_t n = strlen(lower);
+    return h->name.len == n && strncasecmp(h->name.p, lower, n) == 0;
+}
+
+/* Does the comma list v name `tok` (case-insensitive)? */
+static int has_token(cu_str_t v, const char *tok)
+{
+    size_t tl = strlen(tok), i = 0;
+    while (i < v.len) {
+        while (i < v.len && (v.p[i] == ' ' || v.p[i] == '\t' || v.p[i] == ','))
+            i++;
+        size_t j = i;
+        while (j < v.len && v.p[j] != ',')
+            j++;
+        size_t k = j;
+        while (k > i && (v.p[k - 1] == ' ' || v.p[k - 1] == '\t'))
+            k--;
+        if (k - i == tl && strncasecmp(v.p + i, tok, tl) == 0)
+            return 1;
+        i = j;
+    }
+    return 0;
+}
+
+/* Upgrade: h2c (http2_cleartext upgrade or both), as gunicorn 27 decides it: a trusted peer
+ * on a plain listener, HTTP/1.1, "Upgrade: h2c", exactly one HTTP2-Settings whose settings
+ * are usable, both named in Connection, a body of at most 64 KiB (already read). Anything
+ * else is served as HTTP/1. Returns 1 when the 101 is queued and workers/h2.c took over. */
+static int h2c_upgrade(cu_engine_t *e, cu_conn_t *c)
+{
+    const cu_req_t *r = &c->request;
+    if (c->listener->tf || !(c->peer.trusted_forwarder || c->peer.is_unix))
+        return 0;
+    if (r->version_major != 1 || r->version_minor < 1 || r->chunked)
+        return 0;
+    const cu_header_t *up = NULL, *conn = NULL, *set = NULL;
+    int nset = 0;
+    for (size_t i = 0; i < r->nheaders; i++) {
+        const cu_header_t *h = &r->headers[i];
+        if (name_is(h, "upgrade"))
+            up = h;
+        else if (name_is(h, "connection"))
+            conn = h;
+        else if (name_is(h, "http2-settings"))
+            set = h, nset++;
+    }
+    if (!up || up->value.len != 3 || strncasecmp(up->value.p, "h2c", 3) != 0 || nset != 1 ||
+        !conn || !has_token(conn->value, "upgrade") || !has_token(conn->value, "http2-settings"))
+        return 0;
+    int64_t blen = r->content_length > 0 ? r->content_length : 0;
+    if (blen > 65536 || cu_buf_unread(&c->in) < c->head_len + (size_t)blen)
+        return 0;
+    uint8_t settings[256];
+    ssize_t sl = cu_h2_upgrade_settings(set->value.p, set->value.len, settings, sizeof(settings));
+    if (sl < 0)
+        return 0;
+    static const char sw[] = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+                             "Upgrade: h2c\r\n\r\n";
+    if (cu_buf_append(&c->out, sw, sizeof(sw) - 1) != CU_OK)
+        return 0;
+    c->state = ST_H2;
+    cu_timer_stop(e->loop, &c->timer);
+    if (cu_h2_open_upgrade(e, c, settings, (size_t)sl, c->head_len + (size_t)blen) != CU_OK) {
+        c->state = ST_HEAD;
+        conn_close(e, c);
+    }
+    return 1;
+}
+
 /* Wait for the client's next bytes. Returns 1 instead when the transport already holds
  * some (TLS records decrypted ahead): no read event would come for them, read now. */
 static int arm_read(cu_engine_t *e, cu_conn_t *c)
@@ -590,6 +744,13 @@ static int process_input(cu_engine_t *e, cu_conn_t *c)
             if (prc == CU_ERROR)
                 return 0;
             continue;
+        }
+        if (e->es.h2c_prior && c->nrequests == 0) {
+            int h2 = h2c_start(e, c);
+            if (h2 < 0)
+                break;
+            if (h2 > 0)
+                return 0;
         }
         int status = 400;
         const char *msg = NULL;
@@ -673,6 +834,15 @@ static void conn_handshake(cu_engine_t *e, cu_conn_t *c)
         conn_close(e, c);
         return;
     }
+    if (e->es.h2_tls && e->es.proxy_protocol == CU_PROXY_OFF && cu_tls_alpn_h2(&c->t)) {
+        /* ALPN chose HTTP/2: workers/h2.c takes the connection. */
+        c->state = ST_H2;
+        if (cu_h2_open(e, c) != CU_OK) {
+            c->state = ST_HEAD;
+            conn_close(e, c);
+        }
+        return;
+    }
     c->state = e->es.proxy_protocol != CU_PROXY_OFF ? ST_PROXY : ST_HEAD;
     conn_on_read(e, c);
 }
@@ -686,6 +856,7 @@ static void conn_on_io(cu_loop_t *loop, cu_io_t *io, int events)
     case ST_PROXY:
     case ST_HEAD:
     case ST_BODY: conn_on_read(e, c); break;
+    case ST_H2: cu_h2_on_io(e, c); break;
     case ST_WRITE: {
         uint64_t before = cu_conn_unsent(c);
         int rc = cu_conn_flush_nb(c);
@@ -761,6 +932,10 @@ static void conn_on_timer(cu_loop_t *loop, cu_timer_t *t)
     cu_engine_t *e = c->worker;
     if (c->state == ST_APP || c->state == ST_CLOSED)
         return;
+    if (c->state == ST_H2) {
+        cu_h2_on_timer(e, c);
+        return;
+    }
     if (c->state == ST_HEAD && c->nrequests > 0 && cu_buf_unread(&c->in) == 0 &&
         conn_in_flight(c, QUIET_MS)) {
         /* The keep-alive period ended just as the client sent something: read it (the read
@@ -885,12 +1060,19 @@ void cu_engine_stop(cu_engine_t *e)
             e->ctx->listeners[i].fd = -1;
         }
     }
-    /* Nothing else is closed here. A connection in flight finishes; an idle keep-alive one
+    /* HTTP/2 sessions get their GOAWAY now (workers/h2.c: streams in flight finish). Nothing
+     * else is closed here. A connection in flight finishes; an idle keep-alive one
      * keeps its keep-alive timer: a client (a proxy's pooled connection) may be sending on
      * it right now, and closing it under that request loses it (a 502 for a POST behind
      * nginx). Its next request is answered with Connection: close (dispatch); a client
      * that sends nothing is closed when the timer finds the connection quiet
      * (conn_on_timer). graceful_timeout bounds the whole. */
+    cu_conn_t *next;
+    for (cu_conn_t *c = e->all; c; c = next) {
+        next = c->next;
+        if (c->state == ST_H2)
+            cu_h2_stop(e, c);
+    }
 }
 
 static void release_dead(cu_engine_t *e)

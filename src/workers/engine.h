@@ -98,9 +98,16 @@ void cu_engine_request_done(cu_engine_t *e, cu_conn_t *c, int rc);
  * request is not the class's any more or epoll failed. */
 int cu_engine_app_watch(cu_engine_t *e, cu_conn_t *c, int events);
 
+/* For protocol modules that own a connection (workers/h2.c): close c now; count one
+ * served request (request counters, max_requests, max_worker_memory). Under the engine
+ * lock. */
+void cu_engine_close_conn(cu_engine_t *e, cu_conn_t *c);
+void cu_engine_count_request(cu_engine_t *e);
+
 /* Begin a graceful stop: accept what the backlog holds, stop accepting, finish what is in
- * flight; idle keep-alive connections stay until their next request (answered with
- * Connection: close) or until their keep-alive timer finds them quiet. */
+ * flight (HTTP/2 sessions get a GOAWAY); idle keep-alive connections stay until their next
+ * request (answered with Connection: close) or until their keep-alive timer finds them
+ * quiet. */
 void cu_engine_stop(cu_engine_t *e);
 
 #endif

@@ -80,6 +80,17 @@ void cu_settings_resolve(const cu_config_t *cfg, unsigned pid, cu_conn_settings_
     es->proxy_protocol = cfg->proxy_protocol;
     es->forwarded_allow_ips = &cfg->forwarded_allow_ips;
     es->proxy_allow_ips = &cfg->proxy_allow_ips;
+    es->h2c_prior = cu_config_h2(cfg) && (cfg->http2_cleartext == CU_H2C_PRIOR ||
+                                          cfg->http2_cleartext == CU_H2C_BOTH)
+                        ? (int)cfg->http2_cleartext
+                        : 0;
+    es->h2_tls = cu_config_h2(cfg);
+    es->h2c_upgrade = cu_config_h2(cfg) && (cfg->http2_cleartext == CU_H2C_UPGRADE ||
+                                            cfg->http2_cleartext == CU_H2C_BOTH);
+    es->h2_max_streams = (uint32_t)cfg->http2_max_concurrent_streams;
+    es->h2_window = (uint32_t)cfg->http2_initial_window_size;
+    es->h2_max_frame = (uint32_t)cfg->http2_max_frame_size;
+    es->h2_max_header_list = (uint32_t)cfg->http2_max_header_list_size;
 }
 
 void cu_settings_free(cu_engine_settings_t *es)

@@ -20,6 +20,13 @@ typedef struct cu_engine_settings_s {
     cu_str_t *fwd_names; /* forwarder_headers as slices (owned; h1_trusted points here) */
     const struct cu_proto_s *proto; /* every listener's protocol driver (--protocol); NULL =
                                      * HTTP/1 */
+    /* HTTP/2 (workers/h2.c): h2c_prior when http_protocols has h2 and http2_cleartext is
+     * prior-knowledge or both (its enum cu_h2c value; 0 = off); the four numbers of the server's
+     * SETTINGS frame. */
+    int h2c_prior;
+    int h2_tls;      /* http_protocols has h2: TLS listeners serve HTTP/2 when ALPN picks it */
+    int h2c_upgrade; /* h2 and http2_cleartext upgrade or both: honour Upgrade: h2c */
+    uint32_t h2_max_streams, h2_window, h2_max_frame, h2_max_header_list; /* 0 = unlimited */
 } cu_engine_settings_t;
 
 /* Fill *s and *es from cfg for the worker with process id `pid` (the max_requests jitter

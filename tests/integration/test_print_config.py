@@ -163,3 +163,34 @@ def test_hook_forms(tmp_path):
         "when_ready = C().when_ready\n"
         "def post_request(worker, req, environ, resp): pass\n")
     assert_same(*both(tmp_path, ["-c", "conf.py", "cfapp:app"]))
+
+
+def test_http2_settings_print_like_gunicorn(tmp_path):
+    """gunicorn 27's HTTP/2 settings are accepted and print as gunicorn prints them."""
+    g, c = both(tmp_path, ["--http-protocols", "h2,h1", "--http2-cleartext", "prior-knowledge",
+                           "--http2-max-concurrent-streams", "7",
+                           "--http2-initial-window-size", "1048576",
+                           "--http2-max-frame-size", "32768",
+                           "--http2-max-header-list-size", "0", "cfapp:app"])
+    assert_same(g, c)
+    assert "http_protocols                     = ['h2', 'h1']" in c.stdout
+
+
+def test_http2_settings_from_a_config_file(tmp_path):
+    (tmp_path / "h2.conf.py").write_text(
+        "http_protocols = 'h1, H2'\nhttp2_cleartext = True\nhttp2_max_frame_size = 65536\n")
+    g, c = both(tmp_path, ["-c", "h2.conf.py", "cfapp:app"])
+    assert_same(g, c)
+    assert "http2_cleartext                    = prior-knowledge" in c.stdout
+
+
+@pytest.mark.parametrize("args,why", [
+    (["--http-protocols", "h1,h3"], "Invalid protocol 'h3'"),
+    (["--http-protocols", "h2,h2"], "Duplicate protocols"),
+    (["--http2-max-frame-size", "1000"], "between 16384 and 16777215"),
+    (["--http2-cleartext", "maybe"], "Invalid http2_cleartext"),
+])
+def test_http2_settings_refused_like_gunicorn(tmp_path, args, why):
+    g, c = both(tmp_path, args + ["cfapp:app"])
+    assert g.returncode != 0 and c.returncode != 0
+    assert why in c.stderr

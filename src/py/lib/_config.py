@@ -141,6 +141,18 @@ def convert(vtype, name, v, default):
             if not isinstance(v, str):
                 raise TypeError('proxy_protocol must be string or bool')
             return ('set', v)
+        if name == 'http2_cleartext':
+            if v is None or isinstance(v, bool):
+                return ('set', 'prior-knowledge' if v else 'off')
+            if not isinstance(v, str):
+                raise TypeError('Invalid type for casting: %s' % v)
+            return ('set', v)
+        if name == 'http_protocols':
+            if v is None:
+                return ('set', 'h1')
+            if not isinstance(v, str):
+                raise TypeError('http_protocols must be a string')
+            return ('set', v)
         if v is None:
             return ('skip',)
         if not isinstance(v, str):

@@ -297,7 +297,7 @@ static void test_gunicorn_cmd_args(void)
     CHECK(parse(&c, "app:app", NULL) == 2 && has(errtext, "unrecognized arguments: --bogus"));
     cu_config_free(&c);
     setenv("GUNICORN_CMD_ARGS", "--http2-max-concurrent-streams 10", 1);
-    CHECK(parse(&c, "app:app", NULL) == 2 && has(errtext, "GUNICORN_CMD_ARGS"));
+    CHECK(parse(&c, "app:app", NULL) == CU_OK && c.http2_max_concurrent_streams == 10);
     cu_config_free(&c);
     setenv("GUNICORN_CMD_ARGS", "'open", 1);
     CHECK(parse(&c, "app:app", NULL) == 2 && has(errtext, "No closing quotation"));
@@ -355,6 +355,52 @@ static void test_errors(void)
     cu_config_free(&c);
 }
 
+/* gunicorn 27's HTTP/2 settings: names, defaults, validation. */
+static void test_http2_settings(void)
+{
+    cu_config_t c;
+    clean_env();
+    CHECK(parse(&c, "app:app", NULL) == CU_OK);
+    CHECK(c.http_protocols.n == 1 && strcmp(c.http_protocols.v[0], "h1") == 0 && !cu_config_h2(&c));
+    CHECK(c.http2_cleartext == CU_H2C_OFF && c.http2_max_concurrent_streams == 100 &&
+          c.http2_initial_window_size == 65535 && c.http2_max_frame_size == 16384 &&
+          c.http2_max_header_list_size == 65536);
+    cu_config_free(&c);
+    CHECK(parse(&c, "--http-protocols", " H2 , h1", "--http2-cleartext", "Prior-Knowledge",
+                "--http2-max-concurrent-streams", "7", "--http2-initial-window-size", "65536",
+                "--http2-max-frame-size", "16777215", "--http2-max-header-list-size", "0",
+                "app:app", NULL) == CU_OK);
+    CHECK(c.http_protocols.n == 2 && strcmp(c.http_protocols.v[0], "h2") == 0 &&
+          strcmp(c.http_protocols.v[1], "h1") == 0 && cu_config_h2(&c));
+    CHECK(c.http2_cleartext == CU_H2C_PRIOR && c.http2_max_concurrent_streams == 7 &&
+          c.http2_initial_window_size == 65536 && c.http2_max_frame_size == 16777215 &&
+          c.http2_max_header_list_size == 0);
+    cu_config_free(&c);
+    CHECK(parse(&c, "--http-protocols", "h2,h3", "app:app", NULL) == 1 &&
+          has(errtext, "Invalid protocol 'h3'"));
+    cu_config_free(&c);
+    CHECK(parse(&c, "--http-protocols", "h1,H1", "app:app", NULL) == 1 &&
+          has(errtext, "Duplicate protocols"));
+    cu_config_free(&c);
+    CHECK(parse(&c, "--http2-cleartext", "both", "app:app", NULL) == CU_OK &&
+          c.http2_cleartext == CU_H2C_BOTH);
+    cu_config_free(&c);
+    CHECK(parse(&c, "--http2-cleartext", "upgrade", "app:app", NULL) == CU_OK &&
+          c.http2_cleartext == CU_H2C_UPGRADE);
+    cu_config_free(&c);
+    CHECK(parse(&c, "--http2-cleartext", "sometimes", "app:app", NULL) == 1 &&
+          has(errtext, "Invalid http2_cleartext: sometimes"));
+    cu_config_free(&c);
+    CHECK(parse(&c, "--http2-max-frame-size", "16383", "app:app", NULL) == 1 &&
+          has(errtext, "between 16384 and 16777215, got 16383"));
+    cu_config_free(&c);
+    CHECK(parse(&c, "--http2-max-concurrent-streams", "0", "app:app", NULL) == 1 &&
+          has(errtext, "at least 1"));
+    cu_config_free(&c);
+    CHECK(parse(&c, "--http2-initial-window-size", "2147483648", "app:app", NULL) == 1);
+    cu_config_free(&c);
+}
+
 /* gunicorn's SSL settings: names, flags, defaults, validators */
 static void test_ssl_settings(void)
 {
@@ -388,13 +434,9 @@ static void test_not_yet(void)
 {
     cu_config_t c;
     clean_env();
-    CHECK(parse(&c, "--http2-max-concurrent-streams", "10", "app:app", NULL) == 2);
-    CHECK(has(errtext, "cunicorn: error: --http2-max-concurrent-streams "
-                       "(http2_max_concurrent_streams) is a gunicorn setting cunicorn does not "
-                       "support yet"));
-    cu_config_free(&c);
-    CHECK(parse(&c, "--http2-initial-window-size", "100", "app:app", NULL) == 2 &&
-          has(errtext, "(http2_initial_window_size)"));
+    /* the HTTP/2 settings, the last ones "not yet", are supported now */
+    CHECK(parse(&c, "--http2-max-concurrent-streams", "10", "app:app", NULL) == 0 &&
+          c.http2_max_concurrent_streams == 10);
     cu_config_free(&c);
     CHECK(parse(&c, "app:app", NULL) == 0 && c.sendfile == -1);
     cu_config_free(&c);
@@ -407,8 +449,8 @@ static void test_not_yet(void)
     CHECK(parse(&c, "--http-parser", "pico", "app:app", NULL) != 0 &&
           has(errtext, "http_parser must be one of: auto, fast, python"));
     cu_config_free(&c);
-    CHECK(parse(&c, "--http2-max-c", "5", "app:app", NULL) == 2 &&
-          has(errtext, "http2_max_concurrent_streams"));
+    CHECK(parse(&c, "--http2-max-c", "5", "app:app", NULL) == 0 &&
+          c.http2_max_concurrent_streams == 5); /* an abbreviation, as argparse takes it */
     cu_config_free(&c);
     CHECK(parse(&c, "-k", "tornado", "app:app", NULL) == 2);
     CHECK(has(errtext, "'tornado'") && has(errtext, "not supported yet"));
@@ -441,7 +483,8 @@ static void test_help_version_print(void)
           has(outtext, "does not support yet") && has(outtext, "--certfile FILE"));
     cu_config_free(&c);
     CHECK(parse(&c, "--print-settings-doc", NULL) == CU_DONE);
-    CHECK(has(outtext, "| `workers` |") && has(outtext, "not yet"));
+    CHECK(has(outtext, "| `workers` |") && has(outtext, "| `http2_max_frame_size` |") &&
+          has(outtext, "| supported |"));
     cu_config_free(&c);
 
     static char buf[65536];
@@ -481,7 +524,9 @@ static void test_set_api(void)
     CHECK(cu_config_set(&c, "preload_app", "maybe", err, sizeof(err)) == 1);
     const char *binds[] = {"a:1", "b:2"};
     CHECK(cu_config_set_list(&c, "bind", binds, 2, err, sizeof(err)) == CU_OK && c.bind.n == 2);
-    CHECK(cu_config_set(&c, "http2_max_frame_size", "16384", err, sizeof(err)) == 2);
+    CHECK(cu_config_set(&c, "http2_max_frame_size", "1000", err, sizeof(err)) == 1);
+    CHECK(cu_config_set(&c, "http2_max_frame_size", "32768", err, sizeof(err)) == CU_OK &&
+          c.http2_max_frame_size == 32768);
     CHECK(cu_config_set(&c, "nope", "x", err, sizeof(err)) == 1);
     cu_config_free(&c);
 }
@@ -494,6 +539,7 @@ int main(void)
     test_gunicorn_cmd_args();
     test_errors();
     test_not_yet();
+    test_http2_settings();
     test_ssl_settings();
     test_help_version_print();
     test_set_api();
