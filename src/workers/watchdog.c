@@ -23,6 +23,7 @@ static struct {
     slot_t *slots;
     sem_t fire;
     pthread_t thread;
+    pthread_t main; /* the thread that started the watchdog: the worker's main thread */
     void (*dump_stacks)(int fd);
     void (*after)(void);
 } w;
@@ -58,10 +59,18 @@ static void *watch_main(void *arg)
     /* after() armed the worker_abort hook (a Python-level signal handler, run by the app's
      * thread the next time it checks for signals): a thread blocked in a system call
      * (time.sleep, a socket read) checks only when interrupted, so interrupt it. Its
-     * SIGABRT finds the watchdog already fired and returns. */
-    for (int i = 0; i < w.nslots; i++)
-        if (atomic_load(&w.slots[i].busy) == 1)
+     * SIGABRT finds the watchdog already fired and returns. A class without slots
+     * (gevent: greenlets on the worker's main thread) gets its main thread interrupted;
+     * Python runs signal handlers only there anyway. */
+    int kicked_main = 0;
+    for (int i = 0; i < w.nslots; i++) {
+        if (atomic_load(&w.slots[i].busy) == 1) {
             (void)pthread_kill((pthread_t)w.slots[i].tid, SIGABRT);
+            kicked_main |= pthread_equal((pthread_t)w.slots[i].tid, w.main);
+        }
+    }
+    if (!kicked_main)
+        (void)pthread_kill(w.main, SIGABRT);
     return NULL;
 }
 
@@ -71,6 +80,7 @@ int cu_watchdog_start(int nslots, void (*dump_stacks)(int fd), void (*after)(voi
     w.slots = cu_xcalloc((size_t)w.nslots, sizeof(*w.slots));
     w.dump_stacks = dump_stacks;
     w.after = after;
+    w.main = pthread_self();
     if (sem_init(&w.fire, 0, 0) != 0)
         goto fail_sem;
     pthread_attr_t attr;
