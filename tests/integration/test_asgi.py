@@ -512,3 +512,34 @@ def test_one_huge_send_does_not_hold_the_loop(make_server, tmp_path):
     r = srv.HTTPReader(big, timeout=30).read_response()
     assert r.status == 200 and len(r.body) == n and r.body[:1] == b"z"
     assert srv.wait_until(lambda: "one-big sent" in records(rec), 5)
+
+
+# ---- over TLS ----
+
+def test_asgi_over_tls_scope_scheme_https(make_server, tmp_path):
+    """The ASGI worker serves HTTPS through the same TLS transport as WSGI: the scope says
+    https and the body arrives intact."""
+    import shutil
+    import ssl
+    import subprocess
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl command not installed")
+    cert, key = str(tmp_path / "c.pem"), str(tmp_path / "k.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "1", "-subj", "/CN=localhost"],
+                   check=True, capture_output=True, timeout=60)
+    s = asgi_server(make_server, ["--certfile", cert, "--keyfile", key])
+    ctx = ssl.create_default_context(cafile=cert)
+    ctx.check_hostname = False
+    conn = http.client.HTTPSConnection(s.host, s.port, context=ctx, timeout=30)
+    conn.request("GET", "/scope")
+    r = conn.getresponse()
+    scope = json.loads(r.read())
+    assert r.status == 200 and scope["scheme"] == "https"
+    body = os.urandom(200000)
+    conn.request("POST", "/echo", body=body)
+    r = conn.getresponse()
+    echo = json.loads(r.read())
+    assert r.status == 200 and echo["len"] == len(body)
+    assert echo["sha256"] == hashlib.sha256(body).hexdigest()
+    conn.close()
