@@ -22,9 +22,9 @@ Every figure comes with the server's CPU time per request (user + system of all 
 processes and threads, from /proc, divided by the requests wrk counted): a figure a busy
 machine disturbs far less than requests/s.
 
-ASGI (issue 14): --servers "cunicorn asgi,uvicorn,gunicorn asgi" --only hello,fastapi,ws
-compares cunicorn -k asgi with uvicorn (uvloop + httptools) and gunicorn -k asgi; target
-cunicorn asgi >= 2x uvicorn on hello. `fastapi` is a FastAPI JSON endpoint, `ws` a WebSocket
+ASGI (issue 14): --servers "cunicorn asgi,uvicorn,granian asgi,gunicorn asgi" --only hello,fastapi,ws
+compares cunicorn -k asgi with uvicorn (uvloop + httptools), granian --interface asgi and
+gunicorn -k asgi; targets cunicorn asgi >= 2x uvicorn and >= 1.5x granian on hello. `fastapi` is a FastAPI JSON endpoint, `ws` a WebSocket
 echo in messages/s (bench/ws_echo.py); both for ASGI servers only. For the plain
 (non-framework) scenarios --rounds runs every server that many times, alternating, and
 keeps each best (a shared machine's noise only ever lowers a figure).
@@ -173,7 +173,7 @@ def make_cert(tmp):
 APPS = {"flask": ("bench_app:flask_app", "/json?k=v", 50),
         "django": ("bench_app:django_app", "/json/?k=v", 50)}
 
-ASGI_SERVERS = ("cunicorn asgi", "uvicorn", "gunicorn asgi")
+ASGI_SERVERS = ("cunicorn asgi", "uvicorn", "granian asgi", "gunicorn asgi")
 
 
 def start(kind, port, tmp, app="bench_app:app"):
@@ -232,6 +232,9 @@ http {
         return Server(kind, [PY, "-m", "uvicorn", "--loop", "uvloop", "--http", "httptools",
                              "--no-access-log", "--log-level", "warning", "--host", "127.0.0.1",
                              "--port", str(port), "bench_asgi:app"], port)
+    if kind == "granian asgi":
+        return Server(kind, [PY, "-m", "granian", "--interface", "asgi", "--workers", "1",
+                             "--host", "127.0.0.1", "--port", str(port), "bench_asgi:app"], port)
     if kind == "gunicorn asgi":
         return Server(kind, [PY, "-m", "gunicorn", "-w", "1", "-k", "asgi", "-b", bind,
                              "bench_asgi:app"], port)
@@ -536,7 +539,7 @@ def main():
         return cb / ca if ca and cb else None
 
     for sc in ("hello", "fastapi", "ws"):
-        for peer, target in (("uvicorn", 2.0), ("gunicorn asgi", None)):
+        for peer, target in (("uvicorn", 2.0), ("granian asgi", 1.5), ("gunicorn asgi", None)):
             r = ratio("cunicorn asgi", peer, sc)
             if r is not None:
                 print("  %-17s / %-17s %-7s %8.2fx%s" % ("cunicorn asgi", peer, sc, r,
