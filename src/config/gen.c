@@ -54,10 +54,6 @@ void cu_config_print_man(FILE *out)
         "\\fBGUNICORN_CMD_ARGS\\fR, config file (\\fBgunicorn.conf.py\\fR), server hooks, "
         "signals and log formats. Precedence, lowest first: defaults, the config file, "
         "\\fBGUNICORN_CMD_ARGS\\fR, the command line.\n"
-        ".PP\n"
-        "A gunicorn setting that cunicorn does not support yet is refused at startup "
-        "(exit status 2 on the command line), never ignored; they are listed under "
-        "NOT SUPPORTED YET.\n"
         ".SH OPTIONS\n"
         ".TP\n.B \\-h, \\-\\-help\nshow the options and exit\n"
         ".TP\n.B \\-v, \\-\\-version\nshow the version and exit\n",
@@ -86,9 +82,14 @@ void cu_config_print_man(FILE *out)
         roff(out, s->doc);
         fputc('\n', out);
     }
-    fputs(".SH \"NOT SUPPORTED YET\"\n"
-          "gunicorn settings that cunicorn refuses (giving one is an error):\n",
-          out);
+    size_t not_yet = 0;
+    for (size_t i = 0; i < cu__nsettings; i++)
+        not_yet += cu__settings[i].status != CU__SUPPORTED;
+    if (not_yet)
+        fputs(".SH \"NOT SUPPORTED YET\"\n"
+              "gunicorn settings that cunicorn refuses (giving one is an error, exit status 2 "
+              "on the command line; never ignored):\n",
+              out);
     for (size_t i = 0; i < cu__nsettings; i++) {
         const cu__setting_t *s = &cu__settings[i];
         if (s->status == CU__SUPPORTED)
