@@ -137,6 +137,20 @@ void cu_engine_close_conn(cu_engine_t *e, cu_conn_t *c)
     conn_close(e, c);
 }
 
+static void conn_linger(cu_engine_t *e, cu_conn_t *c);
+
+void cu_engine_linger_conn(cu_engine_t *e, cu_conn_t *c)
+{
+    if (c->state == ST_CLOSED)
+        return;
+    if (c->state == ST_H2) {
+        cu_h2_release(e, c);
+        c->state = ST_HEAD;
+    }
+    c->closing = 1;
+    conn_linger(e, c);
+}
+
 static void conn_close(cu_engine_t *e, cu_conn_t *c)
 {
     if (c->state == ST_CLOSED)

@@ -102,6 +102,10 @@ int cu_engine_app_watch(cu_engine_t *e, cu_conn_t *c, int events);
  * served request (request counters, max_requests, max_worker_memory). Under the engine
  * lock. */
 void cu_engine_close_conn(cu_engine_t *e, cu_conn_t *c);
+/* Close c after what it has queued went out, reading and discarding what the peer still
+ * sends for a moment, so that bytes the peer sent last (a PING after its GOAWAY) do not turn
+ * our close into a reset. Releases an HTTP/2 session first. */
+void cu_engine_linger_conn(cu_engine_t *e, cu_conn_t *c);
 void cu_engine_count_request(cu_engine_t *e);
 
 /* Begin a graceful stop: accept what the backlog holds, stop accepting, finish what is in

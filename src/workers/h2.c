@@ -681,7 +681,7 @@ static void sess_maybe_close(h2_sess_t *h)
         !cu_buf_unread(&c->out))
         done = 1;
     if (done && idle)
-        cu_engine_close_conn(h->e, c); /* calls cu_h2_release */
+        cu_engine_linger_conn(h->e, c); /* calls cu_h2_release */
 }
 
 /* Feed n bytes to nghttp2. */
