@@ -47,6 +47,8 @@ build_pkgs=$pkgs
 if [ "$what" = test ]; then
   # nghttp2-client: h2load (bench) and nghttp; go: builds h2spec (below)
   have h2load || pkgs="$pkgs nghttp2-client"
+  # Go builds h2spec (below); Debian's golang-go when no Go toolchain is on the machine
+  have go || [ -x /usr/local/go/bin/go ] || pkgs="$pkgs golang-go"
   # clang: libFuzzer targets (make fuzz); slowhttptest: the slow-client suite
   # wrk: the keep-alive load under HUPs (test_graceful_load.py) and bench/
   for c in clang clang-format curl nginx haproxy slowhttptest openssl testssl wrk; do
