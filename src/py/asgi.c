@@ -1551,26 +1551,14 @@ int cu_py_asgi_dispatch(cu_engine_t *e, cu_conn_t *c)
     task = PyObject_CallOneArg(A.create_task, coro);
     done = task ? PyCFunction_New(&done_def, (PyObject *)r) : NULL;
     rv = done ? PyObject_CallMethodOneArg(task, A.s_add_done_callback, done) : NULL;
-    if (rv == NULL)
-        goto fail_started;
-    r->task = Py_NewRef(task);
-    if (ws && PySet_Add(A.ws_live, (PyObject *)r) < 0)
-        PyErr_Clear();
-    Py_XDECREF(rv);
-    Py_XDECREF(done);
-    Py_XDECREF(task);
-    Py_DECREF(coro);
-    Py_DECREF(send);
-    Py_DECREF(recv);
-    Py_DECREF(scope);
-    Py_DECREF(r);
-    A.dispatching = NULL;
-    return A.dispatch_rc;
-fail_started:
-    /* Answer through the same path as the app's own failure. */
-    if (!PyErr_Occurred())
-        PyErr_SetString(PyExc_RuntimeError, "cannot run the ASGI application");
-    {
+    if (rv != NULL) {
+        r->task = Py_NewRef(task);
+        if (ws && PySet_Add(A.ws_live, (PyObject *)r) < 0)
+            PyErr_Clear();
+    } else {
+        /* Answer through the same path as the app's own failure. */
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_RuntimeError, "cannot run the ASGI application");
         PyObject *et, *ev, *tb;
         PyErr_Fetch(&et, &ev, &tb);
         PyErr_NormalizeException(&et, &ev, &tb);
