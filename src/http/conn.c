@@ -103,7 +103,7 @@ static int fill_bin(cu_conn_t *c, size_t max)
 static int send_continue(cu_conn_t *c)
 {
     c->body.continue_pending = 0;
-    if (c->proto->continue_100 && c->proto->continue_100(c) != CU_OK)
+    if (cu_resp_continue(c) != CU_OK)
         return CU_ERROR;
     return cu_conn_flush(c);
 }

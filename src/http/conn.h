@@ -200,6 +200,8 @@ int cu_resp_error(cu_conn_t *c, int status, const char *msg);
 /* gunicorn.http2.send_trailers: trailers to send after the body. CU_ERROR when the
  * protocol has no trailers (HTTP/1) or they cannot be queued. */
 int cu_resp_trailers(cu_conn_t *c, const cu_resp_head_t *fields);
+/* Queue "100 Continue" (when the protocol has one) after any output still unsent. */
+int cu_resp_continue(cu_conn_t *c);
 
 /* Give up on the connection (app error after the response was committed): what the app
  * produced is still sent, then the connection closes, so the client sees a truncated

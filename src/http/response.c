@@ -166,6 +166,34 @@ static int out_append(cu_conn_t *c, const void *p, size_t n)
     return cu_buf_append(&c->out, p, n);
 }
 
+/* A protocol driver appended its bytes (a head, an interim response, trailers, an error
+ * page) to c->out, which held `before` unsent bytes until then. While older output waits
+ * in the spill file, those bytes belong after it, not before (cu_conn_flush_nb writes
+ * c->out first): they move to the file, or, when the file cannot take them, the older
+ * output is finished first (waiting for the client as a full spill file does). */
+static int keep_order(cu_conn_t *c, size_t before)
+{
+    size_t n = cu_buf_unread(&c->out) - before;
+    if (!spill_pending(c) || n == 0)
+        return CU_OK;
+    char *newest = c->out.data + c->out.len - n;
+    struct iovec iov = {newest, n};
+    if (spill_append(c, &iov, 1) == CU_OK) {
+        c->out.len -= n;
+        charge(c);
+        return CU_OK;
+    }
+    char *copy = cu_xmalloc(n);
+    memcpy(copy, newest, n);
+    c->out.len -= n;
+    int rc = cu_conn_flush(c);
+    if (rc == CU_OK && cu_buf_append(&c->out, copy, n) != CU_OK)
+        rc = fail(c);
+    cu_free(copy);
+    charge(c);
+    return rc;
+}
+
 uint64_t cu_conn_unsent(const cu_conn_t *c)
 {
     return cu_buf_unread(&c->out) + (spill_pending(c) ? (uint64_t)(c->spill_wr - c->spill_rd) : 0);
@@ -289,11 +317,12 @@ int cu_resp_header(cu_conn_t *c, const char *name, size_t nlen, const char *valu
 /* Put the final head into c->out: the driver serialises it. */
 static int emit_head(cu_conn_t *c, int64_t final_len)
 {
+    size_t before = cu_buf_unread(&c->out);
     if (c->proto->emit_head(c, final_len) != CU_OK)
         return CU_ERROR;
     c->resp.head_sent = 1;
     c->resp.head_emitted = 1;
-    return CU_OK;
+    return keep_order(c, before);
 }
 
 /* Write the unsent output and then iov without blocking. What the socket does not take is
@@ -579,7 +608,9 @@ int cu_resp_early_hints(cu_conn_t *c, const cu_str_t *names, const cu_str_t *val
     if (c->resp.head_sent || c->resp.head_emitted || c->proto->interim == NULL ||
         q->version_major < 1 || (q->version_major == 1 && q->version_minor < 1))
         return CU_OK;
-    if (c->proto->interim(c, 103, "Early Hints", names, values, n) != CU_OK)
+    size_t before = cu_buf_unread(&c->out);
+    if (c->proto->interim(c, 103, "Early Hints", names, values, n) != CU_OK ||
+        keep_order(c, before) != CU_OK)
         return fail(c);
     return cu_conn_flush(c);
 }
@@ -595,7 +626,10 @@ int cu_resp_error(cu_conn_t *c, int status, const char *msg)
         msg = c->body.too_large ? "Chunked trailer section too large" : "Invalid chunked body";
     }
     cu_resp_head_reset(&c->resp.h);
+    size_t before = cu_buf_unread(&c->out);
     int bl = c->proto->error_page(c, status, reason_for(status), msg);
+    if (bl >= 0 && keep_order(c, before) != CU_OK)
+        return CU_ERROR;
     cu_resp_head_reset(&c->resp.h);
     c->resp.h.status = status;
     c->resp.head_sent = 1;
@@ -605,6 +639,10 @@ int cu_resp_error(cu_conn_t *c, int status, const char *msg)
     c->keep_alive = 0;
     if (bl < 0)
         return CU_ERROR;
+    /* The engine's own error pages (defer_flush) never wait for the client: a slow reader
+     * with earlier responses unread would hold the loop. The engine lingers them out. */
+    if (c->defer_flush)
+        return cu_conn_flush_nb(c) == CU_ERROR ? fail(c) : CU_OK;
     return cu_conn_flush(c);
 }
 
@@ -622,5 +660,18 @@ void cu_conn_abort(cu_conn_t *c)
 
 int cu_resp_trailers(cu_conn_t *c, const cu_resp_head_t *fields)
 {
-    return c->proto->trailers ? c->proto->trailers(c, fields) : CU_ERROR;
+    size_t before = cu_buf_unread(&c->out);
+    if (!c->proto->trailers || c->proto->trailers(c, fields) != CU_OK)
+        return CU_ERROR;
+    return keep_order(c, before);
+}
+
+int cu_resp_continue(cu_conn_t *c)
+{
+    size_t before = cu_buf_unread(&c->out);
+    if (!c->proto->continue_100)
+        return CU_OK;
+    if (c->proto->continue_100(c) != CU_OK)
+        return CU_ERROR;
+    return keep_order(c, before);
 }

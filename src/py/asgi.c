@@ -402,7 +402,7 @@ static PyObject *try_receive(asgi_req_t *r)
     if (c->body.continue_pending) {
         /* The client waits for us before sending the body. */
         c->body.continue_pending = 0;
-        if (c->proto->continue_100 && c->proto->continue_100(c) != CU_OK)
+        if (cu_resp_continue(c) != CU_OK)
             return Py_NewRef(A.msg_disconnect);
         if (cu_conn_flush_nb(c) == CU_ERROR) {
             r->gone = 1;

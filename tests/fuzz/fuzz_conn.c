@@ -62,7 +62,12 @@ static void die(const char *what)
     fprintf(stderr,
             "fuzz_conn: %s\nfuzz_conn: %zu requests dispatched; the server sent %zu bytes:\n", what,
             cl.ndispatch, cl.rxlen);
-    for (size_t i = 0; i < cl.rxlen && i < 4096; i++) {
+    /* the first and the last 2 KiB: a bad response is often far into a pipeline */
+    for (size_t i = 0; i < cl.rxlen; i++) {
+        if (i == 2048 && cl.rxlen > 4096) {
+            fprintf(stderr, "\n[... %zu bytes ...]\n", cl.rxlen - 4096);
+            i = cl.rxlen - 2048;
+        }
         unsigned char ch = (unsigned char)cl.rx[i];
         if (ch == '\n' || (ch >= 32 && ch < 127))
             fputc(ch, stderr);

@@ -169,3 +169,46 @@ def test_reader_without_progress_is_disconnected_and_logged_slow_one_is_not(make
     stuck.close()
     slow.close()
     assert s.request("GET", "/").status == 200
+
+
+def test_pipelined_responses_keep_their_order_through_the_spill_file(make_server):
+    """A client pipelines thousands of small requests and reads nothing until it has sent
+    them all: with --max-unsent-output 0, once the kernel's buffers are full every response
+    waits in the spill file while the next requests are served. A bad request ends the
+    pipeline. Each response must arrive whole and in request order, the error page last."""
+    s = make_server(workers=1, args=["--max-unsent-output", "0", "--no-control-socket"])
+    n = 40000
+    reqs = []
+    for i in range(n):
+        if i % 2:
+            reqs.append(b"GET /write HTTP/1.1\r\nHost: x\r\n\r\n")  # 3 writes, chunked
+        else:
+            body = b"request-%d" % i
+            reqs.append(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"
+                        % (len(body), body))
+    reqs.append(b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n")
+    c = socket.create_connection(("127.0.0.1", s.port), timeout=srv.IO_TIMEOUT)
+    sent = threading.Event()
+
+    def send():
+        try:
+            c.sendall(b"".join(reqs))
+        finally:
+            sent.set()
+
+    t = threading.Thread(target=send, daemon=True)
+    t.start()
+    # Read nothing until everything is sent (bounded): the server keeps reading requests
+    # while their responses pile up unread.
+    sent.wait(30 * srv.TIME_SCALE)
+    r = srv.HTTPReader(c, timeout=srv.IO_TIMEOUT)
+    for i in range(n):
+        resp = r.read_response()
+        assert resp.status == 200, (i, resp.status)
+        want = b"written-by-write-and-returned" if i % 2 else b"request-%d" % i
+        assert resp.body == want, (i, resp.body[:80])
+    last = r.read_response()
+    assert last.status == 400
+    t.join(10)
+    c.close()
+    assert s.request("GET", "/").status == 200
