@@ -726,11 +726,22 @@ static int h2c_upgrade(cu_engine_t *e, cu_conn_t *c)
 
 /* Wait for the client's next bytes. Returns 1 instead when the transport already holds
  * some (TLS records decrypted ahead): no read event would come for them, read now. */
+/* While a body is pre-read, earlier pipelined responses may still be unsent: they go out
+ * meanwhile (the client may wait for them before it sends the rest). CU_OK, CU_AGAIN
+ * (wait for room too), CU_ERROR (the client is gone). */
+static int body_flush(cu_conn_t *c)
+{
+    if (c->state != ST_BODY || !cu_conn_unsent(c))
+        return CU_OK;
+    return cu_conn_flush_nb(c);
+}
+
 static int arm_read(cu_engine_t *e, cu_conn_t *c)
 {
     if (cu_transport_pending(&c->t))
         return 1;
-    cu_io_set(e->loop, &c->io, CU_EV_READ | e->oneshot);
+    int ev = body_flush(c) == CU_AGAIN ? CU_EV_READ | c->t.want : CU_EV_READ;
+    cu_io_set(e->loop, &c->io, ev | e->oneshot);
     return 0;
 }
 
@@ -821,7 +832,18 @@ static void conn_on_read(cu_engine_t *e, cu_conn_t *c)
         }
         ssize_t n = c->t.ops->read(&c->t, c->in.data + c->in.len, c->in.cap - c->in.len);
         if (n == CU_AGAIN) {
-            cu_io_set(e->loop, &c->io, c->t.want | e->oneshot); /* re-arm a one-shot watcher */
+            int want = c->t.want;
+            if (body_flush(c) == CU_AGAIN)
+                want |= c->t.want;
+            cu_io_set(e->loop, &c->io, want | e->oneshot); /* re-arm a one-shot watcher */
+            return;
+        }
+        if (n == 0 && cu_conn_unsent(c)) {
+            /* The client finished sending (a half-close) with responses still unsent:
+             * they go out, then the connection closes (what it sent last is incomplete). */
+            c->closing = 1;
+            c->keep_alive = 0;
+            conn_linger(e, c);
             return;
         }
         if (n <= 0) {

@@ -75,6 +75,12 @@ static void die(const char *what)
             fprintf(stderr, "\\x%02x", ch);
     }
     fputc('\n', stderr);
+    const char *dump = getenv("FUZZ_CONN_DUMP"); /* all of it, for a closer look */
+    FILE *f = dump ? fopen(dump, "wb") : NULL;
+    if (f) {
+        fwrite(cl.rx, 1, cl.rxlen, f);
+        fclose(f);
+    }
     abort();
 }
 

@@ -212,3 +212,42 @@ def test_pipelined_responses_keep_their_order_through_the_spill_file(make_server
     t.join(10)
     c.close()
     assert s.request("GET", "/").status == 200
+
+
+def test_half_closed_pipeline_gets_every_complete_response(make_server):
+    """A client pipelines many requests, then the head of one whose body it never sends,
+    and half-closes (shutdown SHUT_WR) before reading. Every complete request is answered
+    in order (the unread backlog waits in the spill file meanwhile), then the connection
+    closes: the incomplete last request loses nothing that was finished."""
+    s = make_server(workers=1, args=["--max-unsent-output", "0", "--no-control-socket"])
+    n = 20000
+    reqs = [b"GET /write HTTP/1.1\r\nHost: x\r\n\r\n"] * n
+    reqs.append(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly-part")
+    c = socket.create_connection(("127.0.0.1", s.port), timeout=srv.IO_TIMEOUT)
+    sent = threading.Event()
+
+    def send():
+        try:
+            c.sendall(b"".join(reqs))
+            c.shutdown(socket.SHUT_WR)
+        finally:
+            sent.set()
+
+    t = threading.Thread(target=send, daemon=True)
+    t.start()
+    sent.wait(30 * srv.TIME_SCALE)
+    r = srv.HTTPReader(c, timeout=srv.IO_TIMEOUT)
+    for i in range(n):
+        resp = r.read_response()
+        assert resp.status == 200 and resp.body == b"written-by-write-and-returned", i
+    # then the server closes: no response for the incomplete request
+    rest = b""
+    while True:
+        b = c.recv(65536)
+        if not b:
+            break
+        rest += b
+    assert rest == b""
+    t.join(10)
+    c.close()
+    assert s.request("GET", "/").status == 200
