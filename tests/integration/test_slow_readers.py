@@ -171,6 +171,26 @@ def test_reader_without_progress_is_disconnected_and_logged_slow_one_is_not(make
     assert s.request("GET", "/").status == 200
 
 
+def _pipeline_unread(port, reqs, half_close=False):
+    """Send all of reqs on one connection without reading (from a thread: the server
+    stops reading when its unsent backlog grows), optionally half-close, and return the
+    connection's reader once everything is sent (bounded wait)."""
+    c = socket.create_connection(("127.0.0.1", port), timeout=srv.IO_TIMEOUT)
+    sent = threading.Event()
+
+    def send():
+        try:
+            c.sendall(b"".join(reqs))
+            if half_close:
+                c.shutdown(socket.SHUT_WR)
+        finally:
+            sent.set()
+
+    threading.Thread(target=send, daemon=True).start()
+    sent.wait(30 * srv.TIME_SCALE)
+    return c, srv.HTTPReader(c, timeout=srv.IO_TIMEOUT)
+
+
 def test_pipelined_responses_keep_their_order_through_the_spill_file(make_server):
     """A client pipelines thousands of small requests and reads nothing until it has sent
     them all: with --max-unsent-output 0, once the kernel's buffers are full every response
@@ -187,29 +207,13 @@ def test_pipelined_responses_keep_their_order_through_the_spill_file(make_server
             reqs.append(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"
                         % (len(body), body))
     reqs.append(b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n")
-    c = socket.create_connection(("127.0.0.1", s.port), timeout=srv.IO_TIMEOUT)
-    sent = threading.Event()
-
-    def send():
-        try:
-            c.sendall(b"".join(reqs))
-        finally:
-            sent.set()
-
-    t = threading.Thread(target=send, daemon=True)
-    t.start()
-    # Read nothing until everything is sent (bounded): the server keeps reading requests
-    # while their responses pile up unread.
-    sent.wait(30 * srv.TIME_SCALE)
-    r = srv.HTTPReader(c, timeout=srv.IO_TIMEOUT)
+    c, r = _pipeline_unread(s.port, reqs)
     for i in range(n):
         resp = r.read_response()
         assert resp.status == 200, (i, resp.status)
         want = b"written-by-write-and-returned" if i % 2 else b"request-%d" % i
         assert resp.body == want, (i, resp.body[:80])
-    last = r.read_response()
-    assert last.status == 400
-    t.join(10)
+    assert r.read_response().status == 400
     c.close()
     assert s.request("GET", "/").status == 200
 
@@ -223,31 +227,11 @@ def test_half_closed_pipeline_gets_every_complete_response(make_server):
     n = 20000
     reqs = [b"GET /write HTTP/1.1\r\nHost: x\r\n\r\n"] * n
     reqs.append(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly-part")
-    c = socket.create_connection(("127.0.0.1", s.port), timeout=srv.IO_TIMEOUT)
-    sent = threading.Event()
-
-    def send():
-        try:
-            c.sendall(b"".join(reqs))
-            c.shutdown(socket.SHUT_WR)
-        finally:
-            sent.set()
-
-    t = threading.Thread(target=send, daemon=True)
-    t.start()
-    sent.wait(30 * srv.TIME_SCALE)
-    r = srv.HTTPReader(c, timeout=srv.IO_TIMEOUT)
+    c, r = _pipeline_unread(s.port, reqs, half_close=True)
     for i in range(n):
         resp = r.read_response()
         assert resp.status == 200 and resp.body == b"written-by-write-and-returned", i
-    # then the server closes: no response for the incomplete request
-    rest = b""
-    while True:
-        b = c.recv(65536)
-        if not b:
-            break
-        rest += b
-    assert rest == b""
-    t.join(10)
+    # then the server closes without a response for the incomplete request
+    assert c.recv(65536) == b""
     c.close()
     assert s.request("GET", "/").status == 200
