@@ -144,7 +144,7 @@ export LSAN_OPTIONS := suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions
 
 # The embedded Python: pyflakes, then its unit tests (they import src/py/lib directly).
 lint-py:
-	$(PYTHON) -m pyflakes src/py/lib tests/py tools/embed_py.py tools/py_from_c_literal.py
+	$(PYTHON) -m pyflakes src/py/lib tests/py tests/integration/*.py tests/conformance tests/fuzz bench tools/embed_py.py tools/py_from_c_literal.py
 
 test-py: lint-py
 	$(PYTHON) -m pytest -q -p no:cacheprovider tests/py

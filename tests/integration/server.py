@@ -150,6 +150,20 @@ def wait_until(pred, timeout, interval=0.02):
         time.sleep(interval)
 
 
+def wait_port(port, proc, what="proxy", timeout=10.0):
+    """Wait until a peer process we started (nginx, haproxy...) accepts on 127.0.0.1:port;
+    fail at once if it exited."""
+    def up():
+        if proc.poll() is not None:
+            raise AssertionError("%s exited early with %s" % (what, proc.returncode))
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return True
+        except OSError:
+            return False
+    assert wait_until(up, timeout), "%s did not start listening" % what
+
+
 # --------------------------------------------------------------------------- /proc helpers
 
 def proc_ppid(pid):

@@ -4,7 +4,6 @@ import hashlib
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 
@@ -162,8 +161,8 @@ def test_h2_off_by_default_serves_http1(make_server):
 
 def test_unix_socket_peers_may_use_h2c(make_server, tmp_path):
     path = str(tmp_path / "h2.sock")
-    s = make_server("h2app:app", H2C + ["--forwarded-allow-ips", "10.9.9.9"],
-                    binds=["unix:" + path])
+    make_server("h2app:app", H2C + ["--forwarded-allow-ips", "10.9.9.9"],
+                binds=["unix:" + path])
     r = subprocess.run(["curl", "-sS", "--http2-prior-knowledge", "--unix-socket", path,
                         "http://localhost/u"], capture_output=True, timeout=20)
     assert r.stdout == b"hello /u", r

@@ -6,7 +6,6 @@ import shutil
 import signal
 import subprocess
 import socket
-import struct
 import time
 
 import hpack

@@ -179,7 +179,6 @@ def test_spew_traces_app_lines(make_server):
 
 def test_capture_output_follows_reopened_error_log(make_server, tmp_path):
     """After the error log is rotated and USR1 sent, the app's print() lands in the new file."""
-    import os
     import signal
     errlog = tmp_path / "error.log"
     s = make_server(args=["--capture-output", "--error-logfile", str(errlog)], ready=False)

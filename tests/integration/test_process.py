@@ -3,7 +3,6 @@ and exit codes."""
 import os
 import signal
 import subprocess
-import time
 
 import server as srv
 

@@ -2,11 +2,9 @@
 passing X-Forwarded-* (wsgi.url_scheme only from a peer in forwarded_allow_ips), and
 secure_scheme_headers from a config file."""
 import json
-import os
 import shutil
 import socket
 import subprocess
-import time
 
 import pytest
 
@@ -24,18 +22,6 @@ def get_environ(host, port, headers=None, source=None, path="/environ"):
     finally:
         s.close()
     return resp
-
-
-def wait_port(port, proc, timeout=10.0):
-    def up():
-        if proc.poll() is not None:
-            raise AssertionError("proxy exited early with %s" % proc.returncode)
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return True
-        except OSError:
-            return False
-    assert srv.wait_until(up, timeout), "proxy did not start listening"
 
 
 @pytest.fixture
@@ -59,7 +45,7 @@ def haproxy(tmp_path):
         p = subprocess.Popen([HAPROXY, "-db", "-f", str(cfg)], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
         procs.append(p)
-        wait_port(port, p)
+        srv.wait_port(port, p, "proxy")
         return port
 
     yield start
@@ -129,7 +115,7 @@ def nginx(tmp_path):
         p = subprocess.Popen([NGINX, "-p", str(d), "-c", str(conf)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(p)
-        wait_port(port, p)
+        srv.wait_port(port, p, "proxy")
         return port
 
     yield start

@@ -6,14 +6,12 @@ retried: a keep-alive connection closed under a request is a failure. Only under
 a worker are the connections that worker held counted apart (`lost_to_kill9`), since
 SIGKILL loses them by definition. Counts are printed (pytest -s) and documented in docs/operations.md.
 """
-import errno
 import os
 import signal
 import socket
 import threading
 import time
 
-import pytest
 
 import server as srv
 
@@ -83,7 +81,6 @@ class LoadGen:
     def _run(self, keepalive):
         sock = None
         while not self.stop_evt.is_set():
-            reused = sock is not None
             try:
                 if sock is None:
                     sock = self._connect()

@@ -517,7 +517,7 @@ def test_broken_renewal_keeps_serving(make_server, certs, tmp_path):
 
 def test_unix_socket_listener_speaks_tls(make_server, certs, tmp_path):
     path = str(tmp_path / "tls.sock")
-    s = make_server("tlsapp:app", tls_args(certs), binds=["unix:" + path])
+    make_server("tlsapp:app", tls_args(certs), binds=["unix:" + path])
     out = subprocess.run(["curl", "-sS", "--cacert", certs.p("ca.pem"), "--unix-socket", path,
                           "https://localhost/"], capture_output=True, timeout=30)
     assert out.returncode == 0, out.stderr

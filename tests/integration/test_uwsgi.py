@@ -59,18 +59,6 @@ def sockdir():
     shutil.rmtree(d, ignore_errors=True)
 
 
-def wait_port(port, proc, timeout=10.0):
-    def up():
-        if proc.poll() is not None:
-            raise AssertionError("nginx exited early with %s" % proc.returncode)
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return True
-        except OSError:
-            return False
-    assert srv.wait_until(up, timeout), "nginx did not start listening"
-
-
 @pytest.fixture
 def nginx(tmp_path):
     """start(upstream) -> port of an nginx that passes every request to `upstream`
@@ -114,7 +102,7 @@ def nginx(tmp_path):
         p = subprocess.Popen([NGINX, "-p", str(d), "-c", str(conf), "-g", "daemon off;"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(p)
-        wait_port(port, p)
+        srv.wait_port(port, p, "nginx")
         return port
 
     yield start
@@ -267,7 +255,7 @@ def gunicorn_uwsgi():
                               "127.0.0.1:%d" % port, "--chdir", srv.APPS, "testapp:app"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(p)
-        wait_port(port, p)
+        srv.wait_port(port, p, "nginx")
         return port
 
     yield start

@@ -5,7 +5,6 @@ The route is PATH_INFO; options come from the query string. Used by test_wsgi_*.
 import hashlib
 import io
 import json
-import os
 import sys
 import tempfile
 from urllib.parse import parse_qs
