@@ -5,6 +5,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "http/proto.h"
+#include "net/tls.h"
 
 #include <errno.h>
 #include <nghttp2/nghttp2.h>
@@ -67,6 +68,8 @@ struct h2_sess_s {
     cu_engine_t *e;
     cu_conn_t *c; /* NULL once the engine closed it */
     nghttp2_session *ng;
+    cu_tls_facts_t *tls; /* the handshake's facts, copied at open (TLS only): read-only after,
+                            so streams read them on any thread, even once c is gone */
     cu_conn_settings_t settings; /* the engine's, with this module's blocking adapter */
     int efd;                     /* ready-queue eventfd */
     cu_io_t rio;
@@ -181,6 +184,7 @@ static h2_stream_t *stream_new(h2_sess_t *h, int32_t id)
     sc->listener = h->c->listener;
     sc->peer = h->c->peer;
     sc->scheme = h->c->scheme;
+    sc->tls_facts = h->tls;
     sc->proto = &stream_proto;
     sc->worker = h->e;
     sc->spill_fd = -1; /* never used: the unsent-output budget is off for streams */
@@ -815,6 +819,8 @@ static void sess_free(h2_sess_t *h)
     }
     close(h->efd);
     h->efd = -1;
+    cu_tls_facts_free(h->tls);
+    h->tls = NULL;
     /* Pooled, never freed while serving (as the engine does with connections): another
      * thread may still hold an event for h->rio from this iteration. */
     h->e = NULL;
@@ -859,6 +865,7 @@ static h2_sess_t *sess_open(cu_engine_t *e, cu_conn_t *c)
         sess_pool = h;
         return NULL;
     }
+    h->tls = cu_tls_facts_new(&c->t); /* NULL on h2c */
     extern int cu_h2_stream_block(cu_conn_t * sc, int events);
     h->settings.block = cu_h2_stream_block;
     cu_io_init(&h->rio, h->efd, on_ready, h);
@@ -888,6 +895,8 @@ static h2_sess_t *sess_open(cu_engine_t *e, cu_conn_t *c)
     nghttp2_session_callbacks_del(cb);
     if (rc != 0) {
         close(h->efd);
+        cu_tls_facts_free(h->tls);
+        h->tls = NULL;
         h->next_free = sess_pool;
         sess_pool = h;
         return NULL;

@@ -10,8 +10,14 @@ import h2.settings
 
 
 class H2Conn:
-    def __init__(self, host, port, timeout=10.0, settings=None, window=None):
+    def __init__(self, host, port, timeout=10.0, settings=None, window=None, ssl_context=None,
+                 server_hostname=None):
         self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.scheme = "http"
+        if ssl_context is not None:  # HTTP/2 over TLS: the context offers ALPN h2
+            self.sock = ssl_context.wrap_socket(self.sock,
+                                                server_hostname=server_hostname or host)
+            self.scheme = "https"
         self.conn = h2.connection.H2Connection(
             h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
         self.conn.initiate_connection()
@@ -31,7 +37,7 @@ class H2Conn:
 
     def request(self, method, path, headers=(), body=None, end=True):
         sid = self.conn.get_next_available_stream_id()
-        hdrs = [(":method", method), (":path", path), (":scheme", "http"),
+        hdrs = [(":method", method), (":path", path), (":scheme", self.scheme),
                 (":authority", "%s:%d" % (self.host, self.port))] + list(headers)
         self.conn.send_headers(sid, hdrs, end_stream=body is None and end)
         if body is not None:
