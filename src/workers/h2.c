@@ -25,6 +25,9 @@
 #define H2_MAX_OUTBOUND_ACK  1000 /* ACKs (SETTINGS, PING) queued for a peer not reading */
 #define H2_MAX_EMPTY_DATA    1000 /* DATA frames without payload or END_STREAM */
 #define H2_GOAWAY_DELAY_MS   200  /* graceful stop: shutdown notice -> final GOAWAY */
+#define H2_REFUSE_BURST                                                                            \
+    1000 /* streams past the limit refused before the peer is cut off;                             \
+            each stream served earns one back */
 
 typedef struct h2_sess_s h2_sess_t;
 
@@ -78,6 +81,7 @@ struct h2_sess_s {
     size_t in_app;         /* streams dispatched and not returned */
     size_t nopen;          /* streams nghttp2 has open */
     size_t empty_data;     /* empty DATA frames received */
+    uint32_t refuse_left;  /* streams past the limit we may still refuse (H2_REFUSE_BURST) */
     int tmode;             /* c->timer: 0 none, 1 write stall, 2 idle, 3 final GOAWAY due */
     uint64_t sent, tsent;  /* bytes moved either way; at the last timer check */
     unsigned dead : 1;     /* the connection failed or is closing: no more reads */
@@ -411,6 +415,18 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *u
     h2_sess_t *h = ud;
     if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0;
+    /* A stream past http2_max_concurrent_streams is refused on its own (RFC 9113 section
+     * 5.1.2: RST_STREAM REFUSED_STREAM; nghttp2 itself would end the connection, see
+     * sess_open); the others go on. A peer that keeps doing it is cut off. */
+    if (h->nopen >= h->e->es.h2_max_streams) {
+        if (!h->refuse_left) {
+            nghttp2_session_terminate_session(ng, NGHTTP2_ENHANCE_YOUR_CALM);
+            return 0;
+        }
+        h->refuse_left--;
+        nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_REFUSED_STREAM);
+        return 0; /* no stream data: its header block is decoded and dropped */
+    }
     h2_stream_t *s = stream_new(h, f->hd.stream_id);
     nghttp2_session_set_stream_user_data(ng, f->hd.stream_id, s);
     return 0;
@@ -550,6 +566,8 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void 
     nghttp2_session_set_stream_user_data(ng, id, NULL);
     s->closed = 1;
     h->nopen--;
+    if (s->app == APP_DONE && h->refuse_left < H2_REFUSE_BURST)
+        h->refuse_left++; /* served: the peer earns back a refusal */
     /* Unread request bytes go back to the connection window. */
     if (cu_buf_unread(&s->inb)) {
         nghttp2_session_consume_connection(ng, cu_buf_unread(&s->inb));
@@ -842,6 +860,28 @@ void cu_h2_release(cu_engine_t *e, cu_conn_t *c)
         sess_free(h);
 }
 
+/* Take the server's SETTINGS frame (nghttp2's first) into c->out, advertising max_streams
+ * as SETTINGS_MAX_CONCURRENT_STREAMS whatever nghttp2 was told (see sess_open). */
+static void send_settings(h2_sess_t *h, uint32_t max_streams)
+{
+    const uint8_t *data;
+    uint8_t f[9 + 6 * 8];
+    ssize_t n = nghttp2_session_mem_send(h->ng, &data);
+    cu_assert(n >= 9 && (size_t)n <= sizeof(f) && data[3] == NGHTTP2_SETTINGS &&
+              !(data[4] & NGHTTP2_FLAG_ACK));
+    memcpy(f, data, (size_t)n);
+    for (ssize_t i = 9; i + 6 <= n; i += 6) {
+        if (f[i] == 0 && f[i + 1] == NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS) {
+            f[i + 2] = (uint8_t)(max_streams >> 24);
+            f[i + 3] = (uint8_t)(max_streams >> 16);
+            f[i + 4] = (uint8_t)(max_streams >> 8);
+            f[i + 5] = (uint8_t)max_streams;
+        }
+    }
+    if (cu_buf_append(&h->c->out, f, (size_t)n) != CU_OK)
+        h->dead = 1;
+}
+
 /* A session for c, SETTINGS queued; NULL when out of resources. */
 static h2_sess_t *sess_open(cu_engine_t *e, cu_conn_t *c)
 {
@@ -901,16 +941,25 @@ static h2_sess_t *sess_open(cu_engine_t *e, cu_conn_t *c)
         sess_pool = h;
         return NULL;
     }
+    /* nghttp2 treats a stream past the limit it sent as a connection error (GOAWAY). To refuse
+     * just that stream (on_begin_headers), nghttp2 gets a limit higher by the refusals
+     * allowed, and one more so that on_begin_headers sees the stream that exhausts them
+     * (refused streams stay open in nghttp2 until their RST_STREAM is sent), and the peer
+     * is told the configured one: send_settings rewrites the value in the frame. */
+    uint32_t lim = e->es.h2_max_streams;
+    uint32_t internal =
+        lim >= UINT32_MAX - H2_REFUSE_BURST - 1 ? UINT32_MAX : lim + H2_REFUSE_BURST + 1;
+    h->refuse_left = H2_REFUSE_BURST;
     nghttp2_settings_entry iv[4];
     size_t niv = 0;
-    iv[niv++] =
-        (nghttp2_settings_entry){NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, e->es.h2_max_streams};
+    iv[niv++] = (nghttp2_settings_entry){NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, internal};
     iv[niv++] = (nghttp2_settings_entry){NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, e->es.h2_window};
     iv[niv++] = (nghttp2_settings_entry){NGHTTP2_SETTINGS_MAX_FRAME_SIZE, e->es.h2_max_frame};
     if (e->es.h2_max_header_list)
         iv[niv++] = (nghttp2_settings_entry){NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE,
                                              e->es.h2_max_header_list};
     nghttp2_submit_settings(h->ng, NGHTTP2_FLAG_NONE, iv, niv);
+    send_settings(h, lim);
     int32_t cw = e->es.h2_window > H2_CONN_WINDOW ? (int32_t)e->es.h2_window : H2_CONN_WINDOW;
     nghttp2_session_set_local_window_size(h->ng, NGHTTP2_FLAG_NONE, 0, cw);
     c->pdata = h;

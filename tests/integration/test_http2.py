@@ -65,6 +65,22 @@ def test_curl_request_body_into_wsgi_input(h2server, tmp_path):
     assert p.stdout == b"10000 lines", p
 
 
+def test_wsgi_input_read_of_a_body_without_content_length(h2server):
+    """A request body that ends with its stream (no content-length, as gRPC clients send):
+    read() returns it whole (it raised OverflowError: the unknown length was taken for a
+    huge known one)."""
+    data = os.urandom(300000)
+    c = H2Conn("127.0.0.1", h2server.port)
+    try:
+        [r] = c.wait([c.request("POST", "/echo", body=data)])
+        [r2] = c.wait([c.request("POST", "/echo-lines", body=b"a\nb\nc")])
+    finally:
+        c.close()
+    assert r["status"] == 200 and r["body"] == data
+    assert dict(r["headers"])["x-body-length"] == str(len(data))
+    assert r2["status"] == 200 and r2["body"] == b"3 lines"
+
+
 @needs_curl
 def test_curl_streaming_large_and_file_wrapper(h2server):
     r = curl("http://127.0.0.1:%d/stream?7" % h2server.port)
