@@ -42,6 +42,7 @@ typedef struct h2_stream_s {
     uint32_t *hoff;          /* offsets: name, nlen, value, vlen per header */
     size_t nh, hcap;         /* regular headers */
     size_t hbytes;           /* header list size as RFC 9113 counts it */
+    size_t tbytes;           /* the same for the request's trailers */
     uint32_t pseudo[4][2];   /* :method :path :scheme :authority (offset, len+1; 0 = absent) */
     int64_t clen;            /* content-length header, -1 none */
     int weight, depends_on;  /* priority from the HEADERS frame (0 weight: none sent) */
@@ -439,10 +440,18 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
     h2_stream_t *s = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
     if (!s || s->bad)
         return 0;
-    if (f->headers.cat != NGHTTP2_HCAT_REQUEST)
-        return 0; /* trailers: not passed to the app */
-    s->hbytes += nlen + vlen + 32;
     uint32_t lim = h->e->es.h2_max_header_list;
+    if (f->headers.cat != NGHTTP2_HCAT_REQUEST) {
+        /* Request trailers (after the body, with END_STREAM): accepted and dropped, never
+         * mixed into the head (gunicorn 27 gives WSGI apps none), within the head's limit. */
+        s->tbytes += nlen + vlen + 32;
+        if (lim && s->tbytes > lim) {
+            s->bad = 1;
+            nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_ENHANCE_YOUR_CALM);
+        }
+        return 0;
+    }
+    s->hbytes += nlen + vlen + 32;
     if ((lim && s->hbytes > lim) || s->nh + 1 >= h->settings.max_headers + 1) {
         s->bad = 1;
         nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_ENHANCE_YOUR_CALM);
@@ -520,7 +529,7 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
     h2_stream_t *s = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
     if (!s)
         return 0;
-    if (f->hd.flags & NGHTTP2_FLAG_END_STREAM) {
+    if ((f->hd.flags & NGHTTP2_FLAG_END_STREAM) && !s->bad) { /* bad: reset, the body fails */
         s->in_eof = 1;
         pthread_cond_broadcast(&s->cv);
     }

@@ -220,6 +220,27 @@ def test_hpack_bomb_resets_the_stream_not_the_connection(server):
     assert app_calls(server, "/bomb") == 0
 
 
+def test_trailers_past_the_header_list_limit_reset_the_stream_not_the_connection(server):
+    """Request trailers are held to http2_max_header_list_size like the head (64 KiB here):
+    past it, RST_STREAM ENHANCE_YOUR_CALM on that stream; the connection goes on."""
+    c = H2Conn("127.0.0.1", server.port)
+    try:
+        sid = c.request("POST", "/echo", body=b"some body", end=False)
+        c.conn.send_headers(sid, [("x-pad-%d" % i, "p" * 4000) for i in range(20)],
+                            end_stream=True)
+        c.flush()
+        [r] = c.wait([sid])
+        assert r["reset"] == ENHANCE_YOUR_CALM and r["status"] is None, r
+        sid = c.request("POST", "/echo", body=b"small", end=False)
+        c.conn.send_headers(sid, [("x-pad", "p" * 4000)], end_stream=True)
+        c.flush()
+        [r] = c.wait([sid])
+        assert r["status"] == 200 and r["body"] == b"small"
+        assert not c.closed and c.goaway is None
+    finally:
+        c.close()
+
+
 class Peer:
     """What a Raw connection received, frame by frame: statuses (HPACK-decoded), bodies,
     stream resets, GOAWAY."""
