@@ -575,7 +575,7 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void 
     nghttp2_session_set_stream_user_data(ng, id, NULL);
     s->closed = 1;
     h->nopen--;
-    if (s->app == APP_DONE && h->refuse_left < H2_REFUSE_BURST)
+    if (s->submitted && code == NGHTTP2_NO_ERROR && h->refuse_left < H2_REFUSE_BURST)
         h->refuse_left++; /* served: the peer earns back a refusal */
     /* Unread request bytes go back to the connection window. */
     if (cu_buf_unread(&s->inb)) {

@@ -322,20 +322,45 @@ def test_a_peer_that_only_gets_refusals_is_cut_off(make_server, worker):
     p = Peer(r)
     assert p.pump_until(lambda p: p.settings is not None, 5)
     r.send(b"".join(r.headers(sid, "/echo", end_stream=False, method="POST") for sid in (1, 3)))
-    sent = 0
     for batch in range(6):
-        if not r.send(b"".join(r.headers(5 + 2 * (sent + i), "/env") for i in range(250))):
+        if not r.send(b"".join(r.headers(5 + 2 * (250 * batch + i), "/env")
+                               for i in range(250))):
             break
-        sent += 250
-    assert p.pump_until(lambda p: p.goaway is not None or r.closed, 30 * (3 if srv.SANITIZED else 1))
+    assert p.pump_until(lambda p: p.goaway is not None or r.closed,
+                        30 * (3 if srv.SANITIZED else 1))
     r.close()
     assert p.goaway is not None and p.goaway.error_code == ENHANCE_YOUR_CALM, p.goaway
+    # streams 5 to 2003 were the 1000 refusals; 2005 found none left
+    assert p.goaway.last_stream_id == 5 + 2 * 1000, p.goaway
     # (RST_STREAMs still queued when the GOAWAY goes out are dropped with the connection)
-    refused = [sid for sid, code in p.rst.items() if code == REFUSED_STREAM]
-    assert len(refused) <= 1000 and len(refused) == len(p.rst)
-    assert sent > 1000
+    assert set(p.rst.values()) <= {REFUSED_STREAM}
     assert still_serves(s)
     assert app_calls(s, "/env") == 0
+
+
+@pytest.mark.parametrize("worker", ["sync", "gthread"])
+def test_each_stream_served_earns_back_a_refusal(make_server, worker):
+    s = make_server("h2app:app", H2C + ["--worker-class", worker, "--threads", "4",
+                                        "--http2-max-concurrent-streams", "1"])
+    r = Raw(s.port)
+    p = Peer(r)
+    assert p.pump_until(lambda p: p.settings is not None, 5)
+    post = lambda sid: r.headers(sid, "/echo", end_stream=False, method="POST")  # noqa: E731
+    r.send(post(1) + b"".join(r.headers(3 + 2 * i, "/env") for i in range(999)))
+    r.send(data(1, b"one"))  # 1 refusal left; serving stream 1 earns one more
+    assert p.pump_until(lambda p: 1 in p.ended and len(p.rst) == 999), (len(p.rst), p.goaway)
+    sid = 3 + 2 * 999
+    r.send(post(sid) + r.headers(sid + 2, "/env") + r.headers(sid + 4, "/env"))
+    assert p.pump_until(lambda p: {sid + 2, sid + 4} <= set(p.rst)), (len(p.rst), p.goaway)
+    r.send(data(sid, b"two"))
+    assert p.pump_until(lambda p: sid in p.ended)
+    assert p.goaway is None and p.status[sid] == 200 and p.body[sid] == b"two"
+    # none left: stream sid's turn earned one, the next refusal after it is the last
+    r.send(post(sid + 6) + r.headers(sid + 8, "/env") + r.headers(sid + 10, "/env"))
+    assert p.pump_until(lambda p: p.goaway is not None or r.closed)
+    r.close()
+    assert p.goaway is not None and p.goaway.error_code == ENHANCE_YOUR_CALM
+    assert p.goaway.last_stream_id == sid + 10
 
 
 def test_server_settings_carry_the_configured_numbers(make_server):
