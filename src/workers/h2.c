@@ -25,9 +25,8 @@
 #define H2_MAX_OUTBOUND_ACK  1000 /* ACKs (SETTINGS, PING) queued for a peer not reading */
 #define H2_MAX_EMPTY_DATA    1000 /* DATA frames without payload or END_STREAM */
 #define H2_GOAWAY_DELAY_MS   200  /* graceful stop: shutdown notice -> final GOAWAY */
-#define H2_REFUSE_BURST                                                                            \
-    1000 /* streams past the limit refused before the peer is cut off;                             \
-            each stream served earns one back */
+#define H2_REFUSE_BURST      1000 /* refusals past the stream limit; each stream served earns one */
+#define H2_REFUSE_SLACK      100  /* refused streams open at once (RST_STREAM not sent yet) */
 
 typedef struct h2_sess_s h2_sess_t;
 
@@ -951,13 +950,12 @@ static h2_sess_t *sess_open(cu_engine_t *e, cu_conn_t *c)
         return NULL;
     }
     /* nghttp2 treats a stream past the limit it sent as a connection error (GOAWAY). To refuse
-     * just that stream (on_begin_headers), nghttp2 gets a limit higher by the refusals
-     * allowed, and one more so that on_begin_headers sees the stream that exhausts them
-     * (refused streams stay open in nghttp2 until their RST_STREAM is sent), and the peer
-     * is told the configured one: send_settings rewrites the value in the frame. */
+     * just that stream (on_begin_headers), nghttp2 gets a higher limit (refused streams stay
+     * open in it until their RST_STREAM goes out, and it keeps up to its limit of closed and
+     * idle streams for priorities: hence a small slack) and the peer is told the configured
+     * one: send_settings rewrites the value in the frame. */
     uint32_t lim = e->es.h2_max_streams;
-    uint32_t internal =
-        lim >= UINT32_MAX - H2_REFUSE_BURST - 1 ? UINT32_MAX : lim + H2_REFUSE_BURST + 1;
+    uint32_t internal = lim > UINT32_MAX - H2_REFUSE_SLACK ? UINT32_MAX : lim + H2_REFUSE_SLACK;
     h->refuse_left = H2_REFUSE_BURST;
     nghttp2_settings_entry iv[4];
     size_t niv = 0;

@@ -310,6 +310,19 @@ def test_a_stream_past_the_limit_is_refused_and_the_connection_goes_on(make_serv
     assert app_calls(s, "/env") == 1  # the refused stream never reached the app
 
 
+def refuse(r, p, first, n):
+    """Open n streams past the limit, 50 at a time (as many as the server holds open before
+    its RST_STREAMs go out is 100), each batch refused before the next. Next stream id."""
+    sid = first
+    while n and p.goaway is None and not r.closed:
+        k = min(n, 50)
+        r.send(b"".join(r.headers(sid + 2 * i, "/env") for i in range(k)))
+        want = {sid + 2 * i for i in range(k)}
+        p.pump_until(lambda p: want <= set(p.rst) or p.goaway is not None)
+        sid, n = sid + 2 * k, n - k
+    return sid
+
+
 @pytest.mark.parametrize("worker", ["sync", "gthread"])
 def test_a_peer_that_only_gets_refusals_is_cut_off(make_server, worker):
     """Refusals are bounded (1000 more than the streams served): a peer that keeps opening
@@ -322,18 +335,33 @@ def test_a_peer_that_only_gets_refusals_is_cut_off(make_server, worker):
     p = Peer(r)
     assert p.pump_until(lambda p: p.settings is not None, 5)
     r.send(b"".join(r.headers(sid, "/echo", end_stream=False, method="POST") for sid in (1, 3)))
-    for batch in range(6):
-        if not r.send(b"".join(r.headers(5 + 2 * (250 * batch + i), "/env")
-                               for i in range(250))):
-            break
-    assert p.pump_until(lambda p: p.goaway is not None or r.closed,
-                        30 * (3 if srv.SANITIZED else 1))
+    nxt = refuse(r, p, 5, 1000)
+    assert p.goaway is None and len(p.rst) == 1000 and set(p.rst.values()) == {REFUSED_STREAM}
+    refuse(r, p, nxt, 50)
+    assert p.pump_until(lambda p: p.goaway is not None or r.closed)
     r.close()
     assert p.goaway is not None and p.goaway.error_code == ENHANCE_YOUR_CALM, p.goaway
-    # streams 5 to 2003 were the 1000 refusals; 2005 found none left
-    assert p.goaway.last_stream_id == 5 + 2 * 1000, p.goaway
-    # (RST_STREAMs still queued when the GOAWAY goes out are dropped with the connection)
-    assert set(p.rst.values()) <= {REFUSED_STREAM}
+    assert p.goaway.last_stream_id == nxt  # the first stream past the 1000 refusals
+    assert still_serves(s)
+    assert app_calls(s, "/env") == 0
+
+
+@pytest.mark.parametrize("worker", ["sync", "gthread"])
+def test_a_burst_of_streams_past_the_limit_ends_the_connection(make_server, worker):
+    """More than 100 streams past the limit at once (before the server's RST_STREAMs can go
+    out): libnghttp2's connection error, GOAWAY PROTOCOL_ERROR; no app call."""
+    s = make_server("h2app:app", H2C + ["--worker-class", worker, "--threads", "8",
+                                        "--http2-max-concurrent-streams", "2",
+                                        "--access-logfile", "-"])
+    r = Raw(s.port)
+    p = Peer(r)
+    assert p.pump_until(lambda p: p.settings is not None, 5)
+    r.send(b"".join(r.headers(sid, "/echo", end_stream=False, method="POST") for sid in (1, 3))
+           + b"".join(r.headers(5 + 2 * i, "/env") for i in range(300)))
+    assert p.pump_until(lambda p: p.goaway is not None or r.closed)
+    r.close()
+    assert p.goaway is not None and p.goaway.error_code == 0x1, p.goaway
+    assert p.goaway.last_stream_id == 5 + 2 * 99  # 100 refused streams held at once
     assert still_serves(s)
     assert app_calls(s, "/env") == 0
 
@@ -346,20 +374,24 @@ def test_each_stream_served_earns_back_a_refusal(make_server, worker):
     p = Peer(r)
     assert p.pump_until(lambda p: p.settings is not None, 5)
     post = lambda sid: r.headers(sid, "/echo", end_stream=False, method="POST")  # noqa: E731
-    r.send(post(1) + b"".join(r.headers(3 + 2 * i, "/env") for i in range(999)))
+    r.send(post(1))
+    sid = refuse(r, p, 3, 999)
+    assert len(p.rst) == 999 and p.goaway is None
     r.send(data(1, b"one"))  # 1 refusal left; serving stream 1 earns one more
-    assert p.pump_until(lambda p: 1 in p.ended and len(p.rst) == 999), (len(p.rst), p.goaway)
-    sid = 3 + 2 * 999
-    r.send(post(sid) + r.headers(sid + 2, "/env") + r.headers(sid + 4, "/env"))
-    assert p.pump_until(lambda p: {sid + 2, sid + 4} <= set(p.rst)), (len(p.rst), p.goaway)
+    assert p.pump_until(lambda p: 1 in p.ended)
+    r.send(post(sid))
+    refuse(r, p, sid + 2, 2)
+    assert p.goaway is None and len(p.rst) == 1001
     r.send(data(sid, b"two"))
     assert p.pump_until(lambda p: sid in p.ended)
     assert p.goaway is None and p.status[sid] == 200 and p.body[sid] == b"two"
-    # none left: stream sid's turn earned one, the next refusal after it is the last
-    r.send(post(sid + 6) + r.headers(sid + 8, "/env") + r.headers(sid + 10, "/env"))
+    # serving stream sid earned one: one more refusal, then none left
+    r.send(post(sid + 6))
+    refuse(r, p, sid + 8, 2)
     assert p.pump_until(lambda p: p.goaway is not None or r.closed)
     r.close()
     assert p.goaway is not None and p.goaway.error_code == ENHANCE_YOUR_CALM
+    # (sid + 8's RST_STREAM may be dropped with the connection: it was queued with the GOAWAY)
     assert p.goaway.last_stream_id == sid + 10
 
 
