@@ -98,6 +98,9 @@ struct cu_conn_s {
     const cu_listener_t *listener;
     cu_peer_t peer;
     const char *scheme; /* "http", or the listener transport's ("https") */
+    /* The TLS facts of the connection carrying this request when t is not that connection's
+     * own transport (an HTTP/2 stream: its session owns them); NULL otherwise. */
+    struct cu_tls_facts_s *tls_facts;
 
     cu_buf_t in;                    /* read buffer: head of the current request + anything after */
     const struct cu_proto_s *proto; /* the listener's protocol driver (http/proto.h) */

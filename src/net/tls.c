@@ -671,3 +671,59 @@ unsigned char *cu_tls_peer_der(const cu_transport_t *t, size_t *len)
     *len = (size_t)n;
     return der;
 }
+
+/* Copy *n bytes of s, NUL-terminated, into f->text after *used (cut short, *n updated,
+ * when it is full: it holds the longest ALPN name with the other strings). */
+static const char *keep(cu_tls_facts_t *f, size_t *used, const char *s, size_t *n)
+{
+    char *out = f->text + *used;
+    size_t room = sizeof(f->text) - *used - 1;
+    if (*n > room)
+        *n = room;
+    memcpy(out, s, *n);
+    out[*n] = '\0';
+    *used += *n + 1;
+    return out;
+}
+
+static const char *keep_str(cu_tls_facts_t *f, size_t *used, const char *s)
+{
+    size_t n = strlen(s);
+    return keep(f, used, s, &n);
+}
+
+cu_tls_facts_t *cu_tls_facts_new(const cu_transport_t *t)
+{
+    cu_tls_info_t in;
+    SSL *ssl = cu_tls_ssl(t);
+    if (!ssl || cu_tls_info(t, &in) != CU_OK)
+        return NULL;
+    cu_tls_facts_t *f = cu_xcalloc(1, sizeof(*f));
+    size_t used = 0;
+    f->info = in;
+    f->info.protocol = keep_str(f, &used, in.protocol);
+    f->info.cipher = keep_str(f, &used, in.cipher);
+    f->info.verify = keep_str(f, &used, in.verify);
+    const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
+    f->cipher_version = keep_str(f, &used, c ? SSL_CIPHER_get_version(c) : "");
+    if (in.alpn)
+        f->info.alpn = keep(f, &used, in.alpn, &f->info.alpn_len);
+    f->der = cu_tls_peer_der(t, &f->der_len);
+    if (f->der) {
+        f->subject = cu_tls_peer_subject(t, &f->subject_len);
+        f->pem = cu_tls_peer_pem(t, &f->pem_len);
+    }
+    return f;
+}
+
+void cu_tls_facts_free(cu_tls_facts_t *f)
+{
+    if (!f)
+        return;
+    if (f->cache && f->cache_free)
+        f->cache_free(f->cache);
+    free(f->der);
+    free(f->subject);
+    free(f->pem);
+    free(f);
+}

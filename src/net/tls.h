@@ -91,4 +91,28 @@ char *cu_tls_peer_pem(const cu_transport_t *t, size_t *len);
 char *cu_tls_peer_subject(const cu_transport_t *t, size_t *len);
 unsigned char *cu_tls_peer_der(const cu_transport_t *t, size_t *len);
 
+/* A connection's TLS facts copied once, to be read without the connection: an HTTP/2
+ * session takes them when it opens, and the requests of its streams read them from any
+ * thread while the connection is driven by another (or is already closed). */
+typedef struct cu_tls_facts_s {
+    cu_tls_info_t info;         /* its strings point into text */
+    const char *cipher_version; /* SSL_CIPHER_get_version: "TLSv1.3" (into text) */
+    unsigned char *der;         /* the peer certificate (DER, RFC 2253 subject, PEM), NULL */
+    size_t der_len;             /* when there is none */
+    char *subject;
+    size_t subject_len;
+    char *pem;
+    size_t pem_len;
+    /* What py/ built from these facts (under the GIL), and how to drop it: called by
+     * cu_tls_facts_free, without the GIL. */
+    void *cache;
+    void (*cache_free)(void *cache);
+    char text[400];
+} cu_tls_facts_t;
+
+/* The facts of the finished handshake of tls transport t (caller frees them with
+ * cu_tls_facts_free), or NULL when t is not a tls transport. */
+cu_tls_facts_t *cu_tls_facts_new(const cu_transport_t *t);
+void cu_tls_facts_free(cu_tls_facts_t *f);
+
 #endif

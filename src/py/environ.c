@@ -711,7 +711,7 @@ PyObject *cu__environ_build(cu_conn_t *c, PyObject *input, int *status, char *ms
     if (c->settings->request_uri &&
         put(env, E.k_request_uri, latin1(r->target.p, r->target.len)) < 0)
         goto fail;
-    if (cu_tls_ssl(&c->t) && cu__tls_environ(env, c) < 0) /* py/tls.c */
+    if ((cu_tls_ssl(&c->t) || c->tls_facts) && cu__tls_environ(env, c) < 0) /* py/tls.c */
         goto fail;
 
     Py_XDECREF(st.host);

@@ -84,8 +84,10 @@ static PyObject *input_read(PyObject *op, PyObject *const *args, Py_ssize_t narg
     }
 
     /* Allocate what the body can still hold when its length is known, else start small
-     * and double: a read(huge) of a chunked body must not reserve `huge`. */
-    int64_t rem = in->c->body.done ? 0 : in->c->body.remaining;
+     * and double: a read(huge) of a chunked body, or of an HTTP/2 body without
+     * content-length (it ends with the stream), must not reserve `huge`. */
+    const cu_conn_t *c = in->c;
+    int64_t rem = c->body.done ? 0 : c->request.body_to_eof ? -1 : c->body.remaining;
     size_t alloc;
     if (rem >= 0)
         alloc = (uint64_t)rem < want - have ? have + (size_t)rem : want;

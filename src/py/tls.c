@@ -172,17 +172,22 @@ static PyObject **dead;
 static _Atomic size_t ndead; /* written under dead_lock; peeked without it */
 static size_t dead_cap;
 
-static void cache_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+/* Queue dict (owned) for release_dead. Any thread, no GIL needed. */
+static void queue_dead(void *dict)
 {
-    if (!ptr)
-        return;
     pthread_mutex_lock(&dead_lock);
     if (ndead == dead_cap) {
         dead_cap = dead_cap ? dead_cap * 2 : 64;
         dead = cu_xrealloc(dead, dead_cap * sizeof(*dead));
     }
-    dead[ndead++] = ptr;
+    dead[ndead++] = dict;
     pthread_mutex_unlock(&dead_lock);
+}
+
+static void cache_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+    if (ptr)
+        queue_dead(ptr);
 }
 
 static void cache_init(void)
@@ -208,21 +213,34 @@ static void release_dead(void)
 }
 
 /* The TLS keys of one connection (new ref), or NULL with an exception set. */
-static PyObject *build_items(cu_conn_t *c, SSL *ssl, const cu_tls_info_t *info);
+static PyObject *build_items(const cu_tls_facts_t *f);
 
 int cu__tls_environ(PyObject *env, cu_conn_t *c)
 {
-    cu_tls_info_t in;
+    pthread_once(&cache_once, cache_init);
+    release_dead();
+    cu_tls_facts_t *f = c->tls_facts;
+    if (f) {
+        /* An HTTP/2 stream: the facts its session took at the start, and the dict built from
+         * them kept there (the GIL orders the streams of one session that get here at once). */
+        if (!f->cache) {
+            f->cache = build_items(f);
+            if (!f->cache)
+                return -1;
+            f->cache_free = queue_dead;
+        }
+        return PyDict_Update(env, f->cache);
+    }
     SSL *ssl = cu_tls_ssl(&c->t);
     if (!ssl)
         return 0;
-    pthread_once(&cache_once, cache_init);
-    release_dead();
     PyObject *items = SSL_get_ex_data(ssl, cache_index); /* owned by the SSL */
     if (!items) {
-        if (cu_tls_info(&c->t, &in) != CU_OK)
+        f = cu_tls_facts_new(&c->t);
+        if (!f)
             return 0;
-        items = build_items(c, ssl, &in);
+        items = build_items(f);
+        cu_tls_facts_free(f);
         if (!items)
             return -1;
         if (!SSL_set_ex_data(ssl, cache_index, items)) {
@@ -234,45 +252,37 @@ int cu__tls_environ(PyObject *env, cu_conn_t *c)
     return PyDict_Update(env, items);
 }
 
-static PyObject *build_items(cu_conn_t *c, SSL *ssl, const cu_tls_info_t *info)
+static PyObject *build_items(const cu_tls_facts_t *f)
 {
-    cu_tls_info_t in = *info;
+    const cu_tls_info_t *in = &f->info;
     PyObject *env = PyDict_New();
     if (!env)
         return NULL;
     int rc = -1;
-    size_t n = 0, dn_len = 0, pem_len = 0;
-    unsigned char *der = cu_tls_peer_der(&c->t, &n);
-    char *dn = der ? cu_tls_peer_subject(&c->t, &dn_len) : NULL;
-    char *pem = der ? cu_tls_peer_pem(&c->t, &pem_len) : NULL;
     PyObject *sock = NULL, *derobj = NULL;
-    if (set_str(env, "SSL_PROTOCOL", in.protocol, -1) < 0 ||
-        set_str(env, "SSL_CIPHER", in.cipher, -1) < 0 ||
-        set_str(env, "SSL_CLIENT_VERIFY", in.verify, -1) < 0)
+    if (set_str(env, "SSL_PROTOCOL", in->protocol, -1) < 0 ||
+        set_str(env, "SSL_CIPHER", in->cipher, -1) < 0 ||
+        set_str(env, "SSL_CLIENT_VERIFY", in->verify, -1) < 0)
         goto done;
-    if (dn && set_str(env, "SSL_CLIENT_S_DN", dn, (Py_ssize_t)dn_len) < 0)
+    if (f->subject && set_str(env, "SSL_CLIENT_S_DN", f->subject, (Py_ssize_t)f->subject_len) < 0)
         goto done;
-    if (pem && set_str(env, "SSL_CLIENT_CERT", pem, (Py_ssize_t)pem_len) < 0)
+    if (f->pem && set_str(env, "SSL_CLIENT_CERT", f->pem, (Py_ssize_t)f->pem_len) < 0)
         goto done;
     if (load_support() != CU_OK)
         goto done;
-    derobj = der ? PyBytes_FromStringAndSize((const char *)der, (Py_ssize_t)n) : Py_NewRef(Py_None);
+    derobj = f->der ? PyBytes_FromStringAndSize((const char *)f->der, (Py_ssize_t)f->der_len)
+                    : Py_NewRef(Py_None);
     if (!derobj)
         goto done;
-    const SSL_CIPHER *ci = SSL_get_current_cipher(ssl);
     sock = PyObject_CallMethod(support, "TLSSocket", "OO(ssi)sz#", derobj,
-                               in.verified ? Py_True : Py_False, in.cipher,
-                               ci ? SSL_CIPHER_get_version(ci) : "", in.cipher_bits, in.protocol,
-                               in.alpn, (Py_ssize_t)in.alpn_len);
+                               in->verified ? Py_True : Py_False, in->cipher, f->cipher_version,
+                               in->cipher_bits, in->protocol, in->alpn, (Py_ssize_t)in->alpn_len);
     if (!sock)
         goto done;
     rc = PyDict_SetItemString(env, "gunicorn.socket", sock);
 done:
     Py_XDECREF(sock);
     Py_XDECREF(derobj);
-    free(der);
-    free(dn);
-    free(pem);
     if (rc < 0)
         Py_CLEAR(env);
     return env;

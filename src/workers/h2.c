@@ -5,6 +5,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "http/proto.h"
+#include "net/tls.h"
 
 #include <errno.h>
 #include <nghttp2/nghttp2.h>
@@ -24,6 +25,8 @@
 #define H2_MAX_OUTBOUND_ACK  1000 /* ACKs (SETTINGS, PING) queued for a peer not reading */
 #define H2_MAX_EMPTY_DATA    1000 /* DATA frames without payload or END_STREAM */
 #define H2_GOAWAY_DELAY_MS   200  /* graceful stop: shutdown notice -> final GOAWAY */
+#define H2_REFUSE_BURST      1000 /* refusals past the stream limit; each stream served earns one */
+#define H2_REFUSE_SLACK      100  /* refused streams open at once (RST_STREAM not sent yet) */
 
 typedef struct h2_sess_s h2_sess_t;
 
@@ -38,6 +41,7 @@ typedef struct h2_stream_s {
     uint32_t *hoff;          /* offsets: name, nlen, value, vlen per header */
     size_t nh, hcap;         /* regular headers */
     size_t hbytes;           /* header list size as RFC 9113 counts it */
+    size_t tbytes;           /* the same for the request's trailers */
     uint32_t pseudo[4][2];   /* :method :path :scheme :authority (offset, len+1; 0 = absent) */
     int64_t clen;            /* content-length header, -1 none */
     int weight, depends_on;  /* priority from the HEADERS frame (0 weight: none sent) */
@@ -67,6 +71,8 @@ struct h2_sess_s {
     cu_engine_t *e;
     cu_conn_t *c; /* NULL once the engine closed it */
     nghttp2_session *ng;
+    cu_tls_facts_t *tls; /* the handshake's facts, copied at open (TLS only): read-only after,
+                            so streams read them on any thread, even once c is gone */
     cu_conn_settings_t settings; /* the engine's, with this module's blocking adapter */
     int efd;                     /* ready-queue eventfd */
     cu_io_t rio;
@@ -75,6 +81,7 @@ struct h2_sess_s {
     size_t in_app;         /* streams dispatched and not returned */
     size_t nopen;          /* streams nghttp2 has open */
     size_t empty_data;     /* empty DATA frames received */
+    uint32_t refuse_left;  /* streams past the limit we may still refuse (H2_REFUSE_BURST) */
     int tmode;             /* c->timer: 0 none, 1 write stall, 2 idle, 3 final GOAWAY due */
     uint64_t sent, tsent;  /* bytes moved either way; at the last timer check */
     unsigned dead : 1;     /* the connection failed or is closing: no more reads */
@@ -181,6 +188,7 @@ static h2_stream_t *stream_new(h2_sess_t *h, int32_t id)
     sc->listener = h->c->listener;
     sc->peer = h->c->peer;
     sc->scheme = h->c->scheme;
+    sc->tls_facts = h->tls;
     sc->proto = &stream_proto;
     sc->worker = h->e;
     sc->spill_fd = -1; /* never used: the unsent-output budget is off for streams */
@@ -407,6 +415,18 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *u
     h2_sess_t *h = ud;
     if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0;
+    /* A stream past http2_max_concurrent_streams is refused on its own (RFC 9113 section
+     * 5.1.2: RST_STREAM REFUSED_STREAM; nghttp2 itself would end the connection, see
+     * sess_open); the others go on. A peer that keeps doing it is cut off. */
+    if (h->nopen >= h->e->es.h2_max_streams) {
+        if (!h->refuse_left) {
+            nghttp2_session_terminate_session(ng, NGHTTP2_ENHANCE_YOUR_CALM);
+            return 0;
+        }
+        h->refuse_left--;
+        nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_REFUSED_STREAM);
+        return 0; /* no stream data: its header block is decoded and dropped */
+    }
     h2_stream_t *s = stream_new(h, f->hd.stream_id);
     nghttp2_session_set_stream_user_data(ng, f->hd.stream_id, s);
     return 0;
@@ -419,10 +439,18 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
     h2_stream_t *s = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
     if (!s || s->bad)
         return 0;
-    if (f->headers.cat != NGHTTP2_HCAT_REQUEST)
-        return 0; /* trailers: not passed to the app */
-    s->hbytes += nlen + vlen + 32;
     uint32_t lim = h->e->es.h2_max_header_list;
+    if (f->headers.cat != NGHTTP2_HCAT_REQUEST) {
+        /* Request trailers (after the body, with END_STREAM): accepted and dropped, never
+         * mixed into the head (gunicorn 27 gives WSGI apps none), within the head's limit. */
+        s->tbytes += nlen + vlen + 32;
+        if (lim && s->tbytes > lim) {
+            s->bad = 1;
+            nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_ENHANCE_YOUR_CALM);
+        }
+        return 0;
+    }
+    s->hbytes += nlen + vlen + 32;
     if ((lim && s->hbytes > lim) || s->nh + 1 >= h->settings.max_headers + 1) {
         s->bad = 1;
         nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_ENHANCE_YOUR_CALM);
@@ -500,7 +528,7 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
     h2_stream_t *s = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
     if (!s)
         return 0;
-    if (f->hd.flags & NGHTTP2_FLAG_END_STREAM) {
+    if ((f->hd.flags & NGHTTP2_FLAG_END_STREAM) && !s->bad) { /* bad: reset, the body fails */
         s->in_eof = 1;
         pthread_cond_broadcast(&s->cv);
     }
@@ -546,6 +574,8 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void 
     nghttp2_session_set_stream_user_data(ng, id, NULL);
     s->closed = 1;
     h->nopen--;
+    if (s->submitted && code == NGHTTP2_NO_ERROR && h->refuse_left < H2_REFUSE_BURST)
+        h->refuse_left++; /* served: the peer earns back a refusal */
     /* Unread request bytes go back to the connection window. */
     if (cu_buf_unread(&s->inb)) {
         nghttp2_session_consume_connection(ng, cu_buf_unread(&s->inb));
@@ -815,6 +845,8 @@ static void sess_free(h2_sess_t *h)
     }
     close(h->efd);
     h->efd = -1;
+    cu_tls_facts_free(h->tls);
+    h->tls = NULL;
     /* Pooled, never freed while serving (as the engine does with connections): another
      * thread may still hold an event for h->rio from this iteration. */
     h->e = NULL;
@@ -834,6 +866,28 @@ void cu_h2_release(cu_engine_t *e, cu_conn_t *c)
     wake_all(h);
     if (!h->in_app)
         sess_free(h);
+}
+
+/* Take the server's SETTINGS frame (nghttp2's first) into c->out, advertising max_streams
+ * as SETTINGS_MAX_CONCURRENT_STREAMS whatever nghttp2 was told (see sess_open). */
+static void send_settings(h2_sess_t *h, uint32_t max_streams)
+{
+    const uint8_t *data;
+    uint8_t f[9 + 6 * 8];
+    ssize_t n = nghttp2_session_mem_send(h->ng, &data);
+    cu_assert(n >= 9 && (size_t)n <= sizeof(f) && data[3] == NGHTTP2_SETTINGS &&
+              !(data[4] & NGHTTP2_FLAG_ACK));
+    memcpy(f, data, (size_t)n);
+    for (ssize_t i = 9; i + 6 <= n; i += 6) {
+        if (f[i] == 0 && f[i + 1] == NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS) {
+            f[i + 2] = (uint8_t)(max_streams >> 24);
+            f[i + 3] = (uint8_t)(max_streams >> 16);
+            f[i + 4] = (uint8_t)(max_streams >> 8);
+            f[i + 5] = (uint8_t)max_streams;
+        }
+    }
+    if (cu_buf_append(&h->c->out, f, (size_t)n) != CU_OK)
+        h->dead = 1;
 }
 
 /* A session for c, SETTINGS queued; NULL when out of resources. */
@@ -859,6 +913,7 @@ static h2_sess_t *sess_open(cu_engine_t *e, cu_conn_t *c)
         sess_pool = h;
         return NULL;
     }
+    h->tls = cu_tls_facts_new(&c->t); /* NULL on h2c */
     extern int cu_h2_stream_block(cu_conn_t * sc, int events);
     h->settings.block = cu_h2_stream_block;
     cu_io_init(&h->rio, h->efd, on_ready, h);
@@ -888,20 +943,30 @@ static h2_sess_t *sess_open(cu_engine_t *e, cu_conn_t *c)
     nghttp2_session_callbacks_del(cb);
     if (rc != 0) {
         close(h->efd);
+        cu_tls_facts_free(h->tls);
+        h->tls = NULL;
         h->next_free = sess_pool;
         sess_pool = h;
         return NULL;
     }
+    /* nghttp2 treats a stream past the limit it sent as a connection error (GOAWAY). To refuse
+     * just that stream (on_begin_headers), nghttp2 gets a higher limit (refused streams stay
+     * open in it until their RST_STREAM goes out, and it keeps up to its limit of closed and
+     * idle streams for priorities: hence a small slack) and the peer is told the configured
+     * one: send_settings rewrites the value in the frame. */
+    uint32_t lim = e->es.h2_max_streams;
+    uint32_t internal = lim > UINT32_MAX - H2_REFUSE_SLACK ? UINT32_MAX : lim + H2_REFUSE_SLACK;
+    h->refuse_left = H2_REFUSE_BURST;
     nghttp2_settings_entry iv[4];
     size_t niv = 0;
-    iv[niv++] =
-        (nghttp2_settings_entry){NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, e->es.h2_max_streams};
+    iv[niv++] = (nghttp2_settings_entry){NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, internal};
     iv[niv++] = (nghttp2_settings_entry){NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, e->es.h2_window};
     iv[niv++] = (nghttp2_settings_entry){NGHTTP2_SETTINGS_MAX_FRAME_SIZE, e->es.h2_max_frame};
     if (e->es.h2_max_header_list)
         iv[niv++] = (nghttp2_settings_entry){NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE,
                                              e->es.h2_max_header_list};
     nghttp2_submit_settings(h->ng, NGHTTP2_FLAG_NONE, iv, niv);
+    send_settings(h, lim);
     int32_t cw = e->es.h2_window > H2_CONN_WINDOW ? (int32_t)e->es.h2_window : H2_CONN_WINDOW;
     nghttp2_session_set_local_window_size(h->ng, NGHTTP2_FLAG_NONE, 0, cw);
     c->pdata = h;

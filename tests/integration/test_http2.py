@@ -1,6 +1,7 @@
 """HTTP/2 over cleartext (h2c with prior knowledge) with real clients: curl, httpx, and the
 h2 library for several streams on one connection."""
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -62,6 +63,22 @@ def test_curl_request_body_into_wsgi_input(h2server, tmp_path):
                         "http://127.0.0.1:%d/echo-lines" % h2server.port],
                        input=b"line\n" * 10000, capture_output=True, timeout=30)
     assert p.stdout == b"10000 lines", p
+
+
+def test_wsgi_input_read_of_a_body_without_content_length(h2server):
+    """A request body that ends with its stream (no content-length, as gRPC clients send):
+    read() returns it whole (it raised OverflowError: the unknown length was taken for a
+    huge known one)."""
+    data = os.urandom(300000)
+    c = H2Conn("127.0.0.1", h2server.port)
+    try:
+        [r] = c.wait([c.request("POST", "/echo", body=data)])
+        [r2] = c.wait([c.request("POST", "/echo-lines", body=b"a\nb\nc")])
+    finally:
+        c.close()
+    assert r["status"] == 200 and r["body"] == data
+    assert dict(r["headers"])["x-body-length"] == str(len(data))
+    assert r2["status"] == 200 and r2["body"] == b"3 lines"
 
 
 @needs_curl
@@ -309,6 +326,47 @@ def test_early_hints_and_trailers_over_http2(make_server, worker):
                                                          "grpc-status": "0"}
     finally:
         c.close()
+
+
+@pytest.mark.parametrize("worker", ["sync", "gthread"])
+def test_request_trailers_are_accepted_and_not_taken_for_headers(make_server, worker):
+    """Request trailers (a HEADERS frame with END_STREAM after the DATA, as gRPC clients
+    send): the body reaches the app whole and the response is 200; the trailer fields are
+    not in the environ (gunicorn 27 gives WSGI apps no request trailers either)."""
+    s = make_server("h2app:app", H2C + ["--worker-class", worker, "--threads", "4"])
+    data = os.urandom(200000)
+    digest = hashlib.sha256(data).hexdigest()
+    c = H2Conn("127.0.0.1", s.port)
+    try:
+        sids = []
+        for length in (True, False):
+            head = [("content-type", "application/grpc"), ("te", "trailers")]
+            if length:
+                head.append(("content-length", str(len(data))))
+            sid = c.request("POST", "/body-and-head", head, body=data, end=False)
+            c.conn.send_headers(sid, [("x-checksum", digest), ("grpc-status", "0")],
+                                end_stream=True)
+            c.flush()
+            sids.append(sid)
+        # trailers and no body at all
+        sid = c.request("POST", "/body-and-head", [("te", "trailers")], end=False)
+        c.conn.send_headers(sid, [("x-late", "1")], end_stream=True)
+        c.flush()
+        sids.append(sid)
+        got = c.wait(sids)
+        # the connection goes on
+        [after] = c.wait([c.request("GET", "/x")])
+    finally:
+        c.close()
+    for r in got:
+        assert r["status"] == 200 and r["reset"] is None, r
+    bodies = [json.loads(r["body"]) for r in got]
+    assert [(b["len"], b["sha256"]) for b in bodies[:2]] == [(len(data), digest)] * 2
+    assert bodies[2]["len"] == 0
+    for b in bodies:
+        assert "HTTP_TE" in b["http"]
+        assert not {"HTTP_X_CHECKSUM", "HTTP_GRPC_STATUS", "HTTP_X_LATE"} & set(b["http"]), b
+    assert after["status"] == 200 and after["body"] == b"hello /x"
 
 
 def test_early_hints_over_http11_and_no_trailers_there(make_server):

@@ -219,37 +219,179 @@ def test_hpack_bomb_resets_the_stream_not_the_connection(server):
     assert app_calls(server, "/bomb") == 0
 
 
-def test_more_streams_than_allowed_are_refused(make_server):
-    """Streams past http2_max_concurrent_streams never reach the app. (libnghttp2 makes
-    this a connection error: GOAWAY naming the last stream within the limit.)"""
-    s = make_server("h2app:app", H2C + ["--worker-class", "gthread", "--threads", "8",
+def test_trailers_past_the_header_list_limit_reset_the_stream_not_the_connection(server):
+    """Request trailers are held to http2_max_header_list_size like the head (64 KiB here):
+    past it, RST_STREAM ENHANCE_YOUR_CALM on that stream; the connection goes on."""
+    c = H2Conn("127.0.0.1", server.port)
+    try:
+        sid = c.request("POST", "/echo", body=b"some body", end=False)
+        c.conn.send_headers(sid, [("x-pad-%d" % i, "p" * 4000) for i in range(20)],
+                            end_stream=True)
+        c.flush()
+        [r] = c.wait([sid])
+        assert r["reset"] == ENHANCE_YOUR_CALM and r["status"] is None, r
+        sid = c.request("POST", "/echo", body=b"small", end=False)
+        c.conn.send_headers(sid, [("x-pad", "p" * 4000)], end_stream=True)
+        c.flush()
+        [r] = c.wait([sid])
+        assert r["status"] == 200 and r["body"] == b"small"
+        assert not c.closed and c.goaway is None
+    finally:
+        c.close()
+
+
+class Peer:
+    """What a Raw connection received, frame by frame: statuses (HPACK-decoded), bodies,
+    stream resets, GOAWAY."""
+
+    def __init__(self, raw):
+        self.raw, self.dec = raw, hpack.Decoder()
+        self.status, self.body, self.ended, self.rst = {}, {}, set(), {}
+        self.goaway, self.settings = None, None
+
+    def pump_until(self, done, timeout=20.0):
+        if done(self):
+            return True
+        for f in self.raw.frames(timeout):
+            if isinstance(f, SettingsFrame) and "ACK" not in f.flags:
+                self.settings = dict(f.settings)
+            elif isinstance(f, HeadersFrame):
+                self.status[f.stream_id] = int(dict(self.dec.decode(bytes(f.data)))[":status"])
+            elif isinstance(f, DataFrame):
+                self.body[f.stream_id] = self.body.get(f.stream_id, b"") + bytes(f.data)
+            elif isinstance(f, RstStreamFrame):
+                self.rst[f.stream_id] = f.error_code
+            elif isinstance(f, GoAwayFrame):
+                self.goaway = f
+            if isinstance(f, (HeadersFrame, DataFrame)) and "END_STREAM" in f.flags:
+                self.ended.add(f.stream_id)
+            if done(self):
+                return True
+        return done(self)
+
+
+def data(sid, payload, end=True):
+    f = DataFrame(sid, data=payload)
+    if end:
+        f.flags.add("END_STREAM")
+    return f.serialize()
+
+
+@pytest.mark.parametrize("worker", ["sync", "gthread"])
+def test_a_stream_past_the_limit_is_refused_and_the_connection_goes_on(make_server, worker):
+    """RFC 9113 section 5.1.2: the stream past http2_max_concurrent_streams gets RST_STREAM
+    REFUSED_STREAM (it never reaches the app); the streams within the limit and the
+    connection go on."""
+    s = make_server("h2app:app", H2C + ["--worker-class", worker, "--threads", "8",
                                         "--http2-max-concurrent-streams", "3",
                                         "--access-logfile", "-"])
     r = Raw(s.port)
-    settings = None
-    for f in r.frames(5):
-        if isinstance(f, SettingsFrame) and "ACK" not in f.flags:
-            settings = dict(f.settings)
-            break
-    assert settings[SettingsFrame.MAX_CONCURRENT_STREAMS] == 3
-    r.send(b"".join(r.headers(1 + 2 * i, "/sleep?0.3") for i in range(6)))
-    refused = None
-    for f in r.frames(30):
-        if isinstance(f, GoAwayFrame):
-            refused = f
-            break
-        if isinstance(f, RstStreamFrame) and f.stream_id == 7:
-            refused = f
-            break
+    p = Peer(r)
+    assert p.pump_until(lambda p: p.settings is not None, 5)  # and Raw acknowledged it
+    assert p.settings[SettingsFrame.MAX_CONCURRENT_STREAMS] == 3
+    # Three requests whose apps wait for their bodies (open streams, in the app or queued
+    # for it), then a fourth.
+    r.send(b"".join(r.headers(sid, "/echo", end_stream=False, method="POST")
+                    for sid in (1, 3, 5)) + r.headers(7, "/env"))
+    assert p.pump_until(lambda p: 7 in p.rst), (p.rst, p.status, p.goaway)
+    assert p.rst == {7: REFUSED_STREAM} and p.goaway is None and not p.status
+    r.send(b"".join(data(sid, b"body %d" % sid) for sid in (1, 3, 5)))
+    assert p.pump_until(lambda p: {1, 3, 5} <= p.ended), (p.status, p.rst, p.goaway)
+    assert [p.status[sid] for sid in (1, 3, 5)] == [200, 200, 200]
+    assert [p.body[sid] for sid in (1, 3, 5)] == [b"body 1", b"body 3", b"body 5"]
+    # the refused request, retried on the same connection, is served
+    r.send(r.headers(9, "/env"))
+    assert p.pump_until(lambda p: 9 in p.ended), (p.status, p.rst, p.goaway)
+    assert p.status[9] == 200 and b"SERVER_PROTOCOL=HTTP/2.0" in p.body[9]
+    assert p.goaway is None and not r.closed and set(p.rst) == {7}
     r.close()
-    assert refused is not None
-    if isinstance(refused, GoAwayFrame):
-        assert refused.last_stream_id == 5 and refused.error_code == 0x1
-    else:
-        assert refused.error_code in (0x1, REFUSED_STREAM)
-    time.sleep(1)
-    assert app_calls(s, "/sleep?0.3") <= 3
+    srv.wait_until(lambda: app_calls(s, "/env") == 1 and app_calls(s, "/echo") == 3, 10)
+    assert app_calls(s, "/env") == 1  # the refused stream never reached the app
+
+
+def refuse(r, p, first, n):
+    """Open n streams past the limit, 50 at a time (as many as the server holds open before
+    its RST_STREAMs go out is 100), each batch refused before the next. Next stream id."""
+    sid = first
+    while n and p.goaway is None and not r.closed:
+        k = min(n, 50)
+        r.send(b"".join(r.headers(sid + 2 * i, "/env") for i in range(k)))
+        want = {sid + 2 * i for i in range(k)}
+        p.pump_until(lambda p: want <= set(p.rst) or p.goaway is not None)
+        sid, n = sid + 2 * k, n - k
+    return sid
+
+
+@pytest.mark.parametrize("worker", ["sync", "gthread"])
+def test_a_peer_that_only_gets_refusals_is_cut_off(make_server, worker):
+    """Refusals are bounded (1000 more than the streams served): a peer that keeps opening
+    streams past the limit gets GOAWAY ENHANCE_YOUR_CALM, and none of them costs an app
+    call."""
+    s = make_server("h2app:app", H2C + ["--worker-class", worker, "--threads", "8",
+                                        "--http2-max-concurrent-streams", "2",
+                                        "--access-logfile", "-"])
+    r = Raw(s.port)
+    p = Peer(r)
+    assert p.pump_until(lambda p: p.settings is not None, 5)
+    r.send(b"".join(r.headers(sid, "/echo", end_stream=False, method="POST") for sid in (1, 3)))
+    nxt = refuse(r, p, 5, 1000)
+    assert p.goaway is None and len(p.rst) == 1000 and set(p.rst.values()) == {REFUSED_STREAM}
+    refuse(r, p, nxt, 50)
+    assert p.pump_until(lambda p: p.goaway is not None or r.closed)
+    r.close()
+    assert p.goaway is not None and p.goaway.error_code == ENHANCE_YOUR_CALM, p.goaway
+    assert p.goaway.last_stream_id == nxt  # the first stream past the 1000 refusals
     assert still_serves(s)
+    assert app_calls(s, "/env") == 0
+
+
+@pytest.mark.parametrize("worker", ["sync", "gthread"])
+def test_a_burst_of_streams_past_the_limit_ends_the_connection(make_server, worker):
+    """More than 100 streams past the limit at once (before the server's RST_STREAMs can go
+    out): libnghttp2's connection error, GOAWAY PROTOCOL_ERROR; no app call."""
+    s = make_server("h2app:app", H2C + ["--worker-class", worker, "--threads", "8",
+                                        "--http2-max-concurrent-streams", "2",
+                                        "--access-logfile", "-"])
+    r = Raw(s.port)
+    p = Peer(r)
+    assert p.pump_until(lambda p: p.settings is not None, 5)
+    r.send(b"".join(r.headers(sid, "/echo", end_stream=False, method="POST") for sid in (1, 3))
+           + b"".join(r.headers(5 + 2 * i, "/env") for i in range(300)))
+    assert p.pump_until(lambda p: p.goaway is not None or r.closed)
+    r.close()
+    assert p.goaway is not None and p.goaway.error_code == 0x1, p.goaway
+    assert p.goaway.last_stream_id == 5 + 2 * 99  # 100 refused streams held at once
+    assert still_serves(s)
+    assert app_calls(s, "/env") == 0
+
+
+@pytest.mark.parametrize("worker", ["sync", "gthread"])
+def test_each_stream_served_earns_back_a_refusal(make_server, worker):
+    s = make_server("h2app:app", H2C + ["--worker-class", worker, "--threads", "4",
+                                        "--http2-max-concurrent-streams", "1"])
+    r = Raw(s.port)
+    p = Peer(r)
+    assert p.pump_until(lambda p: p.settings is not None, 5)
+    post = lambda sid: r.headers(sid, "/echo", end_stream=False, method="POST")  # noqa: E731
+    r.send(post(1))
+    sid = refuse(r, p, 3, 999)
+    assert len(p.rst) == 999 and p.goaway is None
+    r.send(data(1, b"one"))  # 1 refusal left; serving stream 1 earns one more
+    assert p.pump_until(lambda p: 1 in p.ended)
+    r.send(post(sid))
+    refuse(r, p, sid + 2, 2)
+    assert p.goaway is None and len(p.rst) == 1001
+    r.send(data(sid, b"two"))
+    assert p.pump_until(lambda p: sid in p.ended)
+    assert p.goaway is None and p.status[sid] == 200 and p.body[sid] == b"two"
+    # serving stream sid earned one: one more refusal, then none left
+    r.send(post(sid + 6))
+    refuse(r, p, sid + 8, 2)
+    assert p.pump_until(lambda p: p.goaway is not None or r.closed)
+    r.close()
+    assert p.goaway is not None and p.goaway.error_code == ENHANCE_YOUR_CALM
+    # (sid + 8's RST_STREAM may be dropped with the connection: it was queued with the GOAWAY)
+    assert p.goaway.last_stream_id == sid + 10
 
 
 def test_server_settings_carry_the_configured_numbers(make_server):

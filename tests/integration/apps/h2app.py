@@ -1,4 +1,6 @@
 """App for the HTTP/2 tests: echo, environ, sleeps, streaming, file_wrapper, large bodies."""
+import hashlib
+import json
 import os
 import tempfile
 import threading
@@ -30,6 +32,13 @@ def app(environ, start_response):
         start_response("200 OK", [("Content-Type", "application/octet-stream"),
                                   ("X-Body-Length", str(len(body)))])
         return [body]
+    if p == "/body-and-head":
+        # what the app got: the body's length and digest, and every HTTP_* key
+        body = environ["wsgi.input"].read()
+        out = {"len": len(body), "sha256": hashlib.sha256(body).hexdigest(),
+               "http": sorted(k for k in environ if k.startswith("HTTP_"))}
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps(out).encode()]
     if p == "/echo-lines":
         n = 0
         for line in environ["wsgi.input"]:

@@ -6,6 +6,29 @@ SSL_KEYS = ("SSL_PROTOCOL", "SSL_CIPHER", "SSL_CLIENT_VERIFY", "SSL_CLIENT_S_DN"
             "SSL_CLIENT_CERT")
 
 
+def _socket_facts(sock):
+    der = sock.getpeercert(binary_form=True)
+    return {"peercert": sock.getpeercert(), "der": der.hex() if der else None,
+            "cipher": sock.cipher(), "version": sock.version(),
+            "alpn": sock.selected_alpn_protocol()}
+
+
+def _environ(environ):
+    """Every key: strings as they are, numbers and tuples by repr, other objects by type (the
+    TLS socket by what it tells)."""
+    out = {}
+    for k, v in environ.items():
+        if type(v).__name__ == "TLSSocket":  # cunicorn._tls: do not touch other sockets
+            out[k] = _socket_facts(v)
+        elif isinstance(v, str):
+            out[k] = v
+        elif isinstance(v, (bool, int, float, tuple)):
+            out[k] = repr(v)
+        else:
+            out[k] = "<%s>" % type(v).__name__
+    return out
+
+
 def app(environ, start_response):
     path = environ.get("PATH_INFO", "/")
     if path == "/big":
@@ -14,6 +37,8 @@ def app(environ, start_response):
         f = open(os.path.join(os.path.dirname(__file__), "tlsapp.py"), "rb")
         start_response("200 OK", [("Content-Type", "text/plain")])
         return environ["wsgi.file_wrapper"](f)
+    elif path == "/environ":
+        body = json.dumps(_environ(environ)).encode()
     else:
         out = {"url_scheme": environ["wsgi.url_scheme"], "pid": os.getpid()}
         for k in SSL_KEYS:

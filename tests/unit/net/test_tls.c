@@ -358,6 +358,13 @@ static void test_old_protocols_refused(void)
     cu_tls_free(tls);
 }
 
+static int cache_freed;
+
+static void note_cache_free(void *cache)
+{
+    (*(int *)cache)++;
+}
+
 static void test_client_certs(void)
 {
     char err[512] = "";
@@ -387,8 +394,22 @@ static void test_client_certs(void)
     free(pem);
     unsigned char *der = cu_tls_peer_der(&p.srv, &n);
     CHECK(der && n > 100 && der[0] == 0x30);
-    free(der);
+    /* the facts an HTTP/2 session copies: the same, and still there once the connection
+     * is gone */
+    cu_tls_facts_t *f = cu_tls_facts_new(&p.srv);
     pair_close(&p);
+    CHECK(f && strcmp(f->info.verify, "SUCCESS") == 0 && f->info.verified);
+    CHECK(strcmp(f->info.protocol, "TLSv1.3") == 0 && strncmp(f->info.cipher, "TLS_", 4) == 0);
+    CHECK(strcmp(f->cipher_version, "TLSv1.3") == 0 && f->info.cipher_bits >= 128);
+    CHECK(f->subject && strcmp(f->subject, "CN=alice,O=cunicorn tests") == 0 &&
+          f->subject_len == strlen(f->subject));
+    CHECK(f->pem && strncmp(f->pem, "-----BEGIN CERTIFICATE-----\n", 28) == 0);
+    CHECK(f->der_len == n && memcmp(f->der, der, n) == 0);
+    f->cache = &cache_freed;
+    f->cache_free = note_cache_free;
+    cu_tls_facts_free(f);
+    CHECK(cache_freed == 1);
+    free(der);
     cu_tls_free(tls);
 
     /* optional: served without a certificate, verified with one */
@@ -398,8 +419,15 @@ static void test_client_certs(void)
     CHECK(handshake(&p) == CU_OK);
     cu_tls_info(&p.srv, &info);
     CHECK(strcmp(info.verify, "NONE") == 0 && !info.verified);
+    f = cu_tls_facts_new(&p.srv);
+    CHECK(f && strcmp(f->info.verify, "NONE") == 0 && !f->der && !f->subject && !f->pem);
+    cu_tls_facts_free(f);
     pair_close(&p);
     cu_tls_free(tls);
+    /* not a tls transport */
+    cu_transport_t plain;
+    cu_transport_init(&plain, &cu_transport_plain, -1);
+    CHECK(cu_tls_facts_new(&plain) == NULL);
 }
 
 static long served_serial(cu_tls_t *tls)
