@@ -61,6 +61,7 @@ typedef struct h2_stream_s {
     unsigned upgraded : 1;     /* stream 1 of an Upgrade: h2c (its body came over HTTP/1.1) */
     unsigned later : 1;        /* dispatch returned CU_AGAIN: cu_h2_stream_done ends the app */
     unsigned eof_read : 1;     /* the app's read saw the body's end (END_STREAM) */
+    unsigned cut : 1;          /* the app failed after its response began: reset, not ended */
     int watch;                 /* later: the events its app waits for (cu_h2_app_watch) */
     struct h2_stream_s *enext; /* app_events: streams with events due */
     struct h2_stream_s *next;  /* ready queue */
@@ -394,8 +395,8 @@ static void stream_finish(h2_sess_t *h, h2_stream_t *s, int rc)
         sc->out.pos = sc->out.len = 0;
     }
     s->out_eof = 1;
-    int truncated = rc != CU_OK && sc->resp.content_length >= 0 &&
-                    sc->resp.body_sent < (uint64_t)sc->resp.content_length;
+    int truncated = s->cut || (rc != CU_OK && sc->resp.content_length >= 0 &&
+                               sc->resp.body_sent < (uint64_t)sc->resp.content_length);
     if (!s->closed && h->ng && !h->dead) {
         if (!s->submitted || truncated)
             nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
@@ -460,6 +461,10 @@ void cu_h2_stream_done(cu_conn_t *sc, int rc)
     cu_assert(s->app == APP_RUNNING && s->later);
     s->later = 0;
     s->watch = 0;
+    /* A failure once the response began (the app raised mid-body): the client must see the
+     * stream reset, not a short body ending normally. A complete error page set out_eof. */
+    if (rc != CU_OK && s->submitted && !s->out_eof)
+        s->cut = 1;
     stream_finish(s->h, s, rc);
 }
 

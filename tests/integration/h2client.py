@@ -1,6 +1,7 @@
-"""A small HTTP/2 client over a plain socket (h2c prior knowledge) built on the `h2`
-library, for tests that need several streams on one connection or misbehaving peers."""
+"""A small HTTP/2 client over a plain socket (h2c prior knowledge, or TLS with ALPN) built
+on the `h2` library, for tests that need several streams on one connection or misbehaving peers."""
 import socket
+import ssl
 import time
 
 import h2.config
@@ -10,8 +11,16 @@ import h2.settings
 
 
 class H2Conn:
-    def __init__(self, host, port, timeout=10.0, settings=None, window=None):
+    def __init__(self, host, port, timeout=10.0, settings=None, window=None, tls=False):
         self.sock = socket.create_connection((host, port), timeout=timeout)
+        if tls:  # HTTP/2 chosen by ALPN (a test certificate: not verified)
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            ctx.set_alpn_protocols(["h2"])
+            self.sock = ctx.wrap_socket(self.sock, server_hostname=host)
+            assert self.sock.selected_alpn_protocol() == "h2"
+        self.scheme = "https" if tls else "http"
         self.conn = h2.connection.H2Connection(
             h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
         self.conn.initiate_connection()
@@ -31,7 +40,7 @@ class H2Conn:
 
     def request(self, method, path, headers=(), body=None, end=True):
         sid = self.conn.get_next_available_stream_id()
-        hdrs = [(":method", method), (":path", path), (":scheme", "http"),
+        hdrs = [(":method", method), (":path", path), (":scheme", self.scheme),
                 (":authority", "%s:%d" % (self.host, self.port))] + list(headers)
         self.conn.send_headers(sid, hdrs, end_stream=body is None and end)
         if body is not None:

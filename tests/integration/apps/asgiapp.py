@@ -147,6 +147,15 @@ async def app(scope, receive, send):
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"partial", "more_body": True})
         raise RuntimeError("boom after the response started")
+    if path == "/sleep":
+        # Waits on the loop (HTTP/2 parallel-stream tests: the body is test_http2's)
+        await read_body(receive)
+        record("sleeping")
+        await asyncio.sleep(float(scope["query_string"].decode() or "0.5"))
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"slept"})
+        return
     if path == "/no-response":
         return
     if path == "/status":
