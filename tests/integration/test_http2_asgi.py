@@ -27,7 +27,17 @@ def asgi_h2(make_server, args=(), app="asgiapp:app", record=None, tls=None, **kw
     env = {"ASGI_RECORD": record} if record else {}
     proto = (["--http-protocols", "h2,h1", "--certfile", tls[0], "--keyfile", tls[1]]
              if tls else H2C)
-    return make_server(app, ASGI + proto + list(args), env=env, **kw)
+    s = make_server(app, ASGI + proto + list(args), env=env, **kw)
+    # "Booting worker" is logged before the app is imported and its lifespan started: the
+    # tests below measure and time streams, so wait until the worker answers one
+    if kw.get("start", True):
+        c = H2Conn("127.0.0.1", s.port, timeout=srv.scaled(10), tls=bool(tls))
+        try:
+            [r] = c.wait([c.request("GET", "/")], timeout=srv.scaled(30))
+            assert r["status"] is not None and r["ended"], (r, s.describe())
+        finally:
+            c.close()
+    return s
 
 
 @pytest.fixture(params=["h2c", "tls"])
@@ -149,6 +159,7 @@ def test_rst_stream_mid_body_is_a_disconnect_and_the_worker_goes_on(make_server,
         sid = c.request("POST", "/body-disconnect", headers=[("content-length", "100000")],
                         body=b"a" * 20000, end=False)
         [r] = c.wait([c.request("GET", "/scope")])  # the loop went past the body's DATA
+        assert r["status"] == 200 and r["ended"]
         c.conn.reset_stream(sid)
         c.flush()
         assert srv.wait_until(lambda: "body-disconnect after 20000 bytes" in records(rec),
@@ -281,7 +292,7 @@ def test_hooks_and_max_requests_count_streams(make_server, tmp_path):
         "    open(os.environ['ASGI_RECORD'], 'a').write('pre %s %s\\n' % (req.method, req.path))\n"
         "def post_request(worker, req, environ, resp):\n"
         "    open(os.environ['ASGI_RECORD'], 'a').write('post %s %s\\n' % (req.path, resp.status))\n")
-    s = asgi_h2(make_server, ["-c", str(conf), "--max-requests", "4"], record=rec)
+    s = asgi_h2(make_server, ["-c", str(conf), "--max-requests", "5"], record=rec)
     first = s.worker_pids()
     c = H2Conn("127.0.0.1", s.port, timeout=srv.scaled(10))
     try:
@@ -290,10 +301,12 @@ def test_hooks_and_max_requests_count_streams(make_server, tmp_path):
         assert [json.loads(r["body"])["len"] for r in rs] == [1, 2, 3, 4]
     finally:
         c.close()
+    assert srv.wait_until(lambda: len([x for x in records(rec) if x.startswith("post /echo")])
+                          == 4, srv.scaled(5))
     got = records(rec)
     assert got.count("pre POST /echo") == 4
     assert len([x for x in got if x.startswith("post /echo 200")]) == 4
-    # the fourth stream retired the worker: a new one serves
+    # the fifth request (asgi_h2's probe, then these four streams) retired the worker
     assert srv.wait_until(lambda: s.worker_pids() and not set(s.worker_pids()) & set(first),
                           srv.scaled(10))
     c = H2Conn("127.0.0.1", s.port)
