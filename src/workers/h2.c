@@ -86,10 +86,11 @@ struct h2_sess_s {
     unsigned stopping : 1; /* final GOAWAY sent: finish what is open, then close */
     unsigned notice : 1;   /* graceful stop began: the shutdown notice GOAWAY went out */
     unsigned closing_conn : 1;
-    unsigned rarmed : 1;  /* the ready watcher is armed (gthread) or pending */
-    unsigned batch : 1;   /* sync: running queued streams inline; one write at the end */
-    unsigned kicked : 1;  /* asgi: stream events are due (the ready eventfd is armed) */
-    h2_sess_t *next_free; /* sess_pool */
+    unsigned rarmed : 1;   /* the ready watcher is armed (gthread) or pending */
+    unsigned batch : 1;    /* sync: running queued streams inline; one write at the end */
+    unsigned kicked : 1;   /* asgi: stream events are due (the ready eventfd is armed) */
+    unsigned send_due : 1; /* asgi: frames the apps queued wait for sess_send (app_flush) */
+    h2_sess_t *next_free;  /* sess_pool */
 };
 
 static void sess_send(h2_sess_t *h);
@@ -335,6 +336,24 @@ static void app_kick(h2_sess_t *h)
     cu_io_set(h->e->loop, &h->rio, CU_EV_READ);
 }
 
+/* asgi: what apps queue (a response's HEADERS and a body in hand, a stream's end) leaves
+ * once per loop pass, so that the responses of streams finishing together go out in one
+ * write instead of one each. */
+static void defer_send(h2_sess_t *h)
+{
+    h->send_due = 1;
+    app_kick(h);
+}
+
+static void app_flush(h2_sess_t *h)
+{
+    if (!h->send_due || !h->c)
+        return;
+    h->send_due = 0;
+    sess_send(h);
+    sess_maybe_close(h);
+}
+
 /* Something changed for s: wake its thread (gthread) or mark its app's events (asgi). */
 static void stream_wake(h2_stream_t *s)
 {
@@ -383,8 +402,9 @@ int cu_h2_app_watch(cu_conn_t *sc, int events)
     return CU_OK;
 }
 
-/* The app is done with s (under the lock): end the response. */
-static void stream_finish(h2_sess_t *h, h2_stream_t *s, int rc)
+/* The app is done with s (under the lock): end the response. `defer`: a task ended it
+ * (asgi): the frames go out with the others of this loop pass (app_flush). */
+static void stream_finish(h2_sess_t *h, h2_stream_t *s, int rc, int defer)
 {
     s->app = APP_DONE;
     h->in_app--;
@@ -413,6 +433,8 @@ static void stream_finish(h2_sess_t *h, h2_stream_t *s, int rc)
     if (!h->c) {
         if (!h->in_app)
             sess_free(h); /* the engine closed the connection meanwhile */
+    } else if (defer) {
+        defer_send(h);
     } else if (!h->batch) {
         sess_send(h);
         sess_maybe_close(h);
@@ -452,7 +474,7 @@ static void run_stream(h2_sess_t *h, h2_stream_t *s)
         rc = CU_ERROR;
     if (e->threaded)
         pthread_mutex_lock(&e->mu);
-    stream_finish(h, s, rc);
+    stream_finish(h, s, rc, 0);
 }
 
 void cu_h2_stream_done(cu_conn_t *sc, int rc)
@@ -465,7 +487,7 @@ void cu_h2_stream_done(cu_conn_t *sc, int rc)
      * stream reset, not a short body ending normally. A complete error page set out_eof. */
     if (rc != CU_OK && s->submitted && !s->out_eof)
         s->cut = 1;
-    stream_finish(s->h, s, rc);
+    stream_finish(s->h, s, rc, 1);
 }
 
 #define H2_INLINE_MAX 64 /* sync: streams run per connection callback before yielding */
@@ -509,10 +531,13 @@ static void on_ready(cu_loop_t *loop, cu_io_t *io, int events)
         /* Queued streams, then the events of streams already running (asgi; also after
          * the connection closed, while their apps finish). */
         ready_fired(h);
-        if (h->c && h->rhead)
+        int live = h->c != NULL; /* then only sess_run_ready may end the session */
+        if (live && h->rhead)
             sess_run_ready(h);
         if (h->e)
             app_events(h);
+        if (live && h->e)
+            app_flush(h);
         return;
     }
     if (!h->c || !h->rhead)
@@ -870,8 +895,11 @@ void cu_h2_on_io(cu_engine_t *e, cu_conn_t *c)
     /* What the frames just read mean for running apps (asgi), now rather than after
      * another trip through the loop; a queue still armed keeps the eventfd for itself. */
     if (h->e && h->kicked && !h->rarmed && !e->threaded) {
+        int live = h->c != NULL; /* then no app ends the session (app_flush may close it) */
         ready_fired(h);
         app_events(h);
+        if (live)
+            app_flush(h);
     }
 }
 
@@ -928,6 +956,12 @@ void cu_h2_stop(cu_engine_t *e, cu_conn_t *c)
      * stream (stop opening streams), then after about a round trip the final one naming
      * the last stream we got; streams the client opened meanwhile are still served. */
     h->notice = 1;
+    if (h->send_due) {
+        /* Responses tasks finished (asgi, app_flush pending) leave before the GOAWAY:
+         * nghttp2 would put the GOAWAY first. */
+        h->send_due = 0;
+        sess_send(h);
+    }
     nghttp2_submit_shutdown_notice(h->ng);
     h->tmode = 3;
     cu_timer_stop(e->loop, &c->timer);
@@ -1226,7 +1260,9 @@ static ssize_t stream_writev(cu_transport_t *t, const struct iovec *iov, int iov
             rc = CU_AGAIN;
         } else if (s->submitted) {
             nghttp2_session_resume_data(h->ng, s->id);
-            if (!(h->batch && s->sc.resp.hold)) /* a whole body in hand goes with the batch */
+            if (s->later && s->sc.resp.hold)
+                defer_send(h); /* a whole body in hand goes with the loop pass (asgi) */
+            else if (!(h->batch && s->sc.resp.hold)) /* ... or with the batch (sync) */
                 sess_send(h);
         }
     }
@@ -1378,7 +1414,9 @@ static int submit_head(h2_stream_t *s, const cu_resp_head_t *hd, int64_t clen, i
     if (rv != 0)
         return CU_ERROR;
     s->submitted = 1;
-    if (!(h->batch && sc->resp.hold))
+    if (s->later && sc->resp.hold)
+        defer_send(h);
+    else if (!(h->batch && sc->resp.hold))
         sess_send(h);
     return CU_OK;
 }
