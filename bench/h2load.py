@@ -1,5 +1,6 @@
-"""HTTP/2 benchmark: h2load -c10 -m10 against cunicorn (sync, gthread, asgi), nginx, gunicorn 27 and granian (asgi), one run, the
-server pinned to CPU 0 and h2load to CPU 1, one worker each, every load bounded in time.
+"""HTTP/2 benchmark: h2load -c10 -m10 against cunicorn (sync, gthread, asgi), nginx,
+gunicorn 27 and granian (asgi), one run, the server pinned to CPU 0 and h2load to CPU 1,
+one worker each, every load bounded in time.
 
   python3 bench/h2load.py [--seconds 5] [--mode tls,h2c] [--servers ...]
 
