@@ -260,6 +260,23 @@ def test_curl_prior_knowledge_and_tls(make_server, cert):
     assert sc["scheme"] == "https" and sc["http_version"] == "2"
 
 
+@needs_curl
+def test_upgrade_h2c_request_becomes_stream_1_of_a_task(make_server):
+    s = make_server("asgiapp:app", ASGI + ["--http-protocols", "h2,h1",
+                                           "--http2-cleartext", "upgrade"])
+    url = "http://127.0.0.1:%d" % s.port
+    r = subprocess.run(["curl", "-sS", "--http2", "-i", url + "/scope?u=1"],
+                       capture_output=True, timeout=30)
+    out = r.stdout.decode()
+    assert out.startswith("HTTP/1.1 101 Switching Protocols\r\n") and "\r\nHTTP/2 200" in out, r
+    sc = json.loads(out.split("\r\n\r\n", 2)[2])
+    assert sc["http_version"] == "2" and sc["query_string"] == "u=1"
+    data = os.urandom(30000)  # the body travels with the upgrade request
+    r = subprocess.run(["curl", "-sS", "--http2", "--data-binary", "@-", url + "/echo"],
+                       input=data, capture_output=True, timeout=30)
+    assert json.loads(r.stdout)["sha256"] == hashlib.sha256(data).hexdigest()
+
+
 @pytest.mark.parametrize("tls", [False, True])
 def test_httpx_http2_against_fastapi(make_server, cert, tmp_path, tls):
     httpx = pytest.importorskip("httpx")
