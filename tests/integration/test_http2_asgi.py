@@ -18,7 +18,10 @@ import pytest
 import server as srv
 from h2client import H2Conn
 from test_asgi import records
-from test_http2 import H2C, _parallel_ratio, cert, curl, needs_curl  # noqa: F401 (fixture)
+import test_http2
+from test_http2 import H2C, _parallel_ratio, curl, needs_curl
+
+cert = test_http2.cert  # its module-scoped certificate fixture, shared
 
 ASGI = ["-k", "asgi"]
 
