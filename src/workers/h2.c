@@ -541,8 +541,7 @@ static void on_ready(cu_loop_t *loop, cu_io_t *io, int events)
         return;
     }
     if (!h->c || !h->rhead)
-        return; /* a stale event for a session closed (or already served) meanwhile */
-    h->rarmed = 0;
+        return;    /* a stale event for a session closed (or already served) meanwhile */
     h->rarmed = 1; /* the eventfd stays readable while streams are queued */
     h2_stream_t *s = ready_pop(h);
     if (h->rhead)
