@@ -1,10 +1,11 @@
-"""HTTP/2 benchmark: h2load -c10 -m10 against cunicorn, nginx and gunicorn 27, one run, the
-server pinned to CPU 0 and h2load to CPU 1, one worker each, every load bounded in time.
+"""HTTP/2 benchmark: h2load -c10 -m10 against cunicorn (sync, gthread, asgi), nginx,
+gunicorn 27 and granian (asgi), one run, the server pinned to CPU 0 and h2load to CPU 1,
+one worker each, every load bounded in time.
 
   python3 bench/h2load.py [--seconds 5] [--mode tls,h2c] [--servers ...]
 
-Each server serves "Hello, World!" at GET / (the apps: bench/bench_app.py; nginx: a static
-file). Modes: tls (ALPN h2) and h2c (prior knowledge). Prints requests/s per server and mode
+Each server serves "Hello, World!" at GET / (the apps: bench/bench_app.py, for cunicorn
+asgi the raw ASGI app bench/bench_asgi.py; nginx: a static file). Modes: tls (ALPN h2) and h2c (prior knowledge). Prints requests/s per server and mode
 and the ratios the HTTP/2 issue targets (>= 1x nginx, >= 10x gunicorn)."""
 import argparse
 import os
@@ -81,12 +82,21 @@ def argv_for(kind, mode, port, tmp):
     if kind.startswith("nginx"):
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         return [nginx, "-c", nginx_conf(tmp, port, mode), "-e", os.path.join(tmp, "error.log")]
-    cls = ["-k", "gthread", "--threads", "4"] if kind.endswith("gthread") else []
+    cls = (["-k", "gthread", "--threads", "4"] if kind.endswith("gthread")
+           else ["-k", "asgi"] if kind.endswith("asgi") else [])
     common = ["-w", "1", "-b", bind, "--http-protocols", "h2,h1", "--keep-alive", "75"] + cls + tls
     if kind.startswith("cunicorn"):
-        return [CUNICORN] + common + ["bench_app:app"]
+        # asgi: the raw ASGI app (bench/bench_asgi.py), "Hello, World!" at / as well
+        return [CUNICORN] + common + ["bench_asgi:app" if kind.endswith("asgi")
+                                      else "bench_app:app"]
     if kind.startswith("gunicorn"):
         return [PY, "-m", "gunicorn"] + common + ["bench_app:app"]
+    if kind == "granian asgi":
+        # HTTP/2 only (--http 2): ALPN h2 with the certificate, else h2c prior knowledge
+        gtls = ["--ssl-certificate", cert, "--ssl-keyfile", key] if mode == "tls" else []
+        return [shutil.which("granian") or "granian", "--interface", "asgi", "--http", "2",
+                "--workers", "1", "--host", "127.0.0.1", "--port", str(port)] + gtls + \
+            ["bench_asgi:app"]
     raise ValueError(kind)
 
 
@@ -126,8 +136,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--mode", default="tls,h2c")
-    ap.add_argument("--servers", default="cunicorn sync,cunicorn gthread,nginx,"
-                                         "gunicorn gthread")
+    ap.add_argument("--servers", default="cunicorn sync,cunicorn gthread,cunicorn asgi,nginx,"
+                                         "gunicorn gthread,granian asgi")
     args = ap.parse_args()
     if not shutil.which("h2load"):
         sys.exit("bench: h2load missing (Debian: apt-get install nghttp2-client)")
@@ -159,9 +169,12 @@ def main():
                         os.killpg(proc.pid, signal.SIGKILL)
                         proc.wait()
     for mode in args.mode.split(","):
+        c, g = results.get(("cunicorn asgi", mode)), results.get(("granian asgi", mode))
+        if c and g:
+            print("cunicorn asgi %s / granian asgi: %.2fx" % (mode, c / g))
         ng = results.get(("nginx", mode))
         gu = results.get(("gunicorn gthread", mode))
-        for kind in ("cunicorn sync", "cunicorn gthread"):
+        for kind in ("cunicorn sync", "cunicorn gthread", "cunicorn asgi"):
             c = results.get((kind, mode))
             if c and ng:
                 print("%s %s / nginx: %.2fx" % (kind, mode, c / ng))

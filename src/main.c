@@ -43,15 +43,13 @@ int main(int argc, char **argv)
     if (cfg.print_config || cfg.check_config)
         rc = check_app(&cfg);
     else if (cu_config_h2(&cfg) &&
-             (cfg.worker_class == CU_WORKER_GEVENT || cfg.worker_class == CU_WORKER_ASGI ||
-              cfg.protocol == CU_PROTOCOL_UWSGI)) {
-        /* workers/h2.c serves streams through the sync and gthread classes only */
+             (cfg.worker_class == CU_WORKER_GEVENT || cfg.protocol == CU_PROTOCOL_UWSGI)) {
+        /* workers/h2.c serves streams through the sync, gthread and asgi classes */
         fprintf(stderr,
                 "\nError: http_protocols: HTTP/2 (h2) with %s is a combination cunicorn does "
-                "not support yet (the sync and gthread workers serve HTTP/2 over HTTP)\n\n",
-                cfg.protocol == CU_PROTOCOL_UWSGI    ? "--protocol uwsgi"
-                : cfg.worker_class == CU_WORKER_ASGI ? "the asgi worker"
-                                                     : "the gevent worker");
+                "not support yet (the sync, gthread and asgi workers serve HTTP/2 over "
+                "HTTP)\n\n",
+                cfg.protocol == CU_PROTOCOL_UWSGI ? "--protocol uwsgi" : "the gevent worker");
         rc = 1;
     } else {
         /* gunicorn's arbiter exports it: apps and subprocesses read it from os.environ */

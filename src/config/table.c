@@ -266,7 +266,7 @@ const cu__setting_t cu__settings[] = {
     SUP("http_protocols", S_H2, FL("--http-protocols"), "STRING", CU__A_STORE, CU__K_H2PROTO,
         CU__T_STR, http_protocols, "['h1']",
         "HTTP versions to offer, in preference order (h1, h2): ALPN over TLS, h2c per "
-        "http2_cleartext; h2 on the sync and gthread workers."),
+        "http2_cleartext; h2 on the sync, gthread and asgi workers."),
     SUP("http2_cleartext", S_H2, FL("--http2-cleartext"), "STRING", CU__A_STORE, CU__K_H2C,
         CU__T_STR, http2_cleartext, "off",
         "HTTP/2 without TLS: off, prior-knowledge, upgrade or both (peers in "

@@ -19,6 +19,7 @@
 #include "log/access.h"
 #include "log/statsd.h"
 #include "workers/engine.h"
+#include "workers/h2.h"
 #include "workers/worker.h"
 
 #define RECV_CHUNK  (64 * 1024)  /* most body bytes one http.request message carries */
@@ -48,6 +49,8 @@ typedef struct asgi_req_s {
     unsigned eof : 1;        /* the client closed its side: http.disconnect */
     unsigned gone : 1;       /* writing failed: send() raises ClientDisconnected */
     unsigned read_paused : 1;
+    unsigned body_eof : 1; /* HTTP/2: the stream's read returned 0 (END_STREAM, the body's
+                            * end; the client is still there) */
     /* WebSocket session (RFC 6455 over the same connection, after a 101) */
     unsigned ws : 1;
     unsigned ws_connect_sent : 1; /* websocket.connect was received by the app */
@@ -379,7 +382,7 @@ static PyObject *try_receive(asgi_req_t *r)
         r->final_body = 1;
         return body_message(Py_NewRef(A.empty_bytes), 0);
     }
-    if (body_ready(c)) {
+    if (body_ready(c) || r->body_eof) {
         PyObject *b = PyBytes_FromStringAndSize(NULL, RECV_CHUNK);
         if (b == NULL)
             return NULL;
@@ -1132,6 +1135,7 @@ void cu_py_asgi_app_io(cu_engine_t *e, cu_conn_t *c, int events)
         (void)cu_engine_app_watch(e, c, 0);
         return;
     }
+    int stream = cu_h2_is_stream(c); /* an HTTP/2 stream's events come from workers/h2.c */
     Py_INCREF(r);
     if ((r->waiter[WAIT_SEND] != NULL || r->ws) && (events & (CU_EV_WRITE | CU_EV_ERROR))) {
         int rc = cu_conn_flush_nb(c);
@@ -1158,9 +1162,13 @@ void cu_py_asgi_app_io(cu_engine_t *e, cu_conn_t *c, int events)
             ssize_t n = c->t.ops->read(&c->t, c->bin.data + c->bin.len, c->bin.cap - c->bin.len);
             if (n > 0)
                 c->bin.len += (size_t)n;
+            else if (n == 0 && stream)
+                r->body_eof = 1; /* END_STREAM: receive() ends the body, no disconnect */
             else if (n != CU_AGAIN)
                 client_gone(r);
         }
+        if (stream && (events & CU_EV_ERROR))
+            client_gone(r); /* RST_STREAM, or the connection went */
         if (r->ws && r->ws_accepted)
             ws_process(r);
         if (r->waiter[WAIT_RECV] != NULL) {
@@ -1353,12 +1361,13 @@ static PyObject *method_str(const char *p, size_t n)
     return PyUnicode_DecodeLatin1(p, (Py_ssize_t)n, NULL);
 }
 
-static PyObject *build_headers(const cu_req_t *q)
+/* The first `count` request headers as the scope's list of (name, value) bytes pairs. */
+static PyObject *build_headers(const cu_req_t *q, size_t count)
 {
-    PyObject *list = PyList_New((Py_ssize_t)q->nheaders);
+    PyObject *list = PyList_New((Py_ssize_t)count);
     if (list == NULL)
         return NULL;
-    for (size_t i = 0; i < q->nheaders; i++) {
+    for (size_t i = 0; i < count; i++) {
         const cu_header_t *h = &q->headers[i];
         PyObject *name = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)h->name.len);
         PyObject *value = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)h->value.len);
@@ -1395,6 +1404,19 @@ static PyObject *build_headers(const cu_req_t *q)
     return list;
 }
 
+/* The request headers the scope shows: on an HTTP/2 stream, workers/h2.c appends
+ * `version: 2` last (gunicorn's HTTP_VERSION for WSGI); the client did not send it and
+ * gunicorn's ASGI scope has no such header. */
+static size_t scope_nheaders(cu_conn_t *c)
+{
+    const cu_req_t *q = &c->request;
+    size_t n = q->nheaders;
+    if (n && cu_h2_is_stream(c) && q->headers[n - 1].name.len == 7 &&
+        memcmp(q->headers[n - 1].name.p, "version", 7) == 0)
+        n--;
+    return n;
+}
+
 static PyObject *build_scope(cu_conn_t *c, int https)
 {
     const cu_req_t *q = &c->request;
@@ -1404,6 +1426,8 @@ static PyObject *build_scope(cu_conn_t *c, int https)
     PyObject *ver;
     if (q->version_major == 1 && q->version_minor <= 1) {
         ver = shared(q->version_minor ? V_V11 : V_V10);
+    } else if (q->version_major >= 2) {
+        ver = PyUnicode_FromFormat("%d", q->version_major); /* "2", as the ASGI spec says */
     } else {
         char vb[24];
         snprintf(vb, sizeof(vb), "%d.%d", q->version_major, q->version_minor);
@@ -1443,7 +1467,7 @@ static PyObject *build_scope(cu_conn_t *c, int https)
         set_key(s, K_QUERY_STRING,
                 PyBytes_FromStringAndSize(q->query.p, (Py_ssize_t)q->query.len)) < 0 ||
         set_key(s, K_ROOT_PATH, Py_NewRef(A.root_path)) < 0 ||
-        set_key(s, K_HEADERS, build_headers(q)) < 0 ||
+        set_key(s, K_HEADERS, build_headers(q, scope_nheaders(c))) < 0 ||
         set_key(s, K_SERVER, server_tuple(q->listener)) < 0 || set_key(s, K_CLIENT, client) < 0 ||
         (A.state != NULL && set_key(s, K_STATE, PyDict_Copy(A.state)) < 0)) {
         Py_DECREF(s);
@@ -1515,7 +1539,8 @@ int cu_py_asgi_dispatch(cu_engine_t *e, cu_conn_t *c)
         access_log(c);
         return CU_ERROR;
     }
-    int ws = is_websocket(&c->request);
+    /* WebSockets over HTTP/2 (RFC 8441) are not served: a stream is always http. */
+    int ws = !cu_h2_is_stream(c) && is_websocket(&c->request);
     if (ws && ws_precheck(c) != CU_OK)
         return CU_ERROR;
     asgi_req_t *r = PyObject_New(asgi_req_t, &req_type);

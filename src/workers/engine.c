@@ -1000,6 +1000,10 @@ static void conn_on_timer(cu_loop_t *loop, cu_timer_t *t)
 
 void cu_engine_request_done(cu_engine_t *e, cu_conn_t *c, int rc)
 {
+    if (cu_h2_is_stream(c)) {
+        cu_h2_stream_done(c, rc); /* an HTTP/2 stream: workers/h2.c ends it */
+        return;
+    }
     cu_assert(c->state == ST_APP);
     after_request(e, c, rc);
     if (c->state == ST_HEAD && process_input(e, c))
@@ -1008,6 +1012,8 @@ void cu_engine_request_done(cu_engine_t *e, cu_conn_t *c, int rc)
 
 int cu_engine_app_watch(cu_engine_t *e, cu_conn_t *c, int events)
 {
+    if (cu_h2_is_stream(c))
+        return cu_h2_app_watch(c, events);
     if (c->state != ST_APP)
         return CU_ERROR;
     return cu_io_set(e->loop, &c->io, events) == CU_OK ? CU_OK : CU_ERROR;

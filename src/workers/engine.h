@@ -90,7 +90,8 @@ void cu_engine_destroy(cu_engine_t *e);
  * (CU_OK: the response is finished and the connection may be reused; CU_ERROR: close it).
  * The engine then goes on with the connection: flushes, keep-alive, the next pipelined
  * request (which may dispatch again from inside this call). Not for a threaded engine;
- * call from the thread that steps the engine, never from inside dispatch itself. */
+ * call from the thread that steps the engine, never from inside dispatch itself. c may be
+ * an HTTP/2 stream (workers/h2.h: the same contract, the stream ends instead). */
 void cu_engine_request_done(cu_engine_t *e, cu_conn_t *c, int rc);
 /* While the class owns c's request: the events (CU_EV_READ, CU_EV_WRITE, 0 = none) to
  * be told about through e->app_io. The connection's watcher is level-triggered and stays

@@ -55,15 +55,20 @@ typedef struct h2_stream_s {
     unsigned eof_sent : 1; /* the body's end went to nghttp2 */
     uint64_t out_sent;     /* body bytes handed to nghttp2 */
     pthread_cond_t cv;
-    int app;                  /* APP_* */
-    unsigned in_eof : 1;      /* END_STREAM received */
-    unsigned out_eof : 1;     /* the app finished: no more body */
-    unsigned submitted : 1;   /* response HEADERS submitted */
-    unsigned closed : 1;      /* nghttp2 closed the stream */
-    unsigned bad : 1;         /* refused while headers arrived (answered with RST_STREAM) */
-    unsigned queued : 1;      /* in the ready queue */
-    unsigned upgraded : 1;    /* stream 1 of an Upgrade: h2c (its body came over HTTP/1.1) */
-    struct h2_stream_s *next; /* ready queue */
+    int app;                   /* APP_* */
+    unsigned in_eof : 1;       /* END_STREAM received */
+    unsigned out_eof : 1;      /* the app finished: no more body */
+    unsigned submitted : 1;    /* response HEADERS submitted */
+    unsigned closed : 1;       /* nghttp2 closed the stream */
+    unsigned bad : 1;          /* refused while headers arrived (answered with RST_STREAM) */
+    unsigned queued : 1;       /* in the ready queue */
+    unsigned upgraded : 1;     /* stream 1 of an Upgrade: h2c (its body came over HTTP/1.1) */
+    unsigned later : 1;        /* dispatch returned CU_AGAIN: cu_h2_stream_done ends the app */
+    unsigned eof_read : 1;     /* the app's read saw the body's end (END_STREAM) */
+    unsigned cut : 1;          /* the app failed after its response began: reset, not ended */
+    int watch;                 /* later: the events its app waits for (cu_h2_app_watch) */
+    struct h2_stream_s *enext; /* app_events: streams with events due */
+    struct h2_stream_s *next;  /* ready queue */
     struct h2_stream_s *anext, *aprev; /* all streams of the session */
 } h2_stream_t;
 
@@ -88,9 +93,11 @@ struct h2_sess_s {
     unsigned stopping : 1; /* final GOAWAY sent: finish what is open, then close */
     unsigned notice : 1;   /* graceful stop began: the shutdown notice GOAWAY went out */
     unsigned closing_conn : 1;
-    unsigned rarmed : 1;  /* the ready watcher is armed (gthread) or pending */
-    unsigned batch : 1;   /* sync: running queued streams inline; one write at the end */
-    h2_sess_t *next_free; /* sess_pool */
+    unsigned rarmed : 1;   /* the ready watcher is armed (gthread) or pending */
+    unsigned batch : 1;    /* sync: running queued streams inline; one write at the end */
+    unsigned kicked : 1;   /* asgi: stream events are due (the ready eventfd is armed) */
+    unsigned send_due : 1; /* asgi: frames the apps queued wait for sess_send (app_flush) */
+    h2_sess_t *next_free;  /* sess_pool */
 };
 
 static void sess_send(h2_sess_t *h);
@@ -279,7 +286,7 @@ static h2_stream_t *ready_pop(h2_sess_t *h)
             h->rtail = NULL;
         s->queued = 0;
     }
-    if (!h->rhead && h->rarmed) {
+    if (!h->rhead && h->rarmed && h->e->threaded) {
         uint64_t v;
         ssize_t r = read(h->efd, &v, sizeof(v));
         (void)r;
@@ -287,8 +294,125 @@ static h2_stream_t *ready_pop(h2_sess_t *h)
     return s;
 }
 
-/* The app is done with s (under the lock): end the response. */
-static void stream_finish(h2_sess_t *h, h2_stream_t *s, int rc)
+/* Not threaded: the ready eventfd fired (or its work is being done now): drain and disarm. */
+static void ready_fired(h2_sess_t *h)
+{
+    uint64_t v;
+    ssize_t r = read(h->efd, &v, sizeof(v));
+    (void)r;
+    cu_io_set(h->e->loop, &h->rio, 0);
+    h->rarmed = 0;
+    h->kicked = 0;
+}
+
+/* ---- asgi: a stream's app runs as a task and waits for its stream's events ----
+ *
+ * dispatch returns CU_AGAIN (the stream stays APP_RUNNING, `later`); the class asks for
+ * events with cu_engine_app_watch (cu_h2_app_watch) and hears them through e->app_io, and
+ * ends the stream with cu_engine_request_done (cu_h2_stream_done). Events are level-
+ * triggered as epoll's are, and always delivered from the loop (app_events, from the
+ * connection's event or the ready eventfd), never from inside nghttp2 or the app's own
+ * calls: where the state changes (DATA, END_STREAM, RST_STREAM, room in outb, the
+ * connection gone) the stream is only marked by arming the eventfd (app_kick). */
+
+/* The events stream s's app waits for that are true now: READ when request bytes or the
+ * body's end wait for its read, WRITE when outb fell below half its bound, READ|WRITE|ERROR
+ * (as watched) when the stream was reset or the connection went. */
+static int app_ready(const h2_stream_t *s)
+{
+    if (!s->later || s->app != APP_RUNNING || !s->watch)
+        return 0;
+    if (s->closed || s->h->dead)
+        return s->watch | CU_EV_ERROR;
+    int ev = 0;
+    if ((s->watch & CU_EV_READ) && (cu_buf_unread(&s->inb) || (s->in_eof && !s->eof_read)))
+        ev |= CU_EV_READ;
+    if ((s->watch & CU_EV_WRITE) && cu_buf_unread(&s->outb) < H2_STREAM_OUT / 2)
+        ev |= CU_EV_WRITE;
+    return ev;
+}
+
+/* Have app_events run soon (from the loop). */
+static void app_kick(h2_sess_t *h)
+{
+    if (h->kicked || !h->e)
+        return;
+    h->kicked = 1;
+    uint64_t one = 1;
+    ssize_t w = write(h->efd, &one, sizeof(one));
+    (void)w;
+    cu_io_set(h->e->loop, &h->rio, CU_EV_READ);
+}
+
+/* asgi: what apps queue (a response's HEADERS and a body in hand, a stream's end) leaves
+ * once per loop pass, so that the responses of streams finishing together go out in one
+ * write instead of one each. */
+static void defer_send(h2_sess_t *h)
+{
+    h->send_due = 1;
+    app_kick(h);
+}
+
+static void app_flush(h2_sess_t *h)
+{
+    if (!h->send_due || !h->c)
+        return;
+    h->send_due = 0;
+    sess_send(h);
+    sess_maybe_close(h);
+}
+
+/* Something changed for s: wake its thread (gthread) or mark its app's events (asgi). */
+static void stream_wake(h2_stream_t *s)
+{
+    pthread_cond_broadcast(&s->cv);
+    if (app_ready(s))
+        app_kick(s->h);
+}
+
+/* Deliver the due events to the apps (the loop's thread, nothing of nghttp2 on the stack).
+ * An app may end its stream (and the last one the session) from app_io: the list is taken
+ * first, and neither h nor a stream is touched after its own call. */
+static void app_events(h2_sess_t *h)
+{
+    cu_engine_t *e = h->e;
+    if (!e->app_io || e->threaded)
+        return;
+    h2_stream_t *due = NULL;
+    for (h2_stream_t *s = h->all; s; s = s->anext) {
+        if (app_ready(s)) {
+            s->enext = due;
+            due = s;
+        }
+    }
+    while (due) {
+        h2_stream_t *s = due;
+        due = s->enext;
+        int ev = app_ready(s); /* still running: only its own app_io ends a stream */
+        if (ev)
+            e->app_io(e, &s->sc, ev);
+    }
+}
+
+int cu_h2_is_stream(const cu_conn_t *c)
+{
+    return c->t.ops == &stream_ops;
+}
+
+int cu_h2_app_watch(cu_conn_t *sc, int events)
+{
+    h2_stream_t *s = sc->t.impl;
+    if (s->app != APP_RUNNING || !s->later)
+        return CU_ERROR;
+    s->watch = events;
+    if (app_ready(s))
+        app_kick(s->h);
+    return CU_OK;
+}
+
+/* The app is done with s (under the lock): end the response. `defer`: a task ended it
+ * (asgi): the frames go out with the others of this loop pass (app_flush). */
+static void stream_finish(h2_sess_t *h, h2_stream_t *s, int rc, int defer)
 {
     s->app = APP_DONE;
     h->in_app--;
@@ -299,8 +423,8 @@ static void stream_finish(h2_sess_t *h, h2_stream_t *s, int rc)
         sc->out.pos = sc->out.len = 0;
     }
     s->out_eof = 1;
-    int truncated = rc != CU_OK && sc->resp.content_length >= 0 &&
-                    sc->resp.body_sent < (uint64_t)sc->resp.content_length;
+    int truncated = s->cut || (rc != CU_OK && sc->resp.content_length >= 0 &&
+                               sc->resp.body_sent < (uint64_t)sc->resp.content_length);
     if (!s->closed && h->ng && !h->dead) {
         if (!s->submitted || truncated)
             nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
@@ -317,6 +441,8 @@ static void stream_finish(h2_sess_t *h, h2_stream_t *s, int rc)
     if (!h->c) {
         if (!h->in_app)
             sess_free(h); /* the engine closed the connection meanwhile */
+    } else if (defer) {
+        defer_send(h);
     } else if (!h->batch) {
         sess_send(h);
         sess_maybe_close(h);
@@ -343,13 +469,33 @@ static void run_stream(h2_sess_t *h, h2_stream_t *s)
     if (e->threaded)
         pthread_mutex_unlock(&e->mu);
     int rc = e->dispatch(e, &s->sc);
+    if (rc == CU_AGAIN) {
+        /* asgi: the app goes on as a task; cu_h2_stream_done ends the stream. */
+        s->later = 1;
+        if (app_ready(s))
+            app_kick(h);
+        return;
+    }
     /* What the stream's transport did not take yet (http/response.c keeps it for the
      * engine, which does not drive streams): send it here, waiting on the stream. */
     if (rc == CU_OK && cu_conn_unsent(&s->sc) && cu_conn_flush(&s->sc) != CU_OK)
         rc = CU_ERROR;
     if (e->threaded)
         pthread_mutex_lock(&e->mu);
-    stream_finish(h, s, rc);
+    stream_finish(h, s, rc, 0);
+}
+
+void cu_h2_stream_done(cu_conn_t *sc, int rc)
+{
+    h2_stream_t *s = sc->t.impl;
+    cu_assert(s->app == APP_RUNNING && s->later);
+    s->later = 0;
+    s->watch = 0;
+    /* A failure once the response began (the app raised mid-body): the client must see the
+     * stream reset, not a short body ending normally. A complete error page set out_eof. */
+    if (rc != CU_OK && s->submitted && !s->out_eof)
+        s->cut = 1;
+    stream_finish(s->h, s, rc, 1);
 }
 
 #define H2_INLINE_MAX 64 /* sync: streams run per connection callback before yielding */
@@ -387,17 +533,23 @@ static void on_ready(cu_loop_t *loop, cu_io_t *io, int events)
 {
     h2_sess_t *h = io->data;
     cu_engine_t *e = h->e;
-    if (!e || !h->c || !h->rhead)
-        return; /* a stale event for a session closed (or already served) meanwhile */
-    h->rarmed = 0;
+    if (!e)
+        return; /* a stale event for a session freed meanwhile */
     if (!e->threaded) {
-        uint64_t v;
-        ssize_t r = read(h->efd, &v, sizeof(v));
-        (void)r;
-        cu_io_set(loop, &h->rio, 0);
-        sess_run_ready(h);
+        /* Queued streams, then the events of streams already running (asgi; also after
+         * the connection closed, while their apps finish). */
+        ready_fired(h);
+        int live = h->c != NULL; /* then only sess_run_ready may end the session */
+        if (live && h->rhead)
+            sess_run_ready(h);
+        if (h->e)
+            app_events(h);
+        if (live && h->e)
+            app_flush(h);
         return;
     }
+    if (!h->c || !h->rhead)
+        return;    /* a stale event for a session closed (or already served) meanwhile */
     h->rarmed = 1; /* the eventfd stays readable while streams are queued */
     h2_stream_t *s = ready_pop(h);
     if (h->rhead)
@@ -530,7 +682,7 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
         return 0;
     if ((f->hd.flags & NGHTTP2_FLAG_END_STREAM) && !s->bad) { /* bad: reset, the body fails */
         s->in_eof = 1;
-        pthread_cond_broadcast(&s->cv);
+        stream_wake(s);
     }
     if (f->hd.type == NGHTTP2_HEADERS && (f->hd.flags & NGHTTP2_FLAG_PRIORITY)) {
         s->weight = f->headers.pri_spec.weight;
@@ -561,7 +713,7 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const u
     }
     if (cu_buf_append(&s->inb, data, len) != CU_OK)
         return NGHTTP2_ERR_CALLBACK_FAILURE;
-    pthread_cond_broadcast(&s->cv);
+    stream_wake(s);
     return 0;
 }
 
@@ -581,7 +733,7 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void 
         nghttp2_session_consume_connection(ng, cu_buf_unread(&s->inb));
         s->inb.pos = s->inb.len = 0;
     }
-    pthread_cond_broadcast(&s->cv);
+    stream_wake(s);
     stream_release(s);
     return 0;
 }
@@ -597,7 +749,7 @@ static ssize_t data_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
     if (n) {
         memcpy(buf, cu_buf_head(&s->outb), n);
         cu_buf_consume(&s->outb, n);
-        pthread_cond_broadcast(&s->cv);
+        stream_wake(s);
     }
     s->out_sent += n;
     /* The end: the app finished, or its whole body (a list it returned, so no trailers can
@@ -658,7 +810,7 @@ static void sess_send(h2_sess_t *h)
 static void wake_all(h2_sess_t *h)
 {
     for (h2_stream_t *s = h->all; s; s = s->anext)
-        pthread_cond_broadcast(&s->cv);
+        stream_wake(s);
 }
 
 static void sess_arm(h2_sess_t *h)
@@ -769,6 +921,15 @@ void cu_h2_on_io(cu_engine_t *e, cu_conn_t *c)
 {
     h2_sess_t *h = c->pdata;
     sess_io(h);
+    /* What the frames just read mean for running apps (asgi), now rather than after
+     * another trip through the loop; a queue still armed keeps the eventfd for itself. */
+    if (h->e && h->kicked && !h->rarmed && !e->threaded) {
+        int live = h->c != NULL; /* then no app ends the session (app_flush may close it) */
+        ready_fired(h);
+        app_events(h);
+        if (live)
+            app_flush(h);
+    }
 }
 
 void cu_h2_on_timer(cu_engine_t *e, cu_conn_t *c)
@@ -824,6 +985,12 @@ void cu_h2_stop(cu_engine_t *e, cu_conn_t *c)
      * stream (stop opening streams), then after about a round trip the final one naming
      * the last stream we got; streams the client opened meanwhile are still served. */
     h->notice = 1;
+    if (h->send_due) {
+        /* Responses tasks finished (asgi, app_flush pending) leave before the GOAWAY:
+         * nghttp2 would put the GOAWAY first. */
+        h->send_due = 0;
+        sess_send(h);
+    }
     nghttp2_submit_shutdown_notice(h->ng);
     h->tmode = 3;
     cu_timer_stop(e->loop, &c->timer);
@@ -843,6 +1010,8 @@ static void sess_free(h2_sess_t *h)
         cu_assert(s->app != APP_RUNNING);
         stream_free(s);
     }
+    if (h->e)
+        cu_io_del(h->e->loop, &h->rio);
     close(h->efd);
     h->efd = -1;
     cu_tls_facts_free(h->tls);
@@ -860,9 +1029,12 @@ void cu_h2_release(cu_engine_t *e, cu_conn_t *c)
     if (!h)
         return;
     c->pdata = NULL;
-    cu_io_del(e->loop, &h->rio);
     h->c = NULL;
     h->dead = 1;
+    /* Apps still running as tasks (asgi) hear through the ready eventfd that the
+     * connection went (app_events); it goes with the session. */
+    if (!h->in_app || !e->app_io || e->threaded)
+        cu_io_del(e->loop, &h->rio);
     wake_all(h);
     if (!h->in_app)
         sess_free(h);
@@ -1117,6 +1289,7 @@ static ssize_t stream_read(cu_transport_t *t, void *buf, size_t n)
         }
         rc = (ssize_t)have;
     } else if (s->in_eof) {
+        s->eof_read = 1;
         rc = 0;
     } else if (s->closed || h->dead) {
         rc = CU_ERROR;
@@ -1151,7 +1324,9 @@ static ssize_t stream_writev(cu_transport_t *t, const struct iovec *iov, int iov
             rc = CU_AGAIN;
         } else if (s->submitted) {
             nghttp2_session_resume_data(h->ng, s->id);
-            if (!(h->batch && s->sc.resp.hold)) /* a whole body in hand goes with the batch */
+            if (s->later && s->sc.resp.hold)
+                defer_send(h); /* a whole body in hand goes with the loop pass (asgi) */
+            else if (!(h->batch && s->sc.resp.hold)) /* ... or with the batch (sync) */
                 sess_send(h);
         }
     }
@@ -1303,7 +1478,9 @@ static int submit_head(h2_stream_t *s, const cu_resp_head_t *hd, int64_t clen, i
     if (rv != 0)
         return CU_ERROR;
     s->submitted = 1;
-    if (!(h->batch && sc->resp.hold))
+    if (s->later && sc->resp.hold)
+        defer_send(h);
+    else if (!(h->batch && sc->resp.hold))
         sess_send(h);
     return CU_OK;
 }

@@ -10,7 +10,9 @@
  * blocking adapter waits for the stream (a condition variable on gthread, pumping the
  * connection on sync). Streams are handed to the worker class one by one through a per-
  * connection ready queue watched by the loop (an eventfd): on gthread each stream goes to
- * a free thread (streams of a connection run in parallel), on sync they run in order.
+ * a free thread (streams of a connection run in parallel), on sync they run in order, on
+ * asgi each becomes a task of the worker's asyncio loop (in parallel too: dispatch returns
+ * CU_AGAIN and the stream's events reach the app through e->app_io, below).
  *
  * Threading: nghttp2 and every field below are touched only under the engine lock (gthread)
  * or by the one worker thread (sync). */
@@ -39,6 +41,19 @@ int cu_h2_open(cu_engine_t *e, cu_conn_t *c);
 ssize_t cu_h2_upgrade_settings(const char *b64, size_t n, uint8_t *out, size_t cap);
 int cu_h2_open_upgrade(cu_engine_t *e, cu_conn_t *c, const uint8_t *settings, size_t slen,
                        size_t used);
+
+/* A worker class whose dispatch returns CU_AGAIN (asgi) serves a stream as it serves an
+ * HTTP/1 request: cu_engine_app_watch and cu_engine_request_done route here when the
+ * connection is a stream (cu_h2_is_stream, the one test for that). cu_h2_app_watch records
+ * the events (CU_EV_READ, CU_EV_WRITE) the app waits for; they reach e->app_io from the
+ * loop when true: READ for request bytes or the body's end (END_STREAM: the stream's read
+ * returns 0, a half-close, not a disconnect), WRITE when the stream's queue has room, and
+ * with CU_EV_ERROR when the client reset the stream or the connection went.
+ * cu_h2_stream_done ends the stream with what dispatch would have returned. Not for a
+ * threaded engine. */
+int cu_h2_is_stream(const cu_conn_t *c);
+int cu_h2_app_watch(cu_conn_t *sc, int events);
+void cu_h2_stream_done(cu_conn_t *sc, int rc);
 
 /* The connection's socket event / timer fired (under the engine lock). */
 void cu_h2_on_io(cu_engine_t *e, cu_conn_t *c);

@@ -47,11 +47,19 @@ def run_h2spec(port, extra=()):
     return [int(x) for x in m.groups()], out
 
 
-@pytest.mark.parametrize("worker", ["sync", "gthread"])
+# the asgi worker serves streams as asyncio tasks (a raw ASGI app); the others a WSGI app
+WORKERS = ["sync", "gthread", "asgi"]
+
+
+def app_for(worker):
+    return "asgiapp:app" if worker == "asgi" else "h2app:app"
+
+
+@pytest.mark.parametrize("worker", WORKERS)
 def test_h2spec_h2c_prior_knowledge_every_case_passes(worker):
     args = ["--http-protocols", "h2,h1", "--http2-cleartext", "prior-knowledge",
             "--worker-class", worker, "--threads", "4"]
-    with srv.Server("h2app:app", args) as s:
+    with srv.Server(app_for(worker), args) as s:
         (total, passed, skipped, failed), out = run_h2spec(s.port)
         assert total >= 145 and failed == 0 and skipped == 0 and passed == total, \
             out[out.find("Failures:"):][:6000]
@@ -59,12 +67,12 @@ def test_h2spec_h2c_prior_knowledge_every_case_passes(worker):
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
-@pytest.mark.parametrize("worker", ["sync", "gthread"])
+@pytest.mark.parametrize("worker", WORKERS)
 def test_h2spec_tls_alpn_every_case_passes(worker, tmp_path):
     cert, key = make_cert(str(tmp_path))
     args = ["--http-protocols", "h2,h1", "--certfile", cert, "--keyfile", key,
             "--worker-class", worker, "--threads", "4"]
-    with srv.Server("h2app:app", args) as s:
+    with srv.Server(app_for(worker), args) as s:
         (total, passed, skipped, failed), out = run_h2spec(s.port, ["-t", "-k"])
         assert total >= 145 and failed == 0 and skipped == 0 and passed == total, \
             out[out.find("Failures:"):][:6000]

@@ -363,7 +363,6 @@ def test_asgi_loop(make_server, loop):
     (["--asgi-disconnect-grace-period", "-1"], "Value must be positive"),
     (["--websocket-max-message-size", "x"], "invalid int value"),
     (["--http-parser", "pico"], "http_parser must be one of"),
-    (["--http-protocols", "h2"], "HTTP/2 (h2) with the asgi worker"),
 ])
 def test_asgi_settings_validated(make_server, args, msg):
     s = asgi_server(make_server, args, ready=False)

@@ -415,7 +415,7 @@ def test_priority_environ_keys(make_server):
     (["--protocol", "uwsgi"], "--protocol uwsgi"),
 ])
 def test_h2_refused_where_streams_cannot_be_served(tmp_path, args, what):
-    # workers/h2.c serves streams through the sync and gthread classes only: any other
+    # workers/h2.c serves streams through the sync, gthread and asgi classes: any other
     # combination is refused at startup, never silently served as HTTP/1
     p = subprocess.run([srv.BIN, "-b", "127.0.0.1:%d" % srv.free_port()] + H2C + args +
                        ["h2app:app"], capture_output=True, text=True, timeout=30,

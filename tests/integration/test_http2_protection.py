@@ -505,19 +505,23 @@ def test_max_requests_sends_goaway_and_finishes_streams(make_server):
 
 @pytest.mark.skipif(shutil.which("h2load") is None, reason="h2load (nghttp2-client) missing")
 @pytest.mark.parametrize("how", ["hup", "max_requests"])
-def test_nothing_dropped_under_h2load(make_server, how):
+@pytest.mark.parametrize("worker", ["gthread", "asgi"])
+def test_nothing_dropped_under_h2load(make_server, how, worker):
     """Load on HTTP/2 connections while workers are replaced (HUP, max_requests): GOAWAY,
     the streams in flight finish, no request gets an error status. Streams h2load opens
     after the final GOAWAY are refused (RFC 9113 6.8: the client may retry them; h2load
     does not and counts them as failed): at most what 4 connections x 10 streams can have
     outstanding, per replaced worker."""
-    args = H2C + ["--worker-class", "gthread", "--threads", "4"]
+    args = H2C + ["--worker-class", worker, "--threads", "4"]
     if how == "max_requests":
         args += ["--max-requests", "3000"]
-    s = make_server("h2app:app", args)
+    # asgi: streams are tasks of the worker's loop (the raw ASGI app answers /scope)
+    s = make_server("asgiapp:app" if worker == "asgi" else "h2app:app", args)
     booted = s.log().count("Booting worker")
+    path = "/scope" if worker == "asgi" else "/x"
     h = subprocess.Popen(["h2load", "-c", "4", "-m", "10", "-t", "1", "-D", "4",
-                          "http://127.0.0.1:%d/x" % s.port], stdout=subprocess.PIPE, text=True)
+                          "http://127.0.0.1:%d%s" % (s.port, path)], stdout=subprocess.PIPE,
+                         text=True)
     if how == "hup":
         time.sleep(1.5)
         s.proc.send_signal(signal.SIGHUP)

@@ -147,6 +147,30 @@ async def app(scope, receive, send):
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"partial", "more_body": True})
         raise RuntimeError("boom after the response started")
+    if path == "/sleep":
+        # Waits on the loop (HTTP/2 parallel-stream tests: the body is test_http2's)
+        await read_body(receive)
+        record("sleeping")
+        await asyncio.sleep(float(scope["query_string"].decode() or "0.5"))
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"slept"})
+        return
+    if path == "/pieces":
+        # 64 KiB sends; how many went through before the client stopped taking them
+        n = int(scope["query_string"].decode())
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        sent = 0
+        try:
+            for _ in range(n):
+                await send({"type": "http.response.body", "body": b"p" * 65536,
+                            "more_body": True})
+                sent += 1
+            await send({"type": "http.response.body", "body": b""})
+            record("pieces done")
+        except OSError:
+            record("pieces stopped after %d" % sent)
+        return
     if path == "/no-response":
         return
     if path == "/status":
