@@ -449,8 +449,8 @@ def test_proxy_protocol_client_address(make_server):
     assert json.loads(r.body)["client"] == ["198.51.100.7", 40000]
 
 
-def test_pre_and_post_request_hooks(make_server, tmp_path):
-    rec = str(tmp_path / "rec")
+def hooks_conf(tmp_path):
+    """A config file whose pre_request/post_request hooks append to $ASGI_RECORD."""
     conf = tmp_path / "hooks.conf.py"
     conf.write_text(
         "import os\n"
@@ -458,6 +458,12 @@ def test_pre_and_post_request_hooks(make_server, tmp_path):
         "    open(os.environ['ASGI_RECORD'], 'a').write('pre %s %s\\n' % (req.method, req.path))\n"
         "def post_request(worker, req, environ, resp):\n"
         "    open(os.environ['ASGI_RECORD'], 'a').write('post %s %s\\n' % (req.path, resp.status))\n")
+    return conf
+
+
+def test_pre_and_post_request_hooks(make_server, tmp_path):
+    rec = str(tmp_path / "rec")
+    conf = hooks_conf(tmp_path)
     s = asgi_server(make_server, ["-c", str(conf)], record=rec)
     assert request(s, "POST", "/echo", body=b"abc")[0] == 200
     assert request(s, "GET", "/error")[0] == 500

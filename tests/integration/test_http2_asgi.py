@@ -17,7 +17,7 @@ import pytest
 
 import server as srv
 from h2client import H2Conn
-from test_asgi import records
+from test_asgi import hooks_conf, records
 import test_http2
 from test_http2 import H2C, _parallel_ratio, curl, needs_curl
 
@@ -312,13 +312,7 @@ def test_httpx_http2_against_fastapi(make_server, cert, tmp_path, tls):
 
 def test_hooks_and_max_requests_count_streams(make_server, tmp_path):
     rec = str(tmp_path / "rec")
-    conf = tmp_path / "hooks.conf.py"
-    conf.write_text(
-        "import os\n"
-        "def pre_request(worker, req):\n"
-        "    open(os.environ['ASGI_RECORD'], 'a').write('pre %s %s\\n' % (req.method, req.path))\n"
-        "def post_request(worker, req, environ, resp):\n"
-        "    open(os.environ['ASGI_RECORD'], 'a').write('post %s %s\\n' % (req.path, resp.status))\n")
+    conf = hooks_conf(tmp_path)
     s = asgi_h2(make_server, ["-c", str(conf), "--max-requests", "5"], record=rec)
     first = s.worker_pids()
     c = H2Conn("127.0.0.1", s.port, timeout=srv.scaled(10))
