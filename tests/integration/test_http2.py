@@ -134,6 +134,35 @@ def test_gthread_serves_the_streams_of_one_connection_in_parallel(make_server):
     assert many < one * 3, (one, many)
 
 
+@pytest.mark.parametrize("slow_first", [True, False])
+def test_gthread_a_quick_stream_is_not_held_behind_a_slow_one(make_server, slow_first):
+    """The thread that reads a connection's frames runs its streams one after another and
+    sends their responses in one write (workers/h2.c sess_run_inline); a stream whose app
+    takes long hands the others to free threads, and what finished before it is sent. So a
+    quick stream next to a slow one, before or after it, is answered long before the slow
+    one ends."""
+    s = make_server("h2app:app", H2C + ["--worker-class", "gthread", "--threads", "4"])
+    slow = 2.0 * srv.TIME_SCALE
+    c = H2Conn("127.0.0.1", s.port)
+    try:
+        c.wait([c.request("GET", "/env")])  # the worker is up
+        order = [("GET", "/sleep?%g" % slow), ("GET", "/env")]
+        if not slow_first:
+            order.reverse()
+        t0 = time.monotonic()
+        sids = [c.request(m, p) for m, p in order]
+        rs = dict(zip(sids, c.wait(sids, timeout=60)))
+    finally:
+        c.close()
+    quick = rs[sids[1] if slow_first else sids[0]]
+    late = rs[sids[0] if slow_first else sids[1]]
+    assert quick["status"] == 200 and late["status"] == 200 and late["body"] == b"slept"
+    assert late["done_at"] - t0 >= slow
+    # answered while the slow one still slept, with most of its time to spare
+    assert quick["done_at"] < late["done_at"] - slow / 2, (quick["done_at"] - t0,
+                                                            late["done_at"] - t0)
+
+
 def test_sync_serves_the_streams_of_one_connection_in_order(make_server):
     s = make_server("h2app:app", H2C + ["--worker-class", "sync"])
     one, many, rs, sids = _parallel_ratio(s.port, 4)
