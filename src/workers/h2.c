@@ -83,7 +83,9 @@ struct h2_sess_s {
     int efd;                     /* ready-queue eventfd */
     cu_io_t rio;
     h2_stream_t *rhead, *rtail;
-    h2_stream_t *all;      /* every stream not yet freed */
+    h2_stream_t *all;   /* every stream not yet freed */
+    h2_stream_t *spool; /* freed streams kept for reuse, with their buffers (H2_STREAM_POOL) */
+    size_t nspool;
     size_t in_app;         /* streams dispatched and not returned */
     size_t nopen;          /* streams nghttp2 has open */
     size_t empty_data;     /* empty DATA frames received */
@@ -135,14 +137,11 @@ int cu_h2_sniff(const char *p, size_t n)
 
 /* ---- streams ---- */
 
-static void stream_free(h2_stream_t *s)
+#define H2_STREAM_POOL 32          /* freed streams a session keeps for its next ones */
+#define H2_KEEP_BUF    (64 * 1024) /* a kept stream's buffer larger than this is released */
+
+static void stream_destroy(h2_stream_t *s)
 {
-    if (s->aprev)
-        s->aprev->anext = s->anext;
-    else
-        s->h->all = s->anext;
-    if (s->anext)
-        s->anext->aprev = s->aprev;
     cu_buf_free(&s->hstore);
     cu_buf_free(&s->inb);
     cu_buf_free(&s->outb);
@@ -160,6 +159,42 @@ static void stream_free(h2_stream_t *s)
     cu_free(s);
 }
 
+/* Empty b for reuse: its memory stays unless it grew past H2_KEEP_BUF. */
+static void buf_recycle(cu_buf_t *b)
+{
+    if (b->cap > H2_KEEP_BUF) {
+        cu_free(b->data);
+        b->data = NULL;
+        b->cap = 0;
+    }
+    b->pos = b->len = 0;
+}
+
+/* Unlink s from its session and keep it for the session's next stream (a stream's buffers
+ * and connection struct are a dozen allocations: most of the C side's malloc/free under
+ * h2load), or destroy it when the pool is full. Under the lock, no app thread holds s. */
+static void stream_free(h2_stream_t *s)
+{
+    h2_sess_t *h = s->h;
+    if (s->aprev)
+        s->aprev->anext = s->anext;
+    else
+        h->all = s->anext;
+    if (s->anext)
+        s->anext->aprev = s->aprev;
+    if (h->nspool >= H2_STREAM_POOL || !h->e) {
+        stream_destroy(s);
+        return;
+    }
+    cu_free(s->trailer_nv);
+    cu_free(s->trailer_low);
+    s->trailer_nv = NULL;
+    s->trailer_low = NULL;
+    s->next = h->spool;
+    h->spool = s;
+    h->nspool++;
+}
+
 /* A stream is freed once nghttp2 closed it and no app thread holds it. */
 static void stream_release(h2_stream_t *s)
 {
@@ -170,9 +205,64 @@ static void stream_release(h2_stream_t *s)
 static const cu_transport_ops_t stream_ops;
 static const cu_proto_t stream_proto;
 
+/* A stream for id: a kept one with its buffers emptied, or a new one. */
+static h2_stream_t *stream_alloc(h2_sess_t *h)
+{
+    h2_stream_t *s = h->spool;
+    if (!s) {
+        s = cu_xcalloc(1, sizeof(*s));
+        cu_buf_init(&s->hstore, 0, 1 << 20);
+        cu_buf_init(&s->inb, 0, SIZE_MAX / 2);
+        cu_buf_init(&s->outb, 0, SIZE_MAX / 2);
+        cu_buf_init(&s->trailers.store, 0, 1 << 16);
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&s->cv, &ca);
+        pthread_condattr_destroy(&ca);
+        cu_conn_t *sc = &s->sc;
+        cu_buf_init(&sc->in, 0, 1 << 20);
+        cu_buf_init(&sc->out, 0, SIZE_MAX / 2);
+        cu_buf_init(&sc->bin, 0, 1 << 20);
+        cu_buf_init(&sc->resp.h.store, 0, 1 << 20);
+        cu_buf_init(&sc->resp.stash, 0, 1 << 20);
+        return s;
+    }
+    h->spool = s->next;
+    h->nspool--;
+    /* Everything back to zero but the memory worth keeping. */
+    cu_buf_t hstore = s->hstore, inb = s->inb, outb = s->outb, in = s->sc.in, out = s->sc.out,
+             bin = s->sc.bin, stash = s->sc.resp.stash;
+    cu_resp_head_t rh = s->sc.resp.h, tr = s->trailers;
+    cu_header_t *hdrs = s->hdrs;
+    uint32_t *hoff = s->hoff;
+    size_t hcap = s->hcap;
+    pthread_cond_t cv = s->cv;
+    memset(s, 0, sizeof(*s));
+    cu_buf_t *bufs[] = {&hstore, &inb, &outb, &in, &out, &bin, &stash, &rh.store, &tr.store};
+    for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
+        buf_recycle(bufs[i]);
+    cu_resp_head_reset(&rh);
+    cu_resp_head_reset(&tr);
+    s->hstore = hstore;
+    s->inb = inb;
+    s->outb = outb;
+    s->sc.in = in;
+    s->sc.out = out;
+    s->sc.bin = bin;
+    s->sc.resp.stash = stash;
+    s->sc.resp.h = rh;
+    s->trailers = tr;
+    s->hdrs = hdrs;
+    s->hoff = hoff;
+    s->hcap = hcap;
+    s->cv = cv;
+    return s;
+}
+
 static h2_stream_t *stream_new(h2_sess_t *h, int32_t id)
 {
-    h2_stream_t *s = cu_xcalloc(1, sizeof(*s));
+    h2_stream_t *s = stream_alloc(h);
     s->h = h;
     s->id = id;
     s->out_len = -1;
@@ -182,15 +272,6 @@ static h2_stream_t *stream_new(h2_sess_t *h, int32_t id)
     h->all = s;
     h->nopen++;
     s->clen = -1;
-    cu_buf_init(&s->hstore, 0, 1 << 20);
-    cu_buf_init(&s->inb, 0, SIZE_MAX / 2);
-    cu_buf_init(&s->outb, 0, SIZE_MAX / 2);
-    cu_buf_init(&s->trailers.store, 0, 1 << 16);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->cv, &ca);
-    pthread_condattr_destroy(&ca);
 
     cu_conn_t *sc = &s->sc;
     cu_transport_init(&sc->t, &stream_ops, -1);
@@ -203,11 +284,6 @@ static h2_stream_t *stream_new(h2_sess_t *h, int32_t id)
     sc->proto = &stream_proto;
     sc->worker = h->e;
     sc->spill_fd = -1; /* never used: the unsent-output budget is off for streams */
-    cu_buf_init(&sc->in, 0, 1 << 20);
-    cu_buf_init(&sc->out, 0, SIZE_MAX / 2);
-    cu_buf_init(&sc->bin, 0, 1 << 20);
-    cu_buf_init(&sc->resp.h.store, 0, 1 << 20);
-    cu_buf_init(&sc->resp.stash, 0, 1 << 20);
     sc->state = -1;
     return s;
 }
@@ -1076,6 +1152,12 @@ static void sess_free(h2_sess_t *h)
         cu_assert(s->app != APP_RUNNING);
         stream_free(s);
     }
+    while (h->spool) {
+        h2_stream_t *s = h->spool;
+        h->spool = s->next;
+        stream_destroy(s);
+    }
+    h->nspool = 0;
     if (h->e) {
         cu_io_del(h->e->loop, &h->rio);
         cu_timer_stop(h->e->loop, &h->handoff);
