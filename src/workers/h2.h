@@ -9,8 +9,9 @@
  * DATA frames, its protocol driver turns the response head into a HEADERS frame, and its
  * blocking adapter waits for the stream (a condition variable on gthread, pumping the
  * connection on sync). Streams are handed to the worker class one by one through a per-
- * connection ready queue watched by the loop (an eventfd): on gthread each stream goes to
- * a free thread (streams of a connection run in parallel), on sync they run in order, on
+ * connection ready queue watched by the loop (an eventfd): on gthread the reading thread
+ * runs them inline and hands the rest to free threads once one is slow (streams of a
+ * connection run in parallel when that matters), on sync they run in order, on
  * asgi each becomes a task of the worker's asyncio loop (in parallel too: dispatch returns
  * CU_AGAIN and the stream's events reach the app through e->app_io, below).
  *
