@@ -24,26 +24,8 @@ CUNICORN = os.environ.get("CUNICORN_BIN") or os.path.join(REPO, "build", "cunico
 PY = sys.executable
 HELLO = b"Hello, World!"
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def pin(cpu):
-    return ["taskset", "-c", str(cpu)] if shutil.which("taskset") else []
-
-
-def make_cert(tmp):
-    cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
-    if not os.path.exists(cert):
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
-                        "-days", "2", "-subj", "/CN=localhost"], check=True, capture_output=True)
-    return cert, key
+sys.path.insert(0, HERE)
+from run import ensure_peers, free_port, make_cert, pin  # noqa: E402  (one copy of each)
 
 
 def nginx_conf(tmp, port, mode):
@@ -141,6 +123,7 @@ def main():
     args = ap.parse_args()
     if not shutil.which("h2load"):
         sys.exit("bench: h2load missing (Debian: apt-get install nghttp2-client)")
+    ensure_peers(False)  # gunicorn and granian from PyPI, nginx from apt, when missing
     results = {}
     with tempfile.TemporaryDirectory(prefix="cu-h2bench-") as tmp:
         for mode in args.mode.split(","):

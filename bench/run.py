@@ -50,7 +50,7 @@ HELLO = b"Hello, World!"
 
 def ensure_peers(need_frameworks):
     # peers are installed from PyPI by their ordinary client, never copied in
-    mods = {"gunicorn": "gunicorn", "granian": "granian"}
+    mods = {"gunicorn": "gunicorn", "granian": "granian", "h2": "h2"}  # h2: gunicorn's HTTP/2
     if need_frameworks:
         mods.update({"flask": "flask", "django": "django"})
     for mod, pkg in mods.items():
