@@ -150,6 +150,14 @@ def wait_until(pred, timeout, interval=0.02):
         time.sleep(interval)
 
 
+def read_lines(path):
+    """The lines a test app or hook appended to the file at path ([] before the first)."""
+    try:
+        with open(path) as f:
+            return f.read().splitlines()
+    except FileNotFoundError:
+        return []
+
 def wait_port(port, proc, what="proxy", timeout=10.0):
     """Wait until a peer process we started (nginx, haproxy...) accepts on 127.0.0.1:port;
     fail at once if it exited."""

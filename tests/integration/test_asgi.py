@@ -30,11 +30,7 @@ def request(s, method="GET", path="/", body=None, headers=None):
 
 
 def records(path, lifespan=False):
-    try:
-        with open(path) as f:
-            lines = f.read().splitlines()
-    except FileNotFoundError:
-        return []
+    lines = srv.read_lines(path)
     return lines if lifespan else [x for x in lines if x not in ("startup", "shutdown")]
 
 

@@ -12,12 +12,7 @@ import server as srv
 httpx = pytest.importorskip("httpx")
 
 
-def records(path):
-    try:
-        with open(path) as f:
-            return f.read().splitlines()
-    except FileNotFoundError:
-        return []
+records = srv.read_lines
 
 
 @pytest.fixture(scope="module")

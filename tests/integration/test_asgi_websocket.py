@@ -15,12 +15,7 @@ import server as srv
 websockets = pytest.importorskip("websockets")
 
 
-def records(path):
-    try:
-        with open(path) as f:
-            return f.read().splitlines()
-    except FileNotFoundError:
-        return []
+records = srv.read_lines
 
 
 @pytest.fixture(scope="module")
