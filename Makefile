@@ -113,7 +113,7 @@ $(OUT)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
-$(OUT)/tests/%: tests/unit/%.c $(OUT)/libcu.a tests/unit/t.h
+$(OUT)/tests/%: tests/unit/%.c $(OUT)/libcu.a tests/unit/t.h $(wildcard tests/unit/*/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDSAN) -Itests/unit -o $@ $< $(OUT)/libcu.a $(LDLIBS)
 

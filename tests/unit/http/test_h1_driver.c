@@ -2,18 +2,13 @@
  * response writer, over a real socketpair: heads parsed into the neutral request (also
  * when they trickle in), refusals with their status, bodies, 100-continue, a held small
  * response going out in one write with its head, chunked streaming, error pages. */
-#include "http/conn.h"
-#include "http/proto.h"
-#include "t.h"
+#include "conn_pair.h"
 
 #include <stdlib.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 static cu_conn_settings_t settings;
 static cu_header_t hdrs[8];
-static cu_conn_t conn;
-static int peer_fd;
 
 /* The sync adapter's wait, without its heartbeat. */
 static int block(cu_conn_t *c, int events)
@@ -32,64 +27,19 @@ static void setup(size_t in_max)
     settings.max_headers = CU_NELEM(hdrs);
     settings.server_header = "cunicorn";
     settings.block = block;
-
-    memset(&conn, 0, sizeof(conn));
-    int sv[2];
-    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0);
-    peer_fd = sv[1];
-    cu_transport_init(&conn.t, &cu_transport_plain, sv[0]);
-    conn.settings = &settings;
-    conn.hdrs = hdrs;
-    conn.scheme = "http";
+    conn_pair_open(&settings, hdrs, in_max < 256 ? in_max : 256, in_max, &cu_proto_h1);
     conn.peer.is_unix = 1;
-    cu_buf_init(&conn.in, in_max < 256 ? in_max : 256, in_max);
-    cu_buf_init(&conn.out, 0, SIZE_MAX / 2);
-    cu_buf_init(&conn.bin, 0, 1 << 20);
-    cu_buf_init(&conn.resp.h.store, 0, 1 << 20);
-    cu_buf_init(&conn.resp.stash, 0, 1 << 20);
-    conn.proto = &cu_proto_h1;
-    conn.proto->reset(&conn);
 }
 
 static void teardown(void)
 {
-    conn.t.ops->close(&conn.t);
-    close(peer_fd);
-    cu_buf_free(&conn.in);
-    cu_buf_free(&conn.out);
-    cu_buf_free(&conn.bin);
-    cu_resp_head_free(&conn.resp.h);
-    cu_buf_free(&conn.resp.stash);
+    conn_pair_close();
 }
 
-/* The client sends s; the connection reads what arrived into c->in (as the engine does). */
-static void client_sends(const char *s)
+/* The client sends s (a string). */
+static void client_sends_str(const char *s)
 {
-    CHECK(write(peer_fd, s, strlen(s)) == (ssize_t)strlen(s));
-    CHECK(cu_buf_reserve(&conn.in, strlen(s)) == CU_OK);
-    ssize_t n = conn.t.ops->read(&conn.t, conn.in.data + conn.in.len, conn.in.cap - conn.in.len);
-    CHECK(n == (ssize_t)strlen(s));
-    if (n > 0)
-        conn.in.len += (size_t)n;
-}
-
-static int parse(int *status, const char **msg)
-{
-    *status = 0;
-    *msg = NULL;
-    return conn.proto->parse(&conn, status, msg);
-}
-
-/* Everything the client has received so far. */
-static char rx[8192];
-static size_t client_reads(void)
-{
-    size_t n = 0;
-    ssize_t r;
-    while (n < sizeof(rx) - 1 && (r = read(peer_fd, rx + n, sizeof(rx) - 1 - n)) > 0)
-        n += (size_t)r;
-    rx[n] = '\0';
-    return n;
+    client_sends(s, strlen(s));
 }
 
 static void test_parse(void)
@@ -97,9 +47,9 @@ static void test_parse(void)
     setup(4096);
     int status;
     const char *msg;
-    client_sends("POST /a%20b?x=1 HTTP/1.1\r\nHost: h\r\nContent-");
+    client_sends_str("POST /a%20b?x=1 HTTP/1.1\r\nHost: h\r\nContent-");
     CHECK(parse(&status, &msg) == CU_AGAIN);
-    client_sends("Length: 5\r\nExpect: 100-continue\r\n\r\nhello");
+    client_sends_str("Length: 5\r\nExpect: 100-continue\r\n\r\nhello");
     CHECK(parse(&status, &msg) == CU_OK);
     const cu_req_t *r = &conn.request;
     CHECK_STR(r->method, "POST");
@@ -144,13 +94,13 @@ static void test_refusals(void)
     int status;
     const char *msg;
     setup(4096);
-    client_sends("GET / HTTP/1.1\r\nBad Header: x\r\n\r\n");
+    client_sends_str("GET / HTTP/1.1\r\nBad Header: x\r\n\r\n");
     CHECK(parse(&status, &msg) == CU_ERROR && status == 400 && msg != NULL);
     teardown();
 
     setup(4096);
-    client_sends("GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\nF: 6\r\nG: 7\r\n"
-                 "H: 8\r\n\r\n"); /* 8 fields, the limit is 7 */
+    client_sends_str("GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\nF: 6\r\nG: 7\r\n"
+                     "H: 8\r\n\r\n"); /* 8 fields, the limit is 7 */
     CHECK(parse(&status, &msg) == CU_ERROR && status == 431);
     teardown();
 
@@ -178,7 +128,7 @@ static void test_chunked_stream(void)
     int status;
     const char *msg;
     setup(4096);
-    client_sends("GET / HTTP/1.1\r\n\r\nGET /next HTTP/1.1\r\n\r\n");
+    client_sends_str("GET / HTTP/1.1\r\n\r\nGET /next HTTP/1.1\r\n\r\n");
     CHECK(parse(&status, &msg) == CU_OK);
     cu_conn_begin_request(&conn);
     CHECK(cu_resp_begin(&conn, "200", 3) == CU_OK);

@@ -4,19 +4,14 @@
  * outside uwsgi_allow_ips and bad packets are refused with their status, responses are
  * HTTP/1.1 and never chunked. */
 #include "config/config.h"
-#include "http/conn.h"
-#include "http/proto.h"
-#include "t.h"
+#include "conn_pair.h"
 
 #include <arpa/inet.h>
 #include <stdlib.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 static cu_conn_settings_t settings;
 static cu_header_t hdrs[8];
-static cu_conn_t conn;
-static int peer_fd;
 static cu_cidrlist_t allow;
 
 /* A connection from 10.1.2.3:5555 (the proxy), as the engine sets it up. */
@@ -30,40 +25,19 @@ static void setup(void)
     settings.uwsgi.max_field_size = 8190;
     settings.uwsgi_allow = &allow;
     settings.request_uri = 1;
-
-    memset(&conn, 0, sizeof(conn));
-    int sv[2];
-    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0);
-    peer_fd = sv[1];
-    cu_transport_init(&conn.t, &cu_transport_plain, sv[0]);
-    conn.settings = &settings;
-    conn.hdrs = hdrs;
-    conn.scheme = "http";
+    conn_pair_open(&settings, hdrs, 256, CU_UWSGI_MAX_PACKET + 1024, &cu_proto_uwsgi);
     struct sockaddr_in *in = (struct sockaddr_in *)&conn.peer.addr;
     in->sin_family = AF_INET;
     in->sin_port = htons(5555);
     inet_pton(AF_INET, "10.1.2.3", &in->sin_addr);
     conn.peer.trusted_forwarder = 1;
-    cu_buf_init(&conn.in, 256, CU_UWSGI_MAX_PACKET + 1024);
-    cu_buf_init(&conn.out, 0, SIZE_MAX / 2);
-    cu_buf_init(&conn.bin, 0, 1 << 20);
-    cu_buf_init(&conn.resp.h.store, 0, 1 << 20);
-    cu_buf_init(&conn.resp.stash, 0, 1 << 20);
-    conn.proto = &cu_proto_uwsgi;
-    conn.proto->reset(&conn);
 }
 
 static void teardown(void)
 {
     conn.proto->release(&conn);
     CHECK(conn.pdata == NULL);
-    conn.t.ops->close(&conn.t);
-    close(peer_fd);
-    cu_buf_free(&conn.in);
-    cu_buf_free(&conn.out);
-    cu_buf_free(&conn.bin);
-    cu_resp_head_free(&conn.resp.h);
-    cu_buf_free(&conn.resp.stash);
+    conn_pair_close();
 }
 
 /* A packet: header, then the NUL-separated "KEY\0VALUE\0..." pairs of `kv` (n pairs). */
@@ -82,35 +56,6 @@ static size_t packet(char *out, const char *const *kv, size_t n)
     out[2] = (char)((len - 4) >> 8);
     out[3] = 0;
     return len;
-}
-
-/* The client sends n bytes; the connection reads them into c->in (as the engine does). */
-static void client_sends(const char *s, size_t n)
-{
-    CHECK(write(peer_fd, s, n) == (ssize_t)n);
-    CHECK(cu_buf_reserve(&conn.in, n) == CU_OK);
-    ssize_t got = conn.t.ops->read(&conn.t, conn.in.data + conn.in.len, conn.in.cap - conn.in.len);
-    CHECK(got == (ssize_t)n);
-    if (got > 0)
-        conn.in.len += (size_t)got;
-}
-
-static int parse(int *status, const char **msg)
-{
-    *status = 0;
-    *msg = NULL;
-    return conn.proto->parse(&conn, status, msg);
-}
-
-static char rx[8192];
-static size_t client_reads(void)
-{
-    size_t n = 0;
-    ssize_t r;
-    while (n < sizeof(rx) - 1 && (r = read(peer_fd, rx + n, sizeof(rx) - 1 - n)) > 0)
-        n += (size_t)r;
-    rx[n] = '\0';
-    return n;
 }
 
 static int has_header(const cu_req_t *r, const char *name, const char *value)
