@@ -439,6 +439,21 @@ def test_testssl_no_weak_protocols_or_ciphers(make_server, certs, tmp_path):
     assert by_id["ALPN"] == "http/1.1"
 
 
+def _get_with_session(s, ctx, session=None):
+    """GET / over a new TLS connection offering `session`: (the session, whether it was
+    resumed, the app's JSON answer)."""
+    with socket.create_connection((s.host, s.port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost", session=session) as t:
+            t.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data = b""
+            while True:
+                chunk = t.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            return t.session, t.session_reused, json.loads(data.partition(b"\r\n\r\n")[2])
+
+
 def test_session_resumption_across_workers(make_server, certs):
     """Tickets are on and every worker shares the ticket keys (the context is made in the
     master before fork): a session from one worker resumes on any."""
@@ -446,16 +461,7 @@ def test_session_resumption_across_workers(make_server, certs):
     ctx = client_ctx(certs)
 
     def one(session=None):
-        with socket.create_connection((s.host, s.port), timeout=10) as raw:
-            with ctx.wrap_socket(raw, server_hostname="localhost", session=session) as t:
-                t.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                data = b""
-                while True:
-                    chunk = t.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-                return t.session, t.session_reused, json.loads(data.partition(b"\r\n\r\n")[2])
+        return _get_with_session(s, ctx, session)
 
     sess, reused, _ = one()
     assert not reused
@@ -473,16 +479,7 @@ def test_sessions_resume_after_hup(make_server, certs):
     ctx = client_ctx(certs)
 
     def connect(session=None):
-        with socket.create_connection((s.host, s.port), timeout=10) as raw:
-            with ctx.wrap_socket(raw, server_hostname="localhost", session=session) as t:
-                t.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                data = b""
-                while True:
-                    chunk = t.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-                return t.session, t.session_reused, json.loads(data.partition(b"\r\n\r\n")[2])
+        return _get_with_session(s, ctx, session)
 
     sess, _, env = connect()
     old = env["pid"]
