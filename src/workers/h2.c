@@ -726,6 +726,21 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *u
     return 0;
 }
 
+/* Record a header whose name (nlen bytes) and value (vlen) are at off in hstore. */
+static void push_header(h2_stream_t *s, size_t off, size_t nlen, size_t vlen)
+{
+    if (s->nh == s->hcap) {
+        s->hcap = s->hcap ? s->hcap * 2 : 16;
+        s->hdrs = cu_xrealloc(s->hdrs, s->hcap * sizeof(*s->hdrs));
+        s->hoff = cu_xrealloc(s->hoff, s->hcap * 4 * sizeof(*s->hoff));
+    }
+    uint32_t *o = s->hoff + 4 * s->nh++;
+    o[0] = (uint32_t)off;
+    o[1] = (uint32_t)nlen;
+    o[2] = (uint32_t)(off + nlen);
+    o[3] = (uint32_t)vlen;
+}
+
 static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name, size_t nlen,
                      const uint8_t *value, size_t vlen, uint8_t flags, void *ud)
 {
@@ -776,16 +791,7 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
             v = v * 10 + (value[i] - '0');
         s->clen = v;
     }
-    if (s->nh == s->hcap) {
-        s->hcap = s->hcap ? s->hcap * 2 : 16;
-        s->hdrs = cu_xrealloc(s->hdrs, s->hcap * sizeof(*s->hdrs));
-        s->hoff = cu_xrealloc(s->hoff, s->hcap * 4 * sizeof(*s->hoff));
-    }
-    uint32_t *o = s->hoff + 4 * s->nh++;
-    o[0] = (uint32_t)off;
-    o[1] = (uint32_t)nlen;
-    o[2] = (uint32_t)(off + nlen);
-    o[3] = (uint32_t)vlen;
+    push_header(s, off, nlen, vlen);
     return 0;
 }
 
@@ -796,16 +802,7 @@ static void stream_add_header(h2_stream_t *s, const char *name, const char *valu
     if (cu_buf_append(&s->hstore, name, nlen) != CU_OK ||
         cu_buf_append(&s->hstore, value, vlen) != CU_OK)
         return;
-    if (s->nh == s->hcap) {
-        s->hcap = s->hcap ? s->hcap * 2 : 16;
-        s->hdrs = cu_xrealloc(s->hdrs, s->hcap * sizeof(*s->hdrs));
-        s->hoff = cu_xrealloc(s->hoff, s->hcap * 4 * sizeof(*s->hoff));
-    }
-    uint32_t *o = s->hoff + 4 * s->nh++;
-    o[0] = (uint32_t)off;
-    o[1] = (uint32_t)nlen;
-    o[2] = (uint32_t)(off + nlen);
-    o[3] = (uint32_t)vlen;
+    push_header(s, off, nlen, vlen);
 }
 
 static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
