@@ -1,4 +1,5 @@
 import os
+import subprocess
 import sys
 
 import pytest
@@ -42,3 +43,21 @@ def app_server():
 @pytest.fixture
 def tmp_file(tmp_path):
     return str(tmp_path / "record.txt")
+
+
+@pytest.fixture
+def spawn():
+    """spawn(argv, port, what) -> port: start a peer process (nginx, haproxy, gunicorn...)
+    that listens on 127.0.0.1:port and wait until it does; all are stopped at teardown."""
+    procs = []
+
+    def start(argv, port, what):
+        p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(p)
+        srv.wait_port(port, p, what)
+        return port
+
+    yield start
+    for p in procs:
+        p.terminate()
+        p.wait(10)

@@ -25,9 +25,7 @@ def get_environ(host, port, headers=None, source=None, path="/environ"):
 
 
 @pytest.fixture
-def haproxy(tmp_path):
-    procs = []
-
+def haproxy(tmp_path, spawn):
     def start(backend_port, send):
         port = srv.free_port()
         cfg = tmp_path / ("haproxy-%s.cfg" % send)
@@ -42,16 +40,9 @@ def haproxy(tmp_path):
             "  default_backend be\n"
             "backend be\n"
             "  server s1 127.0.0.1:%d %s\n" % (port, backend_port, send))
-        p = subprocess.Popen([HAPROXY, "-db", "-f", str(cfg)], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
-        procs.append(p)
-        srv.wait_port(port, p, "proxy")
-        return port
+        return spawn([HAPROXY, "-db", "-f", str(cfg)], port, "haproxy")
 
-    yield start
-    for p in procs:
-        p.terminate()
-        p.wait(5)
+    return start
 
 
 @pytest.mark.skipif(HAPROXY is None, reason="haproxy is not installed")
@@ -84,9 +75,7 @@ def test_haproxy_peer_not_in_proxy_allow_ips_is_refused(make_server, haproxy):
 
 
 @pytest.fixture
-def nginx(tmp_path):
-    procs = []
-
+def nginx(tmp_path, spawn):
     def start(backend_port):
         port = srv.free_port()
         d = tmp_path / "nginx"
@@ -112,16 +101,9 @@ def nginx(tmp_path):
             "    }\n"
             "  }\n"
             "}\n" % (d / "nginx.pid", d / "error.log", temps, port, backend_port))
-        p = subprocess.Popen([NGINX, "-p", str(d), "-c", str(conf)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        procs.append(p)
-        srv.wait_port(port, p, "proxy")
-        return port
+        return spawn([NGINX, "-p", str(d), "-c", str(conf)], port, "nginx")
 
-    yield start
-    for p in procs:
-        p.terminate()
-        p.wait(5)
+    return start
 
 
 @pytest.mark.skipif(NGINX is None, reason="nginx is not installed")

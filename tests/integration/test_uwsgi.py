@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -60,16 +59,14 @@ def sockdir():
 
 
 @pytest.fixture
-def nginx(tmp_path):
+def nginx(tmp_path, spawn):
     """start(upstream) -> port of an nginx that passes every request to `upstream`
     ("127.0.0.1:PORT" or "unix:/path") with uwsgi_pass and the stock uwsgi_params. A
     request header X-Test-Https: on becomes the HTTPS var, as a TLS server block would
     send it."""
-    procs = []
-
     def start(upstream):
         port = srv.free_port()
-        d = tmp_path / ("nginx-%d" % len(procs))
+        d = tmp_path / ("nginx-%d" % port)
         d.mkdir()
         (d / "uwsgi_params").write_text(UWSGI_PARAMS)
         temps = "".join("  %s_temp_path %s;\n" % (t, d / t)
@@ -99,16 +96,9 @@ def nginx(tmp_path):
             "  }\n"
             "}\n" % (d / "nginx.pid", d / "error.log", temps, upstream, port,
                      d / "uwsgi_params"))
-        p = subprocess.Popen([NGINX, "-p", str(d), "-c", str(conf), "-g", "daemon off;"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        procs.append(p)
-        srv.wait_port(port, p, "nginx")
-        return port
+        return spawn([NGINX, "-p", str(d), "-c", str(conf), "-g", "daemon off;"], port, "nginx")
 
-    yield start
-    for p in procs:
-        p.terminate()
-        p.wait(5)
+    return start
 
 
 needs_nginx = pytest.mark.skipif(NGINX is None, reason="nginx is not installed")
@@ -245,23 +235,15 @@ def test_repeated_header_fields_are_joined(make_server, nginx, worker):
 
 
 @pytest.fixture
-def gunicorn_uwsgi():
+def gunicorn_uwsgi(spawn):
     """gunicorn 27 itself with --protocol uwsgi on a free port (the reference)."""
-    procs = []
-
     def start():
         port = srv.free_port()
-        p = subprocess.Popen([sys.executable, "-m", "gunicorn", "--protocol", "uwsgi", "-b",
-                              "127.0.0.1:%d" % port, "--chdir", srv.APPS, "testapp:app"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        procs.append(p)
-        srv.wait_port(port, p, "nginx")
-        return port
+        return spawn([sys.executable, "-m", "gunicorn", "--protocol", "uwsgi", "-b",
+                      "127.0.0.1:%d" % port, "--chdir", srv.APPS, "testapp:app"], port,
+                     "gunicorn")
 
-    yield start
-    for p in procs:
-        p.terminate()
-        p.wait(10)
+    return start
 
 
 # What may differ from gunicorn, on purpose (docs/uwsgi.md): the client's address instead of
