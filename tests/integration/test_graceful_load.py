@@ -156,9 +156,7 @@ def test_wrk_keepalive_20_hups_no_errors(make_server):
 
 
 @pytest.fixture
-def nginx_keepalive(tmp_path):
-    procs = []
-
+def nginx_keepalive(tmp_path, spawn):
     def start(backend_port):
         port = srv.free_port()
         d = tmp_path / "nginx"
@@ -175,25 +173,9 @@ def nginx_keepalive(tmp_path):
             "    location / {\n      proxy_pass http://app;\n"
             "      proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n"
             "    }\n  }\n}\n" % (d / "nginx.pid", d / "error.log", temps, backend_port, port))
-        p = subprocess.Popen([NGINX, "-p", str(d), "-c", str(conf)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        procs.append(p)
-        assert srv.wait_until(lambda: _can_connect(port) or p.poll() is not None, 10)
-        assert p.poll() is None, (d / "error.log").read_text()
-        return port, d / "error.log"
+        return spawn([NGINX, "-p", str(d), "-c", str(conf)], port, "nginx"), d / "error.log"
 
-    yield start
-    for p in procs:
-        p.terminate()
-        p.wait(5)
-
-
-def _can_connect(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
+    return start
 
 
 @pytest.mark.skipif(NGINX is None, reason="nginx is not installed")
