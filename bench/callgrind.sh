@@ -4,6 +4,10 @@
 #   bench/callgrind.sh sync 2000 bench_app:flask_app '/json?k=v'   (Flask JSON)
 set -eu
 cd "$(dirname "$0")/.."
+for t in valgrind:valgrind; do
+  command -v "${t%%:*}" >/dev/null ||
+    { echo "bench: ${t%%:*} missing (Debian: apt-get install ${t#*:})" >&2; exit 1; }
+done
 class=${1:-sync}
 n=${2:-20000}
 app=${3:-bench_app:app}

@@ -4,6 +4,10 @@
 # Usage: bench/callgrind_h2.sh [sync|gthread] [requests] [app]
 set -eu
 cd "$(dirname "$0")/.."
+for t in valgrind:valgrind h2load:nghttp2-client curl:curl; do
+  command -v "${t%%:*}" >/dev/null ||
+    { echo "bench: ${t%%:*} missing (Debian: apt-get install ${t#*:})" >&2; exit 1; }
+done
 class=${1:-sync}
 n=${2:-20000}
 app=${3:-bench_app:app}
