@@ -15,6 +15,7 @@
 #include "proc/proctitle.h"
 #include "proc/sdnotify.h"
 #include "proc/signals.h"
+#include "net/seal.h"
 #include "net/tls.h"
 #include "py/py.h"
 #include "py/tls.h"
@@ -218,7 +219,14 @@ static void on_tick(cu_loop_t *loop, cu_timer_t *t)
 static void stop_children(cu_master_t *m)
 {
     /* Unix socket files stay when another master (upgrade) or systemd still uses them. */
-    cu_listeners_close(m->ls, m->nls, !m->reexec_pid && !m->master_pid && !m->systemd);
+    int last = !m->reexec_pid && !m->master_pid && !m->systemd;
+    /* The sockets close with the last worker: seal them first, so no connection can
+     * arrive after a worker's final accept and be reset (net/seal.h). Not when they live
+     * on in another master or in systemd: the seal would stay with them. */
+    for (size_t i = 0; last && i < m->nls; i++)
+        if (m->ls[i].fd >= 0 && !m->ls[i].reuse_port)
+            (void)cu_listener_seal(m->ls[i].fd);
+    cu_listeners_close(m->ls, m->nls, last);
     m->ls = NULL;
     m->nls = 0;
     cu_timer_stop(m->loop, &m->tick);

@@ -4,6 +4,7 @@
 #include "core/log.h"
 #include "http/proto.h"
 #include "net/proxy.h"
+#include "net/seal.h"
 #include "net/tls.h"
 #include "workers/h2.h"
 
@@ -37,6 +38,10 @@ enum conn_state {
 #define LINGER_MS        2000
 #define LINGER_MAX       (256 * 1024)
 #define QUIET_MS         200 /* no byte received for this long: nothing in flight */
+#define SEAL_POLL_MS     5   /* sealed listeners: how often to look for handshakes */
+#define SEAL_MAX_MS                                                                                \
+    2000 /* ... and for how long at most (a lost final ACK: the                                    \
+            SYN-ACK is sent again after 1 s) */
 
 static void conn_on_io(cu_loop_t *loop, cu_io_t *io, int events);
 static void conn_on_timer(cu_loop_t *loop, cu_timer_t *t);
@@ -228,6 +233,7 @@ static void conn_error(cu_engine_t *e, cu_conn_t *c, int status, const char *msg
 /* ---- accepting ---- */
 
 static void on_accept(cu_loop_t *loop, cu_io_t *io, int events);
+static void on_seal_timer(cu_loop_t *loop, cu_timer_t *t);
 
 static void accept_pause(cu_engine_t *e)
 {
@@ -299,7 +305,7 @@ static void accept_some(cu_engine_t *e, const cu_listener_t *l, int max)
 {
     for (int i = 0; i < max && e->accepting; i++) {
         cu_conn_t *victim = NULL;
-        if (e->nconns >= e->es.max_conns && !e->draining &&
+        if (e->nconns >= e->es.max_conns && !e->draining && !e->seal_deadline &&
             (e->stopping || !(victim = shed_victim(e)))) {
             /* worker_connections reached: the backlog keeps the rest, nothing is dropped. */
             accept_pause(e);
@@ -1073,8 +1079,57 @@ int cu_engine_init(cu_engine_t *e, cu_worker_ctx_t *ctx, cu_dispatch_cb dispatch
     accept_resume(e);
     cu_timer_init(&e->hb_timer, on_heartbeat, e);
     cu_timer_init(&e->accept_timer, on_accept_timer, e);
+    cu_timer_init(&e->seal_timer, on_seal_timer, e);
     cu_timer_start(e->loop, &e->hb_timer, 0);
     return CU_OK;
+}
+
+/* Drop this process's reference to the listening sockets: once the master and the other
+ * stopping workers have too, new connections are refused at once instead of queuing where
+ * nobody will accept them (and being reset). Other workers (a HUP's new ones) keep their
+ * own references and go on serving. */
+static void close_listeners(cu_engine_t *e)
+{
+    accept_pause(e);
+    cu_timer_stop(e->loop, &e->seal_timer);
+    e->seal_deadline = 0;
+    for (size_t i = 0; i < e->ctx->nlisteners; i++) {
+        if (e->ctx->listeners[i].fd >= 0) {
+            close(e->ctx->listeners[i].fd);
+            e->ctx->listeners[i].fd = -1;
+        }
+    }
+}
+
+/* The server is stopping and the master sealed the listeners (net/seal.h): no new SYN gets
+ * in, so once no handshake is in progress and the queue is drained, closing resets nobody.
+ * Handshakes are counted before the drain: one that completes after the count is in the
+ * queue by the time the drain reads it. */
+static void seal_check(cu_engine_t *e)
+{
+    int pending = 0;
+    for (size_t i = 0; i < e->ctx->nlisteners; i++) {
+        int fd = e->ctx->listeners[i].fd;
+        int n = fd >= 0 ? cu_listener_handshakes(fd) : 0;
+        if (n < 0) { /* the kernel cannot say: close now, as without a seal */
+            pending = 0;
+            break;
+        }
+        pending += n;
+    }
+    for (size_t i = 0; i < e->ctx->nlisteners && e->accepting; i++)
+        if (e->ctx->listeners[i].fd >= 0)
+            accept_some(e, &e->ctx->listeners[i], INT_MAX);
+    if (pending == 0 || cu_mono_ms() >= e->seal_deadline)
+        close_listeners(e);
+    else
+        cu_timer_start(e->loop, &e->seal_timer, SEAL_POLL_MS);
+}
+
+static void on_seal_timer(cu_loop_t *loop, cu_timer_t *t)
+{
+    (void)loop;
+    seal_check(t->data);
 }
 
 void cu_engine_stop(cu_engine_t *e)
@@ -1090,17 +1145,17 @@ void cu_engine_stop(cu_engine_t *e)
         accept_some(e, &e->ctx->listeners[i], INT_MAX);
     e->draining = 0;
     e->stopping = 1;
-    accept_pause(e);
     cu_timer_stop(e->loop, &e->accept_timer);
-    /* Drop this process's reference to the listening sockets right after the drain: once
-     * the master and the other stopping workers have too, new connections are refused
-     * at once instead of queuing where nobody will accept them (and being reset). Other
-     * workers (a HUP's new ones) keep their own references and go on serving. */
-    for (size_t i = 0; i < e->ctx->nlisteners; i++) {
-        if (e->ctx->listeners[i].fd >= 0) {
-            close(e->ctx->listeners[i].fd);
-            e->ctx->listeners[i].fd = -1;
-        }
+    int sealed = 0;
+    for (size_t i = 0; i < e->ctx->nlisteners; i++)
+        sealed |= e->ctx->listeners[i].fd >= 0 && cu_listener_sealed(e->ctx->listeners[i].fd);
+    if (sealed) {
+        /* Keep accepting (past the cap) what is still completing its handshake. */
+        e->seal_deadline = cu_mono_ms() + SEAL_MAX_MS;
+        accept_resume(e);
+        seal_check(e);
+    } else {
+        close_listeners(e);
     }
     /* HTTP/2 sessions get their GOAWAY now (workers/h2.c: streams in flight finish). Nothing
      * else is closed here. A connection in flight finishes; an idle keep-alive one
@@ -1158,7 +1213,7 @@ static void engine_iterate(cu_engine_t *e, int wait_ms)
     }
     if (e->tick)
         e->tick(e);
-    if (e->stopping && e->nconns == 0)
+    if (e->stopping && e->nconns == 0 && !e->seal_deadline)
         e->quit = 1;
 }
 

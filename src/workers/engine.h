@@ -53,15 +53,17 @@ struct cu_engine_s {
 
     uint64_t nrequests;
     atomic_size_t out_kept; /* unsent response bytes in memory, all connections (budget) */
-    int statm_fd;
-    uint64_t shed[5]; /* connections closed at the cap, by shed_rank (engine.c) */
-    uint64_t shed_logged; /* their total when last logged */ /* /proc/self/statm, opened at the
-                                                                first memory check; -1 until then */
-    int stopping; /* graceful: no accepts, finish what was read, then exit */
-    int draining; /* cu_engine_stop is accepting the backlog: the cap does not apply */
-    int quit;     /* leave the loop now */
+    int statm_fd;           /* /proc/self/statm, opened at the first memory check; -1 until then */
+    uint64_t shed[5];       /* connections closed at the cap, by shed_rank (engine.c) */
+    uint64_t shed_logged;   /* their total when last logged */
+    int stopping;           /* graceful: no accepts, finish what was read, then exit */
+    int draining;           /* cu_engine_stop is accepting the backlog: the cap does not apply */
+    int64_t seal_deadline;  /* stopping with sealed listeners (net/seal.h): accepting the
+                               handshakes in progress until then; 0 otherwise */
+    int quit;               /* leave the loop now */
     cu_timer_t hb_timer;
     cu_timer_t accept_timer; /* retry accept after EMFILE */
+    cu_timer_t seal_timer;   /* sealed listeners: look again for handshakes in progress */
 };
 
 int cu_engine_init(cu_engine_t *e, cu_worker_ctx_t *ctx, cu_dispatch_cb dispatch);
