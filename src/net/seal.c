@@ -29,12 +29,12 @@
 #include <unistd.h>
 
 #define TCP_FLAGS_OFFSET 13
-#define TCP_FLAG_SYN 0x02
+#define TCP_FLAG_SYN     0x02
 
 static struct sock_filter drop_syn[] = {
     BPF_STMT(BPF_LD | BPF_B | BPF_ABS, TCP_FLAGS_OFFSET),
     BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, TCP_FLAG_SYN, 0, 1),
-    BPF_STMT(BPF_RET | BPF_K, 0),          /* a SYN: dropped */
+    BPF_STMT(BPF_RET | BPF_K, 0),           /* a SYN: dropped */
     BPF_STMT(BPF_RET | BPF_K, 0xffffffffu), /* anything else: kept whole */
 };
 
