@@ -195,6 +195,10 @@ int cu_resp_finish(cu_conn_t *c);
  * committed, to an HTTP/1.0 client, or on a protocol without interim responses. CU_OK, or
  * CU_ERROR when the client is gone. */
 int cu_resp_early_hints(cu_conn_t *c, const cu_str_t *names, const cu_str_t *values, size_t n);
+/* The same for any informational status (ASGI's http.response.informational), queued
+ * after the output still unsent but not flushed: the caller flushes. */
+int cu_resp_interim(cu_conn_t *c, int status, const cu_str_t *names, const cu_str_t *values,
+                    size_t n);
 
 /* Send a complete error response (gunicorn's HTML body) and mark the connection to close.
  * Only valid when no response head was sent yet. `msg` may be NULL. */

@@ -587,6 +587,9 @@ int cu_resp_finish(cu_conn_t *c)
 static const char *reason_for(int status)
 {
     switch (status) {
+    case 100: return "Continue";
+    case 102: return "Processing";
+    case 103: return "Early Hints";
     case 400: return "Bad Request";
     case 403: return "Forbidden";
     case 404: return "Not Found";
@@ -598,20 +601,28 @@ static const char *reason_for(int status)
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
-    default: return "Error";
+    default: return status < 200 ? "Informational" : "Error";
     }
 }
 
-int cu_resp_early_hints(cu_conn_t *c, const cu_str_t *names, const cu_str_t *values, size_t n)
+int cu_resp_interim(cu_conn_t *c, int status, const cu_str_t *names, const cu_str_t *values,
+                    size_t n)
 {
     const cu_req_t *q = &c->request;
     if (c->resp.head_sent || c->resp.head_emitted || c->proto->interim == NULL ||
         q->version_major < 1 || (q->version_major == 1 && q->version_minor < 1))
         return CU_OK;
     size_t before = cu_buf_unread(&c->out);
-    if (c->proto->interim(c, 103, "Early Hints", names, values, n) != CU_OK ||
+    if (c->proto->interim(c, status, reason_for(status), names, values, n) != CU_OK ||
         keep_order(c, before) != CU_OK)
         return fail(c);
+    return CU_OK;
+}
+
+int cu_resp_early_hints(cu_conn_t *c, const cu_str_t *names, const cu_str_t *values, size_t n)
+{
+    if (cu_resp_interim(c, 103, names, values, n) != CU_OK)
+        return CU_ERROR;
     return cu_conn_flush(c);
 }
 

@@ -45,6 +45,8 @@ typedef struct asgi_req_s {
     int pend_more; /* its message's more_body */
     unsigned started : 1;
     unsigned complete : 1;
+    unsigned want_trailers : 1; /* http.response.start said trailers: True (HTTP/2) */
+    unsigned body_done : 1;     /* ... and the body ended: http.response.trailers is next */
     unsigned final_body : 1; /* the last http.request (more_body False) was delivered */
     unsigned eof : 1;        /* the client closed its side: http.disconnect */
     unsigned gone : 1;       /* writing failed: send() raises ClientDisconnected */
@@ -67,6 +69,7 @@ typedef struct asgi_req_s {
     uint32_t ws_utf8;
     cu_buf_t ws_msg;    /* the message's payload so far (cap: websocket_max_message_size) */
     PyObject *ws_queue; /* complete messages the app has not received yet (list) */
+    cu_resp_head_t trailers; /* http.response.trailers so far (more_trailers) */
 } asgi_req_t;
 
 #define WS_QUEUE_MAX 16 /* messages read ahead before reading pauses */
@@ -84,8 +87,9 @@ static struct {
     PyObject *root_path;
     PyObject *disconnected; /* cunicorn.ClientDisconnected (OSError) */
     PyObject *msg_disconnect;
-    PyObject *k_type, *k_body, *k_more_body, *k_status, *k_headers;
+    PyObject *k_type, *k_body, *k_more_body, *k_status, *k_headers, *k_trailers, *k_more_trailers;
     PyObject *s_http_request, *s_start, *s_resp_body, *s_add_done_callback, *s_cancel;
+    PyObject *s_informational, *s_trailers;
     PyObject *scope_asgi; /* {"version": "3.0", "spec_version": "2.4"} */
     PyObject *empty_bytes;
     cu_conn_t *dispatching; /* the connection cu_py_asgi_dispatch is running, until finished */
@@ -545,6 +549,13 @@ static int start_response(asgi_req_t *r, PyObject *msg)
     } else if (PyErr_Occurred()) {
         return -1;
     }
+    /* The trailers extension is offered on HTTP/2 only (build_scope); elsewhere the key
+     * is ignored, as the spec asks of a server without it. */
+    PyObject *tr = PyDict_GetItemWithError(msg, A.k_trailers);
+    int want = tr != NULL && c->proto->trailers != NULL ? PyObject_IsTrue(tr) : 0;
+    if (want < 0 || PyErr_Occurred())
+        return -1;
+    r->want_trailers = want;
     r->started = 1;
     return 0;
 }
@@ -568,6 +579,10 @@ static void send_pending(asgi_req_t *r)
         if (r->pend_off < (size_t)r->pend.len)
             continue;
         PyBuffer_Release(&r->pend);
+        if (!r->pend_more && r->want_trailers) {
+            r->body_done = 1; /* the response ends with http.response.trailers */
+            break;
+        }
         if (!r->pend_more) {
             r->complete = 1;
             finish(r, cu_resp_finish(c)); /* wakes send() */
@@ -617,7 +632,9 @@ static PyObject *send_body(asgi_req_t *r, PyObject *msg)
         finish(r, CU_ERROR);
         return raise_gone(r);
     }
-    if (!more) {
+    if (!more && r->want_trailers) {
+        r->body_done = 1; /* the response ends with http.response.trailers */
+    } else if (!more) {
         r->complete = 1;
         rc = cu_resp_finish(c);
         finish(r, rc);
@@ -625,6 +642,87 @@ static PyObject *send_body(asgi_req_t *r, PyObject *msg)
     }
     if (cu_buf_unread(&c->out) > SEND_HIGH)
         return waiter_new(r, WAIT_SEND); /* back-pressure: the client reads slower */
+    return ready_new(NULL);
+}
+
+/* http.response.informational (gunicorn 27: 103 Early Hints and other 1xx before the
+ * response): queued after any unsent output; nothing is sent to an HTTP/1.0 client. */
+static PyObject *send_informational(asgi_req_t *r, PyObject *msg)
+{
+    cu_conn_t *c = r->c;
+    PyObject *st = PyDict_GetItemWithError(msg, A.k_status); /* borrowed */
+    long status = st ? PyLong_AsLong(st) : -1;
+    if (status < 100 || status > 199 || status == 101) {
+        if (!PyErr_Occurred() || PyErr_ExceptionMatches(PyExc_TypeError) ||
+            PyErr_ExceptionMatches(PyExc_OverflowError)) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_RuntimeError,
+                         "http.response.informational needs a 1xx status other than 101, got %R",
+                         st ? st : Py_None);
+        }
+        return NULL;
+    }
+    PyObject *hs = PyDict_GetItemWithError(msg, A.k_headers);
+    if (hs == NULL && PyErr_Occurred())
+        return NULL;
+    cu_resp_head_t h;
+    memset(&h, 0, sizeof(h));
+    cu_buf_init(&h.store, 0, 1 << 16);
+    cu_str_t *nv = NULL;
+    PyObject *ret = NULL;
+    if (hs != NULL && hs != Py_None && cu__py_fields_from(hs, &h) < 0)
+        goto out;
+    nv = PyMem_Calloc(2 * h.nfields + 1, sizeof(*nv));
+    if (nv == NULL) {
+        PyErr_NoMemory();
+        goto out;
+    }
+    for (size_t i = 0; i < h.nfields; i++) {
+        nv[i] = cu_resp_field_name(&h, i);
+        nv[h.nfields + i] = cu_resp_field_value(&h, i);
+    }
+    if (cu_resp_interim(c, (int)status, nv, nv + h.nfields, h.nfields) != CU_OK ||
+        cu_conn_flush_nb(c) == CU_ERROR) {
+        r->gone = 1;
+        client_gone(r);
+        finish(r, CU_ERROR);
+        ret = raise_gone(r);
+        goto out;
+    }
+    /* What the socket did not take goes out with the next write, or on a write event. */
+    ret = cu_buf_unread(&c->out) > SEND_HIGH ? waiter_new(r, WAIT_SEND) : ready_new(NULL);
+out:
+    PyMem_Free(nv);
+    cu_resp_head_free(&h);
+    return ret;
+}
+
+/* http.response.trailers (the extension offered on HTTP/2): gathered until more_trailers
+ * is false, then sent after the body, and the response is complete. */
+static PyObject *send_trailers(asgi_req_t *r, PyObject *msg)
+{
+    cu_conn_t *c = r->c;
+    if (!r->body_done) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "http.response.trailers sent before the body ended (more_body False)");
+        return NULL;
+    }
+    PyObject *hs = PyDict_GetItemWithError(msg, A.k_headers);
+    PyObject *more_o = hs || !PyErr_Occurred() ? PyDict_GetItemWithError(msg, A.k_more_trailers)
+                                               : NULL;
+    if (PyErr_Occurred())
+        return NULL;
+    int more = more_o ? PyObject_IsTrue(more_o) : 0;
+    if (more < 0 || (hs != NULL && hs != Py_None && cu__py_fields_from(hs, &r->trailers) < 0))
+        return NULL;
+    if (more)
+        return ready_new(NULL);
+    if (cu_resp_trailers(c, &r->trailers) != CU_OK) {
+        PyErr_SetString(PyExc_RuntimeError, "trailers cannot be sent on this stream");
+        return NULL;
+    }
+    r->complete = 1;
+    finish(r, cu_resp_finish(c));
     return ready_new(NULL);
 }
 
@@ -645,6 +743,11 @@ static PyObject *asgi_send(PyObject *self, PyObject *msg)
         return ws_send(r, msg, type);
     if (r->gone)
         return raise_gone(r);
+    int is_trailers = PyObject_RichCompareBool(type, A.s_trailers, Py_EQ);
+    if (is_trailers < 0)
+        return NULL;
+    if (is_trailers && !r->want_trailers)
+        return ready_new(NULL); /* not offered here, or not announced: ignored, as gunicorn */
     if (r->complete || r->c == NULL) {
         if (r->complete)
             PyErr_Format(PyExc_RuntimeError,
@@ -657,6 +760,8 @@ static PyObject *asgi_send(PyObject *self, PyObject *msg)
         PyErr_SetString(PyExc_RuntimeError, "send() called while another send() waits");
         return NULL;
     }
+    if (!r->started && PyObject_RichCompareBool(type, A.s_informational, Py_EQ) == 1)
+        return send_informational(r, msg);
     if (!r->started) {
         if (PyObject_RichCompareBool(type, A.s_start, Py_EQ) != 1) {
             if (!PyErr_Occurred())
@@ -669,6 +774,13 @@ static PyObject *asgi_send(PyObject *self, PyObject *msg)
             return NULL;
         }
         return ready_new(NULL);
+    }
+    if (is_trailers)
+        return send_trailers(r, msg);
+    if (r->body_done) {
+        PyErr_Format(PyExc_RuntimeError,
+                     "Expected ASGI message 'http.response.trailers', but got %R", type);
+        return NULL;
     }
     if (PyObject_RichCompareBool(type, A.s_resp_body, Py_EQ) != 1) {
         if (!PyErr_Occurred())
@@ -1208,6 +1320,11 @@ void cu_py_asgi_app_io(cu_engine_t *e, cu_conn_t *c, int events)
  * left the response unfinished. `exc` borrowed, NULL when it returned. */
 static void app_finished(asgi_req_t *r, PyObject *exc, int cancelled)
 {
+    if (exc == NULL && !cancelled && r->body_done && !r->complete && r->c != NULL) {
+        /* It announced trailers and sent none: the response ends without them. */
+        r->complete = 1;
+        finish(r, cu_resp_finish(r->c));
+    }
     if (exc != NULL && !(r->gone && PyErr_GivenExceptionMatches(exc, A.disconnected))) {
         PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(exc)), Py_NewRef(exc),
                       PyException_GetTraceback(exc));
@@ -1271,6 +1388,7 @@ static void req_dealloc(PyObject *self)
     if (r->pend.obj != NULL)
         PyBuffer_Release(&r->pend);
     cu_buf_free(&r->ws_msg);
+    cu_resp_head_free(&r->trailers);
     cu_ws_deflate_free(&r->ws_z);
     Py_CLEAR(r->task);
     PyObject_Free(self);
@@ -1417,6 +1535,18 @@ static size_t scope_nheaders(cu_conn_t *c)
     return n;
 }
 
+/* An HTTP/2 stream's scope offers what gunicorn 27's does: response trailers, and the
+ * stream's priority (RFC 7540 5.3) as http.response.priority. */
+static int h2_extensions(PyObject *s, const cu_req_t *q)
+{
+    PyObject *ext = Py_BuildValue("{s:{},s:{s:i,s:i}}", "http.response.trailers",
+                                  "http.response.priority", "weight", q->priority_weight,
+                                  "depends_on", q->priority_depends_on);
+    int rc = ext ? PyDict_SetItemString(s, "extensions", ext) : -1;
+    Py_XDECREF(ext);
+    return rc;
+}
+
 static PyObject *build_scope(cu_conn_t *c, int https)
 {
     const cu_req_t *q = &c->request;
@@ -1470,6 +1600,10 @@ static PyObject *build_scope(cu_conn_t *c, int https)
         set_key(s, K_HEADERS, build_headers(q, scope_nheaders(c))) < 0 ||
         set_key(s, K_SERVER, server_tuple(q->listener)) < 0 || set_key(s, K_CLIENT, client) < 0 ||
         (A.state != NULL && set_key(s, K_STATE, PyDict_Copy(A.state)) < 0)) {
+        Py_DECREF(s);
+        return NULL;
+    }
+    if (cu_h2_is_stream(c) && h2_extensions(s, q) < 0) {
         Py_DECREF(s);
         return NULL;
     }
@@ -1550,6 +1684,7 @@ int cu_py_asgi_dispatch(cu_engine_t *e, cu_conn_t *c)
     r->c = c;
     r->ws = ws;
     cu_buf_init(&r->ws_msg, 0, ws ? (size_t)A.cfg->websocket_max_message_size + 1 : 0);
+    cu_buf_init(&r->trailers.store, 0, 1 << 16);
     if (ws && (r->ws_queue = PyList_New(0)) == NULL)
         goto fail;
     if (cu__hook_pre_request_fn != NULL || cu__hook_post_request_fn != NULL) {
@@ -1724,7 +1859,10 @@ static int asgi_globals(const cu_config_t *cfg)
         intern(&A.k_more_body, "more_body") || intern(&A.k_status, "status") ||
         intern(&A.k_headers, "headers") || intern(&A.s_http_request, "http.request") ||
         intern(&A.s_start, "http.response.start") || intern(&A.s_resp_body, "http.response.body") ||
-        intern(&A.s_add_done_callback, "add_done_callback") || intern(&A.s_cancel, "cancel"))
+        intern(&A.s_add_done_callback, "add_done_callback") || intern(&A.s_cancel, "cancel") ||
+        intern(&A.k_trailers, "trailers") || intern(&A.k_more_trailers, "more_trailers") ||
+        intern(&A.s_informational, "http.response.informational") ||
+        intern(&A.s_trailers, "http.response.trailers"))
         return -1;
     A.empty_bytes = PyBytes_FromStringAndSize("", 0);
     A.ws_live = PySet_New(NULL);

@@ -93,6 +93,10 @@ PyObject *cu__start_resp_new(cu_conn_t *c);
 extern PyTypeObject cu__hints_type;
 PyObject *cu__early_hints_new(cu_conn_t *c);
 void cu__early_hints_detach(PyObject *hints);
+/* headers (a sequence of (name, value), str or latin-1 bytes, validated as start_response
+ * validates) appended to *h, values stripped of surrounding SP/HTAB. 0, or -1 with an
+ * exception (start_response.c; also ASGI's trailers and informational responses). */
+int cu__py_fields_from(PyObject *headers, cu_resp_head_t *h);
 /* gunicorn.http2.send_trailers for the request of sr (new ref). */
 PyObject *cu__start_resp_send_trailers(PyObject *sr);
 void cu__start_resp_detach(PyObject *sr);

@@ -260,9 +260,7 @@ void cu__early_hints_detach(PyObject *hints)
 
 /* ---- gunicorn.http2.send_trailers(trailers) ---- */
 
-/* headers (a sequence of (name, value), str or latin-1 bytes, validated as start_response
- * validates) into *h, values stripped of surrounding SP/HTAB. 0, or -1 with an exception. */
-static int fields_from(PyObject *headers, cu_resp_head_t *h)
+int cu__py_fields_from(PyObject *headers, cu_resp_head_t *h)
 {
     PyObject *seq = PySequence_Fast(headers, "headers must be a sequence"); /* new ref */
     if (seq == NULL)
@@ -321,7 +319,7 @@ static PyObject *sr_send_trailers(PyObject *op, PyObject *headers)
     memset(&h, 0, sizeof(h));
     cu_buf_init(&h.store, 0, 1 << 16);
     PyObject *ret = NULL;
-    if (fields_from(headers, &h) == 0) {
+    if (cu__py_fields_from(headers, &h) == 0) {
         PyThreadState *ts = PyEval_SaveThread();
         int rc = cu_resp_trailers(c, &h);
         PyEval_RestoreThread(ts);

@@ -84,7 +84,11 @@ class H2Conn:
         for ev in self.conn.receive_data(data):
             self.events.append(ev)
             r = self.responses.get(getattr(ev, "stream_id", None))
-            if isinstance(ev, h2.events.ResponseReceived):
+            if isinstance(ev, h2.events.InformationalResponseReceived):
+                r.setdefault("informational", []).append(ev.headers)
+            elif isinstance(ev, h2.events.TrailersReceived):
+                r["trailers"] = ev.headers
+            elif isinstance(ev, h2.events.ResponseReceived):
                 r["status"] = int(dict(ev.headers)[":status"])
                 r["headers"] = ev.headers
             elif isinstance(ev, h2.events.DataReceived):

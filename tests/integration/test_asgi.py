@@ -60,6 +60,47 @@ def test_scope_as_gunicorn_fills_it(make_server, tmp_path):
     assert json.loads(body)["state"]["answer"] == 42
 
 
+def test_early_hints_over_http11_not_http10(make_server):
+    s = asgi_server(make_server)
+    sock = s.connect(timeout=10)
+    sock.sendall(b"GET /early-hints HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    data, closed = srv.read_all_until_close(sock)
+    assert closed
+    first, second, final = data.split(b"\r\n\r\n", 2)
+    assert first.split(b"\r\n") == [b"HTTP/1.1 103 Early Hints",
+                                     b"link: </style.css>; rel=preload; as=style"]
+    assert second.split(b"\r\n") == [b"HTTP/1.1 103 Early Hints",
+                                      b"link: </app.js>; rel=preload; as=script"]
+    assert final.startswith(b"HTTP/1.1 200 OK\r\n") and final.endswith(b"after hints")
+    # HTTP/1.0 knows no interim responses: only the final one
+    sock = s.connect(timeout=10)
+    sock.sendall(b"GET /early-hints HTTP/1.0\r\nHost: x\r\n\r\n")
+    data, _ = srv.read_all_until_close(sock)
+    assert data.count(b"HTTP/1.") == 1 and data.endswith(b"after hints")
+
+
+def test_informational_status_must_be_1xx(make_server):
+    s = asgi_server(make_server)
+    st, _, _ = request(s, "GET", "/bad-informational")
+    assert st == 500
+    assert srv.wait_until(lambda: "1xx status other than 101, got 200" in s.log(), 10)
+    assert request(s, "GET", "/scope")[0] == 200  # the worker goes on
+
+
+def test_trailers_not_offered_on_http1_and_ignored(make_server, tmp_path):
+    rec = str(tmp_path / "rec")
+    s = asgi_server(make_server, record=rec)
+    st, _, body = request(s, "GET", "/scope")
+    assert "extensions" not in json.loads(body) or json.loads(body)["extensions"] is None
+    st, h, body = request(s, "GET", "/trailers?70000")
+    assert st == 200 and body == b"t" * 70000
+    st, _, body = request(s, "GET", "/trailers-early")
+    assert st == 200 and body == b"part rest"
+    lines = records(rec)
+    assert lines == ["trailers offered False", "trailers sent"], lines
+    assert "Traceback" not in s.log()
+
+
 def test_http10_scope_and_close(make_server):
     s = asgi_server(make_server)
     sock = s.connect(timeout=10)

@@ -71,6 +71,60 @@ def test_get_scope_http_version_2_and_access_log(make_server, mode):
     assert srv.wait_until(lambda: '"GET /scope?a=1 HTTP/2.0" 200' in s.stdout(), 5)
 
 
+def test_scope_extensions_trailers_and_priority_as_gunicorn(make_server, mode):
+    s = asgi_h2(make_server, tls=mode)
+    c = conn(s, mode)
+    try:
+        [r] = c.wait([c.request("GET", "/scope")])
+    finally:
+        c.close()
+    ext = json.loads(r["body"])["extensions"]
+    assert ext == {"http.response.trailers": {},
+                   "http.response.priority": {"weight": 16, "depends_on": 0}}
+
+
+def test_response_trailers_after_a_body_larger_than_the_window(make_server, mode, tmp_path):
+    rec = str(tmp_path / "rec")
+    s = asgi_h2(make_server, record=rec, tls=mode)
+    c = conn(s, mode)
+    try:
+        # 10 bytes, then 300,000: past the client's 65,535-byte window, so the trailers
+        # wait for the body to drain; more_trailers gathers both messages
+        small, big = c.wait([c.request("GET", "/trailers?10"),
+                             c.request("GET", "/trailers?300000")], timeout=60)
+        none, early = c.wait([c.request("GET", "/trailers-none"),
+                              c.request("GET", "/trailers-early")])
+    finally:
+        c.close()
+    for r, n in ((small, 10), (big, 300000)):
+        assert r["status"] == 200 and r["ended"] and r["body"] == b"t" * n, r["status"]
+        assert dict(r["trailers"]) == {"x-sha256": hashlib.sha256(b"t" * n).hexdigest(),
+                                       "x-count": str(n)}
+    # announced, never sent: the response still ends, without trailers
+    assert none["ended"] and none["body"] == b"no trailers after all" and "trailers" not in none
+    # trailers before the body's end are refused (RuntimeError in the app), the body goes on
+    assert early["ended"] and early["body"] == b"part rest" and "trailers" not in early
+    lines = records(rec)
+    assert lines.count("trailers offered True") == 2 and lines.count("trailers sent") == 2
+    assert any(x.startswith("trailers-early refused: http.response.trailers sent before")
+               for x in lines), lines
+    assert "returned without completing" not in s.log() and "Traceback" not in s.log()
+
+
+def test_early_hints_informational_before_the_response(make_server, mode):
+    s = asgi_h2(make_server, tls=mode)
+    c = conn(s, mode)
+    try:
+        [r] = c.wait([c.request("GET", "/early-hints")])
+    finally:
+        c.close()
+    assert r["status"] == 200 and r["body"] == b"after hints"
+    hints = [dict(h) for h in r["informational"]]
+    assert [h[":status"] for h in hints] == ["103", "103"]
+    assert [h["link"] for h in hints] == ["</style.css>; rel=preload; as=style",
+                                          "</app.js>; rel=preload; as=script"]
+
+
 def test_request_bodies_stream_through_receive(make_server, mode):
     s = asgi_h2(make_server, tls=mode)
     c = conn(s, mode)

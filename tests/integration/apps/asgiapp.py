@@ -63,6 +63,7 @@ async def app(scope, receive, send):
         out["client"] = list(scope["client"]) if scope["client"] else None
         out["server"] = list(scope["server"]) if scope["server"] else None
         out["state"] = dict(state) if state is not None else None
+        out["extensions"] = scope.get("extensions")
         if state is not None:
             state["answer"] = "changed by a request"  # must not reach the next request
         return await respond(send, 200, json.dumps(out).encode())
@@ -183,5 +184,47 @@ async def app(scope, receive, send):
         await respond(send, 200, b"{}")
         await asyncio.sleep(0.3)
         record("after-response done")
+        return
+    if path == "/early-hints":
+        # gunicorn 27's http.response.informational: 103 Early Hints before the response
+        await send({"type": "http.response.informational", "status": 103,
+                    "headers": [(b"link", b"</style.css>; rel=preload; as=style")]})
+        await send({"type": "http.response.informational", "status": 103,
+                    "headers": [(b"link", b"</app.js>; rel=preload; as=script")]})
+        return await respond(send, 200, b"after hints")
+    if path == "/bad-informational":
+        await send({"type": "http.response.informational", "status": 200, "headers": []})
+        return await respond(send, 200, b"not reached")
+    if path == "/trailers":
+        # the http.response.trailers extension: trailers after a body of n bytes, in two
+        # messages (more_trailers); on HTTP/1 the extension is not offered
+        n = int(scope["query_string"].decode() or "10")
+        record("trailers offered %s" % ("http.response.trailers" in
+                                        (scope.get("extensions") or {})))
+        body = b"t" * n
+        await send({"type": "http.response.start", "status": 200, "trailers": True,
+                    "headers": [(b"content-type", b"text/plain"), (b"trailer", b"x-sha256")]})
+        await send({"type": "http.response.body", "body": body[: n // 2], "more_body": True})
+        await send({"type": "http.response.body", "body": body[n // 2:], "more_body": False})
+        await send({"type": "http.response.trailers", "more_trailers": True,
+                    "headers": [(b"x-sha256", hashlib.sha256(body).hexdigest().encode())]})
+        await send({"type": "http.response.trailers", "more_trailers": False,
+                    "headers": [(b"x-count", str(n).encode())]})
+        record("trailers sent")
+        return
+    if path == "/trailers-none":
+        await send({"type": "http.response.start", "status": 200, "trailers": True,
+                    "headers": []})
+        await send({"type": "http.response.body", "body": b"no trailers after all"})
+        return
+    if path == "/trailers-early":
+        await send({"type": "http.response.start", "status": 200, "trailers": True,
+                    "headers": []})
+        await send({"type": "http.response.body", "body": b"part", "more_body": True})
+        try:
+            await send({"type": "http.response.trailers", "headers": []})
+        except RuntimeError as e:
+            record("trailers-early refused: %s" % e)
+        await send({"type": "http.response.body", "body": b" rest"})
         return
     await respond(send, 404, b'{"error": "not found"}')
