@@ -47,9 +47,9 @@ typedef struct asgi_req_s {
     unsigned complete : 1;
     unsigned want_trailers : 1; /* http.response.start said trailers: True (HTTP/2) */
     unsigned body_done : 1;     /* ... and the body ended: http.response.trailers is next */
-    unsigned final_body : 1; /* the last http.request (more_body False) was delivered */
-    unsigned eof : 1;        /* the client closed its side: http.disconnect */
-    unsigned gone : 1;       /* writing failed: send() raises ClientDisconnected */
+    unsigned final_body : 1;    /* the last http.request (more_body False) was delivered */
+    unsigned eof : 1;           /* the client closed its side: http.disconnect */
+    unsigned gone : 1;          /* writing failed: send() raises ClientDisconnected */
     unsigned read_paused : 1;
     unsigned body_eof : 1; /* HTTP/2: the stream's read returned 0 (END_STREAM, the body's
                             * end; the client is still there) */
@@ -67,8 +67,8 @@ typedef struct asgi_req_s {
     uint64_t ws_done; /* payload bytes of ws_f consumed */
     int ws_msg_op;    /* CU_WS_TEXT / CU_WS_BINARY of the message being assembled, 0: none */
     uint32_t ws_utf8;
-    cu_buf_t ws_msg;    /* the message's payload so far (cap: websocket_max_message_size) */
-    PyObject *ws_queue; /* complete messages the app has not received yet (list) */
+    cu_buf_t ws_msg;         /* the message's payload so far (cap: websocket_max_message_size) */
+    PyObject *ws_queue;      /* complete messages the app has not received yet (list) */
     cu_resp_head_t trailers; /* http.response.trailers so far (more_trailers) */
 } asgi_req_t;
 
@@ -708,8 +708,8 @@ static PyObject *send_trailers(asgi_req_t *r, PyObject *msg)
         return NULL;
     }
     PyObject *hs = PyDict_GetItemWithError(msg, A.k_headers);
-    PyObject *more_o = hs || !PyErr_Occurred() ? PyDict_GetItemWithError(msg, A.k_more_trailers)
-                                               : NULL;
+    PyObject *more_o =
+        hs || !PyErr_Occurred() ? PyDict_GetItemWithError(msg, A.k_more_trailers) : NULL;
     if (PyErr_Occurred())
         return NULL;
     int more = more_o ? PyObject_IsTrue(more_o) : 0;
@@ -1539,9 +1539,9 @@ static size_t scope_nheaders(cu_conn_t *c)
  * stream's priority (RFC 7540 5.3) as http.response.priority. */
 static int h2_extensions(PyObject *s, const cu_req_t *q)
 {
-    PyObject *ext = Py_BuildValue("{s:{},s:{s:i,s:i}}", "http.response.trailers",
-                                  "http.response.priority", "weight", q->priority_weight,
-                                  "depends_on", q->priority_depends_on);
+    PyObject *ext =
+        Py_BuildValue("{s:{},s:{s:i,s:i}}", "http.response.trailers", "http.response.priority",
+                      "weight", q->priority_weight, "depends_on", q->priority_depends_on);
     int rc = ext ? PyDict_SetItemString(s, "extensions", ext) : -1;
     Py_XDECREF(ext);
     return rc;
