@@ -551,8 +551,8 @@ static int start_response(asgi_req_t *r, PyObject *msg)
     }
     /* The trailers extension is offered on HTTP/2 only (build_scope); elsewhere the key
      * is ignored, as the spec asks of a server without it. */
-    PyObject *tr = PyDict_GetItemWithError(msg, A.k_trailers);
-    int want = tr != NULL && c->proto->trailers != NULL ? PyObject_IsTrue(tr) : 0;
+    PyObject *tr = c->proto->trailers ? PyDict_GetItemWithError(msg, A.k_trailers) : NULL;
+    int want = tr != NULL ? PyObject_IsTrue(tr) : 0;
     if (want < 0 || PyErr_Occurred())
         return -1;
     r->want_trailers = want;
