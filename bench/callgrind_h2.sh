@@ -1,7 +1,7 @@
 #!/bin/sh
 # Instructions per HTTP/2 request in one worker, counted by callgrind (repeatable on a noisy
 # machine): h2c prior knowledge, h2load on one connection with 10 streams in flight.
-# Usage: bench/callgrind_h2.sh [sync|gthread] [requests] [app]
+# Usage: bench/callgrind_h2.sh [sync|gthread|asgi] [requests] [app]   (asgi: bench_asgi:app)
 set -eu
 cd "$(dirname "$0")/.."
 for t in valgrind:valgrind h2load:nghttp2-client curl:curl; do
@@ -30,7 +30,7 @@ h2load -n "$n" -c1 -m10 "http://127.0.0.1:$port/" | grep -E "^requests:"
 kill -TERM $vpid
 wait $vpid || true
 for f in "$out"/cg.*; do
-  if callgrind_annotate "$f" 2>/dev/null | grep -q cu_py_handle_request; then
+  if callgrind_annotate "$f" 2>/dev/null | grep -qE "cu_py_handle_request|cu_py_asgi_dispatch"; then
     total=$(callgrind_annotate "$f" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",","",$1); print $1}')
     echo "worker $class (h2c): $total instructions for $n requests (+ boot) = $((total / n)) per request"
   fi

@@ -83,6 +83,10 @@ static struct {
     PyObject *create_task; /* loop.create_task */
     PyObject *create_future;
     PyObject *call_later;
+    PyObject *call_soon;
+    PyObject *pending;     /* HTTP/2 responses to complete at the loop's next pass (list) */
+    PyObject *complete_cb; /* the callback that does it (scheduled when pending fills) */
+    PyObject *k_extensions, *k_ext_trailers, *k_ext_priority, *k_weight, *k_depends_on;
     PyObject *state; /* the lifespan state dict: copied into each scope */
     PyObject *root_path;
     PyObject *disconnected; /* cunicorn.ClientDisconnected (OSError) */
@@ -560,6 +564,56 @@ static int start_response(asgi_req_t *r, PyObject *msg)
     return 0;
 }
 
+/* The body's last message is written. On HTTP/2, trailers may follow: announced
+ * ("trailers": True, as the ASGI spec asks) the response waits for them; unannounced it
+ * ends at the next pass of the loop unless they came first: gunicorn 27 takes them so
+ * (it sends an HTTP/2 response when the app returns) and documents that use. 1 when the
+ * response is not complete yet, 0 when the caller completes it now. The responses of one
+ * pass share one loop callback (A.pending). */
+static int body_ended(asgi_req_t *r)
+{
+    if (r->c->proto->trailers == NULL)
+        return 0;
+    if (!r->want_trailers) {
+        if (PyList_GET_SIZE(A.pending) == 0) {
+            PyObject *h = PyObject_CallOneArg(A.call_soon, A.complete_cb);
+            if (h == NULL) {
+                PyErr_Clear();
+                return 0;
+            }
+            Py_DECREF(h);
+        }
+        if (PyList_Append(A.pending, (PyObject *)r) < 0) {
+            PyErr_Clear();
+            return 0;
+        }
+        r->want_trailers = 1;
+    }
+    r->body_done = 1;
+    return 1;
+}
+
+static PyObject *asgi_complete_pending(PyObject *self, PyObject *unused)
+{
+    PyObject *list = A.pending;
+    A.pending = PyList_New(0);
+    if (A.pending == NULL) {
+        A.pending = list;
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); i++) {
+        asgi_req_t *r = (asgi_req_t *)PyList_GET_ITEM(list, i);
+        if (r->body_done && !r->complete && r->c != NULL) {
+            r->complete = 1;
+            finish(r, cu_resp_finish(r->c));
+        }
+    }
+    Py_DECREF(list);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef complete_def = {"_complete_pending", asgi_complete_pending, METH_NOARGS, NULL};
+
 /* Go on with a large body (r->pend) while the unsent output is small; when it is all
  * written, finish the response (more_body False) or let send() return. */
 static void send_pending(asgi_req_t *r)
@@ -579,10 +633,8 @@ static void send_pending(asgi_req_t *r)
         if (r->pend_off < (size_t)r->pend.len)
             continue;
         PyBuffer_Release(&r->pend);
-        if (!r->pend_more && r->want_trailers) {
-            r->body_done = 1; /* the response ends with http.response.trailers */
-            break;
-        }
+        if (!r->pend_more && body_ended(r))
+            break; /* trailers may follow */
         if (!r->pend_more) {
             r->complete = 1;
             finish(r, cu_resp_finish(c)); /* wakes send() */
@@ -632,8 +684,8 @@ static PyObject *send_body(asgi_req_t *r, PyObject *msg)
         finish(r, CU_ERROR);
         return raise_gone(r);
     }
-    if (!more && r->want_trailers) {
-        r->body_done = 1; /* the response ends with http.response.trailers */
+    if (!more && body_ended(r)) {
+        /* trailers may follow */
     } else if (!more) {
         r->complete = 1;
         rc = cu_resp_finish(c);
@@ -1539,11 +1591,21 @@ static size_t scope_nheaders(cu_conn_t *c)
  * stream's priority (RFC 7540 5.3) as http.response.priority. */
 static int h2_extensions(PyObject *s, const cu_req_t *q)
 {
-    PyObject *ext =
-        Py_BuildValue("{s:{},s:{s:i,s:i}}", "http.response.trailers", "http.response.priority",
-                      "weight", q->priority_weight, "depends_on", q->priority_depends_on);
-    int rc = ext ? PyDict_SetItemString(s, "extensions", ext) : -1;
+    PyObject *ext = _PyDict_NewPresized(2), *tr = PyDict_New(), *prio = _PyDict_NewPresized(2);
+    PyObject *w = PyLong_FromLong(q->priority_weight);
+    PyObject *d = PyLong_FromLong(q->priority_depends_on);
+    int rc = ext && tr && prio && w && d && PyDict_SetItem(prio, A.k_weight, w) == 0 &&
+                     PyDict_SetItem(prio, A.k_depends_on, d) == 0 &&
+                     PyDict_SetItem(ext, A.k_ext_trailers, tr) == 0 &&
+                     PyDict_SetItem(ext, A.k_ext_priority, prio) == 0 &&
+                     PyDict_SetItem(s, A.k_extensions, ext) == 0
+                 ? 0
+                 : -1;
     Py_XDECREF(ext);
+    Py_XDECREF(tr);
+    Py_XDECREF(prio);
+    Py_XDECREF(w);
+    Py_XDECREF(d);
     return rc;
 }
 
@@ -1811,7 +1873,13 @@ static PyObject *eng_start(PyObject *m, PyObject *args)
     Py_XSETREF(A.create_task, PyObject_GetAttrString(loop, "create_task"));
     Py_XSETREF(A.create_future, PyObject_GetAttrString(loop, "create_future"));
     Py_XSETREF(A.call_later, PyObject_GetAttrString(loop, "call_later"));
-    if (!A.create_task || !A.create_future || !A.call_later)
+    Py_XSETREF(A.call_soon, PyObject_GetAttrString(loop, "call_soon"));
+    if (A.pending == NULL)
+        A.pending = PyList_New(0);
+    if (A.complete_cb == NULL)
+        A.complete_cb = PyCFunction_New(&complete_def, NULL);
+    if (!A.create_task || !A.create_future || !A.call_later || !A.call_soon || !A.pending ||
+        !A.complete_cb)
         return NULL;
     Py_RETURN_NONE;
 }
@@ -1862,7 +1930,10 @@ static int asgi_globals(const cu_config_t *cfg)
         intern(&A.s_add_done_callback, "add_done_callback") || intern(&A.s_cancel, "cancel") ||
         intern(&A.k_trailers, "trailers") || intern(&A.k_more_trailers, "more_trailers") ||
         intern(&A.s_informational, "http.response.informational") ||
-        intern(&A.s_trailers, "http.response.trailers"))
+        intern(&A.s_trailers, "http.response.trailers") || intern(&A.k_extensions, "extensions") ||
+        intern(&A.k_ext_trailers, "http.response.trailers") ||
+        intern(&A.k_ext_priority, "http.response.priority") || intern(&A.k_weight, "weight") ||
+        intern(&A.k_depends_on, "depends_on"))
         return -1;
     A.empty_bytes = PyBytes_FromStringAndSize("", 0);
     A.ws_live = PySet_New(NULL);

@@ -94,6 +94,8 @@ def test_response_trailers_after_a_body_larger_than_the_window(make_server, mode
                              c.request("GET", "/trailers?300000")], timeout=60)
         none, early = c.wait([c.request("GET", "/trailers-none"),
                               c.request("GET", "/trailers-early")])
+        plain, late = c.wait([c.request("GET", "/trailers-unannounced"),
+                              c.request("GET", "/trailers-late")])
     finally:
         c.close()
     for r, n in ((small, 10), (big, 300000)):
@@ -104,8 +106,16 @@ def test_response_trailers_after_a_body_larger_than_the_window(make_server, mode
     assert none["ended"] and none["body"] == b"no trailers after all" and "trailers" not in none
     # trailers before the body's end are refused (RuntimeError in the app), the body goes on
     assert early["ended"] and early["body"] == b"part rest" and "trailers" not in early
+    # gunicorn's documented use: trailers right after the body, without "trailers": True
+    assert plain["body"] == b"data" and dict(plain["trailers"]) == {"grpc-status": "0",
+                                                                      "grpc-message": "OK"}
+    # unannounced trailers after a pause: the response ended meanwhile, they are refused
+    assert late["ended"] and late["body"] == b"ended" and "trailers" not in late
     lines = records(rec)
     assert lines.count("trailers offered True") == 2 and lines.count("trailers sent") == 2
+    # (recorded after the 0.2 s pause: the client had the whole response before it)
+    assert srv.wait_until(lambda: any(x.startswith("trailers-late refused: Unexpected ASGI")
+                                      for x in records(rec)), 10)
     assert any(x.startswith("trailers-early refused: http.response.trailers sent before")
                for x in lines), lines
     assert "returned without completing" not in s.log() and "Traceback" not in s.log()

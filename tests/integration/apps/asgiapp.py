@@ -212,6 +212,25 @@ async def app(scope, receive, send):
                     "headers": [(b"x-count", str(n).encode())]})
         record("trailers sent")
         return
+    if path == "/trailers-unannounced":
+        # gunicorn 27's documented example: no "trailers" key, trailers right after the body
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"trailer", b"grpc-status")]})
+        await send({"type": "http.response.body", "body": b"data", "more_body": False})
+        if "http.response.trailers" in scope.get("extensions", {}):
+            await send({"type": "http.response.trailers",
+                        "headers": [(b"grpc-status", b"0"), (b"grpc-message", b"OK")]})
+        return
+    if path == "/trailers-late":
+        # unannounced and after a pause: the response has ended meanwhile
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ended"})
+        await asyncio.sleep(0.2)
+        try:
+            await send({"type": "http.response.trailers", "headers": [(b"x-late", b"1")]})
+        except RuntimeError as e:
+            record("trailers-late refused: %s" % e)
+        return
     if path == "/trailers-none":
         await send({"type": "http.response.start", "status": 200, "trailers": True,
                     "headers": []})
