@@ -285,6 +285,7 @@ static int open_one(const cu_listen_opts_t *cfg, const char *spec, cu_listener_t
             return CU_ERROR;
         }
         l->fd = fd;
+        l->borrowed = 1;
     } else {
         int fd = -1;
         for (int i = 0; i < CU_BIND_ATTEMPTS; i++) {

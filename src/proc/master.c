@@ -222,9 +222,10 @@ static void stop_children(cu_master_t *m)
     int last = !m->reexec_pid && !m->master_pid && !m->systemd;
     /* The sockets close with the last worker: seal them first, so no connection can
      * arrive after a worker's final accept and be reset (net/seal.h). Not when they live
-     * on in another master or in systemd: the seal would stay with them. */
+     * on in another master, in systemd or with whoever handed us an fd://: the seal
+     * would stay with them. */
     for (size_t i = 0; last && i < m->nls; i++)
-        if (m->ls[i].fd >= 0 && !m->ls[i].reuse_port)
+        if (m->ls[i].fd >= 0 && !m->ls[i].reuse_port && !m->ls[i].borrowed)
             (void)cu_listener_seal(m->ls[i].fd);
     cu_listeners_close(m->ls, m->nls, last);
     m->ls = NULL;
