@@ -234,6 +234,65 @@ def test_graceful_term_under_load_answers_every_accepted_connection(make_server)
     assert cl.counts["ok"] == ok_at_exit
 
 
+def _listener_dup(pid, port):
+    """A duplicate of process pid's TCP listening socket on port (pidfd_getfd), or None
+    where the kernel or permissions do not allow it."""
+    import ctypes
+    inodes = set()
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            for line in open(name).read().splitlines()[1:]:
+                f = line.split()
+                if f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(f[9])
+        except OSError:
+            pass
+    libc = ctypes.CDLL(None, use_errno=True)
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if target.startswith("socket:[") and target[8:-1] in inodes:
+            try:
+                pidfd = os.pidfd_open(pid)
+            except (AttributeError, OSError):
+                return None
+            try:
+                got = libc.syscall(438, pidfd, int(fd), 0)  # SYS_pidfd_getfd
+            finally:
+                os.close(pidfd)
+            return socket.socket(fileno=got) if got >= 0 else None
+    return None
+
+
+def test_term_answers_a_client_whose_handshake_was_in_progress(make_server):
+    """The race a drain alone cannot close: a client whose handshake is still in progress
+    when the workers stop. Its final ACK is held back (a socket filter keeping only SYNs on
+    the server's listener, attached through a duplicate of the socket), TERM arrives, and
+    the ACK gets through only when the server sends its SYN-ACK again (after ~1 s). The
+    master's seal replaces that filter; the workers wait for the handshake, accept it and
+    answer. Without the wait the listener closes first and the client is reset."""
+    import struct
+    import ctypes
+    s = make_server(workers=2, args=GTHREAD)
+    dup = _listener_dup(s.proc.pid, s.port)
+    if dup is None:
+        pytest.skip("cannot duplicate the server's listening socket (pidfd_getfd)")
+    only_syn = [(0x30, 0, 0, 13), (0x45, 0, 1, 0x02), (0x06, 0, 0, 0xFFFFFFFF), (0x06, 0, 0, 0)]
+    buf = ctypes.create_string_buffer(b"".join(struct.pack("HBBI", *i) for i in only_syn))
+    dup.setsockopt(socket.SOL_SOCKET, 26, struct.pack("HL", 4, ctypes.addressof(buf)))
+    dup.close()  # the filter stays with the socket
+    c = socket.create_connection(("127.0.0.1", s.port), timeout=srv.scaled(10))
+    # the client is connected (it had the SYN-ACK); the server holds the handshake
+    c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")  # dropped too, sent again later
+    s.proc.send_signal(signal.SIGTERM)
+    resp = srv.HTTPReader(c, timeout=srv.scaled(15)).read_response()
+    assert resp.status == 200 and resp.body == BODY
+    c.close()
+    assert s.proc.wait(srv.scaled(30)) == 0
+
+
 def test_term_answers_connections_queued_past_the_cap(make_server):
     """Every slot busy in the app (nothing to shed), more clients queued in the backlog:
     a graceful TERM answers them all instead of leaving them to be reset."""
