@@ -45,11 +45,12 @@ typedef struct asgi_req_s {
     int pend_more; /* its message's more_body */
     unsigned started : 1;
     unsigned complete : 1;
-    unsigned want_trailers : 1; /* http.response.start said trailers: True (HTTP/2) */
-    unsigned body_done : 1;     /* ... and the body ended: http.response.trailers is next */
-    unsigned final_body : 1;    /* the last http.request (more_body False) was delivered */
-    unsigned eof : 1;           /* the client closed its side: http.disconnect */
-    unsigned gone : 1;          /* writing failed: send() raises ClientDisconnected */
+    unsigned want_trailers : 1;  /* http.response.start said trailers: True (HTTP/2) */
+    unsigned body_done : 1;      /* ... and the body ended: http.response.trailers is next */
+    unsigned maybe_trailers : 1; /* HTTP/2, unannounced but a Trailer header field was sent */
+    unsigned final_body : 1;     /* the last http.request (more_body False) was delivered */
+    unsigned eof : 1;            /* the client closed its side: http.disconnect */
+    unsigned gone : 1;           /* writing failed: send() raises ClientDisconnected */
     unsigned read_paused : 1;
     unsigned body_eof : 1; /* HTTP/2: the stream's read returned 0 (END_STREAM, the body's
                             * end; the client is still there) */
@@ -86,6 +87,7 @@ static struct {
     PyObject *call_soon;
     PyObject *pending;     /* HTTP/2 responses to complete at the loop's next pass (list) */
     PyObject *complete_cb; /* the callback that does it (scheduled when pending fills) */
+    PyObject *step_cb;     /* _asgi.py's step(): steps the engine, keeps its timer */
     PyObject *k_extensions, *k_ext_trailers, *k_ext_priority, *k_weight, *k_depends_on;
     PyObject *state; /* the lifespan state dict: copied into each scope */
     PyObject *root_path;
@@ -560,19 +562,26 @@ static int start_response(asgi_req_t *r, PyObject *msg)
     if (want < 0 || PyErr_Occurred())
         return -1;
     r->want_trailers = want;
+    /* gunicorn 27 also takes trailers sent without the key (its HTTP/2 responses leave when
+     * the app returns) and documents announcing them with a Trailer field: such a
+     * response waits one pass of the loop for them (body_ended). */
+    for (size_t i = 0; c->proto->trailers && !want && i < c->resp.h.nfields; i++) {
+        cu_str_t fn = cu_resp_field_name(&c->resp.h, i);
+        if (fn.len == 7 && cu_str_ieq_lit(fn, "trailer"))
+            r->maybe_trailers = 1;
+    }
     r->started = 1;
     return 0;
 }
 
 /* The body's last message is written. On HTTP/2, trailers may follow: announced
- * ("trailers": True, as the ASGI spec asks) the response waits for them; unannounced it
- * ends at the next pass of the loop unless they came first: gunicorn 27 takes them so
- * (it sends an HTTP/2 response when the app returns) and documents that use. 1 when the
- * response is not complete yet, 0 when the caller completes it now. The responses of one
- * pass share one loop callback (A.pending). */
+ * ("trailers": True, as the ASGI spec asks) the response waits for them; announced only
+ * with a Trailer field (gunicorn 27's documented use) it ends at the next pass of the loop
+ * unless they came first. 1 when the response is not complete yet, 0 when the caller
+ * completes it now. The responses of one pass share one loop callback (A.pending). */
 static int body_ended(asgi_req_t *r)
 {
-    if (r->c->proto->trailers == NULL)
+    if (!r->want_trailers && !r->maybe_trailers)
         return 0;
     if (!r->want_trailers) {
         if (PyList_GET_SIZE(A.pending) == 0) {
@@ -601,14 +610,24 @@ static PyObject *asgi_complete_pending(PyObject *self, PyObject *unused)
         A.pending = list;
         return NULL;
     }
+    int done = 0;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); i++) {
         asgi_req_t *r = (asgi_req_t *)PyList_GET_ITEM(list, i);
         if (r->body_done && !r->complete && r->c != NULL) {
             r->complete = 1;
             finish(r, cu_resp_finish(r->c));
+            done = 1;
         }
     }
     Py_DECREF(list);
+    /* Step the engine now: the responses leave in this pass of the loop, not the next
+     * (as when the body's end completed them at once). */
+    if (done && A.step_cb != NULL) {
+        PyObject *rv = PyObject_CallNoArgs(A.step_cb);
+        if (rv == NULL)
+            return NULL;
+        Py_DECREF(rv);
+    }
     Py_RETURN_NONE;
 }
 
@@ -1865,9 +1884,10 @@ static PyObject *eng_fd(PyObject *m, PyObject *unused)
 
 static PyObject *eng_start(PyObject *m, PyObject *args)
 {
-    PyObject *loop, *state;
-    if (!PyArg_ParseTuple(args, "OO", &loop, &state))
+    PyObject *loop, *state, *step = NULL;
+    if (!PyArg_ParseTuple(args, "OO|O", &loop, &state, &step))
         return NULL;
+    Py_XSETREF(A.step_cb, Py_XNewRef(step));
     Py_XSETREF(A.loop, Py_NewRef(loop));
     Py_XSETREF(A.state, Py_NewRef(state));
     Py_XSETREF(A.create_task, PyObject_GetAttrString(loop, "create_task"));

@@ -94,8 +94,9 @@ def test_response_trailers_after_a_body_larger_than_the_window(make_server, mode
                              c.request("GET", "/trailers?300000")], timeout=60)
         none, early = c.wait([c.request("GET", "/trailers-none"),
                               c.request("GET", "/trailers-early")])
-        plain, late = c.wait([c.request("GET", "/trailers-unannounced"),
-                              c.request("GET", "/trailers-late")])
+        plain, late, bare = c.wait([c.request("GET", "/trailers-unannounced"),
+                                    c.request("GET", "/trailers-late"),
+                                    c.request("GET", "/trailers-bare")])
     finally:
         c.close()
     for r, n in ((small, 10), (big, 300000)):
@@ -109,10 +110,13 @@ def test_response_trailers_after_a_body_larger_than_the_window(make_server, mode
     # gunicorn's documented use: trailers right after the body, without "trailers": True
     assert plain["body"] == b"data" and dict(plain["trailers"]) == {"grpc-status": "0",
                                                                       "grpc-message": "OK"}
-    # unannounced trailers after a pause: the response ended meanwhile, they are refused
+    # announced by a Trailer field only, sent after a pause: the response ended meanwhile,
+    # they are refused; announced nowhere: ignored (the response ended with its body)
     assert late["ended"] and late["body"] == b"ended" and "trailers" not in late
+    assert bare["ended"] and bare["body"] == b"bare" and "trailers" not in bare
     lines = records(rec)
     assert lines.count("trailers offered True") == 2 and lines.count("trailers sent") == 2
+    assert srv.wait_until(lambda: "trailers-bare returned" in records(rec), 10)
     # (recorded after the 0.2 s pause: the client had the whole response before it)
     assert srv.wait_until(lambda: any(x.startswith("trailers-late refused: Unexpected ASGI")
                                       for x in records(rec)), 10)

@@ -9,7 +9,7 @@ protocol. `eng` is the C module _cunicorn_asgi_engine:
     eng.step()   run what is ready; then the seconds until the engine's next timer (-1.0:
                  none), or STOPPED (-2.0) after a graceful stop, QUICK (-3.0) after a quick one
     eng.fd()     the engine's fd to watch for readability
-    eng.start(loop, state)   requests are dispatched from now on, as tasks of `loop`
+    eng.start(loop, state, step)   requests are dispatched from now on, as tasks of `loop`
     eng.log(level, message)  the error log (gunicorn's levels: 10 debug ... 40 error)
 """
 import asyncio
@@ -160,7 +160,7 @@ async def _serve(eng, app, lifespan_mode):
             if not stopped.done():
                 stopped.set_result(delay)
 
-    eng.start(loop, state)
+    eng.start(loop, state, step)
     loop.add_reader(fd, step)
     loop.call_soon(step)
     how = await stopped

@@ -222,14 +222,22 @@ async def app(scope, receive, send):
                         "headers": [(b"grpc-status", b"0"), (b"grpc-message", b"OK")]})
         return
     if path == "/trailers-late":
-        # unannounced and after a pause: the response has ended meanwhile
-        await send({"type": "http.response.start", "status": 200, "headers": []})
+        # announced by a Trailer field only, sent after a pause: the response has ended
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"trailer", b"x-late")]})
         await send({"type": "http.response.body", "body": b"ended"})
         await asyncio.sleep(0.2)
         try:
             await send({"type": "http.response.trailers", "headers": [(b"x-late", b"1")]})
         except RuntimeError as e:
             record("trailers-late refused: %s" % e)
+        return
+    if path == "/trailers-bare":
+        # not announced at all (neither the key nor a Trailer field): ignored
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"bare"})
+        await send({"type": "http.response.trailers", "headers": [(b"x-bare", b"1")]})
+        record("trailers-bare returned")
         return
     if path == "/trailers-none":
         await send({"type": "http.response.start", "status": 200, "trailers": True,
