@@ -71,13 +71,18 @@ def test_get_scope_http_version_2_and_access_log(make_server, mode):
     assert srv.wait_until(lambda: '"GET /scope?a=1 HTTP/2.0" 200' in s.stdout(), 5)
 
 
-def test_scope_extensions_trailers_and_priority_as_gunicorn(make_server, mode):
-    s = asgi_h2(make_server, tls=mode)
+def get_one(s, mode, path):
+    """One GET on a connection of its own: the response dict (h2client.H2Conn)."""
     c = conn(s, mode)
     try:
-        [r] = c.wait([c.request("GET", "/scope")])
+        [r] = c.wait([c.request("GET", path)])
     finally:
         c.close()
+    return r
+
+
+def test_scope_extensions_trailers_and_priority_as_gunicorn(make_server, mode):
+    r = get_one(asgi_h2(make_server, tls=mode), mode, "/scope")
     ext = json.loads(r["body"])["extensions"]
     assert ext == {"http.response.trailers": {},
                    "http.response.priority": {"weight": 16, "depends_on": 0}}
@@ -126,12 +131,7 @@ def test_response_trailers_after_a_body_larger_than_the_window(make_server, mode
 
 
 def test_early_hints_informational_before_the_response(make_server, mode):
-    s = asgi_h2(make_server, tls=mode)
-    c = conn(s, mode)
-    try:
-        [r] = c.wait([c.request("GET", "/early-hints")])
-    finally:
-        c.close()
+    r = get_one(asgi_h2(make_server, tls=mode), mode, "/early-hints")
     assert r["status"] == 200 and r["body"] == b"after hints"
     hints = [dict(h) for h in r["informational"]]
     assert [h[":status"] for h in hints] == ["103", "103"]
