@@ -412,6 +412,7 @@ int cu_listeners_for_worker(const cu_listen_opts_t *cfg, const cu_listener_t *ls
         close(ls[i].fd); /* this process's copy of the master's reservation */
         w[i].fd = fd;
         w[i].reuse_port = 0;
+        w[i].own = 1;
     }
     *out = w;
     return CU_OK;

@@ -18,6 +18,8 @@ struct cu_listener_s {
     char server_port[8];   /* SERVER_PORT default: bound port text ("" for unix) */
     int reuse_port;        /* --reuse-port TCP: bound, NOT listening (the master's address
                               reservation); workers listen on their own sockets */
+    int own;               /* --reuse-port, in a worker: this worker's own socket, which
+                              nobody else accepts from (the worker seals it when it stops) */
     int borrowed;          /* --bind fd://N: the socket is its owner's, who may go on using
                               it after we stop (the master does not seal it: net/seal.h) */
     const cu_transport_factory_t *tf; /* transport of accepted connections; NULL = plain */

@@ -1136,6 +1136,12 @@ void cu_engine_stop(cu_engine_t *e)
 {
     if (e->stopping)
         return;
+    /* A --reuse-port socket of this worker's own closes with it, on a reload too: seal it
+     * first, so that a SYN the kernel hashes to it is dropped (and sent again, after 1 s,
+     * to a socket that stays) rather than reset. */
+    for (size_t i = 0; i < e->ctx->nlisteners; i++)
+        if (e->ctx->listeners[i].own && e->ctx->listeners[i].fd >= 0)
+            (void)cu_listener_seal(e->ctx->listeners[i].fd);
     /* Clients already queued in the listen backlog connected to us: answer them rather
      * than leave them to be reset when the listener closes; past the cap too, and also
      * when accepting was paused at the cap. */

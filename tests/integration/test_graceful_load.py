@@ -207,6 +207,22 @@ def test_ttou_under_keepalive_load_no_errors(make_server):
     assert s.stop() == 0
 
 
+def test_reuse_port_hups_refuse_and_reset_nobody(make_server):
+    """--reuse-port: each worker listens on a socket of its own, which closes with it on
+    a reload. Sealed first (new SYNs hashed to it are dropped and sent again after 1 s to
+    a socket that stays), then drained: before that, a HUP refused the new connections
+    the kernel hashed to the closing sockets (141 in 15 HUPs)."""
+    s = make_server(workers=2, args=GTHREAD + ["--reuse-port"])
+    with Client(s.port, keepalive=4, fresh=8) as cl:
+        assert srv.wait_until(lambda: cl.counts["ok"] > 100, 15)
+        hup_n(s, 8, 0.4)
+        before = cl.counts["ok"]
+        assert srv.wait_until(lambda: cl.counts["ok"] > before + 100, 15)
+    print("\n[--reuse-port, 8 x HUP] %s" % cl.counts)
+    assert cl.counts["failed"] == 0, cl.errors
+    assert s.stop() == 0
+
+
 def test_max_requests_under_keepalive_load_no_errors(make_server):
     s = make_server(workers=2, args=GTHREAD + ["--max-requests", "200"])
     with Client(s.port, keepalive=12, fresh=4) as cl:
