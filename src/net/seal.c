@@ -68,10 +68,12 @@ int cu_listener_sealed(int fd)
     return len == N && memcmp(got, drop_syn, sizeof(got)) == 0;
 }
 
-/* One inet_diag dump of the SYN_RECV sockets of `family`; counts those whose local
- * address and port are the listener's (a wildcard listener matches every local address).
- * Returns the count or -1. */
-static int count_syn_recv(int nl, const struct sockaddr_storage *ls, int family)
+/* One inet_diag dump of the sockets of `family` in `states` whose local address and port
+ * are the listener's (a wildcard listener matches every local address): each is counted,
+ * and when `inodes` is given, up to `max` of their inode numbers are stored. Returns the
+ * count or -1. */
+static int dump(int nl, const struct sockaddr_storage *ls, int family, unsigned states,
+                uint32_t *inodes, size_t max)
 {
     struct {
         struct nlmsghdr nh;
@@ -83,7 +85,7 @@ static int count_syn_recv(int nl, const struct sockaddr_storage *ls, int family)
     req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
     req.r.sdiag_family = (unsigned char)family;
     req.r.sdiag_protocol = IPPROTO_TCP;
-    req.r.idiag_states = 1u << TCP_SYN_RECV; /* the kernel adds request sockets for it */
+    req.r.idiag_states = states; /* SYN_RECV: the kernel adds request sockets for it */
     if (send(nl, &req, sizeof(req), 0) != (ssize_t)sizeof(req))
         return -1;
 
@@ -123,13 +125,18 @@ static int count_syn_recv(int nl, const struct sockaddr_storage *ls, int family)
             const struct inet_diag_msg *m = NLMSG_DATA(h);
             if (m->id.idiag_sport != port)
                 continue;
-            if (wildcard || memcmp(m->id.idiag_src, addr, alen) == 0)
+            if (wildcard || memcmp(m->id.idiag_src, addr, alen) == 0) {
+                if (inodes && (size_t)count < max)
+                    inodes[count] = m->idiag_inode;
                 count++;
+            }
         }
     }
 }
 
-int cu_listener_handshakes(int fd)
+/* dump() for fd's address; an IPv6 wildcard listener also takes IPv4 clients (unless
+ * IPV6_V6ONLY), so the IPv4 sockets of its port count too. 0 for unix sockets. */
+static int dump_for(int fd, unsigned states, uint32_t *inodes, size_t max)
 {
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
@@ -140,8 +147,7 @@ int cu_listener_handshakes(int fd)
     int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
     if (nl < 0)
         return -1;
-    int total = count_syn_recv(nl, &ss, ss.ss_family);
-    /* An IPv6 wildcard listener also takes IPv4 clients (unless IPV6_V6ONLY). */
+    int total = dump(nl, &ss, ss.ss_family, states, inodes, max);
     if (total >= 0 && ss.ss_family == AF_INET6 &&
         IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&ss)->sin6_addr)) {
         struct sockaddr_in v4 = {.sin_family = AF_INET,
@@ -150,9 +156,36 @@ int cu_listener_handshakes(int fd)
         struct sockaddr_storage s4;
         memset(&s4, 0, sizeof(s4));
         memcpy(&s4, &v4, sizeof(v4));
-        int more = count_syn_recv(nl, &s4, AF_INET);
+        size_t used = inodes && (size_t)total < max ? (size_t)total : max;
+        int more = dump(nl, &s4, AF_INET, states, inodes ? inodes + used : NULL, max - used);
         total = more < 0 ? -1 : total + more;
     }
     close(nl);
     return total;
+}
+
+int cu_listener_handshakes(int fd)
+{
+    return dump_for(fd, 1u << TCP_SYN_RECV, NULL, 0);
+}
+
+int cu_listener_peers(int fd, uint32_t *inodes, size_t max)
+{
+    return dump_for(fd, 1u << TCP_LISTEN, inodes, max);
+}
+
+int cu_listener_newcomer(int fd, const uint32_t *known, size_t nknown)
+{
+    uint32_t now[CU_SEAL_PEERS_MAX];
+    int n = cu_listener_peers(fd, now, CU_SEAL_PEERS_MAX);
+    if (n < 0)
+        return -1;
+    for (int i = 0; i < n && i < CU_SEAL_PEERS_MAX; i++) {
+        size_t k = 0;
+        while (k < nknown && known[k] != now[i])
+            k++;
+        if (k == nknown)
+            return 1;
+    }
+    return 0;
 }

@@ -38,10 +38,14 @@ enum conn_state {
 #define LINGER_MS        2000
 #define LINGER_MAX       (256 * 1024)
 #define QUIET_MS         200 /* no byte received for this long: nothing in flight */
-#define SEAL_POLL_MS     5   /* sealed listeners: how often to look for handshakes */
-#define SEAL_MAX_MS                                                                                \
-    2000 /* ... and for how long at most (a lost final ACK: the                                    \
-            SYN-ACK is sent again after 1 s) */
+/* Sealed listeners (net/seal.h): how often to look for handshakes in progress, for how
+ * long at most (a lost final ACK: the SYN-ACK is sent again after 1 s), and how long a
+ * --reuse-port socket of our own stays at most while no new worker's socket has appeared
+ * on the port (on a reload the old workers stop before the new ones listen, and a port
+ * with no listener at all refuses). */
+#define SEAL_POLL_MS 5
+#define SEAL_MAX_MS  2000
+#define SEAL_OWN_MS  1000
 
 static void conn_on_io(cu_loop_t *loop, cu_io_t *io, int events);
 static void conn_on_timer(cu_loop_t *loop, cu_timer_t *t);
@@ -1120,7 +1124,10 @@ static void seal_check(cu_engine_t *e)
     for (size_t i = 0; i < e->ctx->nlisteners && e->accepting; i++)
         if (e->ctx->listeners[i].fd >= 0)
             accept_some(e, &e->ctx->listeners[i], INT_MAX);
-    if (pending == 0 || cu_mono_ms() >= e->seal_deadline)
+    int64_t now = cu_mono_ms();
+    int wait_new = e->seal_min && now < e->seal_min && e->seal_own >= 0 &&
+                   cu_listener_newcomer(e->seal_own, e->seal_known, e->seal_nknown) == 0;
+    if ((pending == 0 && !wait_new) || now >= e->seal_deadline)
         close_listeners(e);
     else
         cu_timer_start(e->loop, &e->seal_timer, SEAL_POLL_MS);
@@ -1138,10 +1145,20 @@ void cu_engine_stop(cu_engine_t *e)
         return;
     /* A --reuse-port socket of this worker's own closes with it, on a reload too: seal it
      * first, so that a SYN the kernel hashes to it is dropped (and sent again, after 1 s,
-     * to a socket that stays) rather than reset. */
-    for (size_t i = 0; i < e->ctx->nlisteners; i++)
-        if (e->ctx->listeners[i].own && e->ctx->listeners[i].fd >= 0)
-            (void)cu_listener_seal(e->ctx->listeners[i].fd);
+     * to a socket that stays) rather than refused, and keep it a while (SEAL_OWN_MS). */
+    e->seal_min = 0;
+    e->seal_own = -1;
+    for (size_t i = 0; i < e->ctx->nlisteners; i++) {
+        int fd = e->ctx->listeners[i].fd;
+        if (!e->ctx->listeners[i].own || fd < 0 || cu_listener_seal(fd) != CU_OK)
+            continue;
+        e->seal_min = cu_mono_ms() + SEAL_OWN_MS;
+        if (e->seal_own < 0) { /* the first one tells when a new worker listens */
+            int n = cu_listener_peers(fd, e->seal_known, CU_SEAL_PEERS_MAX);
+            e->seal_nknown = n < 0 ? 0 : n > CU_SEAL_PEERS_MAX ? CU_SEAL_PEERS_MAX : (size_t)n;
+            e->seal_own = n < 0 ? -1 : fd;
+        }
+    }
     /* Clients already queued in the listen backlog connected to us: answer them rather
      * than leave them to be reset when the listener closes; past the cap too, and also
      * when accepting was paused at the cap. */

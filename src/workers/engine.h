@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include "http/conn.h"
+#include "net/seal.h"
 #include "workers/settings.h"
 #include "workers/worker.h"
 
@@ -60,7 +61,11 @@ struct cu_engine_s {
     int draining;           /* cu_engine_stop is accepting the backlog: the cap does not apply */
     int64_t seal_deadline;  /* stopping with sealed listeners (net/seal.h): accepting the
                                handshakes in progress until then; 0 otherwise */
-    int quit;               /* leave the loop now */
+    int64_t seal_min;       /* --reuse-port sockets of our own: until then, or until */
+    int seal_own;           /* ... a listener not in seal_known appears on this one's port */
+    size_t seal_nknown;
+    uint32_t seal_known[CU_SEAL_PEERS_MAX]; /* the port's listeners when the stop began */
+    int quit;                               /* leave the loop now */
     cu_timer_t hb_timer;
     cu_timer_t accept_timer; /* retry accept after EMFILE */
     cu_timer_t seal_timer;   /* sealed listeners: look again for handshakes in progress */
