@@ -76,6 +76,16 @@ def client_ctx(certs, cert=False, **kw):
     return ctx
 
 
+def read_to_eof(t):
+    """Everything the server sends until it closes (a reset or a timeout raises)."""
+    data = b""
+    while True:
+        chunk = t.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
 def https_get(s, certs, path="/", ctx=None, timeout=srv.IO_TIMEOUT):
     """One request on a new TLS connection; returns (status, body bytes, ssl socket facts)."""
     ctx = ctx or client_ctx(certs)
@@ -84,12 +94,7 @@ def https_get(s, certs, path="/", ctx=None, timeout=srv.IO_TIMEOUT):
             peer = t.getpeercert()
             t.sendall(b"GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
                       % path.encode())
-            data = b""
-            while True:
-                chunk = t.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+            data = read_to_eof(t)
     head, _, body = data.partition(b"\r\n\r\n")
     return int(head.split()[1]), body, peer
 
@@ -445,12 +450,7 @@ def _get_with_session(s, ctx, session=None):
     with socket.create_connection((s.host, s.port), timeout=10) as raw:
         with ctx.wrap_socket(raw, server_hostname="localhost", session=session) as t:
             t.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            data = b""
-            while True:
-                chunk = t.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+            data = read_to_eof(t)
             return t.session, t.session_reused, json.loads(data.partition(b"\r\n\r\n")[2])
 
 
